@@ -1,0 +1,170 @@
+"""The one exception tree of flux-outpaint, and the one place it becomes user text.
+
+    OutpaintError                     every failure the product expects
+    ├── ConfigError                   no key, bad base URL, unreadable settings
+    ├── InputError                    nothing to expand, too large, bad image, bad option
+    ├── NetworkError                  could not talk to the server (after retries)
+    │   └── SubmitUnknownError        submit sent, reply lost: it may have been accepted
+    ├── ApiError                      the server answered with an error
+    │   ├── AuthError                 401 / 403: bad key, locked or empty account
+    │   ├── ValidationError           422 with fal's ``detail`` list
+    │   │   └── ContentPolicyError    422 ``content_policy_violation`` (safety checker)
+    │   ├── RateLimitError            429 / 408 / 409 still failing after retries
+    │   ├── ServerError               5xx from fal or the model runner
+    │   └── ResultUnavailableError    404 / 410: unknown or expired request id
+    ├── ResultError                   the result is unusable (bad URL, too big, wrong type/size)
+    ├── OutpaintTimeoutError          our own deadline passed (also a builtin TimeoutError)
+    └── CancelledError                the user cancelled (499 included)
+
+Every error carries ``request_id`` when one exists, so a paid result can always be
+recovered from the journal.  Messages never contain the API key: ``redact`` is applied to
+every message built from server text.  ``user_message`` turns any exception, ours or not,
+into exactly one non-empty line; the CLI, the GIMP plug-in and the tests all go through it.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "ApiError",
+    "AuthError",
+    "CancelledError",
+    "ConfigError",
+    "ContentPolicyError",
+    "InputError",
+    "NetworkError",
+    "OutpaintError",
+    "OutpaintTimeoutError",
+    "RateLimitError",
+    "ResultError",
+    "ResultUnavailableError",
+    "ServerError",
+    "SubmitUnknownError",
+    "ValidationError",
+    "redact",
+    "user_message",
+]
+
+_MAX_MESSAGE = 300
+
+
+class OutpaintError(Exception):
+    """Base class: ``str(err)`` is already a one-line message fit for a person."""
+
+    def __init__(self, message: str, *, request_id: str | None = None) -> None:
+        super().__init__(one_line(message))
+        self.request_id = request_id
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+class ConfigError(OutpaintError):
+    pass
+
+
+class InputError(OutpaintError):
+    pass
+
+
+class NetworkError(OutpaintError):
+    pass
+
+
+class SubmitUnknownError(NetworkError):
+    """The submit may have reached fal; repeating it could bill twice, so we never do."""
+
+
+class ApiError(OutpaintError):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error_type: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, request_id=request_id)
+        self.status = status
+        self.error_type = error_type
+
+
+class AuthError(ApiError):
+    pass
+
+
+class ValidationError(ApiError):
+    def __init__(self, message: str, *, fields: tuple[str, ...] = (), **kw) -> None:
+        super().__init__(message, **kw)
+        self.fields = fields
+
+
+class ContentPolicyError(ValidationError):
+    pass
+
+
+class RateLimitError(ApiError):
+    pass
+
+
+class ServerError(ApiError):
+    pass
+
+
+class ResultUnavailableError(ApiError):
+    pass
+
+
+class ResultError(OutpaintError):
+    pass
+
+
+class OutpaintTimeoutError(OutpaintError, TimeoutError):
+    pass
+
+
+class CancelledError(OutpaintError):
+    pass
+
+
+_KEYISH = re.compile(r"(Key\s+)[^\s\"',]+", re.IGNORECASE)
+
+
+def one_line(text: object) -> str:
+    """Collapse whitespace, cap the length, never return an empty string."""
+    s = " ".join(str(text).split())
+    if len(s) > _MAX_MESSAGE:
+        s = s[: _MAX_MESSAGE - 1].rstrip() + "…"
+    return s or "Unknown error"
+
+
+def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
+    """Remove API keys from text that came from elsewhere (server bodies, exceptions)."""
+    out = _KEYISH.sub(r"\1***", text)
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            out = out.replace(secret, "***")
+    return out
+
+
+def user_message(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
+    """The single line shown to a person for any exception."""
+    if isinstance(exc, OutpaintError):
+        text = str(exc)
+        if exc.request_id and exc.request_id not in text and not isinstance(
+            exc, (InputError, ConfigError, CancelledError)
+        ):
+            text = f"{text} (request {exc.request_id})"
+    elif isinstance(exc, KeyboardInterrupt):
+        text = "Cancelled"
+    elif isinstance(exc, MemoryError):
+        text = "Out of memory: try a smaller expansion"
+    elif isinstance(exc, OSError) and exc.strerror:
+        where = f": {exc.filename}" if exc.filename else ""
+        text = f"{exc.strerror}{where}"
+    else:
+        detail = str(exc)
+        text = f"Unexpected error ({type(exc).__name__}){': ' + detail if detail else ''}"
+    return one_line(redact(text, secrets))
