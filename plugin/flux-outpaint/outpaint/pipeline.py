@@ -52,8 +52,6 @@ class Progress:
 
 ProgressCallback = Callable[[Progress], None]
 
-_MIME = {"png": "image/png", "jpeg": "image/jpeg"}
-
 
 def run_job(
     job: Job,
@@ -83,13 +81,13 @@ def run_job(
     report("encoding")
     encoding = payload.choose_encoding(payload.has_alpha(job.reference_rgba), width, height)
     data = encoder(job.reference_rgba, width, height, encoding)
-    mime = _MIME[encoding.format]
+    mime = encoding.mime
     check_cancel()
     if payload.choose_transport(len(data)) == "inline":
         image_url = payload.data_uri(data, mime)
     else:
         report("uploading")
-        image_url = client.upload(data, mime, f"reference.{'png' if mime == _MIME['png'] else 'jpg'}")
+        image_url = client.upload(data, mime, f"reference.{encoding.extension}")
     body = payload.build_request(image_url, plan.request_expansion, job.options)
     check_cancel()
 

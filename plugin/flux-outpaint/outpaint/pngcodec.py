@@ -1,0 +1,151 @@
+"""A small standard-library PNG encoder and decoder (8-bit, non-interlaced).
+
+The core stays free of Pillow and GdkPixbuf; this codec is the fallback encoder where no
+native one is injected, lets tests build exact PNGs without Pillow, and reads results that
+other decoders cannot be trusted with.  Encoding uses the "up" filter on every row: the
+rows are built in C (bytes arithmetic via ``int.from_bytes``) and compress nearly as well
+as adaptive filtering on photographs' smooth gradients.  Decoding supports every filter;
+pure-Python Paeth/average rows are slow, which is acceptable for its uses (tests, small
+images).
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+from .errors import ResultError
+
+__all__ = ["decode_png", "encode_png", "png_size"]
+
+_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type → samples per pixel
+_COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels → colour type
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+
+def _lanes(data: bytes, high: int) -> int:
+    """``data`` as one big integer with each byte in its own 16-bit lane, ``high`` above it."""
+    wide = bytearray(2 * len(data))
+    wide[1::2] = data
+    if high:
+        wide[0::2] = bytes([high]) * len(data)
+    return int.from_bytes(wide, "big")
+
+
+def _minus(row: bytes, previous: bytes) -> bytes:
+    """Byte-wise ``(row − previous) mod 256`` computed in C: each lane holds 0x100 + a − b,
+    which never borrows from its neighbour, so the low byte of every lane is the answer."""
+    n = len(row)
+    diff = (_lanes(row, 1) - _lanes(previous, 0)).to_bytes(2 * n, "big")
+    return diff[1::2]
+
+
+def _up_filtered(pixels: bytes, stride: int, height: int) -> bytes:
+    out = bytearray()
+    previous = bytes(stride)
+    for y in range(height):
+        row = pixels[y * stride:(y + 1) * stride]
+        out += b"\x02"
+        out += _minus(row, previous)
+        previous = row
+    return bytes(out)
+
+
+def encode_png(pixels: bytes, width: int, height: int, channels: int = 4,
+               level: int = 6) -> bytes:
+    """Encode 8-bit gray (1), gray+alpha (2), RGB (3) or RGBA (4) pixels."""
+    if channels not in _COLOUR_TYPE:
+        raise ValueError(f"unsupported channel count {channels}")
+    stride = width * channels
+    if len(pixels) != stride * height:
+        raise ValueError(f"expected {stride * height} bytes, got {len(pixels)}")
+    header = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPE[channels], 0, 0, 0)
+    raw = _up_filtered(bytes(pixels), stride, height)
+    return (_SIGNATURE + _chunk(b"IHDR", header)
+            + _chunk(b"IDAT", zlib.compress(raw, level)) + _chunk(b"IEND", b""))
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    if data[:8] != _SIGNATURE or data[12:16] != b"IHDR":
+        raise ResultError("Not a PNG image")
+    return struct.unpack(">II", data[16:24])
+
+
+def _unfilter(kind: int, row: bytearray, previous: bytes, bpp: int) -> None:
+    n = len(row)
+    if kind == 0:
+        return
+    if kind == 1:
+        for i in range(bpp, n):
+            row[i] = (row[i] + row[i - bpp]) & 0xFF
+    elif kind == 2:
+        for i in range(n):
+            row[i] = (row[i] + previous[i]) & 0xFF
+    elif kind == 3:
+        for i in range(n):
+            left = row[i - bpp] if i >= bpp else 0
+            row[i] = (row[i] + ((left + previous[i]) >> 1)) & 0xFF
+    elif kind == 4:
+        for i in range(n):
+            a = row[i - bpp] if i >= bpp else 0
+            b = previous[i]
+            c = previous[i - bpp] if i >= bpp else 0
+            p = a + b - c
+            pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
+            row[i] = (row[i] + pred) & 0xFF
+    else:
+        raise ResultError(f"Corrupt PNG: unknown row filter {kind}")
+
+
+def decode_png(data: bytes) -> tuple[bytes, int, int, int]:
+    """Decode to (pixels, width, height, channels); palette images become RGB(A)."""
+    width, height = png_size(data)
+    pos, idat, palette, trns = 8, [], None, None
+    depth = colour = interlace = None
+    while pos + 8 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + length]
+        pos += 12 + length
+        if kind == b"IHDR":
+            _, _, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
+        elif kind == b"PLTE":
+            palette = body
+        elif kind == b"tRNS":
+            trns = body
+        elif kind == b"IDAT":
+            idat.append(body)
+        elif kind == b"IEND":
+            break
+    if depth != 8 or interlace != 0 or colour not in _CHANNELS:
+        raise ResultError("Unsupported PNG (only 8-bit non-interlaced images are read)")
+    channels = _CHANNELS[colour]
+    stride = width * channels
+    try:
+        raw = zlib.decompress(b"".join(idat))
+    except zlib.error as exc:
+        raise ResultError(f"Corrupt PNG: {exc}") from exc
+    if len(raw) < (stride + 1) * height:
+        raise ResultError("Corrupt PNG: truncated image data")
+    out = bytearray()
+    previous = bytes(stride)
+    for y in range(height):
+        start = y * (stride + 1)
+        row = bytearray(raw[start + 1:start + 1 + stride])
+        _unfilter(raw[start], row, previous, channels)
+        out += row
+        previous = bytes(row)
+    if colour == 3:
+        if palette is None:
+            raise ResultError("Corrupt PNG: palette missing")
+        alpha = trns or b""
+        channels = 4 if alpha else 3
+        lut = [palette[3 * i:3 * i + 3] + (bytes([alpha[i] if i < len(alpha) else 255])
+                                            if alpha else b"") for i in range(len(palette) // 3)]
+        out = bytearray(b"".join(lut[i] for i in out))
+    return bytes(out), width, height, channels

@@ -1,0 +1,43 @@
+import io
+import os
+import zlib
+
+import pytest
+from outpaint.errors import ResultError
+from outpaint.pngcodec import decode_png, encode_png, png_size
+from PIL import Image
+
+
+@pytest.mark.parametrize(("channels", "mode"), [(1, "L"), (2, "LA"), (3, "RGB"), (4, "RGBA")])
+def test_encode_roundtrip_with_pillow(channels, mode):
+    w, h = 37, 23
+    pixels = os.urandom(w * h * channels)
+    data = encode_png(pixels, w, h, channels)
+    image = Image.open(io.BytesIO(data))
+    assert image.mode == mode and image.size == (w, h)
+    assert image.tobytes() == pixels
+    assert png_size(data) == (w, h)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA", "L", "P"])
+@pytest.mark.parametrize("optimize", [False, True])
+def test_decode_pillow_pngs(mode, optimize):
+    w, h = 41, 17
+    src = Image.frombytes("RGB", (w, h), os.urandom(w * h * 3))
+    src = src.quantize(200) if mode == "P" else src.convert(mode)
+    out = io.BytesIO()
+    src.save(out, "PNG", optimize=optimize)
+    pixels, dw, dh, channels = decode_png(out.getvalue())
+    expected = src.convert("RGB") if mode == "P" else src
+    assert (dw, dh) == (w, h)
+    assert pixels == expected.tobytes()
+    assert channels == len(expected.getbands())
+
+
+def test_decode_rejects_garbage():
+    with pytest.raises(ResultError):
+        decode_png(b"GIF89a....")
+    good = encode_png(b"\x00" * 12, 2, 2, 3)
+    broken = good.replace(zlib.compress(b"x"), b"")[:-20] + b"\x00" * 20
+    with pytest.raises(ResultError):
+        decode_png(broken)
