@@ -151,7 +151,7 @@ def stage_plugin(source: Path, vendor: Path, dest: Path) -> None:
     def ignore(folder: str, names: list[str]) -> set[str]:
         top = Path(folder) == source
         return {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".pyo"))
-                or n.startswith(".") or (top and n == "vendor")}
+                or n.startswith(".") or n.endswith(".egg-info") or (top and n == "vendor")}
     shutil.copytree(source, dest, ignore=ignore, dirs_exist_ok=True)
     shutil.copytree(vendor, dest / "vendor")
     entry = dest / ENTRY
