@@ -24,7 +24,10 @@ into exactly one non-empty line; the CLI, the GIMP plug-in and the tests all go 
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
+from typing import Any
 
 __all__ = [
     "ApiError",
@@ -42,6 +45,7 @@ __all__ = [
     "ServerError",
     "SubmitUnknownError",
     "ValidationError",
+    "error_from_response",
     "redact",
     "user_message",
 ]
@@ -168,3 +172,87 @@ def user_message(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
         detail = str(exc)
         text = f"Unexpected error ({type(exc).__name__}){': ' + detail if detail else ''}"
     return one_line(redact(text, secrets))
+
+
+# -- fal's HTTP error answers ------------------------------------------------------------
+
+_THROTTLE_STATUSES = (408, 409, 429)
+
+
+def error_from_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    request_id: str | None = None,
+    secrets: tuple[str, ...] = (),
+) -> OutpaintError:
+    """The exception for an HTTP error answer from fal, following fal's error table.
+
+    422 ``detail`` lists name each field (``expand_left: …``); ``content_policy_violation``
+    becomes ContentPolicyError; 499 is a cancel; a 504 marked as a user timeout is our own
+    queue timeout.  ``x-fal-request-id`` and ``error_type`` / ``x-fal-error-type`` are kept.
+    """
+    lowered = {k.lower(): v for k, v in headers.items()}
+    rid = lowered.get("x-fal-request-id") or request_id
+    try:
+        data: Any = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        data = None
+    detail = data.get("detail") if isinstance(data, dict) else None
+    error_type = data.get("error_type") if isinstance(data, dict) else None
+    if not isinstance(error_type, str):
+        error_type = lowered.get("x-fal-error-type")
+    items = [d for d in detail if isinstance(d, Mapping)] if isinstance(detail, list) else []
+    fields = tuple(f for f in map(_field, items) if f)
+    text = redact(_detail_text(detail, items, body if data is None else b""), secrets)
+    suffix = f": {text}" if text else ""
+    common: dict[str, Any] = {"status": status, "error_type": error_type, "request_id": rid}
+
+    if error_type == "content_policy_violation" or any(
+            d.get("type") == "content_policy_violation" for d in items):
+        common["error_type"] = "content_policy_violation"
+        return ContentPolicyError(f"The image was rejected by fal's safety filter{suffix}",
+                                  fields=fields, **common)
+    if status == 422:
+        return ValidationError(f"fal rejected the input{suffix or ' (HTTP 422)'}",
+                               fields=fields, **common)
+    if status == 401:
+        return AuthError("fal rejected the API key (HTTP 401): check FAL_KEY or run "
+                         "`python3 install.py --set-key`", **common)
+    if status == 403:
+        return AuthError(f"fal refused the request (HTTP 403){suffix}", **common)
+    if status in (404, 410):
+        return ResultUnavailableError(
+            f"fal no longer knows this request or its result (HTTP {status})", **common)
+    if status in _THROTTLE_STATUSES:
+        return RateLimitError(f"fal is busy (HTTP {status}); try again shortly", **common)
+    if status == 499:
+        return CancelledError("Cancelled on fal (HTTP 499)", request_id=rid)
+    if status == 504 and lowered.get("x-fal-request-timeout-type", "").lower() == "user":
+        return OutpaintTimeoutError("Timed out waiting in fal's queue (HTTP 504)", request_id=rid)
+    if status >= 500:
+        kind = f", {error_type}" if error_type else ""
+        return ServerError(f"fal had a temporary failure (HTTP {status}{kind}){suffix}",
+                           **common)
+    return ApiError(f"fal answered HTTP {status}{suffix}", **common)
+
+
+def _field(item: Mapping[str, Any]) -> str:
+    loc = item.get("loc")
+    return ".".join(str(p) for p in loc if p != "body") if isinstance(loc, list) else ""
+
+
+def _detail_text(detail: object, items: list[Mapping[str, Any]], raw: bytes) -> str:
+    if items:
+        shown = []
+        for item in items:
+            msg = str(item.get("msg") or item.get("type") or "invalid")
+            field = _field(item)
+            shown.append(f"{field}: {msg}" if field else msg)
+        return "; ".join(shown)
+    if isinstance(detail, str):
+        return detail
+    text = raw.decode("utf-8", "replace").strip()
+    # An HTML error page from a proxy says nothing a person can use.
+    return "" if text.startswith("<") else text[:200]

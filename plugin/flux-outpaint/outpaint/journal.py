@@ -1,0 +1,256 @@
+"""The per-user journal of submitted requests, its result cache, and ``recover``.
+
+Every submit is billed, so every request id is written down — appended as one JSON line and
+fsynced — before anything waits on it.  Later events (completed, downloaded, failed,
+cancelled) are appended too; nothing is ever rewritten, so a crash can at worst cut the last
+line short, and readers skip such a line.  Downloaded results are kept in ``results/`` beside
+the journal, each written atomically (temporary file, fsync, rename).
+
+``recover`` turns a request id back into image bytes: from the cache, or by asking fal for
+the status, result and image of that id.  It never submits.
+
+The journal never holds the API key: it stores handles (URLs without credentials), the
+caller's ``purpose`` and state notes, and every line is passed through ``errors.redact``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from . import settings
+from .errors import ResultUnavailableError, redact
+from .queue_client import RequestHandle
+
+if TYPE_CHECKING:
+    from .queue_client import FalQueueClient
+
+__all__ = [
+    "JOURNAL_FILE_NAME",
+    "RESULTS_DIR_NAME",
+    "Journal",
+    "JournalEntry",
+    "default_journal_path",
+    "recover",
+]
+
+JOURNAL_FILE_NAME = "journal.jsonl"
+RESULTS_DIR_NAME = "results"
+_EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg"}
+_RESERVED = frozenset({"time", "event", "request_id", "state", "handle", "purpose"})
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+# One lock per journal file, shared by every Journal object on it in this process.
+_LOCKS: dict[str, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def default_journal_path(env: Mapping[str, str] | None = None) -> Path:
+    """``$FLUX_OUTPAINT_DATA_DIR/journal.jsonl``, else the platform's per-user data folder."""
+    return settings.data_dir(env) / JOURNAL_FILE_NAME
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    """Everything the journal knows about one request, folded from its events in order."""
+
+    request_id: str
+    state: str  # the latest event: submitted | completed | downloaded | failed | cancelled | …
+    submitted_at: str | None = None
+    updated_at: str | None = None
+    handle: RequestHandle | None = None
+    purpose: Mapping[str, Any] = field(default_factory=dict)
+    details: Mapping[str, Any] = field(default_factory=dict)  # extras of all events, merged
+
+    @property
+    def result_path(self) -> str | None:
+        path = self.details.get("result_path")
+        return path if isinstance(path, str) else None
+
+
+class Journal:
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.results_dir = self.path.parent / RESULTS_DIR_NAME
+        key = os.path.abspath(self.path)
+        with _LOCKS_GUARD:
+            self._lock = _LOCKS.setdefault(key, threading.Lock())
+
+    def __repr__(self) -> str:
+        return f"Journal({str(self.path)!r})"
+
+    # -- writing -------------------------------------------------------------------------
+
+    def record_submit(self, handle: RequestHandle, purpose: Mapping[str, Any] | None = None,
+                      ) -> None:
+        """Write down a new request id durably; call before waiting on it."""
+        self._append({
+            "event": "submitted",
+            "request_id": handle.request_id,
+            "state": "submitted",
+            "handle": {"status_url": handle.status_url, "response_url": handle.response_url,
+                       "cancel_url": handle.cancel_url},
+            "purpose": dict(purpose or {}),
+        })
+
+    def mark(self, request_id: str, state: str, **extra: Any) -> None:
+        """Append a state change (completed, downloaded, failed, cancelled, …)."""
+        clash = _RESERVED.intersection(extra)
+        if clash:
+            raise ValueError(f"journal extras may not use the names {sorted(clash)}")
+        self._append({"event": "state", "request_id": request_id, "state": state, **extra})
+
+    def store_result(self, request_id: str, blob: bytes, content_type: str) -> Path:
+        """Keep a downloaded result beside the journal (atomically); returns its path."""
+        ext = _EXTENSIONS.get(content_type.split(";")[0].strip().lower())
+        if ext is None:
+            raise ValueError(f"not a result image type: {content_type!r}")
+        self.results_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        target = self.results_dir / f"{_safe_id(request_id)}{ext}"
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0),
+                     0o600)
+        try:
+            try:
+                view = memoryview(blob)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, target)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return target
+
+    def _append(self, record: dict[str, Any]) -> None:
+        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **record}
+        line = redact(json.dumps(record, ensure_ascii=False, default=str)) + "\n"
+        data = line.encode("utf-8")
+        with self._lock:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            flags = os.O_RDWR | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
+            fd = os.open(self.path, flags, 0o600)
+            try:
+                # A crash may have cut the previous line short: start ours on a fresh line
+                # so that only the broken line is lost, not ours as well.
+                if os.fstat(fd).st_size > 0:
+                    os.lseek(fd, -1, os.SEEK_END)
+                    if os.read(fd, 1) != b"\n":
+                        data = b"\n" + data
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def events(self) -> Iterator[dict[str, Any]]:
+        """Every well-formed record in file order; damaged lines are skipped."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return
+        for line in raw.splitlines():
+            try:
+                record = json.loads(line)
+            except (ValueError, UnicodeDecodeError):
+                continue
+            if isinstance(record, dict) and isinstance(record.get("request_id"), str):
+                yield record
+
+    def entries(self) -> list[JournalEntry]:
+        """One entry per request, oldest submit first."""
+        folded: dict[str, dict[str, Any]] = {}
+        for record in self.events():
+            rid = record["request_id"]
+            acc = folded.setdefault(rid, {"state": "unknown", "details": {}, "purpose": {},
+                                          "handle": None, "submitted_at": None})
+            acc["state"] = str(record.get("state", acc["state"]))
+            acc["updated_at"] = record.get("time")
+            if record.get("event") == "submitted":
+                acc["submitted_at"] = record.get("time")
+                acc["handle"] = _handle(rid, record.get("handle"))
+                purpose = record.get("purpose")
+                acc["purpose"] = purpose if isinstance(purpose, dict) else {}
+            else:
+                acc["details"].update(
+                    {k: v for k, v in record.items() if k not in _RESERVED})
+        return [JournalEntry(rid, **acc) for rid, acc in folded.items()]
+
+    def find(self, request_id: str) -> JournalEntry | None:
+        for entry in self.entries():
+            if entry.request_id == request_id:
+                return entry
+        return None
+
+    def latest(self, state: str | None = "completed") -> JournalEntry | None:
+        """The most recently updated request whose current state is ``state`` (None: any)."""
+        last: JournalEntry | None = None
+        order = {rid: i for i, rid in enumerate(r["request_id"] for r in self.events())}
+        for entry in self.entries():
+            if state is not None and entry.state != state:
+                continue
+            if last is None or order[entry.request_id] >= order[last.request_id]:
+                last = entry
+        return last
+
+    def cached_result(self, request_id: str) -> tuple[bytes, str] | None:
+        """The stored result of a request, if one was downloaded."""
+        for content_type, ext in _EXTENSIONS.items():
+            path = self.results_dir / f"{_safe_id(request_id)}{ext}"
+            try:
+                return path.read_bytes(), content_type
+            except FileNotFoundError:
+                continue
+        return None
+
+
+def _safe_id(request_id: str) -> str:
+    if not _SAFE_ID.fullmatch(request_id):
+        raise ValueError(f"not a request id: {request_id[:40]!r}")
+    return request_id
+
+
+def _handle(request_id: str, urls: object) -> RequestHandle | None:
+    if not isinstance(urls, dict):
+        return None
+    values = [urls.get(k) for k in ("status_url", "response_url", "cancel_url")]
+    if not all(isinstance(v, str) and v for v in values):
+        return None
+    return RequestHandle(request_id, *values)
+
+
+def recover(request_id: str, client: FalQueueClient, journal: Journal) -> tuple[bytes, str]:
+    """The image of a paid request: from the cache, else fetched by id.  Never submits.
+
+    Asks fal for the request's status first, so a request that is still queued or running
+    gives a clear message instead of a confusing result error.  A fetched result is stored in
+    the cache and marked ``downloaded``.
+    """
+    cached = journal.cached_result(request_id)
+    if cached is not None:
+        return cached
+    entry = journal.find(request_id)
+    handle = entry.handle if entry is not None and entry.handle is not None else (
+        client.handle_for(request_id))
+    status = client.status(handle)
+    if status.phase != "completed":
+        raise ResultUnavailableError(
+            f"Request {request_id} is still {status.phase} on fal; try again once it has "
+            "finished", request_id=request_id)
+    result_json = client.result(handle)
+    blob, content_type = client.download(result_json)
+    path = journal.store_result(request_id, blob, content_type)
+    journal.mark(request_id, "downloaded", result_path=str(path), recovered=True)
+    return blob, content_type

@@ -1,0 +1,198 @@
+"""Where the API key and the server come from, and where per-user files live.
+
+The key: ``FAL_KEY`` in the environment, else the per-user key file written by
+``python3 install.py --set-key`` (mode 0600, replaced atomically).  The key is returned to the
+caller and nowhere else: it never goes into a message, a repr, a log or the journal.
+
+The server: ``https://queue.fal.run`` unless ``FAL_QUEUE_URL`` names another full URL.  Plain
+``http://`` is accepted only for loopback hosts (the local test server), because the key
+travels in a header on every request.
+
+Every function takes an optional ``env`` mapping (default ``os.environ``) so tests and the CLI
+can resolve settings without touching the process environment.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+
+__all__ = [
+    "APP_DIR_NAME",
+    "CONFIG_DIR_ENV",
+    "DATA_DIR_ENV",
+    "DEFAULT_QUEUE_BASE_URL",
+    "DEFAULT_REST_BASE_URL",
+    "KEY_ENV",
+    "KEY_FILE_NAME",
+    "QUEUE_URL_ENV",
+    "check_base_url",
+    "config_dir",
+    "data_dir",
+    "is_loopback",
+    "key_path",
+    "load_api_key",
+    "queue_base_url",
+    "rest_base_url",
+    "save_api_key",
+]
+
+DEFAULT_QUEUE_BASE_URL = "https://queue.fal.run"
+# fal's storage API lives on its own host; any other queue base serves storage itself.
+DEFAULT_REST_BASE_URL = "https://rest.fal.ai"
+KEY_ENV = "FAL_KEY"
+QUEUE_URL_ENV = "FAL_QUEUE_URL"
+CONFIG_DIR_ENV = "FLUX_OUTPAINT_CONFIG_DIR"  # the folder holding the key file, used as is
+DATA_DIR_ENV = "FLUX_OUTPAINT_DATA_DIR"  # the folder holding the journal, used as is
+APP_DIR_NAME = "flux-outpaint"
+KEY_FILE_NAME = "fal-key"
+
+_HOW_TO_SET = (
+    f"set the {KEY_ENV} environment variable or run `python3 install.py --set-key`"
+)
+
+
+def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
+    return os.environ if env is None else env
+
+
+def _home(env: Mapping[str, str], platform: str) -> Path:
+    home = env.get("USERPROFILE") if platform == "win32" else env.get("HOME")
+    return Path(home) if home else Path.home()
+
+
+def _base_dir(env: Mapping[str, str], platform: str, *, windows_var: str, xdg_var: str,
+              xdg_default: str) -> Path:
+    home = _home(env, platform)
+    if platform == "win32":
+        root = env.get(windows_var)
+        return Path(root) if root else home / "AppData" / (
+            "Roaming" if windows_var == "APPDATA" else "Local")
+    if platform == "darwin":
+        return home / "Library" / "Application Support"
+    xdg = env.get(xdg_var, "")
+    # The XDG spec says relative paths are invalid and must be ignored.
+    return Path(xdg) if xdg and os.path.isabs(xdg) else home / xdg_default
+
+
+def config_dir(env: Mapping[str, str] | None = None, *, platform: str | None = None) -> Path:
+    """The per-user settings folder: $FLUX_OUTPAINT_CONFIG_DIR, else the platform's own."""
+    env = _env(env)
+    if env.get(CONFIG_DIR_ENV):
+        return Path(env[CONFIG_DIR_ENV])
+    base = _base_dir(env, platform or sys.platform, windows_var="APPDATA",
+                     xdg_var="XDG_CONFIG_HOME", xdg_default=".config")
+    return base / APP_DIR_NAME
+
+
+def data_dir(env: Mapping[str, str] | None = None, *, platform: str | None = None) -> Path:
+    """The per-user data folder (journal, result cache): $FLUX_OUTPAINT_DATA_DIR, else XDG."""
+    env = _env(env)
+    if env.get(DATA_DIR_ENV):
+        return Path(env[DATA_DIR_ENV])
+    base = _base_dir(env, platform or sys.platform, windows_var="LOCALAPPDATA",
+                     xdg_var="XDG_DATA_HOME", xdg_default=".local/share")
+    return base / APP_DIR_NAME
+
+
+def key_path(env: Mapping[str, str] | None = None, *, platform: str | None = None) -> Path:
+    return config_dir(env, platform=platform) / KEY_FILE_NAME
+
+
+def load_api_key(env: Mapping[str, str] | None = None) -> str:
+    """The fal API key, or ConfigError saying how to provide one."""
+    env = _env(env)
+    key = env.get(KEY_ENV, "").strip()
+    if key:
+        return key
+    path = key_path(env)
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        raise ConfigError(f"No fal API key: {_HOW_TO_SET}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = getattr(exc, "strerror", None) or type(exc).__name__
+        raise ConfigError(f"Cannot read the fal API key file {path} ({reason}): "
+                          f"{_HOW_TO_SET}") from None
+    if not key:
+        raise ConfigError(f"The fal API key file {path} is empty: {_HOW_TO_SET}")
+    return key
+
+
+def save_api_key(key: str, env: Mapping[str, str] | None = None) -> Path:
+    """Store the key in the per-user key file, readable only by its owner; return the path.
+
+    Written to a private temporary file in the same folder, synced, then renamed over the old
+    one, so a crash leaves either the old key or the new one, never half of either.
+    """
+    key = key.strip()
+    if not key or any(ch.isspace() for ch in key):
+        raise ConfigError("Not a fal API key: expected one key on one line")
+    path = key_path(env)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    # mkstemp: a fresh name per call (concurrent saves never share one) and mode 0600.
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(name)
+    try:
+        try:
+            os.write(fd, (key + "\n").encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def queue_base_url(env: Mapping[str, str] | None = None) -> str:
+    """The queue server's base URL without a trailing slash; ConfigError if it is unsafe."""
+    raw = _env(env).get(QUEUE_URL_ENV, "").strip()
+    return check_base_url(raw or DEFAULT_QUEUE_BASE_URL, source=QUEUE_URL_ENV)
+
+
+def check_base_url(url: str, *, source: str = "base URL") -> str:
+    """Validate a server base URL: https anywhere, http only on loopback; no credentials."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname
+        _ = parts.port  # raises ValueError on a malformed port
+    except ValueError:
+        raise ConfigError(f"{source} is not a valid URL: {url!r}") from None
+    if parts.scheme not in ("https", "http") or not host:
+        raise ConfigError(f"{source} must be a full http(s) URL, e.g. "
+                          f"{DEFAULT_QUEUE_BASE_URL}, not {url!r}")
+    if parts.username is not None or parts.password is not None:
+        raise ConfigError(f"{source} must not contain a user name or password")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{source} must not contain a query or fragment: {url!r}")
+    if parts.scheme == "http" and not is_loopback(host):
+        raise ConfigError(f"{source} uses plain http:// for {host}; the API key would travel "
+                          "unencrypted. Use https://, or http:// only for localhost")
+    return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
+
+
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def rest_base_url(queue_base: str) -> str:
+    """Where storage lives: fal's REST host for fal's queue, else the queue server's origin."""
+    base = queue_base.rstrip("/")
+    if base == DEFAULT_QUEUE_BASE_URL:
+        return DEFAULT_REST_BASE_URL
+    parts = urlsplit(base)
+    return f"{parts.scheme}://{parts.netloc}"

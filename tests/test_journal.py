@@ -1,0 +1,223 @@
+"""The request journal: durable appends, folding, damage tolerance, result cache, recover()."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from outpaint import errors
+from outpaint.journal import Journal, default_journal_path, recover
+from outpaint.queue_client import FalQueueClient, RequestHandle
+
+BASE = "https://queue.fal.run"
+KEY = "journal-test-key:abcdef123456"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 32
+
+
+def handle(rid: str) -> RequestHandle:
+    root = f"{BASE}/fal-ai/flux-2-pro/requests/{rid}"
+    return RequestHandle(rid, f"{root}/status", root, f"{root}/cancel")
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(tmp_path / "data" / "journal.jsonl")
+
+
+def test_default_path_follows_the_data_dir(tmp_path):
+    env = {"FLUX_OUTPAINT_DATA_DIR": str(tmp_path / "d")}
+    assert default_journal_path(env) == tmp_path / "d" / "journal.jsonl"
+    assert default_journal_path({"HOME": "/h"}).name == "journal.jsonl"
+
+
+def test_submit_then_marks_fold_into_one_entry(journal):
+    journal.record_submit(handle("r1"), {"tool": "cli", "input": "a.png"})
+    journal.mark("r1", "completed")
+    journal.mark("r1", "downloaded", result_path="/x/r1.png")
+    (entry,) = journal.entries()
+    assert entry.request_id == "r1" and entry.state == "downloaded"
+    assert entry.handle == handle("r1")
+    assert entry.purpose == {"tool": "cli", "input": "a.png"}
+    assert entry.result_path == "/x/r1.png"
+    assert entry.submitted_at and entry.updated_at
+    assert journal.find("r1") == entry and journal.find("nope") is None
+
+
+def test_file_is_append_only_json_lines(journal):
+    journal.record_submit(handle("r1"), {})
+    first = journal.path.read_bytes()
+    journal.mark("r1", "failed", error="fal had a temporary failure (HTTP 503)")
+    assert journal.path.read_bytes().startswith(first)
+    lines = journal.path.read_text().splitlines()
+    assert [json.loads(line)["state"] for line in lines] == ["submitted", "failed"]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX file modes")
+def test_journal_and_results_are_private(journal):
+    journal.record_submit(handle("r1"), {})
+    path = journal.store_result("r1", PNG, "image/png")
+    assert stat.S_IMODE(journal.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_latest_by_current_state(journal):
+    for rid in ("a", "b", "c"):
+        journal.record_submit(handle(rid), {})
+    journal.mark("b", "completed")
+    journal.mark("a", "completed")
+    journal.mark("c", "completed")
+    journal.mark("c", "downloaded")
+    assert journal.latest().request_id == "a"  # c moved on, a was completed after b
+    assert journal.latest("downloaded").request_id == "c"
+    assert journal.latest(None).request_id == "c"
+    assert journal.latest("cancelled") is None
+
+
+def test_a_truncated_last_line_is_skipped_and_does_not_swallow_the_next(journal):
+    journal.record_submit(handle("r1"), {})
+    with open(journal.path, "ab") as f:
+        f.write(b'{"time": "x", "event": "state", "request_id": "r1", "sta')  # crash mid-write
+    assert [e.state for e in journal.entries()] == ["submitted"]
+    journal.mark("r1", "completed")
+    assert journal.find("r1").state == "completed"
+    lines = journal.path.read_bytes().split(b"\n")
+    assert json.loads(lines[-2])["state"] == "completed"
+
+
+def test_garbage_lines_are_ignored(journal):
+    journal.path.parent.mkdir(parents=True)
+    journal.path.write_bytes(b"not json\n[1, 2]\n{\"no\": \"id\"}\n\xff\xfe\n")
+    journal.record_submit(handle("r1"), {})
+    assert [e.request_id for e in journal.entries()] == ["r1"]
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    path = tmp_path / "j.jsonl"
+    ids = [f"req-{i}" for i in range(16)]
+
+    def work(rid):  # a separate Journal object per thread, like separate plug-in runs
+        j = Journal(path)
+        j.record_submit(handle(rid), {"n": rid})
+        for state in ("completed", "downloaded"):
+            j.mark(rid, state)
+
+    threads = [threading.Thread(target=work, args=(rid,)) for rid in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    entries = Journal(path).entries()
+    assert sorted(e.request_id for e in entries) == sorted(ids)
+    assert all(e.state == "downloaded" for e in entries)
+    assert len(path.read_text().splitlines()) == 3 * len(ids)
+
+
+def test_never_stores_the_key(journal):
+    journal.record_submit(handle("r1"), {"note": f"Authorization: Key {KEY}"})
+    journal.mark("r1", "failed", error=f"header was Key {KEY}")
+    assert KEY not in journal.path.read_text()
+
+
+def test_mark_refuses_reserved_names(journal):
+    for name in ("time", "event", "handle", "purpose"):
+        with pytest.raises(ValueError):
+            journal.mark("r1", "completed", **{name: "x"})
+    assert not journal.path.exists()
+
+
+def test_store_result_is_atomic_and_cached(journal):
+    path = journal.store_result("r1", PNG, "image/png")
+    assert path.read_bytes() == PNG and path.suffix == ".png"
+    assert path.parent == journal.path.parent / "results"
+    assert journal.cached_result("r1") == (PNG, "image/png")
+    assert journal.cached_result("r2") is None
+    assert [p.name for p in path.parent.iterdir()] == ["r1.png"]  # no temporary left
+    assert journal.store_result("r2", b"\xff\xd8\xff", "image/jpeg").suffix == ".jpg"
+
+
+@pytest.mark.parametrize("rid", ["../evil", "a/b", "", ".hidden"])
+def test_store_result_refuses_ids_that_are_not_file_names(journal, rid):
+    with pytest.raises(ValueError):
+        journal.store_result(rid, PNG, "image/png")
+
+
+def test_store_result_refuses_non_images(journal):
+    with pytest.raises(ValueError):
+        journal.store_result("r1", b"<html>", "text/html")
+
+
+# -- recover -------------------------------------------------------------------------------
+
+class Fal:
+    def __init__(self, state: str = "COMPLETED", result: dict | None = None) -> None:
+        self.state = state
+        self.result = result or {"images": [{"url": "https://v3b.fal.media/o.png"}]}
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        path = request.url.path
+        if request.method == "POST":
+            return httpx.Response(500)
+        if path.endswith("/status"):
+            code = 200 if self.state == "COMPLETED" else 202
+            return httpx.Response(code, json={"status": self.state, "logs": []})
+        if request.url.host == "v3b.fal.media":
+            return httpx.Response(200, headers={"content-type": "image/png"}, content=PNG)
+        return httpx.Response(200, json=self.result)
+
+
+def client_for(fal: Fal) -> FalQueueClient:
+    return FalQueueClient(BASE, KEY, transport=httpx.MockTransport(fal), use_stream=False)
+
+
+def test_recover_fetches_a_completed_request_without_submitting(journal):
+    journal.record_submit(handle("r1"), {})
+    journal.mark("r1", "failed", error="connection lost while waiting")
+    fal = Fal()
+    assert recover("r1", client_for(fal), journal) == (PNG, "image/png")
+    assert [r.method for r in fal.requests] == ["GET", "GET", "GET"]
+    assert str(fal.requests[0].url).startswith(handle("r1").status_url)
+    entry = journal.find("r1")
+    assert entry.state == "downloaded" and Path(entry.result_path).read_bytes() == PNG
+
+
+def test_recover_uses_the_cache_first(journal):
+    journal.store_result("r1", PNG, "image/png")
+    fal = Fal()
+    assert recover("r1", client_for(fal), journal) == (PNG, "image/png")
+    assert fal.requests == []
+
+
+def test_recover_an_id_the_journal_never_saw(journal):
+    fal = Fal()
+    assert recover("r9", client_for(fal), journal)[0] == PNG
+    assert fal.requests[0].url.path == "/fal-ai/flux-2-pro/requests/r9/status"
+
+
+def test_recover_of_a_running_request_says_so(journal):
+    fal = Fal(state="IN_PROGRESS")
+    with pytest.raises(errors.ResultUnavailableError, match="still running") as info:
+        recover("r1", client_for(fal), journal)
+    assert info.value.request_id == "r1"
+    assert len(fal.requests) == 1
+
+
+def test_recover_reports_the_models_error(journal):
+    class Failed(Fal):
+        def __call__(self, request):
+            if request.url.path.endswith("/r1"):
+                self.requests.append(request)
+                return httpx.Response(422, json={"detail": [
+                    {"loc": ["body", "expand_top"], "msg": "too large", "type": "value_error"}]})
+            return super().__call__(request)
+
+    with pytest.raises(errors.ValidationError, match="expand_top"):
+        recover("r1", client_for(Failed()), journal)
+    assert not os.path.exists(journal.results_dir)
