@@ -35,8 +35,6 @@ import time  # noqa: E402
 from concurrent.futures import ThreadPoolExecutor, as_completed  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 
-from PIL import Image, UnidentifiedImageError  # noqa: E402
-
 from cli_progress import ProgressBoard  # noqa: E402
 from compose import compose  # noqa: E402
 from imageio_pillow import encode  # noqa: E402
@@ -45,6 +43,7 @@ from outpaint.errors import ConfigError, InputError, OutpaintError, user_message
 from outpaint.journal import Journal, default_journal_path  # noqa: E402
 from outpaint.pipeline import Job, run_job  # noqa: E402
 from outpaint.queue_client import FalQueueClient  # noqa: E402
+from PIL import Image, UnidentifiedImageError  # noqa: E402
 
 ANCHORS = ("top-left", "top", "top-right", "left", "center", "right",
            "bottom-left", "bottom", "bottom-right")
@@ -221,9 +220,13 @@ def run_one(prep: Prepared, args, client, journal, board: ProgressBoard,
     t0 = time.monotonic()
     result = run_job(job, client=client, journal=journal, encoder=encode,
                      on_progress=progress, cancel=cancel, deadline_s=args.timeout)
-    returned = Image.open(io.BytesIO(result.data))
-    returned.load()
-    final = compose(prep.original, prep.origin, returned, prep.plan, args.seam_blend)
+    try:
+        returned = Image.open(io.BytesIO(result.data))
+        returned.load()
+        final = compose(prep.original, prep.origin, returned, prep.plan, args.seam_blend)
+    except OutpaintError as exc:  # paid for: name the request so it can be recovered
+        exc.request_id = exc.request_id or result.request_id
+        raise
     out = output_path(prep, args)
     save(final, out)
     return {"input": str(prep.path), "output": str(out), "request_id": result.request_id,

@@ -233,7 +233,7 @@ def error_from_response(
         return OutpaintTimeoutError("Timed out waiting in fal's queue (HTTP 504)", request_id=rid)
     if status >= 500:
         kind = f", {error_type}" if error_type else ""
-        return ServerError(f"fal had a temporary failure (HTTP {status}{kind}){suffix}",
+        return ServerError(f"fal could not run the job (HTTP {status}{kind}){suffix}",
                            **common)
     return ApiError(f"fal answered HTTP {status}{suffix}", **common)
 

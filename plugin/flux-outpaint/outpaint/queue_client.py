@@ -241,13 +241,25 @@ class FalQueueClient:
         stop = threading.Event()
         threading.Thread(target=sse.pump, args=(chunks, items, stop), daemon=True,
                          name=f"fal-status-{handle.request_id[:8]}").start()
+        heard = self._clock()
         try:
             while True:
                 self._check(cancel, deadline)
                 try:
                     item = items.get(timeout=retry.CANCEL_CHECK_INTERVAL_S)
                 except queue.Empty:
+                    # A stream can stall without closing (fal sends keep-alives; a proxy may
+                    # swallow them): a quiet stream is backed by an occasional poll, so a
+                    # finished job is noticed within seconds instead of at the idle timeout.
+                    if self._clock() - heard >= retry.STREAM_SILENCE_POLL_S:
+                        heard = self._clock()
+                        response, body = self._call(
+                            Op.STATUS, "GET", handle.status_url, params={"logs": "1"},
+                            deadline=deadline, cancel=cancel, request_id=handle.request_id)
+                        if emit(_json_object(body), response.status_code) == "completed":
+                            return True
                     continue
+                heard = self._clock()
                 if item.kind == "end" or item.event is None:
                     return False
                 status = _json_value(item.event.data.encode("utf-8"))

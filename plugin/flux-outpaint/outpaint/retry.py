@@ -45,6 +45,7 @@ __all__ = [
     "POLL_INTERVAL_RUNNING_S",
     "RETRY_AFTER_MAX_S",
     "RETRY_BUDGET_S",
+    "STREAM_SILENCE_POLL_S",
     "THROTTLE_STATUSES",
     "Decision",
     "ErrorKind",
@@ -122,6 +123,8 @@ POLL_INTERVAL_RUNNING_S = 0.1
 POLL_INTERVAL_QUEUED_S = 0.5
 # How often a wait looks at the cancel flag and the deadline, whatever it is blocked on.
 CANCEL_CHECK_INTERVAL_S = 0.1
+# A status stream silent this long is backed by one status poll (then again after as long).
+STREAM_SILENCE_POLL_S = 5.0
 # The best-effort cancel sent after a user cancel or a deadline gets at most this long.
 CANCEL_BUDGET_S = 10.0
 
