@@ -8,12 +8,11 @@ outside the seam band is the original, bit for bit, at full resolution.
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
-
 from outpaint.errors import ResultError
 from outpaint.geometry import Expansion, Rect
 from outpaint.planning import Plan
 from outpaint.seam import mask_bytes
+from PIL import Image
 
 # A returned image whose aspect ratio is off by more than this is not the one we asked for.
 ASPECT_TOLERANCE = 0.02

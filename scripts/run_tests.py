@@ -71,16 +71,14 @@ def main(argv: list[str]) -> int:
         gimp = True
     py = ensure_venv()
     env = dict(os.environ)
-    if gimp:
-        env["FLUX_OUTPAINT_GIMP_TESTS"] = "1"
-        subprocess.run(
-            [sys.executable, str(ROOT / "scripts" / "gimp_sandbox.py"), "ensure", "trixie", "forky"],
-            check=True,
-        )
     lint = subprocess.run([str(py), "-m", "ruff", "check", str(ROOT)], cwd=ROOT)
     if lint.returncode != 0:
         print("ruff check failed", file=sys.stderr)
         return lint.returncode
+    if gimp:
+        env["FLUX_OUTPAINT_GIMP_TESTS"] = "1"
+        sandbox = ROOT / "scripts" / "gimp_sandbox.py"
+        subprocess.run([sys.executable, str(sandbox), "ensure", "trixie", "forky"], check=True)
     return subprocess.run([str(py), "-m", "pytest", *argv], cwd=ROOT, env=env).returncode
 
 
