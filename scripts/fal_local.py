@@ -451,9 +451,12 @@ def start_server(*, host: str = "127.0.0.1", port: int = 0, queue_seconds: float
     if tls_cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(tls_cert, tls_key)
-    return LocalServer(_Server((host, port), backend, ctx, keys=keys, log_path=log_path,
-                               bandwidth_mbit=bandwidth_mbit, latency_ms=latency_ms,
-                               keepalive=sse_keepalive_s))
+    httpd = _Server((host, port), backend, ctx, keys=keys, log_path=log_path,
+                    bandwidth_mbit=bandwidth_mbit, latency_ms=latency_ms,
+                    keepalive=sse_keepalive_s)
+    backend.on_complete = lambda job, epoch: httpd.record(
+        {"event": "completed", "request_id": job.id, "epoch": epoch})
+    return LocalServer(httpd)
 
 
 def main(argv: list[str] | None = None) -> int:
