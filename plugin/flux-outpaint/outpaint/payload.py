@@ -6,10 +6,10 @@ Encoding rule (``choose_encoding``):
   would invent a background the model then continues), when the caller asks for exactness,
   or when the image is small (≤ ``SMALL_EXACT_PIXELS``): there PNG costs at most a few
   hundred kilobytes and loses nothing.
-* **JPEG quality 95, 4:4:4 chroma** for every other (opaque, photo-sized) reference.  The
+* **JPEG quality 92, 4:4:4 chroma** for every other (opaque, photo-sized) reference.  The
   reference only *guides* the model — the user's original pixels never come back from fal,
   they are kept locally and composited over the result — so visually lossless is enough,
-  and a q95 4:4:4 JPEG of a photograph is 4–8× smaller than its PNG: the upload, usually
+  and a q92 4:4:4 JPEG of a photograph is 4–8× smaller than its PNG: the upload, usually
   the slowest local step, shrinks by the same factor.  4:4:4 keeps colour edges crisp at
   the seam, where 4:2:0 would smear chroma across two pixels.
 
@@ -46,7 +46,7 @@ __all__ = [
     "mime_type",
 ]
 
-JPEG_QUALITY = 95
+JPEG_QUALITY = 92
 PNG_LEVEL = 6
 SMALL_EXACT_PIXELS = 256 * 256
 INLINE_MAX_BYTES = 1_500_000
@@ -108,7 +108,7 @@ def choose_encoding(has_alpha: bool, width: int, height: int,
         return Encoding("png", reason="exact pixels requested")
     if width * height <= SMALL_EXACT_PIXELS:
         return Encoding("png", reason="small image: lossless costs little")
-    return Encoding("jpeg", reason="opaque photo: q95 4:4:4 JPEG is visually lossless")
+    return Encoding("jpeg", reason="opaque photo: q92 4:4:4 JPEG is visually lossless")
 
 
 def choose_transport(n_bytes: int) -> str:
