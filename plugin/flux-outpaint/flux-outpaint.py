@@ -1,0 +1,94 @@
+#!/usr/bin/env python3
+"""GIMP 3 entry point of flux-outpaint: registration only.
+
+Filters ▸ Generative ▸ Outpaint (FLUX.2 pro)… and Recover last outpaint result.  What the
+procedures do lives in ``gimp_glue``; the pure core is ``outpaint``.
+"""
+
+import os
+import sys
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+# vendor/ first so a distro or user-site httpx can never shadow the pinned one; then our own
+# folder, which GIMP's Python does not always put on sys.path when started by GIMP.
+sys.path[:0] = [os.path.join(_HERE, "vendor"), _HERE]
+
+import gi  # noqa: E402
+
+gi.require_version("Gimp", "3.0")
+from gi.repository import Gimp, GObject  # noqa: E402
+from gimp_glue import procedure  # noqa: E402
+
+RW = GObject.ParamFlags.READWRITE
+AUTO = -1
+MAX_EXPAND = 2048
+MENU = "<Image>/Filters/Generative"
+
+
+def _choice(*items):
+    choice = Gimp.Choice.new()
+    for number, (nick, label) in enumerate(items):
+        choice.add(nick, number, label, "")
+    return choice
+
+
+def _add_outpaint_arguments(proc):
+    # Mnemonics avoid those of the dialog's own buttons (Load, Save, Reset, Help, Cancel, OK).
+    for side, label in (("left", "L_eft"), ("right", "Ri_ght"), ("top", "_Top"),
+                        ("bottom", "_Bottom")):
+        proc.add_int_argument(f"expand-{side}", label,
+                              f"Pixels to add on the {side} (-1 = automatic: from the canvas "
+                              "or the layer's transparent margins)",
+                              AUTO, MAX_EXPAND, AUTO, RW)
+    proc.add_choice_argument("mode", "_Mode", "high: best quality; fast: quicker, cheaper",
+                             _choice(("high", "High"), ("fast", "Fast")), "high", RW)
+    proc.add_choice_argument("output-format", "_Format", "Image format fal returns",
+                             _choice(("png", "PNG"), ("jpeg", "JPEG")), "png", RW)
+    proc.add_boolean_argument("safety-checker", "Safety chec_ker",
+                              "Ask fal to reject unsafe content", True, RW)
+    proc.add_int_argument("seam-blend", "Seam ble_nd",
+                          "Pixels inside the original border over which the new pixels fade "
+                          "in (0 = hard edge)", 0, 256, 16, RW)
+    proc.add_layer_return_value("layer", "Layer", "The new outpaint layer", False, RW)
+
+
+class FluxOutpaint(Gimp.PlugIn):
+    def do_set_i18n(self, name):
+        return False
+
+    def do_query_procedures(self):
+        return [procedure.OUTPAINT, procedure.RECOVER]
+
+    def do_create_procedure(self, name):
+        run = procedure.run_outpaint if name == procedure.OUTPAINT else procedure.run_recover
+        proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
+        proc.set_image_types("RGB*, GRAY*")
+        proc.set_attribution("flux-outpaint", "flux-outpaint", "2026")
+        if name == procedure.OUTPAINT:
+            proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
+            proc.set_menu_label("Outpaint (FLUX.2 pro)…")
+            proc.add_menu_path(MENU)
+            proc.set_documentation(
+                "Expand the image beyond its borders with FLUX.2 [pro] on fal.ai",
+                "Fills the canvas around the layer (or its transparent margins, or the given "
+                "number of pixels per side) with new content, as a new masked layer above it. "
+                "The fal API key comes from FAL_KEY or the key file, never from an argument.",
+                name)
+            _add_outpaint_arguments(proc)
+        else:
+            mask = Gimp.ProcedureSensitivityMask
+            proc.set_sensitivity_mask(mask.DRAWABLE | mask.DRAWABLES | mask.NO_DRAWABLES)
+            proc.set_menu_label("Recover last outpaint result")
+            proc.add_menu_path(MENU)
+            proc.set_documentation(
+                "Put the most recent completed outpaint result into a new layer",
+                "Reads the result from the local cache, or fetches it again from fal by its "
+                "request id (request-id empty = the most recent one).",
+                name)
+            proc.add_string_argument("request-id", "Request id",
+                                     "fal request id (empty = the most recent)", "", RW)
+            proc.add_layer_return_value("layer", "Layer", "The recovered layer", False, RW)
+        return proc
+
+
+Gimp.main(FluxOutpaint.__gtype__, sys.argv)

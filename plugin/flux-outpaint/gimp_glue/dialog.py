@@ -1,0 +1,161 @@
+"""The windows: the settings dialog, the API-key prompt and the wait dialog.
+
+Only interactive runs get here; non-interactive and last-values runs never open a window.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import gi
+
+gi.require_version("GimpUi", "3.0")
+gi.require_version("Gtk", "3.0")
+from gi.repository import Gimp, GimpUi, Gtk  # noqa: E402
+
+from . import worker  # noqa: E402
+
+PLUG_IN = "flux-outpaint"
+TITLE = "Outpaint (FLUX.2 pro)"
+# 3.2 shows a two-option choice as radio buttons, 3.0 as a combo: force one look.
+_COMBOS = ("mode", "output-format")
+
+
+def _init_ui() -> None:
+    GimpUi.init(PLUG_IN)
+
+
+def _pump() -> None:
+    while Gtk.events_pending():
+        Gtk.main_iteration_do(False)
+
+
+def settings(procedure, config, estimate: Callable[[], str]) -> bool:
+    """The procedure's own dialog plus a live line (output size, downscale, cost)."""
+    _init_ui()
+    dlg = GimpUi.ProcedureDialog.new(procedure, config, TITLE)
+    for name in _COMBOS:
+        dlg.get_widget(name, Gtk.ComboBox.__gtype__)
+    dlg.fill(None)
+    line = Gtk.Label(xalign=0.0)
+    line.set_line_wrap(True)
+    line.set_max_width_chars(60)
+    line.set_selectable(True)
+    dlg.get_content_area().pack_end(line, False, False, 6)
+    line.show()
+
+    def refresh(*_args) -> None:
+        line.set_text(estimate())
+
+    handler = config.connect("notify", refresh)
+    refresh()
+    try:
+        return bool(dlg.run())
+    finally:
+        config.disconnect(handler)
+        dlg.destroy()
+
+
+def ask_api_key() -> tuple[str, bool] | None:
+    """(key, remember) from a password entry, or None when cancelled or left empty."""
+    _init_ui()
+    dlg = GimpUi.Dialog(title="fal API key", role="flux-outpaint-key")
+    dlg.add_button("_Cancel", Gtk.ResponseType.CANCEL)
+    dlg.add_button("_OK", Gtk.ResponseType.OK)
+    dlg.set_default_response(Gtk.ResponseType.OK)
+    box = dlg.get_content_area()
+    box.set_spacing(8)
+    box.set_border_width(12)
+    intro = Gtk.Label(xalign=0.0, label="Outpainting runs on fal.ai. Paste your fal API key "
+                      "(fal.ai dashboard, Keys). It is sent only to fal.")
+    intro.set_line_wrap(True)
+    intro.set_max_width_chars(50)
+    entry = Gtk.Entry(visibility=False, activates_default=True)
+    entry.set_input_purpose(Gtk.InputPurpose.PASSWORD)
+    entry.set_width_chars(40)
+    remember = Gtk.CheckButton.new_with_mnemonic("_Remember the key on this computer")
+    remember.set_active(True)
+    for widget in (intro, entry, remember):
+        box.pack_start(widget, False, False, 0)
+    dlg.show_all()
+    try:
+        answer = dlg.run()
+        key = entry.get_text().strip()
+        keep = remember.get_active()
+    finally:
+        entry.set_text("")
+        dlg.destroy()
+    if answer != Gtk.ResponseType.OK or not key:
+        return None
+    return key, keep
+
+
+class WaitDialog:
+    """Phase, queue position, elapsed time and the latest log line, with Cancel."""
+
+    def __init__(self) -> None:
+        _init_ui()
+        self.cancelled = False
+        self.dlg = GimpUi.Dialog(title="Outpainting", role="flux-outpaint-wait")
+        self.dlg.set_default_size(360, -1)
+        self.cancel_button = self.dlg.add_button("_Cancel", Gtk.ResponseType.CANCEL)
+        self.dlg.connect("response", self._on_response)
+        self.dlg.connect("delete-event", lambda *_a: self._on_response() or True)
+        box = self.dlg.get_content_area()
+        box.set_spacing(6)
+        box.set_border_width(12)
+        self.phase = Gtk.Label(xalign=0.0, label="Starting…")
+        self.queue = Gtk.Label(xalign=0.0, label="")
+        self.log = Gtk.Label(xalign=0.0, label="")
+        self.log.set_ellipsize(3)  # Pango.EllipsizeMode.END, without importing Pango
+        self.log.set_max_width_chars(60)
+        self.bar = Gtk.ProgressBar(show_text=True, text="0 s")
+        for widget in (self.phase, self.queue, self.bar, self.log):
+            box.pack_start(widget, False, False, 0)
+        self.dlg.show_all()
+
+    def _on_response(self, *_args) -> None:
+        if not self.cancelled:
+            self.cancelled = True
+            self.cancel_button.set_sensitive(False)
+            self.phase.set_text("Cancelling…")
+
+    def show(self, job: worker.Background) -> None:
+        progress = job.progress
+        if not self.cancelled:
+            self.phase.set_text(worker.phase_text(progress).rsplit("…", 1)[0] + "…")
+        position = getattr(progress, "queue_position", None)
+        self.queue.set_text("" if position is None else f"Queue position: {position + 1}")
+        self.bar.set_text(f"{int(time.monotonic() - job.started)} s")
+        self.bar.pulse()
+        if job.last_log:
+            self.log.set_text(job.last_log)
+        _pump()
+
+    def close(self) -> None:
+        self.dlg.destroy()
+        _pump()
+
+
+def wait(job: worker.Background):
+    """Interactive wait: our dialog (which can cancel) plus the status-bar progress."""
+    dialog = WaitDialog()
+    Gimp.progress_init("Outpainting…")
+    shown = None
+    try:
+        while job.alive() and not dialog.cancelled:
+            job.join(worker.POLL_S)
+            dialog.show(job)
+            text = worker.phase_text(job.progress)
+            if text != shown:
+                Gimp.progress_set_text(text)
+                shown = text
+            Gimp.progress_pulse()
+        if dialog.cancelled:
+            worker.finish_after_cancel(job, lambda: dialog.show(job))
+            raise worker.UserCancelled("Cancelled")
+    finally:
+        Gimp.progress_end()
+        dialog.close()
+    return job.outcome()

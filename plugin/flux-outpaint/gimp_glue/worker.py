@@ -1,0 +1,120 @@
+"""The network job in a worker thread while the main thread keeps GIMP responsive.
+
+libgimp's wire to the core is one pipe with no lock: a Gimp call from a second thread
+crashes or deadlocks the plug-in.  So the worker only runs ``outpaint.pipeline.run_job``
+(httpx, encoding, the journal) and stores its latest ``Progress``; the main thread pumps
+events, shows that progress, and is the only one to call Gimp, Gegl or Gtk.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from gi.repository import Gimp, GLib
+from outpaint.errors import CancelledError
+
+POLL_S = 0.05
+# After Cancel the worker gets this long to tell fal (the protocol's cancel) before it is
+# abandoned; it is a daemon thread, so an abandoned one never holds GIMP up.
+CANCEL_GRACE_S = 15.0
+
+
+
+class UserCancelled(CancelledError):
+    """The person pressed Cancel: GIMP's CANCEL status, no error dialog."""
+
+
+PHASES = {
+    "encoding": "Encoding the reference",
+    "uploading": "Uploading the reference",
+    "submitting": "Sending the request",
+    "queued": "Waiting in fal's queue",
+    "running": "Generating",
+    "downloading": "Downloading the result",
+    "done": "Placing the result",
+}
+
+
+def phase_text(progress) -> str:
+    """One status line from an ``outpaint.pipeline.Progress`` (None = not started yet)."""
+    if progress is None:
+        return "Starting…"
+    text = PHASES.get(progress.phase, progress.phase.capitalize())
+    if progress.phase == "queued" and progress.queue_position is not None:
+        text += f" (position {progress.queue_position + 1})"
+    return f"{text}… {int(progress.elapsed_s)} s"
+
+
+class Background:
+    """Runs ``fn(report, cancel)`` once in a daemon thread."""
+
+    def __init__(self, fn: Callable) -> None:
+        self._fn = fn
+        self.cancel = threading.Event()
+        self.progress = None  # latest Progress: one reference assignment, atomic under the GIL
+        self.last_log: str | None = None
+        self._result = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="outpaint-job", daemon=True)
+        self.started = time.monotonic()
+
+    def report(self, progress) -> None:
+        self.progress = progress
+        if progress.log_line:
+            self.last_log = progress.log_line
+
+    def _run(self) -> None:
+        try:
+            self._result = self._fn(self.report, self.cancel)
+        except BaseException as exc:  # handed to the main thread as is
+            self._error = exc
+
+    def start(self) -> Background:
+        self._thread.start()
+        return self
+
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def outcome(self):
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+def pump_glib() -> None:
+    ctx = GLib.MainContext.default()
+    while ctx.pending():
+        ctx.iteration(False)
+
+
+def wait_quietly(job: Background) -> object:
+    """Non-interactive: status-bar progress only (nothing in batch mode), no window."""
+    Gimp.progress_init("Outpainting…")
+    shown = None
+    try:
+        while job.alive():
+            job.join(POLL_S)
+            pump_glib()
+            text = phase_text(job.progress)
+            if text != shown:
+                Gimp.progress_set_text(text)
+                shown = text
+            Gimp.progress_pulse()
+    finally:
+        Gimp.progress_end()
+    return job.outcome()
+
+
+def finish_after_cancel(job: Background, pump: Callable[[], None] = pump_glib) -> None:
+    """Give the worker a moment to send fal the cancel; never wait forever."""
+    job.cancel.set()
+    end = time.monotonic() + CANCEL_GRACE_S
+    while job.alive() and time.monotonic() < end:
+        job.join(POLL_S)
+        pump()
