@@ -38,6 +38,7 @@ import fal_scenarios as sc
 APP_PATH = "outpaint"
 SSE_KEEPALIVE_S = 15.0  # §2.4
 MAX_BODY_BYTES = 64 * 1024 * 1024
+DRAIN_MAX_BYTES = 4 * MAX_BODY_BYTES  # refused bodies up to this size are read before replying
 MIN_REQUEST_TIMEOUT_S = 0.1  # X-Fal-Request-Timeout must exceed this (docs: "min > 0.1")
 CONNECTION_IDLE_S = 60.0
 PACE_CHUNK = 16 * 1024
@@ -292,17 +293,32 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         return False
 
+    def _drain_chunked(self) -> None:
+        total = 0
+        while total < DRAIN_MAX_BYTES:
+            size = int((self.rfile.readline(64).split(b";")[0].strip() or b"0"), 16)
+            if size == 0:
+                self.rfile.readline(64)
+                return
+            total += len(self.rfile.read(size + 2))
+
     def _base(self) -> str:
         return f"{self.server.scheme}://{self.headers.get('Host') or self.server.netloc}"
 
     def _read_body(self) -> bytes | None:
         if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
             self.close_connection = True
+            self._drain_chunked()
             self._json(411, {"detail": "Length Required"})
             return None
         n = int(self.headers.get("Content-Length") or 0)
         if n > MAX_BODY_BYTES:
             self.close_connection = True  # the unread body would pass for the next request
+            # Read what was sent (up to a cap) so closing does not reset the connection
+            # before the client has read the 413.
+            left = min(n, DRAIN_MAX_BYTES)
+            while left > 0 and (chunk := self.rfile.read(min(PACE_CHUNK, left))):
+                left -= len(chunk)
             self._json(413, {"detail": f"Request body larger than {MAX_BODY_BYTES} bytes"})
             return None
         chunks, t0 = [], time.monotonic()
@@ -333,6 +349,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.send_header("x-fal-request-id", self._rid)
         for name, value in (headers or {}).items():
             self.send_header(name, value)
+        if self.close_connection:  # say so, or the client reuses a socket we are closing
+            self.send_header("Connection", "close")
         self._status, t0 = code, time.monotonic()
         chunks = [data[i:i + PACE_CHUNK] for i in range(0, len(data), PACE_CHUNK)] or [b""]
         for i, chunk in enumerate(chunks):
@@ -373,9 +391,11 @@ class _Server(ThreadingHTTPServer):
             sock = self.ssl_ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         return sock, addr
 
-    def record(self, event: dict) -> None:
+    def record(self, event: dict, *, request: bool = True) -> None:
+        """Log one exchange (``request``) or one job event (log file only)."""
         with self.lock:
-            self.events.append(event)
+            if request:
+                self.events.append(event)
             if self.log_file:
                 self.log_file.write(json.dumps(event) + "\n")
                 self.log_file.flush()
@@ -458,7 +478,7 @@ def start_server(*, host: str = "127.0.0.1", port: int = 0, queue_seconds: float
                     bandwidth_mbit=bandwidth_mbit, latency_ms=latency_ms,
                     keepalive=sse_keepalive_s)
     backend.on_complete = lambda job, epoch: httpd.record(
-        {"event": "completed", "request_id": job.id, "epoch": epoch})
+        {"event": "completed", "request_id": job.id, "epoch": epoch}, request=False)
     return LocalServer(httpd)
 
 

@@ -497,8 +497,10 @@ def test_log_file_has_one_json_line_per_request_and_never_the_key(start, client,
     text = log.read_text()
     assert KEY not in text
     events = [json.loads(line) for line in text.splitlines()]
-    assert len(events) == len(srv.log) >= 3
+    completions = [e for e in events if e.get("event") == "completed"]
+    assert [e["request_id"] for e in completions] == [sub["request_id"]]
     events = [e for e in events if "method" in e]  # requests, not job completions
+    assert len(events) == len(srv.log) >= 3
     assert events[0]["method"] == "POST" and events[0]["request_id"] == sub["request_id"]
     assert {"method", "path", "status", "request_id"} <= set(events[-1])
     assert "authorization" not in events[0]["headers"]

@@ -133,7 +133,9 @@ class CancelledError(OutpaintError):
     pass
 
 
-_KEYISH = re.compile(r"(Key\s+)[^\s\"',]+", re.IGNORECASE)
+# An echoed ``Authorization: Key <id:secret>`` header.  Case-sensitive and the token must
+# carry a digit or a colon, so prose such as "the FAL_KEY variable" is left alone.
+_KEYISH = re.compile(r"\b((?:Authorization:\s*)?Key\s+)(?=[^\s\"',]*[\d:])[^\s\"',]{8,}")
 
 
 def one_line(text: object) -> str:
