@@ -42,6 +42,7 @@ def settings(procedure, config, estimate: Callable[[], str]) -> bool:
     line.set_line_wrap(True)
     line.set_max_width_chars(60)
     line.set_selectable(True)
+    line.set_margin_top(8)  # apart from the form rows above it
     dlg.get_content_area().pack_end(line, False, False, 6)
     line.show()
 

@@ -111,7 +111,8 @@ def estimate_line(auto: source.Automatic, canvas: tuple[int, int], config) -> st
     if plan.resampled:
         text += (f"; sent {'downscaled' if plan.downscaled else 'upscaled'} to {ow}×{oh} "
                  f"({plan.scale:.0%}), the original stays full resolution")
-    return text + f"; about ${plan.cost_usd:.3f}"
+    # The cost on its own line: wrapped inside the sentence it read "about" / "$0.030".
+    return text + f"\nEstimated cost (fal's price list): about ${plan.cost_usd:.3f}"
 
 
 def _alpha_reader(layer, rect: geometry.Rect):
