@@ -168,14 +168,14 @@ class _Handler(BaseHTTPRequestHandler):
         if job is None or job.app != app:
             return self._json(404, {"status": "NOT_FOUND"} if op == "cancel"
                               else {"detail": "Request not found"})
-        if op == "status":
+        if op in ("status", "status/stream"):  # a poll or a stream: whichever comes first
             if faults.once("ingress-503"):
                 return self._send(503, sc.INGRESS_503_HTML.encode(), "text/html", rid=False)
             if faults.once("500-once"):
                 return self._json(500, sc.INTERNAL_ERROR)
+            if op == "status/stream":
+                return self._stream(job)
             return self._json(*backend.status_body(job, self._base(), self._logs_wanted()))
-        if op == "status/stream":
-            return self._stream(job)
         if op == "cancel":
             return self._json(*backend.cancel(job))
         result = backend.result(job)

@@ -14,9 +14,9 @@ whatever the scenario (``LocalServer.submits``), so tests can assert "exactly on
 |----------------|-----------------------------------------------|--------------------------------|
 | 429-once       | answers the first submit 429, Retry-After: 1, | retry the submit; one job      |
 |                | creating no job                               |                                |
-| 500-once       | answers the first status poll 500             | (fal-client gives up on a 500; |
+| 500-once       | answers the first status request 500          | (fal-client gives up on a 500; |
 |                | internal_error, with x-fal-request-id         | a poller may retry the poll)   |
-| ingress-503    | answers the first status poll 503 with an     | retry (an "ingress error")     |
+| ingress-503    | answers the first status request 503 with an  | retry (an "ingress error")     |
 |                | nginx page and no x-fal-request-id            |                                |
 | drop-result    | closes the connection on the first result GET | retry the GET, not the submit  |
 |                | without replying                              |                                |

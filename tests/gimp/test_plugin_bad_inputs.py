@@ -286,11 +286,7 @@ STATES = [
           "locked_position()", args={"expand_left": 32, "expand_top": 16}, canvas=(332, 216),
           source_at=(32, 16), sides=(1, 0, 1, 0)),
     State("locked_group", "a layer in a group whose pixels are locked, 64 px added right",
-          "locked_group()", args={"expand_right": 64}, refusal="lock",
-          defect="GIMP kills the plug-in for writing to a locked drawable (the result layer, "
-                 "inserted into the locked group): the caller gets no message (calling-error "
-                 "'returned no return values'), an empty mask-less 'Outpaint' layer stays in "
-                 "the group, the canvas stays grown, and the job was submitted (billed)"),
+          "locked_group()", args={"expand_right": 64}, refusal="locked"),
     State("mask_selected", "the layer's mask selected, being edited", "mask_selected()"),
     State("with_mask", "a layer with a black mask, the layer selected", "with_mask()"),
     State("several", "two layers selected", "several()", refusal="several layers"),

@@ -125,12 +125,26 @@ def pick_layer(drawables) -> tuple[object, bool]:
         raise InputError("Several layers are selected: select only the layer to outpaint")
     drawable = drawables[0]
     if drawable.is_layer_mask():
-        return Gimp.Layer.from_mask(drawable), True
+        layer = Gimp.Layer.from_mask(drawable)
+        _check_parents_unlocked(layer)
+        return layer, True
     if not drawable.is_layer():
         raise InputError("Select a layer to outpaint (channels cannot be outpainted)")
     if drawable.is_group():
         raise InputError(f"“{drawable.get_name()}” is a layer group: select one layer inside it")
+    _check_parents_unlocked(drawable)
     return drawable, False
+
+
+def _check_parents_unlocked(layer) -> None:
+    """The result goes into the source layer's group: GIMP kills a plug-in that writes into
+    a group whose pixels are locked, so refuse before anything is sent (and paid for)."""
+    parent = layer.get_parent()
+    while parent is not None:
+        if parent.get_lock_content():
+            raise InputError(f"The layer group “{parent.get_name()}” has its pixels locked: "
+                             "unlock it so the result layer can go in beside the layer")
+        parent = parent.get_parent()
 
 
 def layer_rect(layer) -> Rect:
