@@ -32,3 +32,45 @@ def test_committed_table_matches_expectations():
         assert row.ok is succeeds and row.unchanged, row
         assert row.submits == EXPECTED_SUBMITS[row.scenario], row
         assert fragment in row.message, row
+
+
+# The queue client (through run_job) under each fault: success, or exactly this error class.
+PIPELINE_OUTCOME = {
+    "429-once": None, "500-once": None, "ingress-503": None, "drop-result": None,
+    "stall-status": None, "ignore-cancel": None, "wrong-size": None,  # the size is the caller's
+    "fail-job": "ServerError", "content-policy": "ContentPolicyError",
+    "never-finish": "OutpaintTimeoutError", "expired-result": "ResultUnavailableError",
+    "locked": "AuthError",
+}
+
+
+@pytest.mark.parametrize("scenario", list(EXPECTED))
+def test_queue_client_fault(scenario, tmp_path):
+    import fal_local
+    from imageio_pillow import encode
+    from outpaint import geometry, payload, planning
+    from outpaint.errors import user_message
+    from outpaint.journal import Journal
+    from outpaint.pipeline import Job, run_job
+    from outpaint.queue_client import FalQueueClient
+
+    plan = planning.make_plan(geometry.from_numbers(96, 64, geometry.Expansion(16, 16, 0, 0)))
+    rgba = bytes([200, 100, 50, 255]) * (96 * 64)
+    with fal_local.start_server(scenarios=[scenario], run_seconds=0.2) as server:
+        client = FalQueueClient(server.base_url, "matrix-key")
+        try:
+            result = run_job(Job(rgba, plan, payload.RequestOptions()), client=client,
+                             journal=Journal(tmp_path / "journal.jsonl"), encoder=encode,
+                             deadline_s=12)
+            outcome, message = None, ""
+        except Exception as exc:  # noqa: BLE001 - the class is what is checked
+            outcome, message = type(exc).__name__, user_message(exc)
+        finally:
+            client.close()
+        submits = len(server.submits)
+    assert outcome == PIPELINE_OUTCOME[scenario], message
+    assert submits == EXPECTED_SUBMITS[scenario]
+    if outcome is None:
+        assert result.data[:8] == b"\x89PNG\r\n\x1a\n"
+    else:
+        assert EXPECTED[scenario][1] in message and "\n" not in message
