@@ -5,7 +5,6 @@ vendor/ is a stand-in here; the real one is built and run in test_install_vendor
 
 from __future__ import annotations
 
-import importlib.util
 import io
 import os
 import shutil
@@ -17,22 +16,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from install_module import load_install
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # install.py imports its sibling install_vendor.py
     sys.path.insert(0, str(ROOT))
 
 
-def _load_install() -> types.ModuleType:
-    spec = importlib.util.spec_from_file_location("flux_install", ROOT / "install.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["flux_install"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-inst = _load_install()
+inst = load_install()
 
 ENTRY_CRLF = b"\xef\xbb\xbf#!/usr/bin/env python\r\nimport sys\r\nprint('entry')\r\n"
 

@@ -4,13 +4,13 @@ requests on the host's python3 and on Python 3.10, from vendor/ alone (``-I``)."
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from install_module import load_install
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # install_vendor.py lives at the repo root, next to install.py
@@ -22,13 +22,6 @@ PY310 = Path("/root/.pyenv/versions/3.10.13/bin/python3.10")
 PY313 = Path("/root/.pyenv/versions/3.13.0/bin/python3.13")
 
 
-def load_install():
-    spec = importlib.util.spec_from_file_location("flux_install", ROOT / "install.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["flux_install"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 @pytest.fixture(scope="session")

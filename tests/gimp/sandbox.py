@@ -12,7 +12,6 @@ as ``session.host_dir`` and GIMP as ``session.chroot_dir``:
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import itertools
 import json
 import os
@@ -27,6 +26,7 @@ from pathlib import Path
 from types import ModuleType
 
 import gimp_sandbox
+from install_module import load_install
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_SOURCE = ROOT / "plugin" / "flux-outpaint"
@@ -63,17 +63,7 @@ finally:
 
 
 def _install_module() -> ModuleType:
-    """install.py as a module (it imports install_vendor from the repository root)."""
-    if str(ROOT) not in sys.path:
-        sys.path.insert(0, str(ROOT))
-    if "flux_install" in sys.modules:
-        return sys.modules["flux_install"]
-    spec = importlib.util.spec_from_file_location("flux_install", ROOT / "install.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["flux_install"] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_install()
 
 
 def build_vendor(dest: Path) -> Path:

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .test_plugin_helpers import PRELUDE, local_server, server_env
+from .test_plugin_helpers import PRELUDE, RUNNER, local_server, server_env
 
 TITLE = "Outpaint (FLUX.2 pro)"
 SCREENSHOT_DIR_ENV = "FLUX_OUTPAINT_SCREENSHOT_DIR"
@@ -43,19 +43,6 @@ LAYER = (100, 40, 640, 400)  # x, y, width, height: the canvas reaches 100/100/4
 DISPLAY_WAIT_S = 60
 GIMP_TIMEOUT_S = 300
 DRIVER_TIMEOUT_S = GIMP_TIMEOUT_S + 60
-
-RUNNER = r'''
-import json, traceback
-state = {"report": {}, "error": None}
-def report(**values):
-    state["report"].update(values)
-try:
-    exec(compile(open("@CODE@").read(), "@CODE@", "exec"), {"report": report})
-except BaseException:
-    state["error"] = traceback.format_exc()
-finally:
-    json.dump(state, open("@RESULT@", "w"), default=repr)
-'''
 
 # Inside GIMP, after PRELUDE.  A landscape rather than the test pattern: this is the image the
 # README's dialog picture shows behind the dialog.

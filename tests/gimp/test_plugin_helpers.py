@@ -173,6 +173,22 @@ def region(data, width, rect):
 '''
 
 
+# Full GIMP (not the console) runs python-fu-eval code from a file through this wrapper, so
+# that a report and any traceback come back in a JSON file the host reads afterwards.
+RUNNER = r'''
+import json, traceback
+state = {"report": {}, "error": None}
+def report(**values):
+    state["report"].update(values)
+try:
+    exec(compile(open("@CODE@").read(), "@CODE@", "exec"), {"report": report})
+except BaseException:
+    state["error"] = traceback.format_exc()
+finally:
+    json.dump(state, open("@RESULT@", "w"), default=repr)
+'''
+
+
 @contextlib.contextmanager
 def local_server(**options) -> Iterator[fal_local.LocalServer]:
     server = fal_local.start_server(keys=[KEY], **options)
@@ -240,5 +256,5 @@ def words(message: str) -> str:
     return re.sub(r"\s+", " ", message.lower())
 
 
-__all__ = ["KEY", "PLUGIN_DIR_CODE", "PRELUDE", "expected_line", "files_containing",
+__all__ = ["KEY", "PLUGIN_DIR_CODE", "PRELUDE", "RUNNER", "expected_line", "files_containing",
            "local_server", "one_line", "rle", "run", "server_env", "words"]

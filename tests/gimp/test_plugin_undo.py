@@ -10,22 +10,9 @@ from __future__ import annotations
 import json
 import threading
 
-from .test_plugin_helpers import PRELUDE, local_server, server_env
+from .test_plugin_helpers import PRELUDE, RUNNER, local_server, server_env
 
 DISPLAY = ":78"
-
-RUNNER = r'''
-import json, traceback
-state = {"report": {}, "error": None}
-def report(**values):
-    state["report"].update(values)
-try:
-    exec(compile(open("@CODE@").read(), "@CODE@", "exec"), {"report": report})
-except BaseException:
-    state["error"] = traceback.format_exc()
-finally:
-    json.dump(state, open("@RESULT@", "w"), default=repr)
-'''
 
 BODY = r'''
 import os
