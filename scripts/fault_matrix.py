@@ -22,10 +22,13 @@ import re
 import subprocess
 import sys
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import fal_local
+
+__all__ = ["EXPECTED", "EXPECTED_SUBMITS", "Row", "load_recorded", "parse_table",
+           "run_cli_case", "stable", "table"]
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = ROOT / "scripts" / "outpaint.py"
@@ -157,6 +160,3 @@ def main(argv: list[str] | None = None) -> int:
 if __name__ == "__main__":
     sys.exit(main())
 
-
-__all__ = ["EXPECTED", "EXPECTED_SUBMITS", "Row", "asdict", "parse_table", "run_cli_case",
-           "stable", "table"]

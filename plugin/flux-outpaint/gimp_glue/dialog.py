@@ -12,7 +12,7 @@ import gi
 
 gi.require_version("GimpUi", "3.0")
 gi.require_version("Gtk", "3.0")
-from gi.repository import Gimp, GimpUi, Gtk  # noqa: E402
+from gi.repository import GimpUi, Gtk  # noqa: E402
 
 from . import worker  # noqa: E402
 
@@ -142,21 +142,11 @@ class WaitDialog:
 def wait(job: worker.Background):
     """Interactive wait: our dialog (which can cancel) plus the status-bar progress."""
     dialog = WaitDialog()
-    Gimp.progress_init("Outpainting…")
-    shown = None
     try:
-        while job.alive() and not dialog.cancelled:
-            job.join(worker.POLL_S)
-            dialog.show(job)
-            text = worker.phase_text(job.progress)
-            if text != shown:
-                Gimp.progress_set_text(text)
-                shown = text
-            Gimp.progress_pulse()
+        worker.drive(job, lambda: dialog.show(job), lambda: dialog.cancelled)
         if dialog.cancelled:
             worker.finish_after_cancel(job, lambda: dialog.show(job))
             raise worker.UserCancelled("Cancelled")
     finally:
-        Gimp.progress_end()
         dialog.close()
     return job.outcome()

@@ -21,7 +21,6 @@ POLL_S = 0.05
 CANCEL_GRACE_S = 15.0
 
 
-
 class UserCancelled(CancelledError):
     """The person pressed Cancel: GIMP's CANCEL status, no error dialog."""
 
@@ -93,14 +92,16 @@ def pump_glib() -> None:
         ctx.iteration(False)
 
 
-def wait_quietly(job: Background) -> object:
-    """Non-interactive: status-bar progress only (nothing in batch mode), no window."""
+def drive(job: Background, tick: Callable[[], None] = pump_glib,
+          stopped: Callable[[], bool] = lambda: False) -> None:
+    """On the main thread until the job ends or ``stopped()``: GIMP's status-bar progress
+    follows the job's phase, and ``tick`` (pumping events, refreshing a dialog) runs each turn."""
     Gimp.progress_init("Outpainting…")
     shown = None
     try:
-        while job.alive():
+        while job.alive() and not stopped():
             job.join(POLL_S)
-            pump_glib()
+            tick()
             text = phase_text(job.progress)
             if text != shown:
                 Gimp.progress_set_text(text)
@@ -108,6 +109,11 @@ def wait_quietly(job: Background) -> object:
             Gimp.progress_pulse()
     finally:
         Gimp.progress_end()
+
+
+def wait_quietly(job: Background) -> object:
+    """Non-interactive: status-bar progress only (nothing in batch mode), no window."""
+    drive(job)
     return job.outcome()
 
 

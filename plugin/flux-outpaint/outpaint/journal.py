@@ -119,10 +119,7 @@ class Journal:
                      0o600)
         try:
             try:
-                view = memoryview(blob)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
+                _write_all(fd, blob)
             finally:
                 os.close(fd)
             os.replace(tmp, target)
@@ -146,10 +143,7 @@ class Journal:
                     os.lseek(fd, -1, os.SEEK_END)
                     if os.read(fd, 1) != b"\n":
                         data = b"\n" + data
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(fd, view):]
-                os.fsync(fd)
+                _write_all(fd, data)
             finally:
                 os.close(fd)
 
@@ -254,3 +248,11 @@ def recover(request_id: str, client: FalQueueClient, journal: Journal) -> tuple[
     path = journal.store_result(request_id, blob, content_type)
     journal.mark(request_id, "downloaded", result_path=str(path), recovered=True)
     return blob, content_type
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    """os.write may write less than asked; loop, then make it durable before returning."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+    os.fsync(fd)
