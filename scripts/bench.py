@@ -31,7 +31,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import glob
-import importlib.util
 import io
 import json
 import os
@@ -42,6 +41,12 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+
+# Run from a checkout: the packages live under plugin/, and this folder must not shadow them
+# (scripts/outpaint.py is named like the core package).  Loaded as a module, nothing changes.
+_PLUGIN = Path(__file__).resolve().parent.parent / "plugin"
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    sys.path[0:1] = [str(_PLUGIN / "flux-outpaint"), str(_PLUGIN)]
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
@@ -142,19 +147,11 @@ def run_measured(cmd: list[str], env: dict) -> tuple[int, str, str, float, float
                 usage.ru_maxrss / 1024)
 
 
-def _load_cli():
-    spec = importlib.util.spec_from_file_location("outpaint_cli", SCRIPTS / "outpaint.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
-
-
 def worker_ours(input_path: str, expansion: list[int], base_url: str, out: str) -> dict:
-    cli = _load_cli()
     from outpaint.journal import Journal
     from outpaint.pipeline import Job, run_job
     from outpaint.queue_client import FalQueueClient
+    from outpaint_cli import main as cli
 
     left, right, top, bottom = expansion
     args = cli.parse_args([input_path, "--left", str(left), "--right", str(right),
@@ -167,7 +164,7 @@ def worker_ours(input_path: str, expansion: list[int], base_url: str, out: str) 
     options = cli.payload.RequestOptions(mode="high", output_format="png")
 
     def progress(p) -> None:
-        marks.setdefault(p.phase, time.time())
+        marks.setdefault(p.phase.value, time.time())
 
     result = run_job(Job(prep.reference_rgba, prep.plan, options), client=client,
                      journal=journal, encoder=cli.encode, on_progress=progress)
@@ -398,5 +395,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.path[:0] = [str(ROOT / "plugin" / "flux-outpaint"), str(SCRIPTS)]
     sys.exit(main())

@@ -25,7 +25,13 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import fal_local
+# Run from a checkout: the packages live under plugin/, and this folder must not shadow them
+# (scripts/outpaint.py is named like the core package).  Loaded as a module, nothing changes.
+_PLUGIN = Path(__file__).resolve().parent.parent / "plugin"
+if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
+    sys.path[0:1] = [str(_PLUGIN / "flux-outpaint"), str(_PLUGIN)]
+
+import fal_local  # noqa: E402
 
 __all__ = ["EXPECTED", "EXPECTED_SUBMITS", "Row", "load_recorded", "parse_table",
            "run_cli_case", "stable", "table"]

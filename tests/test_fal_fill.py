@@ -6,9 +6,9 @@ import base64
 import io
 import time
 
-import fal_fill
 import numpy as np
 import pytest
+from fal_local import fill as fal_fill
 from PIL import Image
 
 

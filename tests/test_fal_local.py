@@ -16,11 +16,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import fal_local
-import fal_scenarios
+import fal_local.server
 import httpx
 import numpy as np
 import pytest
 import trustme
+from fal_local import scenarios as fal_scenarios
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -470,7 +471,7 @@ def test_bandwidth_and_latency_pace_bodies(start, client):
 
 def test_oversized_and_chunked_bodies_are_refused(start, client, monkeypatch):
     srv = start()
-    monkeypatch.setattr(fal_local, "MAX_BODY_BYTES", 100)
+    monkeypatch.setattr(fal_local.server, "MAX_BODY_BYTES", 100)
     url = srv.base_url + APP + "/outpaint"
     r = client.post(url, content=b"x" * 101, headers=AUTH)
     assert r.status_code == 413 and srv.submits == []

@@ -3,7 +3,11 @@
 from pathlib import Path
 
 import pytest
-from fault_matrix import EXPECTED, EXPECTED_SUBMITS, parse_table, run_cli_case
+from script_modules import script
+
+fault_matrix = script("fault_matrix")
+EXPECTED, EXPECTED_SUBMITS = fault_matrix.EXPECTED, fault_matrix.EXPECTED_SUBMITS
+parse_table, run_cli_case = fault_matrix.parse_table, fault_matrix.run_cli_case
 
 TABLE = Path(__file__).resolve().parent.parent / "docs" / "fault-matrix.md"
 
@@ -47,12 +51,12 @@ PIPELINE_OUTCOME = {
 @pytest.mark.parametrize("scenario", list(EXPECTED))
 def test_queue_client_fault(scenario, tmp_path):
     import fal_local
-    from imageio_pillow import encode
     from outpaint import geometry, payload, planning
     from outpaint.errors import user_message
     from outpaint.journal import Journal
     from outpaint.pipeline import Job, run_job
     from outpaint.queue_client import FalQueueClient
+    from outpaint_cli.imageio import encode
 
     plan = planning.make_plan(geometry.from_numbers(96, 64, geometry.Expansion(16, 16, 0, 0)))
     rgba = bytes([200, 100, 50, 255]) * (96 * 64)

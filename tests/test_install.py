@@ -16,7 +16,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from install_module import load_install
+from script_modules import load_install
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # install.py imports its sibling install_vendor.py

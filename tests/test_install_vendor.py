@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from install_module import load_install
+from script_modules import load_install
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # install_vendor.py lives at the repo root, next to install.py

@@ -1,19 +1,16 @@
-"""The request journal: durable appends, folding, damage tolerance, result cache, recover()."""
+"""The request journal: durable appends, folding, damage tolerance, result cache."""
 
 from __future__ import annotations
 
 import json
-import os
 import stat
 import sys
 import threading
 from pathlib import Path
 
-import httpx
 import pytest
-from outpaint import errors
-from outpaint.journal import Journal, default_journal_path, recover
-from outpaint.queue_client import FalQueueClient, RequestHandle
+from outpaint.journal import Journal, default_journal_path
+from outpaint.status import RequestHandle
 
 BASE = "https://queue.fal.run"
 KEY = "journal-test-key:abcdef123456"
@@ -150,74 +147,3 @@ def test_store_result_refuses_ids_that_are_not_file_names(journal, rid):
 def test_store_result_refuses_non_images(journal):
     with pytest.raises(ValueError):
         journal.store_result("r1", b"<html>", "text/html")
-
-
-# -- recover -------------------------------------------------------------------------------
-
-class Fal:
-    def __init__(self, state: str = "COMPLETED", result: dict | None = None) -> None:
-        self.state = state
-        self.result = result or {"images": [{"url": "https://v3b.fal.media/o.png"}]}
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        path = request.url.path
-        if request.method == "POST":
-            return httpx.Response(500)
-        if path.endswith("/status"):
-            code = 200 if self.state == "COMPLETED" else 202
-            return httpx.Response(code, json={"status": self.state, "logs": []})
-        if request.url.host == "v3b.fal.media":
-            return httpx.Response(200, headers={"content-type": "image/png"}, content=PNG)
-        return httpx.Response(200, json=self.result)
-
-
-def client_for(fal: Fal) -> FalQueueClient:
-    return FalQueueClient(BASE, KEY, transport=httpx.MockTransport(fal), use_stream=False)
-
-
-def test_recover_fetches_a_completed_request_without_submitting(journal):
-    journal.record_submit(handle("r1"), {})
-    journal.mark("r1", "failed", error="connection lost while waiting")
-    fal = Fal()
-    assert recover("r1", client_for(fal), journal) == (PNG, "image/png")
-    assert [r.method for r in fal.requests] == ["GET", "GET", "GET"]
-    assert str(fal.requests[0].url).startswith(handle("r1").status_url)
-    entry = journal.find("r1")
-    assert entry.state == "downloaded" and Path(entry.result_path).read_bytes() == PNG
-
-
-def test_recover_uses_the_cache_first(journal):
-    journal.store_result("r1", PNG, "image/png")
-    fal = Fal()
-    assert recover("r1", client_for(fal), journal) == (PNG, "image/png")
-    assert fal.requests == []
-
-
-def test_recover_an_id_the_journal_never_saw(journal):
-    fal = Fal()
-    assert recover("r9", client_for(fal), journal)[0] == PNG
-    assert fal.requests[0].url.path == "/fal-ai/flux-2-pro/requests/r9/status"
-
-
-def test_recover_of_a_running_request_says_so(journal):
-    fal = Fal(state="IN_PROGRESS")
-    with pytest.raises(errors.ResultUnavailableError, match="still running") as info:
-        recover("r1", client_for(fal), journal)
-    assert info.value.request_id == "r1"
-    assert len(fal.requests) == 1
-
-
-def test_recover_reports_the_models_error(journal):
-    class Failed(Fal):
-        def __call__(self, request):
-            if request.url.path.endswith("/r1"):
-                self.requests.append(request)
-                return httpx.Response(422, json={"detail": [
-                    {"loc": ["body", "expand_top"], "msg": "too large", "type": "value_error"}]})
-            return super().__call__(request)
-
-    with pytest.raises(errors.ValidationError, match="expand_top"):
-        recover("r1", client_for(Failed()), journal)
-    assert not os.path.exists(journal.results_dir)

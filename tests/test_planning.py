@@ -5,7 +5,7 @@ from outpaint.errors import InputError
 from outpaint.geometry import Expansion, Rect, from_canvas, from_numbers
 from outpaint.planning import (
     MAX_CANVAS_PIXELS,
-    MAX_SIDE,
+    MAX_EXPAND,
     MIN_CANVAS_SIDE,
     estimate_cost_usd,
     make_plan,
@@ -18,7 +18,7 @@ def check_invariants(plan):
     rw, rh = plan.request_reference
     rexp = plan.request_expansion
     assert (ow, oh) == (rexp.total_width(rw), rexp.total_height(rh))
-    assert 0 <= rexp.largest <= MAX_SIDE and not rexp.is_zero
+    assert 0 <= rexp.largest <= MAX_EXPAND and not rexp.is_zero
     assert ow * oh <= MAX_CANVAS_PIXELS
     assert min(ow, oh) >= MIN_CANVAS_SIDE
     # sides that grow on the canvas grow in the request, and only those
@@ -35,7 +35,7 @@ def check_invariants(plan):
     assert abs(rw * kx - ref.width) <= 1.0
     assert abs(rh * ky - ref.height) <= 1.0
     if not plan.resampled:
-        assert place == src.canvas
+        assert place == Rect(0, 0, src.canvas_width, src.canvas_height)
         assert (rw, rh) == (ref.width, ref.height)
         assert rexp == src.expansion
 
@@ -121,5 +121,9 @@ def test_cost(size, cost):
 def test_plan_cost_and_description():
     plan = make_plan(numbers(6000, 4000, 500, 500, 0, 0))
     assert plan.cost_usd == estimate_cost_usd(*plan.request_output)
-    text = plan.describe()
-    assert "7000×4000" in text and "downscaled" in text and "estimated cost $" in text
+    what, cost = plan.describe()
+    assert "Output 7000×4000" in what and "downscaled to" in what and "grows" not in what
+    assert f"${plan.cost_usd:.3f}" in cost
+    assert "the canvas grows to 7100×4000" in plan.describe((7100, 4000))[0]
+    small = make_plan(numbers(600, 400, 50, 0, 0, 0))
+    assert "sent" not in small.describe()[0]

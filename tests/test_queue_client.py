@@ -9,7 +9,8 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from outpaint import errors, retry
-from outpaint.queue_client import APP_ID, FalQueueClient, RequestHandle, StatusEvent
+from outpaint.queue_client import APP_ID, FalQueueClient
+from outpaint.status import Completed, InProgress, Queued, RequestHandle, Status
 
 BASE = "https://queue.fal.run"
 KEY = "k3y-id-1234:s3cret-5678"
@@ -92,6 +93,13 @@ def status(state: str, code: int = 202, **extra) -> httpx.Response:
 
 def log(message: str, ts: str) -> dict:
     return {"message": message, "level": "INFO", "source": "USER", "timestamp": ts}
+
+
+def seen_as(event: Status) -> tuple[str, int | None, tuple[str, ...]]:
+    if isinstance(event, Queued):
+        return "queued", event.position, ()
+    kind = "completed" if isinstance(event, Completed) else "running"
+    return kind, None, event.logs
 
 
 # -- submit --------------------------------------------------------------------------------
@@ -280,13 +288,11 @@ def test_polling_reports_queue_running_logs_and_completion():
         status("COMPLETED", 200),
     ])
     client, _ = make(fal)
-    events: list[StatusEvent] = []
+    events: list[Status] = []
     client.wait(HANDLE, on_event=events.append)
-    assert [(e.phase, e.queue_position, e.new_logs) for e in events] == [
+    assert [seen_as(e) for e in events] == [
         ("queued", 2, ()), ("queued", 1, ()), ("running", None, ("loading",)),
         ("running", None, ("step 1",)), ("completed", None, ("step 2",))]
-    assert events[-1].metrics == {"inference_time": 4.5}
-    assert [e.elapsed for e in events] == sorted(e.elapsed for e in events)
     assert fal.count("status") == 5 and fal.count("stream") == 1
     _, first = next(r for r in fal.requests if r[0] == "status")
     assert first.url.params["logs"] == "1" and first.headers["authorization"] == f"Key {KEY}"
@@ -305,9 +311,9 @@ def test_a_completed_request_with_an_error_is_reported_on_the_event():
     fal = FakeFal(status=[status("COMPLETED", 200, error="Invalid status code: 422",
                                  error_type="validation_error")])
     client, _ = make(fal, use_stream=False)
-    events: list[StatusEvent] = []
+    events: list[Status] = []
     client.wait(HANDLE, on_event=events.append)
-    assert events[-1].error_type == "validation_error"
+    assert isinstance(events[-1], Completed) and events[-1].error_type == "validation_error"
 
 
 def test_cancel_while_polling_sends_cancel_and_raises():
@@ -365,15 +371,15 @@ def test_stream_completion_is_acted_on_without_waiting_for_the_stream_to_end():
                     "metrics": {"inference_time": 1.0}}]
     fal = FakeFal(stream=[sse_response(events_sent, hold, finished)])
     client, _ = make(fal)
-    seen: list[StatusEvent] = []
+    seen: list[Status] = []
     try:
         client.wait(HANDLE, on_event=seen.append)
         assert not finished.is_set()  # the server still holds the stream open
     finally:
         hold.set()
     assert finished.wait(5)
-    assert [(e.phase, e.new_logs) for e in seen] == [
-        ("queued", ()), ("running", ("a",)), ("completed", ("b",))]
+    assert [seen_as(e) for e in seen] == [
+        ("queued", 1, ()), ("running", None, ("a",)), ("completed", None, ("b",))]
     assert fal.count("status") == 0
     (_, req), = [r for r in fal.requests if r[0] == "stream"]
     assert req.url.params["logs"] == "1" and req.headers["authorization"] == f"Key {KEY}"
@@ -384,9 +390,10 @@ def test_broken_stream_falls_back_to_polling_without_repeating_logs():
     fal = FakeFal(stream=[sse_response([first], fail=httpx.ReadError("reset"))],
                   status=[status("COMPLETED", 200, logs=[log("a", "1"), log("b", "2")])])
     client, _ = make(fal)
-    seen: list[StatusEvent] = []
+    seen: list[Status] = []
     client.wait(HANDLE, on_event=seen.append)
-    assert [e.new_logs for e in seen] == [("a",), ("b",)]
+    assert [seen_as(e)[2] for e in seen] == [("a",), ("b",)]
+    assert isinstance(seen[0], InProgress)
     assert fal.count("status") == 1 and fal.count("submit") == 0
 
 
@@ -478,5 +485,4 @@ def test_status_once_and_handle_for():
     fal = FakeFal(status=[status("IN_QUEUE", queue_position=4, logs=None)])
     client, _ = make(fal)
     assert client.handle_for(RID) == HANDLE
-    event = client.status(HANDLE)
-    assert (event.phase, event.queue_position) == ("queued", 4)
+    assert client.status(HANDLE) == Queued(4)

@@ -12,12 +12,12 @@ from pathlib import Path
 import fal_local
 import pytest
 import trustme
-from imageio_pillow import encode
 from outpaint import geometry, payload, planning
 from outpaint.errors import AuthError, NetworkError, user_message
 from outpaint.journal import Journal
 from outpaint.pipeline import Job, run_job
 from outpaint.queue_client import FalQueueClient
+from outpaint_cli.imageio import encode
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -57,12 +57,12 @@ def test_a_lone_cr_at_a_chunk_end_waits_for_the_next_chunk():
     assert parser.feed(b"\r\n") == [SSEEvent("x")]
 
 
-def test_fields_comments_id_retry_and_bom():
+def test_fields_comments_id_and_bom_and_retry_ignored():
     stream = (b"\xef\xbb\xbf: comment\n"
               b"id: 7\nretry: 1500\nretry: soon\nevent: update\ndata:no-space\n"
               b"unknown: ignored\ndata\n\n")
     (event,) = parse_all([stream])
-    assert event == SSEEvent("no-space\n", "update", "7", 1500)
+    assert event == SSEEvent("no-space\n", "update", "7")
 
 
 def test_event_name_resets_but_id_persists():

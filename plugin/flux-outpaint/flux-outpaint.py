@@ -18,10 +18,11 @@ import gi  # noqa: E402
 gi.require_version("Gimp", "3.0")
 from gi.repository import Gimp, GObject  # noqa: E402
 from gimp_glue import procedure  # noqa: E402
+from outpaint.framing import AUTO  # noqa: E402
+from outpaint.planning import MAX_EXPAND  # noqa: E402
+from outpaint.seam import DEFAULT_BLEND, MAX_BLEND  # noqa: E402
 
 RW = GObject.ParamFlags.READWRITE
-AUTO = -1
-MAX_EXPAND = 2048
 MENU = "<Image>/Filters/Generative"
 
 
@@ -48,7 +49,7 @@ def _add_outpaint_arguments(proc):
                               "Ask fal to reject unsafe content", True, RW)
     proc.add_int_argument("seam-blend", "Seam ble_nd",
                           "Pixels inside the original border over which the new pixels fade "
-                          "in (0 = hard edge)", 0, 256, 16, RW)
+                          "in (0 = hard edge)", 0, MAX_BLEND, DEFAULT_BLEND, RW)
     proc.add_layer_return_value("layer", "Layer", "The new outpaint layer", False, RW)
 
 

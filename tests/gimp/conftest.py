@@ -7,10 +7,12 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-import gimp_sandbox
 import pytest
+from script_modules import script
 
 from .sandbox import GimpSession, build_vendor
+
+gimp_sandbox = script("gimp_sandbox")
 
 SANDBOXES = ("trixie", "forky")
 IDS = {"trixie": "gimp3.0", "forky": "gimp3.2"}

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-import gimp_sandbox
-from install_module import load_install
+from script_modules import load_install, script
+
+gimp_sandbox = script("gimp_sandbox")
 
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_SOURCE = ROOT / "plugin" / "flux-outpaint"

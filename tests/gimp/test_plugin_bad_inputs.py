@@ -19,10 +19,10 @@ import json
 import os
 from dataclasses import asdict, dataclass, field
 
-import bad_input_matrix
 import pytest
 from outpaint.geometry import Rect, Source
 from outpaint.planning import make_plan
+from script_modules import script
 
 from .sandbox import GimpSession
 from .test_plugin_fault_matrix import SWITCH_CODE, SwitchedServer, path_name
@@ -37,6 +37,7 @@ from .test_plugin_helpers import (
     words,
 )
 
+bad_input_matrix = script("bad_input_matrix")
 OUT_ENV = "FLUX_OUTPAINT_BADINPUT_OUT"
 BLEND = 16  # the seam-blend default
 WRONG_KEY = "wrong-key-0000"

@@ -23,12 +23,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import fal_local
-import fault_matrix
 import pytest
+from script_modules import script
 
 from .sandbox import GimpSession
 from .test_plugin_helpers import KEY, files_containing, one_line, run, server_env
 
+fault_matrix = script("fault_matrix")
 MATRIX_OUT_ENV = "FLUX_OUTPAINT_MATRIX_OUT"
 SWITCH_POLL_S = 0.02
 SWITCH_TIMEOUT_S = 60

@@ -11,11 +11,10 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import gimp_sandbox
 import pytest
 from PIL import Image
 
-from .sandbox import GimpSession
+from .sandbox import GimpSession, gimp_sandbox
 
 SERIES = {"trixie": ("3.0", "3.13"), "forky": ("3.2", "3.14")}
 PROBE_PROC = "flux-outpaint-sandbox-probe"

@@ -125,8 +125,8 @@ class WaitDialog:
     def show(self, job: worker.Background) -> None:
         progress = job.progress
         if not self.cancelled:
-            self.phase.set_text(worker.phase_text(progress).rsplit("…", 1)[0] + "…")
-        position = getattr(progress, "queue_position", None)
+            self.phase.set_text("Starting…" if progress is None else progress.phase.label + "…")
+        position = None if progress is None else progress.queue_position
         self.queue.set_text("" if position is None else f"Queue position: {position + 1}")
         self.bar.set_text(f"{int(time.monotonic() - job.started)} s")
         self.bar.pulse()

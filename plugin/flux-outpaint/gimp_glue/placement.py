@@ -8,66 +8,17 @@ no undo call).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from gi.repository import Gimp
 from outpaint.errors import ResultError
-from outpaint.geometry import Expansion, Rect
-from outpaint.planning import Plan
-from outpaint.seam import mask_bytes
+from outpaint.framing import Growth, Placement
 
 from . import pixels
-from .source import Framing, Growth
 
 LAYER_NAME = "Outpaint"
-# A returned image of the wrong size is accepted only as a uniformly scaled version of the
-# requested one: then scaling it onto the placement is what the plan meant anyway.
-ASPECT_TOLERANCE = 0.02
 # Only the new band is ever upscaled (the original shows through the mask at full
 # resolution).  Cubic is GIMP's default; NoHalo looked no better on generated texture and
 # took 8 s instead of 3.3 s for 4 -> 16 MP on 2 cores (LoHalo 18 s, Linear 1.4 s).
 INTERPOLATION = Gimp.InterpolationType.CUBIC
-
-
-@dataclass(frozen=True)
-class Placement:
-    """Where the returned image goes, all in image coordinates after ``growth``."""
-
-    rect: Rect  # the result layer (its size = the full-resolution placement)
-    reference: Rect  # the original pixels the mask protects
-    sides: Expansion  # 0/1 per side: which sides grew (they get the seam ramp)
-    seam_blend: int
-    growth: Growth | None = None
-
-    @classmethod
-    def from_plan(cls, plan: Plan, framing: Framing, seam_blend: int) -> Placement:
-        return cls(framing.to_image(plan.placement), framing.to_image(plan.source.reference),
-                   plan.source.expansion.sides(), seam_blend, framing.growth)
-
-    def mask(self) -> bytes:
-        local = self.reference.translate(-self.rect.x, -self.rect.y)
-        return mask_bytes(self.rect.width, self.rect.height, local, self.sides, self.seam_blend)
-
-    def to_json(self) -> dict:
-        r, o, s = self.rect, self.reference, self.sides
-        return {"rect": [r.x, r.y, r.width, r.height],
-                "reference": [o.x, o.y, o.width, o.height],
-                "sides": [s.left, s.right, s.top, s.bottom], "seam_blend": self.seam_blend}
-
-    @classmethod
-    def from_json(cls, data: dict) -> Placement:
-        return cls(Rect(*data["rect"]), Rect(*data["reference"]), Expansion(*data["sides"]),
-                   int(data["seam_blend"]))
-
-
-def check_size(got: tuple[int, int], want: tuple[int, int]) -> None:
-    """Accept the requested size or a uniformly scaled one; refuse anything else."""
-    if got == want:
-        return
-    ratio = (got[0] / got[1]) / (want[0] / want[1])
-    if abs(ratio - 1.0) > ASPECT_TOLERANCE:
-        raise ResultError(f"fal returned {got[0]}×{got[1]} instead of {want[0]}×{want[1]}; "
-                          "the image was not changed")
 
 
 def _layer_type(image):

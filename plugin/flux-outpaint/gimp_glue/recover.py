@@ -9,11 +9,13 @@ canvas origin, unmasked.
 
 from __future__ import annotations
 
-from outpaint.errors import InputError
+from outpaint import pipeline
+from outpaint.errors import InputError, about_request
+from outpaint.framing import Placement
 from outpaint.geometry import Expansion, Rect
 
-from . import pixels, procedure, source, worker
-from .placement import Placement, apply
+from . import pixels, session, source, worker
+from .placement import apply
 
 LAYER_NAME = "Outpaint (recovered)"
 # A finished request is "completed" on fal's side, "downloaded" once its image is cached.
@@ -34,21 +36,12 @@ def find_entry(journal, request_id: str | None):
 
 def _fetch(run_mode, request_id: str, journal, secrets: list[str]) -> bytes:
     """From fal, in the worker thread (the main thread keeps pumping)."""
-    from outpaint import journal as journal_module  # noqa: PLC0415
-    from outpaint import settings  # noqa: PLC0415
-    from outpaint.queue_client import FalQueueClient  # noqa: PLC0415
+    key = session.api_key(run_mode, secrets)
 
-    key = procedure.api_key(run_mode, secrets)
-    base_url = settings.queue_base_url()
+    def work(client, report, cancel):
+        return pipeline.recover(request_id, client, journal)[0]
 
-    def work(report, cancel):
-        client = FalQueueClient(base_url, key)
-        try:
-            return journal_module.recover(request_id, client, journal)[0]
-        finally:
-            client.close()
-
-    return worker.wait_quietly(worker.Background(work).start())
+    return worker.wait_quietly(session.start(key, session.base_url(), work))
 
 
 def where_from(entry, width: int, height: int) -> Placement:
@@ -60,9 +53,7 @@ def where_from(entry, width: int, height: int) -> Placement:
 
 
 def recover(run_mode, image, drawables, config, secrets: list[str]):
-    from outpaint.journal import Journal, default_journal_path  # noqa: PLC0415
-
-    journal = Journal(default_journal_path())
+    journal = session.journal()
     wanted = (config.get_property("request-id") or "").strip() or None
     entry = find_entry(journal, wanted)
     request_id = entry.request_id
@@ -70,7 +61,8 @@ def recover(run_mode, image, drawables, config, secrets: list[str]):
     data = cached[0] if cached is not None else None
     if data is None:
         data = _fetch(run_mode, request_id, journal, secrets)
-    rgba, width, height = pixels.decode(data)
+    with about_request(request_id):
+        rgba, width, height = pixels.decode(data)
     above = None
     if drawables and len(drawables) == 1:
         try:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 
 from gi.repository import Gimp, GLib
 from outpaint.errors import CancelledError
+from outpaint.status import Progress
 
 POLL_S = 0.05
 # After Cancel the worker gets this long to tell fal (the protocol's cancel) before it is
@@ -25,25 +26,12 @@ class UserCancelled(CancelledError):
     """The person pressed Cancel: GIMP's CANCEL status, no error dialog."""
 
 
-PHASES = {
-    "encoding": "Encoding the reference",
-    "uploading": "Uploading the reference",
-    "submitting": "Sending the request",
-    "queued": "Waiting in fal's queue",
-    "running": "Generating",
-    "downloading": "Downloading the result",
-    "done": "Placing the result",
-}
+Report = Callable[[Progress], None]
 
 
-def phase_text(progress) -> str:
-    """One status line from an ``outpaint.pipeline.Progress`` (None = not started yet)."""
-    if progress is None:
-        return "Starting…"
-    text = PHASES.get(progress.phase, progress.phase.capitalize())
-    if progress.phase == "queued" and progress.queue_position is not None:
-        text += f" (position {progress.queue_position + 1})"
-    return f"{text}… {int(progress.elapsed_s)} s"
+def phase_text(progress: Progress | None) -> str:
+    """One status line (None = not started yet)."""
+    return "Starting…" if progress is None else progress.describe()
 
 
 class Background:
@@ -52,14 +40,14 @@ class Background:
     def __init__(self, fn: Callable) -> None:
         self._fn = fn
         self.cancel = threading.Event()
-        self.progress = None  # latest Progress: one reference assignment, atomic under the GIL
+        self.progress: Progress | None = None  # one reference assignment: atomic under the GIL
         self.last_log: str | None = None
         self._result = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="outpaint-job", daemon=True)
         self.started = time.monotonic()
 
-    def report(self, progress) -> None:
+    def report(self, progress: Progress) -> None:
         self.progress = progress
         if progress.log_line:
             self.last_log = progress.log_line

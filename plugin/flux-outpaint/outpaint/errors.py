@@ -17,17 +17,22 @@
     └── CancelledError                the user cancelled (499 included)
 
 Every error carries ``request_id`` when one exists, so a paid result can always be
-recovered from the journal.  Messages never contain the API key: ``redact`` is applied to
-every message built from server text.  ``user_message`` turns any exception, ours or not,
-into exactly one non-empty line; the CLI, the GIMP plug-in and the tests all go through it.
+recovered from the journal: code that runs after a submit runs inside ``about_request(id)``,
+the one place an error learns its request.  Messages never contain the API key: ``redact``
+is applied to every message built from server text.  ``user_message`` turns any exception,
+ours or not, into exactly one non-empty line; the CLI, the GIMP plug-in and the tests all go
+through it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
+
+from .retry import THROTTLE_STATUSES
 
 __all__ = [
     "ApiError",
@@ -45,6 +50,7 @@ __all__ = [
     "ServerError",
     "SubmitUnknownError",
     "ValidationError",
+    "about_request",
     "error_from_response",
     "redact",
     "user_message",
@@ -176,9 +182,18 @@ def user_message(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
     return one_line(redact(text, secrets))
 
 
-# -- fal's HTTP error answers ------------------------------------------------------------
+@contextlib.contextmanager
+def about_request(request_id: str | None) -> Iterator[None]:
+    """Any OutpaintError leaving the block names ``request_id`` (unless it names one already)."""
+    try:
+        yield
+    except OutpaintError as exc:
+        if exc.request_id is None:
+            exc.request_id = request_id
+        raise
 
-_THROTTLE_STATUSES = (408, 409, 429)
+
+# -- fal's HTTP error answers ------------------------------------------------------------
 
 
 def error_from_response(
@@ -227,7 +242,7 @@ def error_from_response(
     if status in (404, 410):
         return ResultUnavailableError(
             f"fal no longer knows this request or its result (HTTP {status})", **common)
-    if status in _THROTTLE_STATUSES:
+    if status in THROTTLE_STATUSES:
         return RateLimitError(f"fal is busy (HTTP {status}); try again shortly", **common)
     if status == 499:
         return CancelledError("Cancelled on fal (HTTP 499)", request_id=rid)

@@ -47,10 +47,6 @@ class Rect:
         return self.y + self.height
 
     @property
-    def area(self) -> int:
-        return max(0, self.width) * max(0, self.height)
-
-    @property
     def is_empty(self) -> bool:
         return self.width <= 0 or self.height <= 0
 
@@ -138,10 +134,6 @@ class Source:
             top=ref.y,
             bottom=self.canvas_height - ref.bottom,
         )
-
-    @property
-    def canvas(self) -> Rect:
-        return Rect(0, 0, self.canvas_width, self.canvas_height)
 
 
 def from_canvas(canvas_w: int, canvas_h: int, layer: Rect) -> Source:

@@ -1,4 +1,4 @@
-"""The per-user journal of submitted requests, its result cache, and ``recover``.
+"""The per-user journal of submitted requests, and its result cache.
 
 Every submit is billed, so every request id is written down — appended as one JSON line and
 fsynced — before anything waits on it.  Later events (completed, downloaded, failed,
@@ -6,8 +6,8 @@ cancelled) are appended too; nothing is ever rewritten, so a crash can at worst 
 line short, and readers skip such a line.  Downloaded results are kept in ``results/`` beside
 the journal, each written atomically (temporary file, fsync, rename).
 
-``recover`` turns a request id back into image bytes: from the cache, or by asking fal for
-the status, result and image of that id.  It never submits.
+Storage only: nothing here talks to the network (``pipeline.recover`` fetches a result
+that is not cached).
 
 The journal never holds the API key: it stores handles (URLs without credentials), the
 caller's ``purpose`` and state notes, and every line is passed through ``errors.redact``.
@@ -17,20 +17,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import settings
-from .errors import ResultUnavailableError, redact
-from .queue_client import RequestHandle
-
-if TYPE_CHECKING:
-    from .queue_client import FalQueueClient
+from .errors import redact
+from .status import REQUEST_ID, RequestHandle
 
 __all__ = [
     "JOURNAL_FILE_NAME",
@@ -38,14 +34,12 @@ __all__ = [
     "Journal",
     "JournalEntry",
     "default_journal_path",
-    "recover",
 ]
 
 JOURNAL_FILE_NAME = "journal.jsonl"
 RESULTS_DIR_NAME = "results"
 _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg"}
 _RESERVED = frozenset({"time", "event", "request_id", "state", "handle", "purpose"})
-_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 
 # One lock per journal file, shared by every Journal object on it in this process.
 _LOCKS: dict[str, threading.Lock] = {}
@@ -211,7 +205,7 @@ class Journal:
 
 
 def _safe_id(request_id: str) -> str:
-    if not _SAFE_ID.fullmatch(request_id):
+    if not REQUEST_ID.fullmatch(request_id):
         raise ValueError(f"not a request id: {request_id[:40]!r}")
     return request_id
 
@@ -223,31 +217,6 @@ def _handle(request_id: str, urls: object) -> RequestHandle | None:
     if not all(isinstance(v, str) and v for v in values):
         return None
     return RequestHandle(request_id, *values)
-
-
-def recover(request_id: str, client: FalQueueClient, journal: Journal) -> tuple[bytes, str]:
-    """The image of a paid request: from the cache, else fetched by id.  Never submits.
-
-    Asks fal for the request's status first, so a request that is still queued or running
-    gives a clear message instead of a confusing result error.  A fetched result is stored in
-    the cache and marked ``downloaded``.
-    """
-    cached = journal.cached_result(request_id)
-    if cached is not None:
-        return cached
-    entry = journal.find(request_id)
-    handle = entry.handle if entry is not None and entry.handle is not None else (
-        client.handle_for(request_id))
-    status = client.status(handle)
-    if status.phase != "completed":
-        raise ResultUnavailableError(
-            f"Request {request_id} is still {status.phase} on fal; try again once it has "
-            "finished", request_id=request_id)
-    result_json = client.result(handle)
-    blob, content_type = client.download(result_json)
-    path = journal.store_result(request_id, blob, content_type)
-    journal.mark(request_id, "downloaded", result_path=str(path), recovered=True)
-    return blob, content_type
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -3,9 +3,9 @@
 Encoding rule (``choose_encoding``):
 
 * **PNG** when the reference has any transparency (JPEG cannot carry alpha, and flattening
-  would invent a background the model then continues), when the caller asks for exactness,
-  or when the image is small (≤ ``SMALL_EXACT_PIXELS``): there PNG costs at most a few
-  hundred kilobytes and loses nothing.
+  would invent a background the model then continues), or when the image is small
+  (≤ ``SMALL_EXACT_PIXELS``): there PNG costs at most a few hundred kilobytes and loses
+  nothing.
 * **JPEG quality 92, 4:4:4 chroma** for every other (opaque, photo-sized) reference.  The
   reference only *guides* the model — the user's original pixels never come back from fal,
   they are kept locally and composited over the result — so visually lossless is enough,
@@ -60,7 +60,6 @@ class Encoding:
     quality: int = JPEG_QUALITY  # JPEG only
     subsampling: str = "4:4:4"  # JPEG only
     png_level: int = PNG_LEVEL  # PNG only
-    reason: str = ""
 
     @property
     def mime(self) -> str:
@@ -100,15 +99,10 @@ def has_alpha(rgba: bytes) -> bool:
     return alpha.count(255) != len(alpha)
 
 
-def choose_encoding(has_alpha: bool, width: int, height: int,
-                    prefer_exact: bool = False) -> Encoding:
-    if has_alpha:
-        return Encoding("png", reason="has transparency")
-    if prefer_exact:
-        return Encoding("png", reason="exact pixels requested")
-    if width * height <= SMALL_EXACT_PIXELS:
-        return Encoding("png", reason="small image: lossless costs little")
-    return Encoding("jpeg", reason="opaque photo: q92 4:4:4 JPEG is visually lossless")
+def choose_encoding(has_alpha: bool, width: int, height: int) -> Encoding:
+    if has_alpha or width * height <= SMALL_EXACT_PIXELS:
+        return Encoding("png")
+    return Encoding("jpeg")
 
 
 def choose_transport(n_bytes: int) -> str:

@@ -1,4 +1,5 @@
-"""One outpaint job end to end: reference pixels → payload → fal queue → result bytes.
+"""One outpaint job end to end: reference pixels → payload → fal queue → result bytes; and
+``recover``, which brings back the result of a request that was already paid for.
 
 Shared by the CLI and the GIMP plug-in.  It never touches GIMP or decodes pixels, so the
 plug-in runs it in a worker thread while the main thread keeps GIMP's UI alive.
@@ -16,13 +17,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from . import payload
-from .errors import CancelledError, OutpaintError
+from .errors import CancelledError, OutpaintError, ResultUnavailableError, about_request
 from .journal import Journal
 from .planning import Plan
-from .queue_client import FalQueueClient, RequestHandle, StatusEvent
+from .queue_client import FalQueueClient
 from .retry import DEFAULT_DEADLINE_S
+from .status import Completed, Phase, Progress, Queued, Status
 
-__all__ = ["Job", "JobResult", "Progress", "run_job"]
+__all__ = ["Job", "JobResult", "ProgressCallback", "recover", "run_job"]
 
 
 @dataclass(frozen=True)
@@ -38,16 +40,6 @@ class JobResult:
     request_id: str
     data: bytes
     content_type: str
-    cached_path: str | None
-
-
-@dataclass(frozen=True)
-class Progress:
-    phase: str  # encoding|uploading|submitting|queued|running|downloading|done
-    queue_position: int | None = None
-    log_line: str | None = None
-    elapsed_s: float = 0.0
-    request_id: str | None = None
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -68,59 +60,85 @@ def run_job(
     deadline = start + deadline_s
     request_id: str | None = None
 
-    def report(phase: str, position: int | None = None, log: str | None = None) -> None:
+    def report(phase: Phase, position: int | None = None, log: str | None = None) -> None:
         if on_progress is not None:
             on_progress(Progress(phase, position, log, clock() - start, request_id))
 
     def check_cancel() -> None:
         if cancel is not None and cancel.is_set():
-            raise CancelledError("Cancelled", request_id=request_id)
+            raise CancelledError("Cancelled")
 
     plan = job.plan
     width, height = plan.request_reference
-    report("encoding")
+    report(Phase.ENCODING)
     encoding = payload.choose_encoding(payload.has_alpha(job.reference_rgba), width, height)
     data = encoder(job.reference_rgba, width, height, encoding)
-    mime = encoding.mime
     check_cancel()
     if payload.choose_transport(len(data)) == "inline":
-        image_url = payload.data_uri(data, mime)
+        image_url = payload.data_uri(data, encoding.mime)
     else:
-        report("uploading")
-        image_url = client.upload(data, mime, f"reference.{encoding.extension}")
+        report(Phase.UPLOADING)
+        image_url = client.upload(data, encoding.mime, f"reference.{encoding.extension}")
     body = payload.build_request(image_url, plan.request_expansion, job.options)
     check_cancel()
 
-    report("submitting")
-    handle: RequestHandle = client.submit(body)
+    report(Phase.SUBMITTING)
+    handle = client.submit(body)
     request_id = handle.request_id
     journal.record_submit(handle, _purpose(job, encoding, len(data)))
-    report("queued")
+    report(Phase.QUEUED)
 
-    def on_event(event: StatusEvent) -> None:
-        phase = "queued" if event.phase == "queued" else "running"
-        lines = list(event.new_logs) or [None]
-        for line in lines:
-            report(phase, event.queue_position, line)
+    def on_status(status: Status) -> None:
+        if isinstance(status, Queued):
+            report(Phase.QUEUED, status.position)
+            return
+        for line in status.logs or (None,):
+            report(Phase.RUNNING, None, line)
 
-    try:
-        client.wait(handle, on_event=on_event, deadline=deadline, cancel=cancel)
+    with about_request(request_id):
+        try:
+            client.wait(handle, on_event=on_status, deadline=deadline, cancel=cancel)
+            result_json = client.result(handle)
+            journal.mark(request_id, "completed")
+            report(Phase.DOWNLOADING)
+            blob, content_type = client.download(result_json)
+            cached = journal.store_result(request_id, blob, content_type)
+            journal.mark(request_id, "downloaded", result_path=str(cached))
+        except CancelledError:
+            journal.mark(request_id, "cancelled")
+            raise
+        except OutpaintError as exc:
+            journal.mark(request_id, "failed", error=str(exc))
+            raise
+    report(Phase.DONE)
+    return JobResult(request_id, blob, content_type)
+
+
+def recover(request_id: str, client: FalQueueClient, journal: Journal) -> tuple[bytes, str]:
+    """The image of a paid request: from the cache, else fetched by id.  Never submits.
+
+    Asks fal for the request's status first, so a request that is still queued or running
+    gives a clear message instead of a confusing result error.  A fetched result is stored in
+    the cache and marked ``downloaded``.
+    """
+    cached = journal.cached_result(request_id)
+    if cached is not None:
+        return cached
+    entry = journal.find(request_id)
+    handle = entry.handle if entry is not None and entry.handle is not None else (
+        client.handle_for(request_id))
+    with about_request(request_id):
+        status = client.status(handle)
+        if not isinstance(status, Completed):
+            state = "queued" if isinstance(status, Queued) else "running"
+            raise ResultUnavailableError(
+                f"Request {request_id} is still {state} on fal; try again once it has "
+                "finished")
         result_json = client.result(handle)
-        journal.mark(request_id, "completed")
-        report("downloading")
         blob, content_type = client.download(result_json)
-        cached = journal.store_result(request_id, blob, content_type)
-        journal.mark(request_id, "downloaded", result_path=str(cached))
-    except CancelledError as exc:
-        journal.mark(request_id, "cancelled")
-        exc.request_id = exc.request_id or request_id
-        raise
-    except OutpaintError as exc:
-        journal.mark(request_id, "failed", error=str(exc))
-        exc.request_id = exc.request_id or request_id
-        raise
-    report("done")
-    return JobResult(request_id, blob, content_type, str(cached))
+        path = journal.store_result(request_id, blob, content_type)
+        journal.mark(request_id, "downloaded", result_path=str(path), recovered=True)
+    return blob, content_type
 
 
 def _purpose(job: Job, encoding: payload.Encoding, payload_bytes: int) -> dict:

@@ -34,7 +34,7 @@ from .geometry import Expansion, Rect, Source
 
 __all__ = [
     "MAX_CANVAS_PIXELS",
-    "MAX_SIDE",
+    "MAX_EXPAND",
     "MIN_CANVAS_SIDE",
     "MEGAPIXEL",
     "Plan",
@@ -42,7 +42,7 @@ __all__ = [
     "make_plan",
 ]
 
-MAX_SIDE = 2048
+MAX_EXPAND = 2048  # fal's range for each expand_* value
 MIN_CANVAS_SIDE = 64
 MAX_CANVAS_PIXELS = 4_194_304
 MEGAPIXEL = 1024 * 1024  # fal bills 1 MP as 1024², rounded up
@@ -67,15 +67,21 @@ class Plan:
     def resampled(self) -> bool:
         return self.scale != 1.0
 
-    def describe(self) -> str:
+    def describe(self, grows_to: tuple[int, int] | None = None) -> tuple[str, str]:
+        """What will be asked of fal, and what it will cost: two lines for people.
+
+        ``grows_to``: the canvas size after growing, when the output area does not fit it.
+        """
         src = self.source
         ow, oh = self.request_output
-        text = (f"{src.canvas_width}×{src.canvas_height} from "
-                f"{src.reference.width}×{src.reference.height} ({src.expansion.describe()})")
+        text = f"Output {src.canvas_width}×{src.canvas_height} ({src.expansion.describe()})"
+        if grows_to is not None:
+            text += f"; the canvas grows to {grows_to[0]}×{grows_to[1]}"
         if self.resampled:
             verb = "downscaled" if self.downscaled else "upscaled"
-            text += f"; sent {verb} to {ow}×{oh} ({self.scale:.0%}) to fit fal's limits"
-        return text + f"; estimated cost ${self.cost_usd:.3f}"
+            text += (f"; sent {verb} to {ow}×{oh} ({self.scale:.0%}), the original stays "
+                     "full resolution")
+        return text, f"Estimated cost (fal's price list): about ${self.cost_usd:.3f}"
 
 
 def estimate_cost_usd(width: int, height: int) -> float:
@@ -86,7 +92,7 @@ def estimate_cost_usd(width: int, height: int) -> float:
 
 def _fits(out_w: int, out_h: int, exp: Expansion) -> int:
     """0 when within limits, -1 when too small (scale up), +1 when too big (scale down)."""
-    if exp.largest > MAX_SIDE or out_w * out_h > MAX_CANVAS_PIXELS:
+    if exp.largest > MAX_EXPAND or out_w * out_h > MAX_CANVAS_PIXELS:
         return 1
     if min(out_w, out_h) < MIN_CANVAS_SIDE:
         return -1
@@ -108,7 +114,7 @@ def _sizes(source: Source, k: float) -> tuple[int, int, Expansion]:
 def _too_large(source: Source) -> InputError:
     return InputError(
         f"The output {source.canvas_width}×{source.canvas_height} cannot fit fal's limits "
-        f"(≤ {MAX_SIDE} px per side added, ≥ {MIN_CANVAS_SIDE} px per side, ≤ 4 MP) "
+        f"(≤ {MAX_EXPAND} px per side added, ≥ {MIN_CANVAS_SIDE} px per side, ≤ 4 MP) "
         "at any scale; make the expansion less lopsided"
     )
 
@@ -125,7 +131,7 @@ def make_plan(source: Source) -> Plan:
     k = 1.0
     state = _fits(cw, ch, exp)
     if state > 0:
-        k = min(1.0, math.sqrt(MAX_CANVAS_PIXELS / (cw * ch)), MAX_SIDE / exp.largest)
+        k = min(1.0, math.sqrt(MAX_CANVAS_PIXELS / (cw * ch)), MAX_EXPAND / exp.largest)
     elif state < 0:
         k = MIN_CANVAS_SIDE / min(cw, ch)
     rw, rh, rexp = _sizes(source, k)

@@ -19,11 +19,9 @@ from __future__ import annotations
 import json
 import queue
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -33,35 +31,22 @@ from . import __version__, download, retry, settings, sse
 from . import errors as err
 from .errors import CancelledError, OutpaintTimeoutError, error_from_response, redact
 from .retry import DEFAULT_TIMEOUTS, ErrorKind, Op, Timeouts
+from .status import (
+    REQUEST_ID,
+    Completed,
+    LogTracker,
+    Queued,
+    RequestHandle,
+    Status,
+    parse_status,
+)
 
-__all__ = ["APP_ID", "CANCEL_OUTCOMES", "FalQueueClient", "RequestHandle", "StatusEvent"]
+__all__ = ["APP_ID", "CANCEL_OUTCOMES", "FalQueueClient"]
 
 APP_ID = "fal-ai/flux-2-pro/outpaint"
 USER_AGENT = f"flux-outpaint/{__version__}"
 CANCEL_OUTCOMES = ("CANCELLATION_REQUESTED", "ALREADY_COMPLETED", "NOT_FOUND", "OK")
 UPLOAD_STORAGE_TYPE = "fal-cdn-v3"
-# Request ids become file names in the result cache: accept only what a UUID can contain.
-_REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-_PHASES = {"IN_QUEUE": "queued", "IN_PROGRESS": "running", "COMPLETED": "completed"}
-
-
-@dataclass(frozen=True)
-class RequestHandle:
-    request_id: str
-    status_url: str
-    response_url: str
-    cancel_url: str
-
-
-@dataclass(frozen=True)
-class StatusEvent:
-    phase: str  # queued | running | completed
-    queue_position: int | None = None
-    new_logs: tuple[str, ...] = ()  # log lines not reported by an earlier event of this wait
-    elapsed: float = 0.0  # seconds since the wait started
-    metrics: Mapping[str, Any] | None = None  # e.g. {"inference_time": 7.2} on COMPLETED
-    error: str | None = None  # a failed run is COMPLETED with these; the result has details
-    error_type: str | None = None
 
 
 class FalQueueClient:
@@ -133,7 +118,7 @@ class FalQueueClient:
                              json=dict(payload))
         info = _json_object(body)
         request_id = info.get("request_id")
-        if not isinstance(request_id, str) or not _REQUEST_ID.fullmatch(request_id):
+        if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
             raise err.SubmitUnknownError(
                 "fal accepted the submit but its answer has no usable request id; it was "
                 "not sent again")
@@ -152,27 +137,26 @@ class FalQueueClient:
         root = f"{self.base_url}/{'/'.join(parts[:keep])}/requests/{request_id}"
         return RequestHandle(request_id, f"{root}/status", root, f"{root}/cancel")
 
-    def status(self, handle: RequestHandle, *, deadline: float | None = None) -> StatusEvent:
+    def status(self, handle: RequestHandle, *, deadline: float | None = None) -> Status:
         """One status check, with every log line the server currently shows."""
         response, body = self._call(Op.STATUS, "GET", handle.status_url,
                                     params={"logs": "1"}, deadline=deadline,
                                     request_id=handle.request_id)
-        return _status_event(_json_object(body), response.status_code, _LogTracker(), 0.0)
+        return parse_status(_json_object(body), response.status_code, LogTracker())
 
-    def wait(self, handle: RequestHandle, on_event: Callable[[StatusEvent], None] | None = None,
+    def wait(self, handle: RequestHandle, on_event: Callable[[Status], None] | None = None,
              deadline: float | None = None, cancel: threading.Event | None = None) -> None:
         """Return once the request is COMPLETED.  On cancel or deadline, cancel it on fal too.
 
         ``deadline`` is an absolute ``clock()`` value (time.monotonic by default).
         """
-        start = self._clock()
-        logs = _LogTracker()
+        logs = LogTracker()
 
-        def emit(status: Mapping[str, Any], http_status: int | None) -> str:
-            event = _status_event(status, http_status, logs, self._clock() - start)
+        def emit(body: Mapping[str, Any], http_status: int | None) -> Status:
+            status = parse_status(body, http_status, logs)
             if on_event is not None:
-                on_event(event)
-            return event.phase
+                on_event(status)
+            return status
 
         try:
             if self._use_stream and self._wait_stream(handle, emit, deadline, cancel):
@@ -256,14 +240,15 @@ class FalQueueClient:
                         response, body = self._call(
                             Op.STATUS, "GET", handle.status_url, params={"logs": "1"},
                             deadline=deadline, cancel=cancel, request_id=handle.request_id)
-                        if emit(_json_object(body), response.status_code) == "completed":
+                        if isinstance(emit(_json_object(body), response.status_code),
+                                      Completed):
                             return True
                     continue
                 heard = self._clock()
                 if item.kind == "end" or item.event is None:
                     return False
                 status = _json_value(item.event.data.encode("utf-8"))
-                if isinstance(status, dict) and emit(status, None) == "completed":
+                if isinstance(status, dict) and isinstance(emit(status, None), Completed):
                     return True
         finally:
             stop.set()
@@ -275,11 +260,11 @@ class FalQueueClient:
             response, body = self._call(Op.STATUS, "GET", handle.status_url,
                                         params={"logs": "1"}, deadline=deadline,
                                         cancel=cancel, request_id=handle.request_id)
-            phase = emit(_json_object(body), response.status_code)
-            if phase == "completed":
+            status = emit(_json_object(body), response.status_code)
+            if isinstance(status, Completed):
                 return
-            self._pause(retry.POLL_INTERVAL_RUNNING_S if phase == "running"
-                        else retry.POLL_INTERVAL_QUEUED_S, cancel, deadline)
+            self._pause(retry.POLL_INTERVAL_QUEUED_S if isinstance(status, Queued)
+                        else retry.POLL_INTERVAL_RUNNING_S, cancel, deadline)
 
     def _cancel_quietly(self, handle: RequestHandle) -> str:
         try:
@@ -403,7 +388,7 @@ class FalQueueClient:
         return f"The connection to {_host(url)} failed: {reason}"
 
 
-_Emit = Callable[[Mapping[str, Any], "int | None"], str]
+_Emit = Callable[[Mapping[str, Any], "int | None"], Status]
 _Perform = Callable[[httpx.Timeout], "tuple[httpx.Response, bytes]"]
 
 _CANCEL_NOTES = {
@@ -414,45 +399,6 @@ _CANCEL_NOTES = {
     "NOT_FOUND": "Cancelled",
     "UNKNOWN": "Cancelled (fal did not confirm the cancel)",
 }
-
-
-class _LogTracker:
-    """fal returns logs in a moving window: report each (timestamp, message) once."""
-
-    def __init__(self) -> None:
-        self._seen: set[tuple[str, str]] = set()
-
-    def new(self, logs: object) -> tuple[str, ...]:
-        fresh = []
-        for entry in logs if isinstance(logs, list) else ():
-            if isinstance(entry, Mapping):
-                message, stamp = entry.get("message"), str(entry.get("timestamp", ""))
-            else:
-                message, stamp = entry, ""
-            if not isinstance(message, str) or (stamp, message) in self._seen:
-                continue
-            self._seen.add((stamp, message))
-            fresh.append(message)
-        return tuple(fresh)
-
-
-def _status_event(status: Mapping[str, Any], http_status: int | None, logs: _LogTracker,
-                  elapsed: float) -> StatusEvent:
-    phase = _PHASES.get(str(status.get("status")))
-    if phase is None:  # fal answers 200 only once a request has completed
-        phase = "completed" if http_status == 200 else "running"
-    position = status.get("queue_position")
-    metrics = status.get("metrics")
-    error, error_type = status.get("error"), status.get("error_type")
-    return StatusEvent(
-        phase,
-        position if phase == "queued" and isinstance(position, int) else None,
-        logs.new(status.get("logs")),
-        elapsed,
-        metrics if isinstance(metrics, Mapping) else None,
-        error if isinstance(error, str) else None,
-        error_type if isinstance(error_type, str) else None,
-    )
 
 
 def _error_kind(exc: BaseException) -> ErrorKind | None:

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 from .geometry import Expansion, Rect
 
-__all__ = ["MAX_BLEND", "mask_bytes", "ramp"]
+__all__ = ["DEFAULT_BLEND", "MAX_BLEND", "mask_bytes", "ramp"]
 
 MAX_BLEND = 256
+DEFAULT_BLEND = 16
 
 
 def ramp(blend: int) -> list[int]:

@@ -27,7 +27,6 @@ class SSEEvent:
     data: str
     event: str = "message"
     id: str | None = None
-    retry_ms: int | None = None
 
 
 class SSEParser:
@@ -39,7 +38,6 @@ class SSEParser:
         self._data: list[str] = []
         self._event = ""
         self._id: str | None = None
-        self._retry: int | None = None
         self._bom_checked = False
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
@@ -84,13 +82,11 @@ class SSEParser:
             self._event = value
         elif name == "id" and "\0" not in value:
             self._id = value
-        elif name == "retry" and value.isdigit():
-            self._retry = int(value)
 
     def _dispatch(self, events: list[SSEEvent]) -> None:
         if self._data:
             events.append(
-                SSEEvent("\n".join(self._data), self._event or "message", self._id, self._retry)
+                SSEEvent("\n".join(self._data), self._event or "message", self._id)
             )
         self._data = []
         self._event = ""

@@ -5,7 +5,7 @@ status polls and SSE streams at once. Timing: ``queue_seconds`` IN_QUEUE with po
 down 2, 1, 0; then ``run_seconds`` IN_PROGRESS with a few log lines (the fill itself runs at the
 start of that time); then COMPLETED.
 
-Fault scenarios (``fal_local.py --scenario NAME[,NAME…]``) imitate ways the real service
+Fault scenarios (``scripts/fal_local.py --scenario NAME[,NAME…]``) imitate ways the real service
 misbehaves (fal-protocol.md §4, §5, §8.11). "Once" faults hit the first matching request the
 server sees, then it behaves; the others hold for every job. Accepted submits are counted
 whatever the scenario (``LocalServer.submits``), so tests can assert "exactly one submit".
@@ -56,7 +56,7 @@ from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-import fal_fill
+from . import fill
 
 ONCE = frozenset({"429-once", "500-once", "ingress-503", "drop-result"})
 PER_JOB = frozenset({"stall-status", "fail-job", "content-policy", "never-finish", "wrong-size",
@@ -275,8 +275,8 @@ class Backend:
 
     def _run_model(self, job: Job) -> tuple[int, object, dict]:
         try:
-            prep = fal_fill.prepare(job.body, self.fetch)
-        except fal_fill.InputRejected as exc:
+            prep = fill.prepare(job.body, self.fetch)
+        except fill.InputRejected as exc:
             return 422, {"detail": exc.detail}, {}
         p, (out_w, out_h) = prep.params, prep.canvas
         with self.cond:
@@ -287,7 +287,7 @@ class Backend:
             return 422, CONTENT_POLICY, {}
         if self.faults.active("fail-job"):
             return 500, RUNNER_FAILED, {}
-        rendered = fal_fill.render(
+        rendered = fill.render(
             prep.reference, left=p["expand_left"], right=p["expand_right"],
             top=p["expand_top"], bottom=p["expand_bottom"], output_format=p["output_format"],
             distort=self.faults.active("wrong-size"))

@@ -1,4 +1,4 @@
-"""The Pillow encoder injected into the core by the CLI, the local tools and the tests."""
+"""The Pillow encoder the CLI injects into the core (``outpaint.payload.Encoder``)."""
 
 from __future__ import annotations
 

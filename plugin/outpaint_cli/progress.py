@@ -8,16 +8,20 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
+from outpaint.status import Phase
+
 # Redrawing faster than this only burns CPU; people read at a few frames a second.
 REDRAW_INTERVAL_S = 0.1
 BAR_WIDTH = 16
-PHASE_ORDER = ("encoding", "uploading", "submitting", "queued", "running", "downloading", "done")
+# The steps a successful job goes through, for the bar's length.
+STEPS = (Phase.ENCODING, Phase.UPLOADING, Phase.SUBMITTING, Phase.QUEUED, Phase.RUNNING,
+         Phase.DOWNLOADING, Phase.DONE)
 
 
 @dataclass
 class _Line:
     name: str
-    phase: str = "waiting"
+    phase: Phase | None = None  # None: not started yet
     queue_position: int | None = None
     elapsed_s: float = 0.0
     note: str = ""
@@ -36,7 +40,7 @@ class ProgressBoard:
         self._last_draw = 0.0
         self._width = min(max((len(n) for n in names), default=8), 40)
 
-    def update(self, name: str, phase: str, *, queue_position: int | None = None,
+    def update(self, name: str, phase: Phase, *, queue_position: int | None = None,
                elapsed_s: float = 0.0, note: str = "") -> None:
         with self._lock:
             line = self._lines[name]
@@ -54,7 +58,7 @@ class ProgressBoard:
                 self._stream.flush()
 
     def finish(self, name: str, ok: bool, note: str) -> None:
-        self.update(name, "done" if ok else "failed", note=note,
+        self.update(name, Phase.DONE if ok else Phase.FAILED, note=note,
                     elapsed_s=self._lines[name].elapsed_s)
         if self._live:
             with self._lock:
@@ -63,7 +67,7 @@ class ProgressBoard:
     def _plain(self, line: _Line) -> str:
         pos = f" (queue position {line.queue_position})" if line.queue_position is not None else ""
         note = f": {line.note}" if line.note else ""
-        return f"{line.name}: {line.phase}{pos} {line.elapsed_s:.1f}s{note}"
+        return f"{line.name}: {_word(line.phase)}{pos} {line.elapsed_s:.1f}s{note}"
 
     def _draw(self) -> None:
         out = []
@@ -71,13 +75,17 @@ class ProgressBoard:
             out.append(f"\x1b[{self._drawn}F")
         for name in self._order:
             line = self._lines[name]
-            step = PHASE_ORDER.index(line.phase) + 1 if line.phase in PHASE_ORDER else 0
-            filled = round(BAR_WIDTH * step / len(PHASE_ORDER))
+            step = STEPS.index(line.phase) + 1 if line.phase in STEPS else 0
+            filled = round(BAR_WIDTH * step / len(STEPS))
             bar = "#" * filled + "-" * (BAR_WIDTH - filled)
             pos = f" #{line.queue_position}" if line.queue_position is not None else ""
             label = name[-self._width:].ljust(self._width)
-            text = f"{label} [{bar}] {line.phase}{pos} {line.elapsed_s:5.1f}s {line.note}"
+            text = f"{label} [{bar}] {_word(line.phase)}{pos} {line.elapsed_s:5.1f}s {line.note}"
             out.append("\x1b[2K" + text[:200] + "\n")
         self._drawn = len(self._order)
         self._stream.write("".join(out))
         self._stream.flush()
+
+
+def _word(phase: Phase | None) -> str:
+    return "waiting" if phase is None else phase.value

@@ -1,0 +1,84 @@
+"""What both procedures need to talk to fal: the key, the time limit and the worker.
+
+The key comes from FAL_KEY or the key file; an interactive run asks for one when neither is
+set.  It is added to ``secrets`` as soon as it is known, so that no message can carry it.
+Network work always runs in a ``worker.Background`` thread with its own client.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from gi.repository import Gimp
+from outpaint import settings
+from outpaint.errors import ConfigError
+from outpaint.journal import Journal, default_journal_path
+from outpaint.queue_client import FalQueueClient
+
+from . import worker
+
+# How long one run may wait for fal, in seconds (the core's default when unset); the CLI has
+# --timeout for the same thing.
+DEADLINE_ENV = "FLUX_OUTPAINT_DEADLINE_S"
+
+
+def interactive(run_mode) -> bool:
+    return run_mode == Gimp.RunMode.INTERACTIVE
+
+
+def api_key(run_mode, secrets: list[str]) -> str:
+    """The configured key; interactively, ask for one when none is configured."""
+    try:
+        key = settings.load_api_key()
+    except ConfigError:
+        if not interactive(run_mode):
+            raise
+        from .dialog import ask_api_key  # noqa: PLC0415 - Gtk only where a window may open
+
+        answer = ask_api_key()
+        if answer is None:
+            raise worker.UserCancelled("Cancelled") from None
+        key, remember = answer
+        secrets.append(key)
+        if remember:
+            settings.save_api_key(key)
+    secrets.append(key)
+    return key
+
+
+def deadline_s() -> float | None:
+    raw = os.environ.get(DEADLINE_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{DEADLINE_ENV} must be a number of seconds, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{DEADLINE_ENV} must be positive")
+    return value
+
+
+def journal() -> Journal:
+    return Journal(default_journal_path())
+
+
+NetworkWork = Callable[[FalQueueClient, worker.Report, object], object]
+
+
+def base_url() -> str:
+    return settings.queue_base_url()
+
+
+def start(key: str, url: str, work: NetworkWork) -> worker.Background:
+    """Run ``work(client, report, cancel)`` in a worker thread with a client of its own."""
+
+    def run(report, cancel):
+        client = FalQueueClient(url, key)
+        try:
+            return work(client, report, cancel)
+        finally:
+            client.close()
+
+    return worker.Background(run).start()

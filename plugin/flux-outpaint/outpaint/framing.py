@@ -1,0 +1,185 @@
+"""Where the new pixels go on an image, and where the returned picture lands: pure decisions.
+
+Shared by the GIMP plug-in and the CLI; the glue only reads the layer and writes the result.
+Coordinates are image (canvas) coordinates unless a name says ``local``.
+
+Automatic sides (a value of ``AUTO``): if the canvas reaches beyond the layer, the expansion
+is that canvas margin; else if the layer has transparent margins, it is those margins; else it
+is 0 and only the numbers given expand (the canvas then grows to hold the result).  A number
+≥ 0 always means "this many new pixels beyond the original pixels on that side".
+
+``Placement`` is the returned image's place on the (possibly grown) image: its rectangle at
+full resolution, the original it must not hide, which sides grew and the seam blend.  It is
+written into the journal with each request, so a recovered result lands where the first run
+put it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from . import geometry
+from .errors import InputError, ResultError
+from .geometry import Expansion, Rect, Source
+from .planning import Plan
+from .seam import mask_bytes
+
+__all__ = [
+    "ASPECT_TOLERANCE",
+    "AUTO",
+    "SIDES",
+    "Automatic",
+    "Framing",
+    "Growth",
+    "Placement",
+    "automatic",
+    "check_size",
+    "frame",
+    "prefill",
+    "requested_expansion",
+]
+
+AUTO = -1
+SIDES = ("left", "right", "top", "bottom")
+# A returned image of the wrong size is accepted only as a uniformly scaled version of the
+# requested one: then scaling it onto the placement is what the plan meant anyway.
+ASPECT_TOLERANCE = 0.02
+
+
+@dataclass(frozen=True)
+class Automatic:
+    """What the image itself says, before the user's numbers."""
+
+    mode: str  # "canvas" | "alpha" | "numbers"
+    reference: Rect  # the original pixels, image coordinates
+    expansion: Expansion  # the automatic expansion per side
+
+    def describe(self) -> str:
+        if self.mode == "canvas":
+            return f"from the canvas: {self.expansion.describe()}"
+        if self.mode == "alpha":
+            return f"from the transparent margins: {self.expansion.describe()}"
+        return "the layer fills the canvas: give the pixels to add per side"
+
+
+@dataclass(frozen=True)
+class Growth:
+    """The canvas grows to ``width``×``height``, old content moving by the offsets."""
+
+    width: int
+    height: int
+    offset_x: int
+    offset_y: int
+
+
+@dataclass(frozen=True)
+class Framing:
+    """The request's output area, placed on the image."""
+
+    automatic: Automatic
+    source: Source  # output-area coordinates: what planning works on
+    origin: tuple[int, int]  # the output area's top-left, image coordinates AFTER growth
+    growth: Growth | None
+
+    def to_image(self, rect: Rect) -> Rect:
+        return rect.translate(*self.origin)
+
+
+def automatic(canvas_w: int, canvas_h: int, layer: Rect,
+              alpha_bounds_of: Callable[[Rect], Rect | None]) -> Automatic:
+    """``alpha_bounds_of(visible)`` scans the layer's alpha inside ``visible`` (image coords)
+    and answers in coordinates local to ``visible``; it is only called when needed."""
+    canvas = Rect(0, 0, canvas_w, canvas_h)
+    visible = layer.intersect(canvas)
+    if visible is None:
+        raise InputError("The layer lies entirely outside the canvas: move it onto the canvas")
+    if visible != canvas:
+        src = geometry.from_canvas(canvas_w, canvas_h, layer)
+        return Automatic("canvas", src.reference, src.expansion)
+    bounds = alpha_bounds_of(visible)
+    if bounds is not None and bounds == Rect(0, 0, visible.width, visible.height):
+        return Automatic("numbers", visible, Expansion())
+    src = geometry.from_alpha_margins(visible, bounds)  # raises on a fully clear layer
+    return Automatic("alpha", src.reference.translate(visible.x, visible.y), src.expansion)
+
+
+def requested_expansion(auto: Automatic, values: Mapping[str, int]) -> Expansion:
+    """Per side: the number given, or the automatic value for ``AUTO``."""
+    out = {}
+    for side in SIDES:
+        value = int(values.get(side, AUTO))
+        if value < AUTO:
+            raise InputError(f"expand-{side} must be -1 (automatic) or a number of pixels ≥ 0")
+        out[side] = getattr(auto.expansion, side) if value == AUTO else value
+    return Expansion(**out)
+
+
+def frame(auto: Automatic, canvas_w: int, canvas_h: int, values: Mapping[str, int]) -> Framing:
+    exp = requested_expansion(auto, values)
+    ref = auto.reference
+    area = Rect(ref.x - exp.left, ref.y - exp.top, exp.total_width(ref.width),
+                exp.total_height(ref.height))
+    x0, y0 = min(0, area.x), min(0, area.y)
+    x1, y1 = max(canvas_w, area.right), max(canvas_h, area.bottom)
+    growth = None
+    if (x0, y0, x1, y1) != (0, 0, canvas_w, canvas_h):
+        growth = Growth(x1 - x0, y1 - y0, -x0, -y0)
+    source = Source(Rect(exp.left, exp.top, ref.width, ref.height), area.width, area.height)
+    return Framing(auto, source, (area.x - x0, area.y - y0), growth)
+
+
+def prefill(auto: Automatic, maximum: int) -> dict[str, int]:
+    """Dialog values from the current canvas: the automatic numbers where they fit the
+    argument's range, else ``AUTO`` so a big canvas margin is still used whole."""
+    if auto.mode == "numbers":
+        return {}
+    return {side: v if (v := getattr(auto.expansion, side)) <= maximum else AUTO
+            for side in SIDES}
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where the returned image goes, all in image coordinates after ``growth``."""
+
+    rect: Rect  # the returned image at full resolution (the result layer)
+    reference: Rect  # the original pixels the mask protects
+    sides: Expansion  # 0/1 per side: which sides grew (they get the seam ramp)
+    seam_blend: int
+    growth: Growth | None = None
+
+    @classmethod
+    def from_plan(cls, plan: Plan, seam_blend: int, origin: tuple[int, int] = (0, 0),
+                  growth: Growth | None = None) -> Placement:
+        """``origin``: where the plan's output area sits on the image (after ``growth``)."""
+        return cls(plan.placement.translate(*origin), plan.source.reference.translate(*origin),
+                   plan.source.expansion.sides(), seam_blend, growth)
+
+    def mask(self, area: Rect | None = None) -> bytes:
+        """The seam mask (one byte a pixel, 0 = the original shows) over ``area``, by default
+        the whole result."""
+        area = self.rect if area is None else area
+        local = self.reference.translate(-area.x, -area.y)
+        return mask_bytes(area.width, area.height, local, self.sides, self.seam_blend)
+
+    def to_json(self) -> dict[str, Any]:
+        r, o, s = self.rect, self.reference, self.sides
+        return {"rect": [r.x, r.y, r.width, r.height],
+                "reference": [o.x, o.y, o.width, o.height],
+                "sides": [s.left, s.right, s.top, s.bottom], "seam_blend": self.seam_blend}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Placement:
+        return cls(Rect(*data["rect"]), Rect(*data["reference"]), Expansion(*data["sides"]),
+                   int(data["seam_blend"]))
+
+
+def check_size(got: tuple[int, int], want: tuple[int, int]) -> None:
+    """Accept the requested size or a uniformly scaled one; refuse anything else."""
+    if got == want:
+        return
+    ratio = (got[0] / got[1]) / (want[0] / want[1])
+    if abs(ratio - 1.0) > ASPECT_TOLERANCE:
+        raise ResultError(f"fal returned {got[0]}×{got[1]} instead of {want[0]}×{want[1]}; "
+                          "the image was not changed")
