@@ -300,7 +300,7 @@ def set_key(source: Path, stdin: TextIO) -> str:
         raise InstallError(f"cannot load outpaint.settings from {source}: {exc}") from None
     try:
         where = save_api_key(key)
-    except Exception as exc:  # its own message, minus the key, is the report
+    except Exception as exc:  # noqa: BLE001 - its own message, minus the key, is the report
         raise InstallError(str(exc).replace(key, "***") or type(exc).__name__) from None
     if where and Path(where).is_file():
         os.chmod(where, 0o600)  # whoever wrote it, the key file is private

@@ -234,7 +234,6 @@ def run_worker(kind: str, scenario: str, base_url: str, ca: Path, tmp: Path) -> 
 
 # -- measuring -----------------------------------------------------------------------------
 
-UPLOAD_ROUTES = ("/fal-ai/", "/storage/", "/files/upload")
 
 
 def traffic(entries: list[dict]) -> dict:

@@ -38,7 +38,11 @@ __all__ = ["EXPECTED", "EXPECTED_SUBMITS", "Row", "load_recorded", "parse_table"
 
 ROOT = Path(__file__).resolve().parent.parent
 CLI = ROOT / "scripts" / "outpaint.py"
-DEADLINE_S = 12.0  # never-finish must time out; stall-status needs one backstop poll (5 s)
+# The client's own pauses run at this fraction of their real length (retry.py, "Time scale"),
+# so the matrix takes seconds; outcomes do not depend on it.  never-finish must then time out
+# at DEADLINE_S, while 429-once still waits out fal's one-second Retry-After in time.
+TIME_SCALE = 0.05
+DEADLINE_S = 4.0
 
 # scenario → (succeeds?, a fragment the one-line message must contain)
 EXPECTED: dict[str, tuple[bool, str]] = {
@@ -97,7 +101,7 @@ def run_cli_case(scenario: str, workdir: Path) -> Row:
     _sample_png(source)
     before = hashlib.sha256(source.read_bytes()).hexdigest()
     out = workdir / f"{scenario}-out.png"
-    env = {**os.environ, "FAL_KEY": "matrix-key",
+    env = {**os.environ, "FAL_KEY": "matrix-key", "FLUX_OUTPAINT_TIME_SCALE": str(TIME_SCALE),
            "FLUX_OUTPAINT_DATA_DIR": str(workdir / "data"),
            "FLUX_OUTPAINT_CONFIG_DIR": str(workdir / "config")}
     env.pop("FAL_QUEUE_URL", None)

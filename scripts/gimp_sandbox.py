@@ -155,10 +155,6 @@ def info(name: str) -> Sandbox | None:
     return box if box.recipe == RECIPE else None
 
 
-def available() -> list[str]:
-    return [name for name in SUITES if info(name) is not None]
-
-
 def require(name: str) -> Sandbox:
     box = info(name)
     if box is None:

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The test command: python3 scripts/run_tests.py [--gimp] [pytest args...]
 
-Creates ``.venv`` (once) with the project's test dependencies, then runs pytest in it.
+Creates ``.venv`` (once) with the project's test dependencies, runs ruff (lint and format)
+and mypy (the core), then pytest in it.
 ``--gimp`` (or FLUX_OUTPAINT_GIMP_TESTS=1) also provisions the Debian chroots with
 GIMP 3.0 and 3.2 (cached outside the repo) and runs the real-GIMP tests.
 
@@ -20,6 +21,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("FLUX_OUTPAINT_VENV", ROOT / ".venv"))
 STAMP = VENV / ".deps-installed"
+# Run before any test, cheapest first: lint, formatting, and strict types on the pure core.
+CHECKS = (
+    ("ruff check", ["ruff", "check", "."]),
+    ("ruff format --check", ["ruff", "format", "--check", "."]),
+    ("mypy (the core)", ["mypy"]),
+)
 
 
 def _venv_python() -> Path:
@@ -71,10 +78,11 @@ def main(argv: list[str]) -> int:
         gimp = True
     py = ensure_venv()
     env = dict(os.environ)
-    lint = subprocess.run([str(py), "-m", "ruff", "check", str(ROOT)], cwd=ROOT)
-    if lint.returncode != 0:
-        print("ruff check failed", file=sys.stderr)
-        return lint.returncode
+    for name, check in CHECKS:
+        done = subprocess.run([str(py), "-m", *check], cwd=ROOT)
+        if done.returncode != 0:
+            print(f"{name} failed", file=sys.stderr)
+            return done.returncode
     if gimp:
         env["FLUX_OUTPAINT_GIMP_TESTS"] = "1"
         sandbox = ROOT / "scripts" / "gimp_sandbox.py"

@@ -35,6 +35,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if k not in ("FAL_KEY", "FAL_QUEUE_URL")}
     e["FLUX_OUTPAINT_DATA_DIR"] = str(tmp_path / "data")
     e["FLUX_OUTPAINT_CONFIG_DIR"] = str(tmp_path / "config")
+    e["FLUX_OUTPAINT_TIME_SCALE"] = "0.02"  # retry pauses of a few milliseconds
     return e
 
 

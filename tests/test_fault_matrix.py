@@ -61,11 +61,12 @@ def test_queue_client_fault(scenario, tmp_path):
     plan = planning.make_plan(geometry.from_numbers(96, 64, geometry.Expansion(16, 16, 0, 0)))
     rgba = bytes([200, 100, 50, 255]) * (96 * 64)
     with fal_local.start_server(scenarios=[scenario], run_seconds=0.2) as server:
-        client = FalQueueClient(server.base_url, "matrix-key")
+        client = FalQueueClient(server.base_url, "matrix-key",
+                                time_scale=fault_matrix.TIME_SCALE)
         try:
             result = run_job(Job(rgba, plan, payload.RequestOptions()), client=client,
                              journal=Journal(tmp_path / "journal.jsonl"), encoder=encode,
-                             deadline_s=12)
+                             deadline_s=fault_matrix.DEADLINE_S)
             outcome, message = None, ""
         except Exception as exc:  # noqa: BLE001 - the class is what is checked
             outcome, message = type(exc).__name__, user_message(exc)

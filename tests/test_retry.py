@@ -143,3 +143,11 @@ def test_waiting_constants_keep_cancel_and_completion_prompt():
     assert retry.POLL_INTERVAL_RUNNING_S <= retry.POLL_INTERVAL_QUEUED_S <= 1.0
     assert retry.DEFAULT_TIMEOUTS.stream_idle > 15.0  # fal's keep-alive period
     assert retry.DEFAULT_DEADLINE_S > 0
+
+
+def test_time_scale_shortens_our_backoff_but_never_a_servers_retry_after():
+    plain = decide(Op.STATUS, 2, status=503, rand=0.5)
+    fast = decide(Op.STATUS, 2, status=503, rand=0.5, time_scale=0.1)
+    assert fast.retry and fast.delay_s == pytest.approx(plain.delay_s * 0.1)
+    told = decide(Op.SUBMIT, 1, status=429, retry_after_s=3.0, rand=0.5, time_scale=0.1)
+    assert told.retry and told.delay_s == 3.0

@@ -46,7 +46,7 @@ def test_self_signed_server_is_refused_without_its_ca(tls_server, tmp_path, monk
     server, _ = tls_server
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
-    client = FalQueueClient(server.base_url, SECRET)
+    client = FalQueueClient(server.base_url, SECRET, time_scale=0.01)
     with pytest.raises(NetworkError) as caught:
         run_job(small_job(), client=client, journal=Journal(tmp_path / "j.jsonl"),
                 encoder=encode, deadline_s=20)

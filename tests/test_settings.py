@@ -72,7 +72,7 @@ def test_concurrent_saves_leave_one_whole_key(tmp_path):
     def save(key):
         try:
             settings.save_api_key(key, env)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - every failure is collected and checked
             failures.append(exc)
 
     threads = [threading.Thread(target=save, args=(k,)) for k in keys]
@@ -165,3 +165,12 @@ def test_functions_default_to_the_process_environment(tmp_path, monkeypatch):
     settings.save_api_key(KEY)
     assert settings.load_api_key() == KEY
     assert settings.queue_base_url() == "http://127.0.0.1:1"
+
+
+@pytest.mark.parametrize(("raw", "scale"), [
+    (None, 1.0), ("", 1.0), ("0.05", 0.05), ("1", 1.0), ("0", 1.0), ("-1", 1.0), ("2", 1.0),
+    ("fast", 1.0),
+])
+def test_time_scale_from_the_environment(raw, scale):
+    env = {} if raw is None else {"FLUX_OUTPAINT_TIME_SCALE": raw}
+    assert settings.time_scale(env) == scale

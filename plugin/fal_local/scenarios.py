@@ -217,7 +217,7 @@ class Backend:
             self.cond.notify_all()
         try:
             outcome = self._run_model(job)
-        except Exception:  # a bug in the fill must end the job, not strand it IN_PROGRESS
+        except Exception:  # noqa: BLE001 - a bug in the fill must end the job, not strand it
             traceback.print_exc()
             outcome = (500, INTERNAL_ERROR, {})
         forever = self.faults.active("never-finish")

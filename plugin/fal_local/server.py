@@ -61,7 +61,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.track(self.request, False)
         super().finish()
 
-    def log_message(self, format, *args) -> None:  # noqa: A002 - events go to _Server.record
+    def log_message(self, format, *args) -> None:  # events go to _Server.record
         pass
 
     def do_GET(self) -> None:
@@ -85,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._route(method, [s for s in self._parts.path.split("/") if s], body)
         except OSError:  # includes ssl errors and client disconnects
             self.close_connection = True
-        except Exception:  # a bug here must not pass for a protocol answer
+        except Exception:  # noqa: BLE001 - a bug here must not pass for a protocol answer
             traceback.print_exc()
             self._json(500, {"detail": "local server error"})
         finally:

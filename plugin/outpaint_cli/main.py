@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in args.inputs:
         try:
             prepared.append(prepare(path, args))
-        except Exception as exc:  # one line per bad input, the others still run
+        except Exception as exc:  # noqa: BLE001 - one line per bad input, the others run
             failures += 1
             print(f"{path}: {user_message(exc)}", file=sys.stderr)
     if args.dry_run:
@@ -267,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
                 prep = futures[fut]
                 try:
                     info = fut.result()
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - one line per failed input
                     failures += 1
                     msg = user_message(exc, secrets)
                     board.finish(prep.path.name, False, msg)
@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
 def _local_server():
     """The local fal-compatible server, in this process (``--local``: trying things offline)."""
     try:
-        import fal_local  # noqa: PLC0415 - only --local needs it
+        import fal_local  # only --local needs it
     except ImportError:
         raise ConfigError("--local needs the local server package fal_local (a checkout of "
                           "flux-outpaint with numpy and Pillow)") from None

@@ -199,7 +199,8 @@ def matrix(request, vendor_dir):
         body = SWITCH_CODE + CASE_CODE + "\n".join(
             f"scenario_case({name!r})" for name in fault_matrix.EXPECTED)
         with SwitchedServer(session, run_seconds=0.2) as server:
-            env = server_env(server, KEY, FLUX_OUTPAINT_DEADLINE_S=str(fault_matrix.DEADLINE_S))
+            env = server_env(server, KEY, FLUX_OUTPAINT_DEADLINE_S=str(fault_matrix.DEADLINE_S),
+                             FLUX_OUTPAINT_TIME_SCALE=str(fault_matrix.TIME_SCALE))
             report = run(session, body, env)
         rows = [fault_matrix.Row(name, path_name(session), bool(info["ok"]),
                                  fault_matrix.stable(info["message"] or ""),

@@ -16,8 +16,8 @@ SIZES_MP = (1, 4, 16)
 
 BODY = PLUGIN_DIR_CODE + r'''
 import math
-from gimp_glue import pixels, placement, procedure, source
-from outpaint import payload, planning
+from gimp_glue import pixels, placement, source
+from outpaint import framing, payload, planning
 
 def timed(fn, *a, **k):
     t = time.perf_counter()
@@ -30,10 +30,10 @@ for mp in SIZES:
     lx, ly = w // 10, h // 10
     img, layer = make_image(w, h, lx, ly, w - 2 * lx, h - 2 * ly)
     rect = source.layer_rect(layer)
-    auto = source.automatic(w, h, rect, procedure._alpha_reader(layer, rect))
-    framing = source.frame(auto, w, h, {})
-    plan = planning.make_plan(framing.source)
-    where = placement.Placement.from_plan(plan, framing, 16)
+    auto = framing.automatic(w, h, rect, source.alpha_reader(layer, rect))
+    framed = framing.frame(auto, w, h, {})
+    plan = planning.make_plan(framed.source)
+    where = framing.Placement.from_plan(plan, 16, framed.origin, framed.growth)
     rw, rh = plan.request_reference
     full, t_read = timed(pixels.read_rgba, layer, auto.reference.translate(-rect.x, -rect.y))
     ref, t_resample = timed(pixels.resample, full, auto.reference.width,

@@ -21,7 +21,7 @@ PROBE_PROC = "flux-outpaint-sandbox-probe"
 
 
 class _Echo(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         body = json.dumps({"path": self.path, "agent": self.headers.get("user-agent")}).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")

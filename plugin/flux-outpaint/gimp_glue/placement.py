@@ -89,5 +89,5 @@ def _roll_back(image, layer, grown: Growth | None, old_size: tuple[int, int]) ->
             image.remove_layer(layer)
         if grown is not None:
             image.resize(old_size[0], old_size[1], -grown.offset_x, -grown.offset_y)
-    except Exception:  # noqa: S110 - the original error is the one to report
+    except Exception:  # noqa: BLE001 - the original error is the one to report
         pass

@@ -83,7 +83,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     canvas = (image.get_width(), image.get_height())
     auto = framing.automatic(*canvas, rect, source.alpha_reader(layer, rect))
     if session.interactive(run_mode):
-        from . import dialog  # noqa: PLC0415 - Gtk only where a window may open
+        from . import dialog  # Gtk only where a window may open
 
         for side, value in framing.prefill(auto, planning.MAX_EXPAND).items():
             config.set_property(f"expand-{side}", value)
@@ -117,7 +117,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
 
 def _wait(run_mode, job: worker.Background):
     if session.interactive(run_mode):
-        from . import dialog  # noqa: PLC0415 - Gtk only where a window may open
+        from . import dialog  # Gtk only where a window may open
 
         return dialog.wait(job)
     return worker.wait_quietly(job)
@@ -129,7 +129,7 @@ def run_outpaint(procedure, run_mode, image, drawables, config, data):
 
 
 def run_recover(procedure, run_mode, image, drawables, config, data):
-    from . import recover  # noqa: PLC0415 - only the recover procedure needs it
+    from . import recover  # only the recover procedure needs it
 
     return _guarded(procedure, lambda secrets: recover.recover(run_mode, image, drawables,
                                                                config, secrets))

@@ -34,7 +34,7 @@ def api_key(run_mode, secrets: list[str]) -> str:
     except ConfigError:
         if not interactive(run_mode):
             raise
-        from .dialog import ask_api_key  # noqa: PLC0415 - Gtk only where a window may open
+        from .dialog import ask_api_key  # Gtk only where a window may open
 
         answer = ask_api_key()
         if answer is None:

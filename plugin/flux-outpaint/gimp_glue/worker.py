@@ -55,7 +55,7 @@ class Background:
     def _run(self) -> None:
         try:
             self._result = self._fn(self.report, self.cancel)
-        except BaseException as exc:  # handed to the main thread as is
+        except BaseException as exc:  # noqa: BLE001 - handed to the main thread as is
             self._error = exc
 
     def start(self) -> Background:

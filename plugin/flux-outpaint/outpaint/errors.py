@@ -106,7 +106,7 @@ class AuthError(ApiError):
 
 
 class ValidationError(ApiError):
-    def __init__(self, message: str, *, fields: tuple[str, ...] = (), **kw) -> None:
+    def __init__(self, message: str, *, fields: tuple[str, ...] = (), **kw: Any) -> None:
         super().__init__(message, **kw)
         self.fields = fields
 

@@ -83,9 +83,6 @@ class Framing:
     origin: tuple[int, int]  # the output area's top-left, image coordinates AFTER growth
     growth: Growth | None
 
-    def to_image(self, rect: Rect) -> Rect:
-        return rect.translate(*self.origin)
-
 
 def automatic(canvas_w: int, canvas_h: int, layer: Rect,
               alpha_bounds_of: Callable[[Rect], Rect | None]) -> Automatic:

@@ -213,10 +213,12 @@ def _safe_id(request_id: str) -> str:
 def _handle(request_id: str, urls: object) -> RequestHandle | None:
     if not isinstance(urls, dict):
         return None
-    values = [urls.get(k) for k in ("status_url", "response_url", "cancel_url")]
-    if not all(isinstance(v, str) and v for v in values):
+    status, response, cancel = (urls.get(k) for k in ("status_url", "response_url",
+                                                        "cancel_url"))
+    if not (isinstance(status, str) and isinstance(response, str) and isinstance(cancel, str)
+            and status and response and cancel):
         return None
-    return RequestHandle(request_id, *values)
+    return RequestHandle(request_id, status, response, cancel)
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import InputError
 from .geometry import Expansion
@@ -113,11 +114,12 @@ def data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def build_request(image_url: str, expansion: Expansion, options: RequestOptions) -> dict:
+def build_request(image_url: str, expansion: Expansion,
+                  options: RequestOptions) -> dict[str, Any]:
     """The submit body; every field explicit so the request means the same on any server."""
     if expansion.is_zero:
         raise InputError("Nothing to expand: at least one side must be larger than 0")
-    body: dict = {"image_url": image_url, **expansion.as_request()}
+    body: dict[str, Any] = {"image_url": image_url, **expansion.as_request()}
     body.update(
         mode=options.mode,
         output_format=options.output_format,

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from . import payload
 from .errors import CancelledError, OutpaintError, ResultUnavailableError, about_request
@@ -32,7 +33,7 @@ class Job:
     reference_rgba: bytes  # RGBA u8, already at plan.request_reference size
     plan: Plan
     options: payload.RequestOptions
-    purpose: dict = field(default_factory=dict)
+    purpose: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -141,7 +142,7 @@ def recover(request_id: str, client: FalQueueClient, journal: Journal) -> tuple[
     return blob, content_type
 
 
-def _purpose(job: Job, encoding: payload.Encoding, payload_bytes: int) -> dict:
+def _purpose(job: Job, encoding: payload.Encoding, payload_bytes: int) -> dict[str, Any]:
     plan = job.plan
     src = plan.source
     return {

@@ -57,7 +57,8 @@ class FalQueueClient:
                  timeouts: Timeouts = DEFAULT_TIMEOUTS,
                  sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic,
-                 rand: Callable[[], float] = random.random, use_stream: bool = True) -> None:
+                 rand: Callable[[], float] = random.random, use_stream: bool = True,
+                 time_scale: float | None = None) -> None:
         self.base_url = settings.check_base_url(base_url)
         key = (api_key or "").strip()
         if not key or any(ch.isspace() or ord(ch) < 32 for ch in key):
@@ -69,6 +70,7 @@ class FalQueueClient:
         self._timeouts = timeouts
         self._sleep, self._clock, self._rand = sleep, clock, rand
         self._use_stream = use_stream
+        self._scale = settings.time_scale() if time_scale is None else time_scale
         self._http = httpx.Client(transport=transport, follow_redirects=False,
                                   headers={"User-Agent": USER_AGENT})
 
@@ -172,7 +174,7 @@ class FalQueueClient:
                 outcome == "ALREADY_COMPLETED") else "fal was asked to cancel it"
             raise OutpaintTimeoutError(f"{exc} ({note})", request_id=handle.request_id) from None
 
-    def result(self, handle: RequestHandle, *, deadline: float | None = None) -> dict:
+    def result(self, handle: RequestHandle, *, deadline: float | None = None) -> dict[str, Any]:
         """The output JSON of a COMPLETED request, or the model's error as an exception."""
         _, body = self._call(Op.RESULT, "GET", handle.response_url, deadline=deadline,
                              request_id=handle.request_id)
@@ -187,7 +189,7 @@ class FalQueueClient:
         response, body = self._call(Op.CANCEL, "PUT", handle.cancel_url, ok=(400, 404),
                                     deadline=deadline, request_id=handle.request_id)
         said = _json_object(body).get("status")
-        if said in CANCEL_OUTCOMES:
+        if isinstance(said, str) and said in CANCEL_OUTCOMES:
             return said
         return {400: "ALREADY_COMPLETED", 404: "NOT_FOUND"}.get(
             response.status_code, "CANCELLATION_REQUESTED")
@@ -235,7 +237,7 @@ class FalQueueClient:
                     # A stream can stall without closing (fal sends keep-alives; a proxy may
                     # swallow them): a quiet stream is backed by an occasional poll, so a
                     # finished job is noticed within seconds instead of at the idle timeout.
-                    if self._clock() - heard >= retry.STREAM_SILENCE_POLL_S:
+                    if self._clock() - heard >= retry.STREAM_SILENCE_POLL_S * self._scale:
                         heard = self._clock()
                         response, body = self._call(
                             Op.STATUS, "GET", handle.status_url, params={"logs": "1"},
@@ -263,13 +265,14 @@ class FalQueueClient:
             status = emit(_json_object(body), response.status_code)
             if isinstance(status, Completed):
                 return
-            self._pause(retry.POLL_INTERVAL_QUEUED_S if isinstance(status, Queued)
-                        else retry.POLL_INTERVAL_RUNNING_S, cancel, deadline)
+            interval = (retry.POLL_INTERVAL_QUEUED_S if isinstance(status, Queued)
+                        else retry.POLL_INTERVAL_RUNNING_S)
+            self._pause(interval * self._scale, cancel, deadline)
 
     def _cancel_quietly(self, handle: RequestHandle) -> str:
         try:
             return self.cancel(handle, deadline=self._clock() + retry.CANCEL_BUDGET_S)
-        except Exception:  # best effort: the caller is already failing for a better reason
+        except Exception:  # noqa: BLE001 - best effort: the caller already fails for a reason
             return "UNKNOWN"
 
     def _check(self, cancel: threading.Event | None, deadline: float | None) -> None:
@@ -322,13 +325,14 @@ class FalQueueClient:
                 kind, failure = _error_kind(exc), self._transport_text(url, exc)
             if failure and kind is None:
                 raise err.NetworkError(failure)
-            if response is not None and (response.status_code < 400 or response.status_code in ok):
+            code = None if response is None else response.status_code
+            if response is not None and code is not None and (code < 400 or code in ok):
                 return response, body
             seen = response.headers if response is not None else httpx.Headers()
             now = self._clock()
             decision = retry.decide(
                 op, attempt,
-                status=None if kind else response.status_code,
+                status=None if kind else code,
                 error=kind,
                 has_request_id="x-fal-request-id" in seen,
                 user_timeout=seen.get("x-fal-request-timeout-type", "").lower() == "user",
@@ -336,6 +340,7 @@ class FalQueueClient:
                 elapsed_s=now - started,
                 remaining_s=None if deadline is None else deadline - now,
                 rand=self._rand(),
+                time_scale=self._scale,
             )
             if decision.retry:
                 self._pause(decision.delay_s, cancel, deadline)
@@ -344,9 +349,9 @@ class FalQueueClient:
                 raise err.SubmitUnknownError(
                     f"The submit reached {_host(url)} but its answer was lost "
                     f"({decision.reason}); fal may be running it, so it was not sent again")
-            if kind is not None:
+            if kind is not None or code is None:
                 raise err.NetworkError(failure)
-            raise error_from_response(response.status_code, seen, body,
+            raise error_from_response(code, seen, body,
                                       request_id=request_id, secrets=(self._api_key,))
 
     def _timeout(self, op: Op, deadline: float | None) -> httpx.Timeout:
@@ -432,6 +437,6 @@ def _json_value(body: bytes) -> Any:
         return None
 
 
-def _json_object(body: bytes) -> dict:
+def _json_object(body: bytes) -> dict[str, Any]:
     data = _json_value(body)
     return data if isinstance(data, dict) else {}

@@ -22,6 +22,13 @@ Any other failure after the body was written (write error, read error or read ti
 dropped connection) leaves the outcome unknown: a request id may exist.  Such a submit is
 never sent again; the caller gets ``SubmitUnknownError`` instead.  Status, result and cancel
 are read-only or idempotent, so they retry freely and never lead to a new submit.
+
+Time scale
+----------
+Every pause the client chooses by itself (backoff, poll intervals, the silent-stream poll)
+is multiplied by a time scale, 1 unless ``FLUX_OUTPAINT_TIME_SCALE`` says otherwise
+(``settings.time_scale``), so the tests can run the same code paths in a fraction of the
+time.  A server's own ``Retry-After`` is never scaled.
 """
 
 from __future__ import annotations
@@ -159,7 +166,7 @@ class Decision:
 
 def backoff_s(attempt: int, rand: float = 0.5) -> float:
     """Pause after failed attempt number ``attempt`` (1-based); ``rand`` is a draw in [0, 1)."""
-    nominal = min(BACKOFF_BASE_S * 2 ** (attempt - 1), BACKOFF_MAX_S)
+    nominal = min(BACKOFF_BASE_S * 2.0 ** (attempt - 1), BACKOFF_MAX_S)
     return min(nominal * (1.0 - JITTER + 2.0 * JITTER * rand), BACKOFF_MAX_S)
 
 
@@ -195,6 +202,7 @@ def decide(
     elapsed_s: float = 0.0,
     remaining_s: float | None = None,
     rand: float = 0.5,
+    time_scale: float = 1.0,
 ) -> Decision:
     """Whether to repeat ``op`` after its attempt number ``attempt`` (1-based) failed.
 
@@ -202,7 +210,7 @@ def decide(
     given.  ``has_request_id`` / ``user_timeout`` / ``retry_after_s`` describe the response
     headers (``x-fal-request-id``, ``X-Fal-Request-Timeout-Type: user``, ``Retry-After``).
     ``elapsed_s`` is the time since the first attempt, ``remaining_s`` what is left of the
-    caller's deadline (None: no deadline).
+    caller's deadline (None: no deadline).  ``time_scale`` shortens our own backoff only.
     """
     if (status is None) == (error is None):
         raise ValueError("decide() needs exactly one of status and error")
@@ -215,6 +223,7 @@ def decide(
                             outcome_unknown=True)
         transient, why = True, f"transport error ({error.value})"
     else:
+        assert status is not None  # checked above: exactly one of the two
         transient, why = _status_is_transient(op, status, has_request_id, user_timeout)
 
     if not transient:
@@ -222,7 +231,7 @@ def decide(
     if attempt >= MAX_ATTEMPTS[op]:
         return Decision(False, reason=f"{why}: gave up after {attempt} attempts")
 
-    delay = backoff_s(attempt, rand)
+    delay = backoff_s(attempt, rand) * time_scale
     if retry_after_s is not None and status is not None:
         # Retry-After is the server's minimum; our backoff still applies when it is shorter.
         if retry_after_s > RETRY_AFTER_MAX_S:

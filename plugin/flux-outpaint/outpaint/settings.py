@@ -42,6 +42,7 @@ __all__ = [
     "queue_base_url",
     "rest_base_url",
     "save_api_key",
+    "time_scale",
 ]
 
 DEFAULT_QUEUE_BASE_URL = "https://queue.fal.run"
@@ -51,6 +52,8 @@ KEY_ENV = "FAL_KEY"
 QUEUE_URL_ENV = "FAL_QUEUE_URL"
 CONFIG_DIR_ENV = "FLUX_OUTPAINT_CONFIG_DIR"  # the folder holding the key file, used as is
 DATA_DIR_ENV = "FLUX_OUTPAINT_DATA_DIR"  # the folder holding the journal, used as is
+# Multiplies the client's own pauses (retry.py, "Time scale"); for tests, not for people.
+TIME_SCALE_ENV = "FLUX_OUTPAINT_TIME_SCALE"
 APP_DIR_NAME = "flux-outpaint"
 KEY_FILE_NAME = "fal-key"
 
@@ -196,3 +199,13 @@ def rest_base_url(queue_base: str) -> str:
         return DEFAULT_REST_BASE_URL
     parts = urlsplit(base)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def time_scale(env: Mapping[str, str] | None = None) -> float:
+    """``FLUX_OUTPAINT_TIME_SCALE`` as a factor in (0, 1]; 1 when unset or not such a number."""
+    raw = _env(env).get(TIME_SCALE_ENV, "").strip()
+    try:
+        value = float(raw) if raw else 1.0
+    except ValueError:
+        return 1.0
+    return value if 0.0 < value <= 1.0 else 1.0

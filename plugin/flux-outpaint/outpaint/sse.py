@@ -136,7 +136,7 @@ def pump(
         else:
             for event in parser.close():
                 out.put(StreamItem("event", event))
-    except BaseException as exc:  # reported to the reader, which decides what it means
+    except BaseException as exc:  # noqa: BLE001 - the reader decides what it means
         out.put(StreamItem("end", error=exc))
         return
     finally:

@@ -53,10 +53,6 @@ class Phase(str, enum.Enum):
     def label(self) -> str:
         return _LABELS[self]
 
-    @property
-    def finished(self) -> bool:
-        return self in (Phase.DONE, Phase.FAILED, Phase.CANCELLED)
-
 
 _LABELS = {
     Phase.ENCODING: "Encoding the reference",
