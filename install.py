@@ -41,9 +41,9 @@ def os_error_line(exc: OSError) -> str:
 
 @dataclass(frozen=True)
 class Profile:
-    path: Path      # the GIMP profile folder, the one holding plug-ins/
-    version: str    # "3.0", "3.2"; "" when the folder name does not say
-    origin: str     # "config", "Snap", "GIMP3_DIRECTORY" or "--gimp-dir"
+    path: Path  # the GIMP profile folder, the one holding plug-ins/
+    version: str  # "3.0", "3.2"; "" when the folder name does not say
+    origin: str  # "config", "Snap", "GIMP3_DIRECTORY" or "--gimp-dir"
 
     @property
     def target(self) -> Path:
@@ -55,9 +55,9 @@ class Profile:
 
 @dataclass(frozen=True)
 class Discovery:
-    profiles: tuple[Profile, ...]   # existing 3.x profiles
-    legacy: tuple[Path, ...]        # GIMP 2.x profiles: reported, never touched
-    searched: tuple[Path, ...]      # folders looked in, for the "none found" message
+    profiles: tuple[Profile, ...]  # existing 3.x profiles
+    legacy: tuple[Path, ...]  # GIMP 2.x profiles: reported, never touched
+    searched: tuple[Path, ...]  # folders looked in, for the "none found" message
 
 
 def config_roots(platform: str, env: Mapping[str, str], home: Path) -> list[tuple[str, Path]]:
@@ -78,8 +78,9 @@ def find_profiles(platform: str, env: Mapping[str, str], home: Path) -> Discover
     override = env.get("GIMP3_DIRECTORY", "")
     if override:  # GIMP uses it as the profile itself, relative to home when relative
         path = Path(override) if os.path.isabs(override) else home / override
-        return Discovery((Profile(path, "", "GIMP3_DIRECTORY"),) if path.is_dir() else (), (),
-                         (path,))
+        return Discovery(
+            (Profile(path, "", "GIMP3_DIRECTORY"),) if path.is_dir() else (), (), (path,)
+        )
     profiles: list[Profile] = []
     legacy: list[Path] = []
     seen: set[Path] = set()
@@ -116,13 +117,18 @@ def explicit_profiles(dirs: Iterable[Path]) -> Discovery:
 
 def no_profile_message(found: Discovery) -> str:
     if found.legacy:
-        return (f"Only GIMP 2.10 was found ({', '.join(map(str, found.legacy))}): this plug-in "
-                "needs GIMP 3.0 or newer; install GIMP 3, start it once, then run this again.")
-    return (f"No GIMP 3 profile found (looked in {', '.join(map(str, found.searched))}): start "
-            "GIMP 3 once so it creates its profile, then run this again, or pass --gimp-dir DIR.")
+        return (
+            f"Only GIMP 2.10 was found ({', '.join(map(str, found.legacy))}): this plug-in "
+            "needs GIMP 3.0 or newer; install GIMP 3, start it once, then run this again."
+        )
+    return (
+        f"No GIMP 3 profile found (looked in {', '.join(map(str, found.searched))}): start "
+        "GIMP 3 once so it creates its profile, then run this again, or pass --gimp-dir DIR."
+    )
 
 
 # -- the plug-in folder ------------------------------------------------------------------
+
 
 def plugin_version(folder: Path) -> str:
     if (folder / "VERSION").is_file():
@@ -148,10 +154,19 @@ def normalised_entry(data: bytes) -> bytes:
 
 def stage_plugin(source: Path, vendor: Path, dest: Path) -> None:
     """Fill ``dest`` with a ready-to-run copy: sources, fresh vendor/, fixed entry file."""
+
     def ignore(folder: str, names: list[str]) -> set[str]:
         top = Path(folder) == source
-        return {n for n in names if n == "__pycache__" or n.endswith((".pyc", ".pyo"))
-                or n.startswith(".") or n.endswith(".egg-info") or (top and n == "vendor")}
+        return {
+            n
+            for n in names
+            if n == "__pycache__"
+            or n.endswith((".pyc", ".pyo"))
+            or n.startswith(".")
+            or n.endswith(".egg-info")
+            or (top and n == "vendor")
+        }
+
     shutil.copytree(source, dest, ignore=ignore, dirs_exist_ok=True)
     shutil.copytree(vendor, dest / "vendor")
     entry = dest / ENTRY
@@ -161,6 +176,7 @@ def stage_plugin(source: Path, vendor: Path, dest: Path) -> None:
 
 
 # -- putting it in place -----------------------------------------------------------------
+
 
 def remove_path(path: Path) -> None:
     if path.is_symlink() or path.is_file():
@@ -237,8 +253,10 @@ def build_zip(source: Path, vendor: Path, out: Path) -> int:
         files = 0
         with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
             for path in sorted(staged.rglob("*")):
-                info = zipfile.ZipInfo(path.relative_to(tmp).as_posix() + "/" * path.is_dir(),
-                                       date_time=(2020, 1, 1, 0, 0, 0))
+                info = zipfile.ZipInfo(
+                    path.relative_to(tmp).as_posix() + "/" * path.is_dir(),
+                    date_time=(2020, 1, 1, 0, 0, 0),
+                )
                 info.create_system = 3  # Unix: unzip then applies the mode bits below
                 info.compress_type = zipfile.ZIP_DEFLATED
                 if path.is_dir():
@@ -254,14 +272,23 @@ def build_zip(source: Path, vendor: Path, out: Path) -> int:
 
 # -- --list and --set-key ----------------------------------------------------------------
 
+
 def probe_gimps(env: Mapping[str, str]) -> list[str]:
     path = env.get("PATH", os.defpath)
-    found = [f"{name} ({exe})" for name in ("gimp", "gimp-3.0", "gimp-3.2")
-             if (exe := shutil.which(name, path=path))]
+    found = [
+        f"{name} ({exe})"
+        for name in ("gimp", "gimp-3.0", "gimp-3.2")
+        if (exe := shutil.which(name, path=path))
+    ]
     flatpak = shutil.which("flatpak", path=path)
     with contextlib.suppress(OSError, subprocess.TimeoutExpired):
-        info = subprocess.run([flatpak, "info", "org.gimp.GIMP"], capture_output=True,
-                              text=True, timeout=20) if flatpak else None
+        info = (
+            subprocess.run(
+                [flatpak, "info", "org.gimp.GIMP"], capture_output=True, text=True, timeout=20
+            )
+            if flatpak
+            else None
+        )
         if info is not None and info.returncode == 0:
             version = re.search(r"^\s*Version:\s*(\S+)", info.stdout, re.M)
             found.append(f"Flatpak org.gimp.GIMP {version[1] if version else ''}".rstrip())
@@ -270,9 +297,10 @@ def probe_gimps(env: Mapping[str, str]) -> list[str]:
 
 def list_report(found: Discovery, env: Mapping[str, str]) -> list[str]:
     gimps = probe_gimps(env)
-    lines = [f"GIMP programs: {', '.join(gimps) or 'none found on PATH'}",
-             "Searched: " + ", ".join(f"{p}{'' if p.is_dir() else ' (absent)'}"
-                                      for p in found.searched)]
+    lines = [
+        f"GIMP programs: {', '.join(gimps) or 'none found on PATH'}",
+        "Searched: " + ", ".join(f"{p}{'' if p.is_dir() else ' (absent)'}" for p in found.searched),
+    ]
     for profile in found.profiles:
         target = profile.target
         state = "plug-in not installed"
@@ -309,21 +337,38 @@ def set_key(source: Path, stdin: TextIO) -> str:
 
 # -- command line ------------------------------------------------------------------------
 
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="install.py", description="Install the flux-outpaint "
-                                     "plug-in into every GIMP 3 profile (start GIMP 3 once first).")
+    parser = argparse.ArgumentParser(
+        prog="install.py",
+        description="Install the flux-outpaint "
+        "plug-in into every GIMP 3 profile (start GIMP 3 once first).",
+    )
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--list", action="store_true", help="show GIMPs, profiles, installs")
     action.add_argument("--uninstall", action="store_true", help="remove it from every profile")
     action.add_argument("--zip", type=Path, metavar="FILE", help="build the release archive")
-    action.add_argument("--set-key", action="store_true",
-                        help="store the fal API key (from stdin, or a hidden prompt)")
+    action.add_argument(
+        "--set-key",
+        action="store_true",
+        help="store the fal API key (from stdin, or a hidden prompt)",
+    )
     parser.add_argument("--dev", action="store_true", help="link the repo's plug-in folder")
     parser.add_argument("--dry-run", action="store_true", help="print what would happen")
-    parser.add_argument("--gimp-dir", type=Path, action="append", default=[], metavar="DIR",
-                        help="a GIMP profile folder (the one containing plug-ins/); repeatable")
-    parser.add_argument("--wheelhouse", type=Path, metavar="DIR",
-                        help="install the dependencies offline from the wheels in DIR")
+    parser.add_argument(
+        "--gimp-dir",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a GIMP profile folder (the one containing plug-ins/); repeatable",
+    )
+    parser.add_argument(
+        "--wheelhouse",
+        type=Path,
+        metavar="DIR",
+        help="install the dependencies offline from the wheels in DIR",
+    )
     parser.add_argument("--source", type=Path, default=REPO_SOURCE, help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)
     if extra:  # not echoed: a key pasted on the command line must not be printed back
@@ -335,16 +380,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def install_all(args: argparse.Namespace, found: Discovery, python: str,
-                vendor: Path | None) -> int:
+def install_all(
+    args: argparse.Namespace, found: Discovery, python: str, vendor: Path | None
+) -> int:
     source: Path = args.source
     check_source(source)
     version = plugin_version(source)
     if args.dry_run:
         print(f"Would run: {' '.join(pip_command(python, Path('TMP'), args.wheelhouse))}")
         for profile in found.profiles:
-            print(f"Would {'link' if args.dev else 'install'} {PLUGIN} {version} into "
-                  f"{profile.target}")
+            print(
+                f"Would {'link' if args.dev else 'install'} {PLUGIN} {version} into "
+                f"{profile.target}"
+            )
         return 0
     failed = 0
     with vendor_dir(vendor, args.wheelhouse, python) as built:
@@ -357,18 +405,31 @@ def install_all(args: argparse.Namespace, found: Discovery, python: str,
                 failed += 1
                 print(f"Error: {profile.describe()}: {os_error_line(exc)}", file=sys.stderr)
                 continue
-            print(f"Linked {profile.target} -> {source}" if args.dev else
-                  f"Installed {PLUGIN} {version} into {profile.target}")
+            print(
+                f"Linked {profile.target} -> {source}"
+                if args.dev
+                else f"Installed {PLUGIN} {version} into {profile.target}"
+            )
     if failed < len(found.profiles):
         print(f"Done: {MENU_HINT}")
     return 1 if failed else 0
 
 
-def run(args: argparse.Namespace, platform: str, env: Mapping[str, str], home: Path,
-        python: str, vendor: Path | None, stdin: TextIO) -> int:
+def run(
+    args: argparse.Namespace,
+    platform: str,
+    env: Mapping[str, str],
+    home: Path,
+    python: str,
+    vendor: Path | None,
+    stdin: TextIO,
+) -> int:
     if args.set_key:
-        print("Would read the fal API key and store it (mode 0600)." if args.dry_run
-              else set_key(args.source, stdin))
+        print(
+            "Would read the fal API key and store it (mode 0600)."
+            if args.dry_run
+            else set_key(args.source, stdin)
+        )
         return 0
     if args.zip:
         check_source(args.source)
@@ -379,8 +440,9 @@ def run(args: argparse.Namespace, platform: str, env: Mapping[str, str], home: P
             files = build_zip(args.source, built, args.zip)
         print(f"Wrote {args.zip} ({files} files): unzip it inside a GIMP 3 profile's plug-ins/.")
         return 0
-    found = (explicit_profiles(args.gimp_dir) if args.gimp_dir
-             else find_profiles(platform, env, home))
+    found = (
+        explicit_profiles(args.gimp_dir) if args.gimp_dir else find_profiles(platform, env, home)
+    )
     if args.list:
         print("\n".join(list_report(found, env)))
         return 0
@@ -389,32 +451,49 @@ def run(args: argparse.Namespace, platform: str, env: Mapping[str, str], home: P
     for legacy in found.legacy:
         print(f"Note: GIMP {legacy.name} profile {legacy} skipped (this plug-in needs GIMP 3).")
     for snap in (p for p in found.profiles if p.origin == "Snap"):
-        print(f"Note: found {snap.describe()}; Snap is best effort: if the filter is missing, "
-              "check Edit \u25b8 Preferences \u25b8 Folders \u25b8 Plug-ins.")
+        print(
+            f"Note: found {snap.describe()}; Snap is best effort: if the filter is missing, "
+            "check Edit \u25b8 Preferences \u25b8 Folders \u25b8 Plug-ins."
+        )
     if not args.uninstall:
         return install_all(args, found, python, vendor)
     for profile in found.profiles:
         if args.dry_run:
             print(f"Would remove {profile.target}")
         else:
-            print(f"Removed {profile.target}" if uninstall_profile(profile)
-                  else f"Not installed in {profile.path}")
+            print(
+                f"Removed {profile.target}"
+                if uninstall_profile(profile)
+                else f"Not installed in {profile.path}"
+            )
     return 0
 
 
-def main(argv: list[str] | None = None, *, platform: str = sys.platform,
-         env: Mapping[str, str] | None = None, home: Path | None = None,
-         python: str = sys.executable, vendor: Path | None = None,
-         stdin: TextIO | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    *,
+    platform: str = sys.platform,
+    env: Mapping[str, str] | None = None,
+    home: Path | None = None,
+    python: str = sys.executable,
+    vendor: Path | None = None,
+    stdin: TextIO | None = None,
+) -> int:
     """Entry point; the keyword arguments let tests stand in for another machine."""
     args = parse_args(argv)
     for stream in (sys.stdout, sys.stderr):  # a cp1252 console must not crash on "▸"
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
     try:
-        return run(args, platform, os.environ if env is None else env,
-                   Path.home() if home is None else home, python, vendor,
-                   sys.stdin if stdin is None else stdin)
+        return run(
+            args,
+            platform,
+            os.environ if env is None else env,
+            Path.home() if home is None else home,
+            python,
+            vendor,
+            sys.stdin if stdin is None else stdin,
+        )
     except InstallError as exc:
         print(f"Error: {exc}", file=sys.stderr)
     except OSError as exc:

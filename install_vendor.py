@@ -22,13 +22,27 @@ from pathlib import Path
 # pip's --python-version does not apply markers to the target (pypa/pip #11010), so the
 # conditional dependencies (exceptiongroup for 3.10) are listed here and --no-deps is used.
 VENDOR_PINS = (
-    "httpx==0.28.1", "httpcore==1.0.9", "h11==0.16.0", "anyio==4.16.0", "sniffio==1.3.1",
-    "idna==3.20", "certifi==2026.10.19.post1", "typing_extensions==4.16.0",
+    "httpx==0.28.1",
+    "httpcore==1.0.9",
+    "h11==0.16.0",
+    "anyio==4.16.0",
+    "sniffio==1.3.1",
+    "idna==3.20",
+    "certifi==2026.10.19.post1",
+    "typing_extensions==4.16.0",
     "exceptiongroup==1.3.2",
 )
 TARGET_PYTHONS = ((3, 10), (3, 11), (3, 12), (3, 13), (3, 14))
-_COMPARE = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
-            "==": operator.eq, "===": operator.eq, "!=": operator.ne, "~=": operator.ge}
+_COMPARE = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+    "===": operator.eq,
+    "!=": operator.ne,
+    "~=": operator.ge,
+}
 
 
 class InstallError(Exception):
@@ -41,8 +55,9 @@ def canonical(name: str) -> str:
 
 def pip_available(python: str) -> bool:
     try:
-        return subprocess.run([python, "-m", "pip", "--version"],
-                              capture_output=True).returncode == 0
+        return (
+            subprocess.run([python, "-m", "pip", "--version"], capture_output=True).returncode == 0
+        )
     except OSError:
         return False
 
@@ -51,16 +66,37 @@ def pip_command(python: str, dest: Path, wheelhouse: Path | None) -> list[str]:
     # Older pips test Requires-Python against the running interpreter even with
     # --python-version; check_vendor() tests it against GIMP's 3.10-3.14 instead.
     offline = ["--no-index", "--find-links", str(wheelhouse)] if wheelhouse else []
-    return [python, "-m", "pip", "install", "--disable-pip-version-check", "--target",
-            str(dest), "--only-binary=:all:", "--platform", "any", "--implementation", "py",
-            "--abi", "none", "--python-version", "3.10", "--no-compile", "--no-deps",
-            "--ignore-requires-python", *offline, *VENDOR_PINS]
+    return [
+        python,
+        "-m",
+        "pip",
+        "install",
+        "--disable-pip-version-check",
+        "--target",
+        str(dest),
+        "--only-binary=:all:",
+        "--platform",
+        "any",
+        "--implementation",
+        "py",
+        "--abi",
+        "none",
+        "--python-version",
+        "3.10",
+        "--no-compile",
+        "--no-deps",
+        "--ignore-requires-python",
+        *offline,
+        *VENDOR_PINS,
+    ]
 
 
 def unpack_wheels(wheelhouse: Path, dest: Path) -> None:
     """No pip: a pure-Python (``*-none-any``) wheel installs by unzipping it."""
-    wheels = {(canonical(w.stem.split("-")[0]), w.stem.split("-")[1]): w
-              for w in wheelhouse.glob("*-none-any.whl")}
+    wheels = {
+        (canonical(w.stem.split("-")[0]), w.stem.split("-")[1]): w
+        for w in wheelhouse.glob("*-none-any.whl")
+    }
     for pin in VENDOR_PINS:
         name, version = pin.split("==")
         wheel = wheels.get((canonical(name), version))
@@ -83,8 +119,9 @@ def build_vendor(dest: Path, wheelhouse: Path | None, python: str) -> None:
     if pip_available(python):
         # Common global pip settings that forbid or conflict with --target.
         env = {**os.environ, "PIP_REQUIRE_VIRTUALENV": "0", "PIP_USER": "0"}
-        done = subprocess.run(pip_command(python, dest, wheelhouse), capture_output=True,
-                              text=True, env=env)
+        done = subprocess.run(
+            pip_command(python, dest, wheelhouse), capture_output=True, text=True, env=env
+        )
         if done.returncode != 0:
             last = ([ln.strip() for ln in done.stderr.splitlines() if ln.strip()] or ["?"])[-1]
             hint = "" if wheelhouse else " (offline? pass --wheelhouse DIR)"
@@ -95,7 +132,8 @@ def build_vendor(dest: Path, wheelhouse: Path | None, python: str) -> None:
         raise InstallError(
             f"pip is not available for {python}: install it (Debian/Ubuntu: sudo apt install "
             "python3-pip), or pass --wheelhouse DIR holding the wheels, or download the "
-            "release zip and unpack it into your GIMP profile's plug-ins folder.")
+            "release zip and unpack it into your GIMP profile's plug-ins folder."
+        )
     shutil.rmtree(dest / "bin", ignore_errors=True)  # console scripts with this host's shebang
     for junk in [*dest.rglob("__pycache__"), *dest.rglob("*.py[co]")]:
         shutil.rmtree(junk) if junk.is_dir() else junk.unlink(missing_ok=True)
@@ -104,8 +142,10 @@ def build_vendor(dest: Path, wheelhouse: Path | None, python: str) -> None:
 
 def admits(spec: str, version: tuple[int, ...]) -> bool:
     """Whether a Requires-Python specifier admits ``version`` (release numbers only)."""
+
     def pad(v: tuple[int, ...]) -> tuple[int, ...]:
         return (v + (0, 0, 0, 0))[:4]
+
     for clause in filter(None, (c.strip() for c in spec.split(","))):
         match = re.fullmatch(r"(~=|===|==|!=|<=|>=|<|>)\s*(\d+(?:\.\d+)*)(\.\*)?", clause)
         if not match:
@@ -136,11 +176,16 @@ def check_vendor(vendor: Path) -> list[str]:
         requires = fields.get("Requires-Python", [""])[0]
         for target in TARGET_PYTHONS:
             if requires and not admits(requires, target):
-                raise InstallError(f"vendored {name} requires Python {requires}, which "
-                                   f"excludes {target[0]}.{target[1]}")
+                raise InstallError(
+                    f"vendored {name} requires Python {requires}, which "
+                    f"excludes {target[0]}.{target[1]}"
+                )
         present.add(name)
-        needed.update(canonical(re.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0])
-                      for req in fields.get("Requires-Dist", []) if "extra" not in req)
+        needed.update(
+            canonical(re.split(r"[\s;<>=!~\[(]", req, maxsplit=1)[0])
+            for req in fields.get("Requires-Dist", [])
+            if "extra" not in req
+        )
     if needed - present:
         raise InstallError(f"vendor/ is incomplete, missing: {', '.join(sorted(needed - present))}")
     return sorted(present)
@@ -156,5 +201,3 @@ def vendor_dir(prebuilt: Path | None, wheelhouse: Path | None, python: str) -> I
         print("Fetching httpx and its dependencies (pure Python, for GIMP's Python 3.10+)...")
         build_vendor(Path(tmp) / "vendor", wheelhouse, python)
         yield Path(tmp) / "vendor"
-
-

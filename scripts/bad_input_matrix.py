@@ -101,18 +101,24 @@ def table(rows: list[Row]) -> str:
         if first.defect:
             defects.append((state, first.defect))
             title += f" — defect {len(defects)}"
-        lines.append(f"| {_cell(title)} | {first.expected} | {outcomes[0]} | {outcomes[1]} | "
-                     f"{_cell(message)} | {unchanged} |")
+        lines.append(
+            f"| {_cell(title)} | {first.expected} | {outcomes[0]} | {outcomes[1]} | "
+            f"{_cell(message)} | {unchanged} |"
+        )
     text = HEAD + "\n".join(lines) + "\n"
     if defects:
         text += "\n## Known defects\n\n" + "".join(
-            f"{n}. `{state}`: {defect}\n" for n, (state, defect) in enumerate(defects, 1))
+            f"{n}. `{state}`: {defect}\n" for n, (state, defect) in enumerate(defects, 1)
+        )
     return text
 
 
 def load(path: Path) -> list[Row]:
-    return [Row(**json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip()]
+    return [
+        Row(**json.loads(line))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -64,14 +64,28 @@ SCENARIOS = {
 
 # -- inputs and server ---------------------------------------------------------------------
 
+
 def photo(name: str, cache: Path) -> Path:
     target = cache / name
     if target.exists():
         return target
     wheels = glob.glob(str(cache / "scikit_image-*.whl"))
     if not wheels:
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps",
-                        "--only-binary=:all:", SKIMAGE, "-d", str(cache)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "-q",
+                "--no-deps",
+                "--only-binary=:all:",
+                SKIMAGE,
+                "-d",
+                str(cache),
+            ],
+            check=True,
+        )
         wheels = glob.glob(str(cache / "scikit_image-*.whl"))
     with zipfile.ZipFile(wheels[0]) as wheel:
         target.write_bytes(wheel.read(f"skimage/data/{name}"))
@@ -104,8 +118,14 @@ def certificates(directory: Path) -> tuple[Path, Path, Path]:
 @contextlib.contextmanager
 def server(args, tmp: Path, *, tls: bool = True, run_seconds: float | None = None):
     log = tmp / f"server-{time.monotonic_ns()}.jsonl"
-    cmd = [sys.executable, str(SCRIPTS / "fal_local.py"), "--log", str(log),
-           "--run-seconds", str(args.inference if run_seconds is None else run_seconds)]
+    cmd = [
+        sys.executable,
+        str(SCRIPTS / "fal_local.py"),
+        "--log",
+        str(log),
+        "--run-seconds",
+        str(args.inference if run_seconds is None else run_seconds),
+    ]
     if args.bandwidth:
         cmd += ["--bandwidth", str(args.bandwidth)]
     if args.latency:
@@ -133,6 +153,7 @@ def log_lines(log: Path) -> list[dict]:
 
 # -- the two clients (each runs in its own process) ------------------------------------------
 
+
 def run_measured(cmd: list[str], env: dict) -> tuple[int, str, str, float, float, float]:
     """Run ``cmd``; (exit code, stdout, stderr, wall s, CPU s, peak RSS MB) of that child alone."""
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
@@ -143,8 +164,14 @@ def run_measured(cmd: list[str], env: dict) -> tuple[int, str, str, float, float
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
-        return (proc.returncode, out.read(), err.read(), wall, usage.ru_utime + usage.ru_stime,
-                usage.ru_maxrss / 1024)
+        return (
+            proc.returncode,
+            out.read(),
+            err.read(),
+            wall,
+            usage.ru_utime + usage.ru_stime,
+            usage.ru_maxrss / 1024,
+        )
 
 
 def worker_ours(input_path: str, expansion: list[int], base_url: str, out: str) -> dict:
@@ -154,8 +181,21 @@ def worker_ours(input_path: str, expansion: list[int], base_url: str, out: str) 
     from outpaint_cli import main as cli
 
     left, right, top, bottom = expansion
-    args = cli.parse_args([input_path, "--left", str(left), "--right", str(right),
-                           "--top", str(top), "--bottom", str(bottom), "-o", out])
+    args = cli.parse_args(
+        [
+            input_path,
+            "--left",
+            str(left),
+            "--right",
+            str(right),
+            "--top",
+            str(top),
+            "--bottom",
+            str(bottom),
+            "-o",
+            out,
+        ]
+    )
     marks = {"imported": time.time()}
     prep = cli.prepare(Path(input_path), args)
     marks["prepared"] = time.time()
@@ -166,8 +206,13 @@ def worker_ours(input_path: str, expansion: list[int], base_url: str, out: str) 
     def progress(p) -> None:
         marks.setdefault(p.phase.value, time.time())
 
-    result = run_job(Job(prep.reference_rgba, prep.plan, options), client=client,
-                     journal=journal, encoder=cli.encode, on_progress=progress)
+    result = run_job(
+        Job(prep.reference_rgba, prep.plan, options),
+        client=client,
+        journal=journal,
+        encoder=cli.encode,
+        on_progress=progress,
+    )
     in_hand = marks["in_hand"] = time.time()
     from PIL import Image
 
@@ -190,23 +235,34 @@ def worker_baseline(input_path: str, expansion: list[int], out: str) -> dict:
 
     left, right, top, bottom = expansion
     image = Image.open(input_path).convert("RGB")
-    plan = planning.make_plan(geometry.from_numbers(
-        *image.size, geometry.Expansion(left, right, top, bottom)))
-    reference = image.resize(plan.request_reference, Image.Resampling.LANCZOS) \
-        if plan.resampled else image
+    plan = planning.make_plan(
+        geometry.from_numbers(*image.size, geometry.Expansion(left, right, top, bottom))
+    )
+    reference = (
+        image.resize(plan.request_reference, Image.Resampling.LANCZOS) if plan.resampled else image
+    )
     buffer = io.BytesIO()
     reference.save(buffer, "PNG")
     uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
     exp = plan.request_expansion
-    result = fal_client.subscribe(APP, arguments={
-        "image_url": uri, "expand_left": exp.left, "expand_right": exp.right,
-        "expand_top": exp.top, "expand_bottom": exp.bottom, "output_format": "png"},
-        with_logs=True)
+    result = fal_client.subscribe(
+        APP,
+        arguments={
+            "image_url": uri,
+            "expand_left": exp.left,
+            "expand_right": exp.right,
+            "expand_top": exp.top,
+            "expand_bottom": exp.bottom,
+            "output_format": "png",
+        },
+        with_logs=True,
+    )
     data = httpx.get(result["images"][0]["url"], verify=os.environ["SSL_CERT_FILE"]).content
     in_hand = time.time()
     returned = Image.open(io.BytesIO(data)).convert("RGB")
-    canvas = returned.resize((plan.source.canvas_width, plan.source.canvas_height),
-                             Image.Resampling.LANCZOS)
+    canvas = returned.resize(
+        (plan.source.canvas_width, plan.source.canvas_height), Image.Resampling.LANCZOS
+    )
     canvas.paste(image, (left, top))
     canvas.save(out)
     return {"in_hand": in_hand}
@@ -215,12 +271,27 @@ def worker_baseline(input_path: str, expansion: list[int], out: str) -> dict:
 def run_worker(kind: str, scenario: str, base_url: str, ca: Path, tmp: Path) -> dict:
     """One client in a fresh process; wall time, CPU and peak memory are the child's."""
     _, _, expansion = SCENARIOS[scenario]
-    env = {**os.environ, "FAL_KEY": "bench-key", "SSL_CERT_FILE": str(ca),
-           "FAL_QUEUE_RUN_HOST": base_url.split("://", 1)[1],
-           "FLUX_OUTPAINT_DATA_DIR": str(tmp / "data")}
-    cmd = [sys.executable, str(Path(__file__)), "--worker", kind, "--input",
-           str(scaled_input(scenario, CACHE)), "--expand", ",".join(map(str, expansion)),
-           "--base-url", base_url, "--result", str(tmp / f"{scenario}-{kind}.png")]
+    env = {
+        **os.environ,
+        "FAL_KEY": "bench-key",
+        "SSL_CERT_FILE": str(ca),
+        "FAL_QUEUE_RUN_HOST": base_url.split("://", 1)[1],
+        "FLUX_OUTPAINT_DATA_DIR": str(tmp / "data"),
+    }
+    cmd = [
+        sys.executable,
+        str(Path(__file__)),
+        "--worker",
+        kind,
+        "--input",
+        str(scaled_input(scenario, CACHE)),
+        "--expand",
+        ",".join(map(str, expansion)),
+        "--base-url",
+        base_url,
+        "--result",
+        str(tmp / f"{scenario}-{kind}.png"),
+    ]
     started = time.time()
     code, stdout, stderr, wall, cpu, rss = run_measured(cmd, env)
     if code != 0:
@@ -235,16 +306,27 @@ def run_worker(kind: str, scenario: str, base_url: str, ca: Path, tmp: Path) -> 
 # -- measuring -----------------------------------------------------------------------------
 
 
-
 def traffic(entries: list[dict]) -> dict:
     up = sum(e.get("bytes_in", 0) for e in entries if e.get("method") in ("POST", "PUT"))
-    result = sum(e.get("bytes_out", 0) for e in entries
-                 if e.get("method") == "GET" and e.get("path", "").startswith("/files/"))
-    submits = sum(1 for e in entries if e.get("method") == "POST"
-                  and e.get("path", "").rstrip("/").endswith(APP) and e.get("status") == 200)
+    result = sum(
+        e.get("bytes_out", 0)
+        for e in entries
+        if e.get("method") == "GET" and e.get("path", "").startswith("/files/")
+    )
+    submits = sum(
+        1
+        for e in entries
+        if e.get("method") == "POST"
+        and e.get("path", "").rstrip("/").endswith(APP)
+        and e.get("status") == 200
+    )
     completed = [e["epoch"] for e in entries if e.get("event") == "completed"]
-    return {"upload_bytes": up, "result_bytes": result, "submits": submits,
-            "completed_epoch": completed[-1] if completed else None}
+    return {
+        "upload_bytes": up,
+        "result_bytes": result,
+        "submits": submits,
+        "completed_epoch": completed[-1] if completed else None,
+    }
 
 
 def bench_scenario(args, scenario: str, tmp: Path) -> dict:
@@ -256,13 +338,16 @@ def bench_scenario(args, scenario: str, tmp: Path) -> dict:
             time.sleep(0.2)  # let the server flush the exchange's log line
             t = traffic(log_lines(log)[seen:])
             done = t["completed_epoch"]
-            row[kind] = {**info, **t,
-                         "completed_to_result_ms": None if done is None else
-                         round((info["in_hand"] - done) * 1000, 1)}
+            row[kind] = {
+                **info,
+                **t,
+                "completed_to_result_ms": None
+                if done is None
+                else round((info["in_hand"] - done) * 1000, 1),
+            }
     link = args.bandwidth * 1e6 / 8 if args.bandwidth else float("inf")
     min_up = min(row["ours"]["upload_bytes"], row["baseline"]["upload_bytes"])
-    limit = (args.inference + (min_up + row["ours"]["result_bytes"]) / link
-             + 3 * args.latency / 1000)
+    limit = args.inference + (min_up + row["ours"]["result_bytes"]) / link + 3 * args.latency / 1000
     row["limit_s"] = limit
     ours = row["ours"]
     marks = ours["marks"]
@@ -296,51 +381,118 @@ def bench_load(args, tmp: Path) -> dict:
     with server(load_args, tmp, tls=False, run_seconds=job_s) as (base_url, log, _):
         env = {**os.environ, "FAL_KEY": "bench-key", "FLUX_OUTPAINT_DATA_DIR": str(tmp / "ld")}
         code, stdout, _, total, cpu, rss = run_measured(
-            [sys.executable, str(SCRIPTS / "outpaint.py"), *paths, "--left", "32",
-             "--base-url", base_url, "--jobs", str(args.load_concurrency),
-             "--out-dir", str(tmp / "load-out"), "--json"], env)
+            [
+                sys.executable,
+                str(SCRIPTS / "outpaint.py"),
+                *paths,
+                "--left",
+                "32",
+                "--base-url",
+                base_url,
+                "--jobs",
+                str(args.load_concurrency),
+                "--out-dir",
+                str(tmp / "load-out"),
+                "--json",
+            ],
+            env,
+        )
         time.sleep(0.3)
         entries = log_lines(log)
     outputs = [json.loads(x) for x in stdout.splitlines() if x.startswith("{")]
-    submits = [e.get("request_id") for e in entries if e.get("method") == "POST"
-               and e.get("path", "").rstrip("/").endswith(APP) and e.get("status") == 200]
+    submits = [
+        e.get("request_id")
+        for e in entries
+        if e.get("method") == "POST"
+        and e.get("path", "").rstrip("/").endswith(APP)
+        and e.get("status") == 200
+    ]
     ideal = args.load_jobs / args.load_concurrency * job_s
-    return {"jobs": args.load_jobs, "concurrency": args.load_concurrency, "job_s": job_s,
-            "exit": code, "written": len(outputs),
-            "lost": args.load_jobs - len(outputs), "submits": len(submits),
-            "duplicate_submits": len(submits) - len(set(submits)),
-            "total_s": total, "ideal_s": ideal, "total_over_ideal": total / ideal,
-            "peak_rss_mb": rss, "cpu_s": cpu}
+    return {
+        "jobs": args.load_jobs,
+        "concurrency": args.load_concurrency,
+        "job_s": job_s,
+        "exit": code,
+        "written": len(outputs),
+        "lost": args.load_jobs - len(outputs),
+        "submits": len(submits),
+        "duplicate_submits": len(submits) - len(set(submits)),
+        "total_s": total,
+        "ideal_s": ideal,
+        "total_over_ideal": total / ideal,
+        "peak_rss_mb": rss,
+        "cpu_s": cpu,
+    }
 
 
 # -- report --------------------------------------------------------------------------------
 
+
 def print_table(rows: list[dict], args) -> None:
-    print(f"link {args.bandwidth} Mbit/s, latency {args.latency} ms, inference "
-          f"{args.inference} s, TLS")
-    head = ("scenario", "limit s", "ours s", "ours/limit", "job s", "job/limit", "base s",
-            "ours/base", "up ours", "up base", "up ratio", "cpu ours", "cpu base",
-            "done→hand ms (beyond transfer) ours", "base", "rss ours MB", "rss base MB")
+    print(
+        f"link {args.bandwidth} Mbit/s, latency {args.latency} ms, inference "
+        f"{args.inference} s, TLS"
+    )
+    head = (
+        "scenario",
+        "limit s",
+        "ours s",
+        "ours/limit",
+        "job s",
+        "job/limit",
+        "base s",
+        "ours/base",
+        "up ours",
+        "up base",
+        "up ratio",
+        "cpu ours",
+        "cpu base",
+        "done→hand ms (beyond transfer) ours",
+        "base",
+        "rss ours MB",
+        "rss base MB",
+    )
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
         o, b = r["ours"], r["baseline"]
-        print("| " + " | ".join([
-            r["scenario"], f"{r['limit_s']:.2f}", f"{o['wall_s']:.2f}",
-            f"{r['ours_over_limit']:.3f}", f"{o['job_s']:.2f}", f"{r['job_over_limit']:.3f}",
-            f"{b['wall_s']:.2f}", f"{r['ours_over_baseline']:.3f}",
-            f"{o['upload_bytes']:,}", f"{b['upload_bytes']:,}", f"{r['upload_ratio']:.3f}",
-            f"{o['cpu_s']:.2f}", f"{b['cpu_s']:.2f}",
-            f"{o['completed_to_result_ms']} ({o['beyond_transfer_ms']})",
-            f"{b['completed_to_result_ms']} ({b['beyond_transfer_ms']})",
-            f"{o['peak_rss_mb']:.0f}", f"{b['peak_rss_mb']:.0f}"]) + " |")
-    beyond = [r["ours"]["beyond_transfer_ms"] for r in rows
-              if r["ours"]["beyond_transfer_ms"] is not None]
+        print(
+            "| "
+            + " | ".join(
+                [
+                    r["scenario"],
+                    f"{r['limit_s']:.2f}",
+                    f"{o['wall_s']:.2f}",
+                    f"{r['ours_over_limit']:.3f}",
+                    f"{o['job_s']:.2f}",
+                    f"{r['job_over_limit']:.3f}",
+                    f"{b['wall_s']:.2f}",
+                    f"{r['ours_over_baseline']:.3f}",
+                    f"{o['upload_bytes']:,}",
+                    f"{b['upload_bytes']:,}",
+                    f"{r['upload_ratio']:.3f}",
+                    f"{o['cpu_s']:.2f}",
+                    f"{b['cpu_s']:.2f}",
+                    f"{o['completed_to_result_ms']} ({o['beyond_transfer_ms']})",
+                    f"{b['completed_to_result_ms']} ({b['beyond_transfer_ms']})",
+                    f"{o['peak_rss_mb']:.0f}",
+                    f"{b['peak_rss_mb']:.0f}",
+                ]
+            )
+            + " |"
+        )
+    beyond = [
+        r["ours"]["beyond_transfer_ms"] for r in rows if r["ours"]["beyond_transfer_ms"] is not None
+    ]
     if beyond:
-        print(f"COMPLETED → result in hand (ours), beyond the result's transfer time: median "
-              f"{statistics.median(beyond):.1f} ms")
-    print("ours = whole process (Python start, read, plan, job, compose, PNG save); "
-          "job = encode → result bytes in hand; limit = inference + bytes/link + 3 RTT")
+        print(
+            f"COMPLETED → result in hand (ours), beyond the result's transfer time: median "
+            f"{statistics.median(beyond):.1f} ms"
+        )
+    print(
+        "ours = whole process (Python start, read, plan, job, compose, PNG save); "
+        "job = encode → result bytes in hand; limit = inference + bytes/link + 3 RTT"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -363,15 +515,18 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.worker:
         expansion = [int(v) for v in args.expand.split(",")]
-        info = (worker_ours(args.input, expansion, args.base_url, args.result)
-                if args.worker == "ours" else
-                worker_baseline(args.input, expansion, args.result))
+        info = (
+            worker_ours(args.input, expansion, args.base_url, args.result)
+            if args.worker == "ours"
+            else worker_baseline(args.input, expansion, args.result)
+        )
         print(json.dumps(info))
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     CACHE.mkdir(parents=True, exist_ok=True)
-    report: dict = {"settings": {k: getattr(args, k) for k in
-                                 ("bandwidth", "latency", "inference")}}
+    report: dict = {
+        "settings": {k: getattr(args, k) for k in ("bandwidth", "latency", "inference")}
+    }
     with tempfile.TemporaryDirectory(dir=args.out) as work:
         tmp = Path(work) / "run"
         tmp.mkdir()
@@ -382,12 +537,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.load or args.load_only:
             load = bench_load(args, tmp)
             report["load"] = load
-            print(f"load: {load['jobs']} jobs, --jobs {load['concurrency']}, "
-                  f"{load['job_s']} s each: written {load['written']}, lost {load['lost']}, "
-                  f"submits {load['submits']} ({load['duplicate_submits']} duplicate), "
-                  f"{load['total_s']:.1f} s vs ideal {load['ideal_s']:.1f} s "
-                  f"(×{load['total_over_ideal']:.2f}), peak RSS {load['peak_rss_mb']:.0f} MB, "
-                  f"CPU {load['cpu_s']:.1f} s")
+            print(
+                f"load: {load['jobs']} jobs, --jobs {load['concurrency']}, "
+                f"{load['job_s']} s each: written {load['written']}, lost {load['lost']}, "
+                f"submits {load['submits']} ({load['duplicate_submits']} duplicate), "
+                f"{load['total_s']:.1f} s vs ideal {load['ideal_s']:.1f} s "
+                f"(×{load['total_over_ideal']:.2f}), peak RSS {load['peak_rss_mb']:.0f} MB, "
+                f"CPU {load['cpu_s']:.1f} s"
+            )
     (args.out / "bench.json").write_text(json.dumps(report, indent=2))
     print(f"wrote {args.out / 'bench.json'}")
     return 0

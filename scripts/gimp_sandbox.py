@@ -40,8 +40,8 @@ PACKAGES = ("gimp", "python3-gi", "gir1.2-gimp-3.0", "xvfb", "xauth", "xdotool",
 # The plug-in must work without these (Windows/macOS/Flatpak GIMPs lack them), so the
 # sandboxes must lack them too, or a stray import would pass here and fail for users.
 FORBIDDEN_MODULES = ("numpy", "PIL", "httpx")
-STAMP = "etc/flux-outpaint-sandbox.json"     # written last: a chroot without it is unusable
-PROFILE_TEMPLATE = "/opt/profile-template"   # a GIMP profile that has already queried plug-ins
+STAMP = "etc/flux-outpaint-sandbox.json"  # written last: a chroot without it is unusable
+PROFILE_TEMPLATE = "/opt/profile-template"  # a GIMP profile that has already queried plug-ins
 CHROOT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BASE_ENV = {"PATH": CHROOT_PATH, "HOME": "/root", "LANG": "C.UTF-8"}
 # Bump when the build recipe changes: older chroots then count as missing and get rebuilt.
@@ -97,8 +97,8 @@ class SandboxError(Exception):
 @dataclass(frozen=True)
 class Suite:
     name: str
-    gimp_series: str      # the GIMP release series the suite ships
-    python_series: str    # the /usr/bin/python3 GIMP's plug-ins run with
+    gimp_series: str  # the GIMP release series the suite ships
+    python_series: str  # the /usr/bin/python3 GIMP's plug-ins run with
     fallback_script: str  # debootstrap script to use when the host's debootstrap lacks the suite
 
 
@@ -115,14 +115,14 @@ class Sandbox:
     name: str
     root: str
     recipe: int
-    gimp_version: str         # e.g. "3.0.4"
-    python_version: str       # e.g. "3.13.5"
-    gimp_console: str         # in-chroot path, e.g. "/usr/bin/gimp-console-3.0"
-    profile_template: str     # in-chroot path of the pre-warmed profile
-    profile_series: str       # "3.0" / "3.2": the profile folder name GIMP would use
+    gimp_version: str  # e.g. "3.0.4"
+    python_version: str  # e.g. "3.13.5"
+    gimp_console: str  # in-chroot path, e.g. "/usr/bin/gimp-console-3.0"
+    profile_template: str  # in-chroot path of the pre-warmed profile
+    profile_series: str  # "3.0" / "3.2": the profile folder name GIMP would use
     built_at: str
     build_seconds: float
-    warm_seconds: float       # first GIMP start on an empty profile
+    warm_seconds: float  # first GIMP start on an empty profile
 
     @property
     def path(self) -> Path:
@@ -130,6 +130,7 @@ class Sandbox:
 
 
 # -- locations ----------------------------------------------------------------------------
+
 
 def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE)
@@ -158,8 +159,10 @@ def info(name: str) -> Sandbox | None:
 def require(name: str) -> Sandbox:
     box = info(name)
     if box is None:
-        raise SandboxError(f"sandbox {name!r} is not built: run "
-                           f"`python3 scripts/gimp_sandbox.py ensure {name}` as root")
+        raise SandboxError(
+            f"sandbox {name!r} is not built: run "
+            f"`python3 scripts/gimp_sandbox.py ensure {name}` as root"
+        )
     return box
 
 
@@ -178,9 +181,15 @@ def chroot_path(name: str, path: os.PathLike[str] | str) -> str:
 
 # -- running inside -----------------------------------------------------------------------
 
-def chroot_argv(chroot: Path, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-                cwd: str | None = None,
-                binds: Sequence[tuple[os.PathLike[str] | str, str]] = ()) -> list[str]:
+
+def chroot_argv(
+    chroot: Path,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    cwd: str | None = None,
+    binds: Sequence[tuple[os.PathLike[str] | str, str]] = (),
+) -> list[str]:
     """The host command running ``argv`` in ``chroot`` with a clean environment.
 
     ``env`` is added to BASE_ENV (nothing leaks in from the host); ``binds`` are
@@ -192,9 +201,22 @@ def chroot_argv(chroot: Path, argv: Sequence[str], *, env: Mapping[str, str] | N
         inner += ["-C", cwd]
     inner += [f"{k}={v}" for k, v in full_env.items()]
     pairs = [str(p) for src, dst in binds for p in (Path(src).resolve(), dst)]
-    return ["unshare", "--mount", "--propagation", "private", "--", "sh", "-c",
-            _MOUNT_AND_CHROOT, "sh", str(chroot), str(len(binds)), *pairs, *inner,
-            *argv]
+    return [
+        "unshare",
+        "--mount",
+        "--propagation",
+        "private",
+        "--",
+        "sh",
+        "-c",
+        _MOUNT_AND_CHROOT,
+        "sh",
+        str(chroot),
+        str(len(binds)),
+        *pairs,
+        *inner,
+        *argv,
+    ]
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -208,10 +230,18 @@ def _exit_on_signal(signum: int, frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds through the kill-the-children handlers
 
 
-def run_in(chroot: Path, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-           timeout: float | None = None, input: str | bytes | None = None,
-           cwd: str | None = None, binds: Sequence[tuple[os.PathLike[str] | str, str]] = (),
-           capture: bool = True, text: bool = True) -> subprocess.CompletedProcess:
+def run_in(
+    chroot: Path,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    input: str | bytes | None = None,
+    cwd: str | None = None,
+    binds: Sequence[tuple[os.PathLike[str] | str, str]] = (),
+    capture: bool = True,
+    text: bool = True,
+) -> subprocess.CompletedProcess:
     """Run ``argv`` inside ``chroot``; on timeout everything it started is killed.
 
     Raises subprocess.TimeoutExpired (with the output so far) like subprocess.run.
@@ -220,12 +250,17 @@ def run_in(chroot: Path, argv: Sequence[str], *, env: Mapping[str, str] | None =
         raise SandboxError("running a command in a sandbox needs root (chroot, mount)")
     cmd = chroot_argv(chroot, argv, env=env, cwd=cwd, binds=binds)
     stream = subprocess.PIPE if capture else None
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if input is not None else None,
-                            stdout=stream, stderr=stream, text=text,
-                            errors="replace" if text else None,
-                            # Own group so a timeout kills all it started; not when the
-                            # terminal is attached, or an interactive shell inside would stop.
-                            start_new_session=capture)
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE if input is not None else None,
+        stdout=stream,
+        stderr=stream,
+        text=text,
+        errors="replace" if text else None,
+        # Own group so a timeout kills all it started; not when the
+        # terminal is attached, or an interactive shell inside would stop.
+        start_new_session=capture,
+    )
     try:
         out, err = proc.communicate(input, timeout=timeout)
     except subprocess.TimeoutExpired:
@@ -238,16 +273,34 @@ def run_in(chroot: Path, argv: Sequence[str], *, env: Mapping[str, str] | None =
     return subprocess.CompletedProcess(list(argv), proc.returncode, out, err)
 
 
-def run(name: str, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-        timeout: float | None = None, input: str | bytes | None = None,
-        cwd: str | None = None, binds: Sequence[tuple[os.PathLike[str] | str, str]] = (),
-        capture: bool = True, text: bool = True) -> subprocess.CompletedProcess:
+def run(
+    name: str,
+    argv: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
+    input: str | bytes | None = None,
+    cwd: str | None = None,
+    binds: Sequence[tuple[os.PathLike[str] | str, str]] = (),
+    capture: bool = True,
+    text: bool = True,
+) -> subprocess.CompletedProcess:
     """Run ``argv`` inside the finished sandbox ``name`` (see run_in)."""
-    return run_in(require(name).path, argv, env=env, timeout=timeout, input=input, cwd=cwd,
-                  binds=binds, capture=capture, text=text)
+    return run_in(
+        require(name).path,
+        argv,
+        env=env,
+        timeout=timeout,
+        input=input,
+        cwd=cwd,
+        binds=binds,
+        capture=capture,
+        text=text,
+    )
 
 
 # -- building -----------------------------------------------------------------------------
+
 
 def _mounts_under(path: Path) -> list[str]:
     prefix = str(path.resolve())
@@ -294,20 +347,27 @@ class _Log:
     def run(self, argv: Sequence[str], *, timeout: float | None = None) -> None:
         with self.path.open("a", encoding="utf-8") as log:
             # Own process group: an interrupted build takes debootstrap's children with it.
-            proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True)
+            proc = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
             try:
                 returncode = proc.wait(timeout)
             except BaseException:
                 _kill_group(proc)
                 raise
         if returncode != 0:
-            raise SandboxError(f"{argv[0]} failed (exit {returncode}); see {self.path}:\n"
-                               + self.tail())
+            raise SandboxError(
+                f"{argv[0]} failed (exit {returncode}); see {self.path}:\n" + self.tail()
+            )
 
     def tail(self, lines: int = 15) -> str:
-        return "\n".join(self.path.read_text(encoding="utf-8", errors="replace")
-                         .splitlines()[-lines:])
+        return "\n".join(
+            self.path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+        )
 
 
 def _ensure_debootstrap() -> None:
@@ -330,8 +390,10 @@ def _chroot_output(chroot: Path, argv: Sequence[str], log: _Log, **kw) -> str:
     with log.path.open("a", encoding="utf-8") as out:
         out.write(f"$ {' '.join(argv)}\n{done.stdout}{done.stderr}")
     if done.returncode != 0:
-        raise SandboxError(f"{argv[0]} failed in the chroot (exit {done.returncode}); see "
-                           f"{log.path}:\n{log.tail()}")
+        raise SandboxError(
+            f"{argv[0]} failed in the chroot (exit {done.returncode}); see "
+            f"{log.path}:\n{log.tail()}"
+        )
     return done.stdout
 
 
@@ -357,9 +419,23 @@ def build(name: str) -> Sandbox:
 
     log.step(name, f"debootstrap --variant=minbase {s.name} (log: {log.path})")
     # In its own mount namespace: an interrupted debootstrap leaves no /proc mounted in work.
-    log.run(["unshare", "--mount", "--propagation", "private", "--", "debootstrap",
-             "--variant=minbase", f"--cache-dir={debs.resolve()}", s.name, str(work), MIRROR,
-             *_debootstrap_script(s)], timeout=APT_TIMEOUT_S)
+    log.run(
+        [
+            "unshare",
+            "--mount",
+            "--propagation",
+            "private",
+            "--",
+            "debootstrap",
+            "--variant=minbase",
+            f"--cache-dir={debs.resolve()}",
+            s.name,
+            str(work),
+            MIRROR,
+            *_debootstrap_script(s),
+        ],
+        timeout=APT_TIMEOUT_S,
+    )
 
     (work / "etc/apt/apt.conf.d/99flux-outpaint-sandbox").write_text(APT_CONF)
     (work / "etc/dpkg/dpkg.cfg.d/01-flux-outpaint-slim").write_text(DPKG_EXCLUDES)
@@ -370,17 +446,27 @@ def build(name: str) -> Sandbox:
     log.step(name, f"apt-get install {' '.join(PACKAGES)}")
     apt_env = {"DEBIAN_FRONTEND": "noninteractive"}
     binds = [(archives, "/var/cache/apt/archives")]
-    _chroot_output(work, ["apt-get", "update", "-q"], log, env=apt_env, binds=binds,
-                   timeout=APT_TIMEOUT_S)
-    _chroot_output(work, ["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                          *PACKAGES], log, env=apt_env, binds=binds, timeout=APT_TIMEOUT_S)
+    _chroot_output(
+        work, ["apt-get", "update", "-q"], log, env=apt_env, binds=binds, timeout=APT_TIMEOUT_S
+    )
+    _chroot_output(
+        work,
+        ["apt-get", "install", "-y", "-q", "--no-install-recommends", *PACKAGES],
+        log,
+        env=apt_env,
+        binds=binds,
+        timeout=APT_TIMEOUT_S,
+    )
 
-    probe = json.loads(_chroot_output(work, ["python3", "-c", _PROBE_CODE, *FORBIDDEN_MODULES],
-                                      log))
+    probe = json.loads(
+        _chroot_output(work, ["python3", "-c", _PROBE_CODE, *FORBIDDEN_MODULES], log)
+    )
     present = [m for m, found in probe["modules"].items() if found]
     if present:
-        raise SandboxError(f"{name}: GIMP's python3 can import {', '.join(present)}; the "
-                           "sandbox must not have them")
+        raise SandboxError(
+            f"{name}: GIMP's python3 can import {', '.join(present)}; the "
+            "sandbox must not have them"
+        )
     console = _gimp_console(work, s)
     version_line = _chroot_output(work, [console, "--version"], log)
     match = re.search(r"version (\d+\.\d+\.\d+)", version_line)
@@ -392,24 +478,47 @@ def build(name: str) -> Sandbox:
 
     log.step(name, f"GIMP {gimp_version}, python {probe['python']}: warming a profile")
     warm_started = time.monotonic()
-    _chroot_output(work, ["timeout", "-k", "10", str(WARM_TIMEOUT_S), console, "-i",
-                          "--batch-interpreter", "python-fu-eval", "-b", _WARM_CODE, "--quit"],
-                   log, env={"GIMP3_DIRECTORY": PROFILE_TEMPLATE}, timeout=WARM_TIMEOUT_S + 30)
+    _chroot_output(
+        work,
+        [
+            "timeout",
+            "-k",
+            "10",
+            str(WARM_TIMEOUT_S),
+            console,
+            "-i",
+            "--batch-interpreter",
+            "python-fu-eval",
+            "-b",
+            _WARM_CODE,
+            "--quit",
+        ],
+        log,
+        env={"GIMP3_DIRECTORY": PROFILE_TEMPLATE},
+        timeout=WARM_TIMEOUT_S + 30,
+    )
     warm_seconds = time.monotonic() - warm_started
     marker = work / "tmp/.flux-outpaint-warm"
     if not marker.is_file() or not (work / PROFILE_TEMPLATE.lstrip("/") / "pluginrc").is_file():
-        raise SandboxError(f"{name}: GIMP's Python batch interpreter did not run; see "
-                           f"{log.path}:\n{log.tail()}")
+        raise SandboxError(
+            f"{name}: GIMP's Python batch interpreter did not run; see {log.path}:\n{log.tail()}"
+        )
     marker.unlink()
 
     final = cache / s.name
-    box = Sandbox(name=s.name, root=str(final), recipe=RECIPE, gimp_version=gimp_version,
-                  python_version=probe["python"], gimp_console=console,
-                  profile_template=PROFILE_TEMPLATE,
-                  profile_series=".".join(gimp_version.split(".")[:2]),
-                  built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-                  build_seconds=round(time.monotonic() - started, 1),
-                  warm_seconds=round(warm_seconds, 2))
+    box = Sandbox(
+        name=s.name,
+        root=str(final),
+        recipe=RECIPE,
+        gimp_version=gimp_version,
+        python_version=probe["python"],
+        gimp_console=console,
+        profile_template=PROFILE_TEMPLATE,
+        profile_series=".".join(gimp_version.split(".")[:2]),
+        built_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        build_seconds=round(time.monotonic() - started, 1),
+        warm_seconds=round(warm_seconds, 2),
+    )
     (work / STAMP).write_text(json.dumps(asdict(box), indent=2) + "\n", encoding="utf-8")
     old = cache / f".old-{s.name}"
     remove_tree(old)
@@ -434,13 +543,16 @@ def ensure(names: Sequence[str], *, rebuild: bool = False) -> list[Sandbox]:
             if box is None:
                 box = build(name)
             else:
-                print(f"[{name}] ready: GIMP {box.gimp_version}, python {box.python_version} "
-                      f"({box.root})")
+                print(
+                    f"[{name}] ready: GIMP {box.gimp_version}, python {box.python_version} "
+                    f"({box.root})"
+                )
             boxes.append(box)
     return boxes
 
 
 # -- command line -------------------------------------------------------------------------
+
 
 def _size(path: Path) -> str:
     done = subprocess.run(["du", "-sh", str(path)], capture_output=True, text=True)
@@ -452,9 +564,11 @@ def status_lines() -> list[str]:
     for name, s in SUITES.items():
         box = info(name)
         if box is not None:
-            lines.append(f"  {name}: GIMP {box.gimp_version} ({box.gimp_console}), python "
-                         f"{box.python_version}, built {box.built_at} in "
-                         f"{box.build_seconds:.0f} s, {_size(box.path)}")
+            lines.append(
+                f"  {name}: GIMP {box.gimp_version} ({box.gimp_console}), python "
+                f"{box.python_version}, built {box.built_at} in "
+                f"{box.build_seconds:.0f} s, {_size(box.path)}"
+            )
         elif root(name).exists():
             lines.append(f"  {name}: out of date or incomplete (run ensure {name})")
         else:

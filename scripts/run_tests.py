@@ -34,9 +34,7 @@ def _venv_python() -> Path:
 
 
 def _can_make_venv() -> bool:
-    probe = subprocess.run(
-        [sys.executable, "-c", "import venv, ensurepip"], capture_output=True
-    )
+    probe = subprocess.run([sys.executable, "-c", "import venv, ensurepip"], capture_output=True)
     return probe.returncode == 0
 
 

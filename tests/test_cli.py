@@ -21,11 +21,14 @@ def photo(w: int, h: int, seed: int = 1) -> Image.Image:
     """A photo-like image: smooth structure plus fine noise, so JPEG is not lossless on it."""
     rng = np.random.default_rng(seed)
     y, x = np.mgrid[0:h, 0:w]
-    base = np.stack([
-        128 + 90 * np.sin(x / 17.0 + seed),
-        128 + 90 * np.cos(y / 23.0),
-        128 + 60 * np.sin((x + y) / 31.0),
-    ], axis=-1)
+    base = np.stack(
+        [
+            128 + 90 * np.sin(x / 17.0 + seed),
+            128 + 90 * np.cos(y / 23.0),
+            128 + 60 * np.sin((x + y) / 31.0),
+        ],
+        axis=-1,
+    )
     noisy = base + rng.normal(0, 12, size=base.shape)
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
 
@@ -40,8 +43,13 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def run(args: list, env: dict[str, str], timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(CLI), *map(str, args)], env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, str(CLI), *map(str, args)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def free_port() -> int:
@@ -54,8 +62,10 @@ def test_local_run_writes_full_canvas_with_exact_original(tmp_path, env):
     src = tmp_path / "in.png"
     photo(200, 150).save(src)
     out = tmp_path / "out.png"
-    r = run([src, "--left", 64, "--right", 32, "--bottom", 16, "--seam-blend", 0,
-             "--local", "-o", out], env)
+    r = run(
+        [src, "--left", 64, "--right", 32, "--bottom", 16, "--seam-blend", 0, "--local", "-o", out],
+        env,
+    )
     assert r.returncode == 0, r.stderr
     result = np.asarray(Image.open(out).convert("RGB"))
     assert result.shape == (166, 296, 3)
@@ -96,8 +106,20 @@ def test_dry_run_prints_plan_and_cost_without_sending(tmp_path, env):
     src = tmp_path / "in.png"
     photo(3000, 2000).save(src)
     port = free_port()  # nothing listens: a dry run must not even try
-    r = run([src, "--left", 1000, "--right", 1000, "--dry-run", "--json",
-             "--base-url", f"http://127.0.0.1:{port}"], env)
+    r = run(
+        [
+            src,
+            "--left",
+            1000,
+            "--right",
+            1000,
+            "--dry-run",
+            "--json",
+            "--base-url",
+            f"http://127.0.0.1:{port}",
+        ],
+        env,
+    )
     assert r.returncode == 0, r.stderr
     info = json.loads(r.stdout.strip().splitlines()[-1])
     assert info["canvas"] == [5000, 2000]
@@ -117,8 +139,7 @@ def test_batch_with_four_concurrent_jobs(tmp_path, env):
         photo(96 + i * 8, 80, seed=i).save(p)
         inputs.append(p)
     out_dir = tmp_path / "out"
-    r = run([*inputs, "--right", 48, "--jobs", 4, "--local", "--out-dir", out_dir, "--json"],
-            env)
+    r = run([*inputs, "--right", 48, "--jobs", 4, "--local", "--out-dir", out_dir, "--json"], env)
     assert r.returncode == 0, r.stderr
     lines = [json.loads(x) for x in r.stdout.strip().splitlines()]
     assert len(lines) == 6
@@ -158,8 +179,7 @@ def test_unreachable_server_fails_cleanly(tmp_path, env):
     photo(64, 64).save(src)
     env = {**env, "FAL_KEY": "test-key-123456"}
     port = free_port()
-    r = run([src, "--left", 32, "--base-url", f"http://127.0.0.1:{port}", "--timeout", 20],
-            env)
+    r = run([src, "--left", 32, "--base-url", f"http://127.0.0.1:{port}", "--timeout", 20], env)
     assert r.returncode == 1
     last = r.stderr.strip().splitlines()[-1].lower()
     assert "reach" in last or "connect" in last, r.stderr

@@ -51,12 +51,19 @@ class FakeClock:
 def client_for(responder, base=BASE) -> tuple[FalQueueClient, Recorder]:
     rec = Recorder(responder)
     clock = FakeClock()
-    client = FalQueueClient(base, KEY, transport=httpx.MockTransport(rec), sleep=clock.sleep,
-                            clock=clock, rand=lambda: 0.5)
+    client = FalQueueClient(
+        base,
+        KEY,
+        transport=httpx.MockTransport(rec),
+        sleep=clock.sleep,
+        clock=clock,
+        rand=lambda: 0.5,
+    )
     return client, rec
 
 
 # -- URL rule ------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("url", "base", "kind"),
@@ -90,10 +97,12 @@ def test_refused_urls(url, base):
 
 # -- data URIs -----------------------------------------------------------------------------
 
+
 def test_data_uri_decodes_and_declares_its_type():
     assert download.decode_data_uri(data_uri(PNG)) == (PNG, "image/png")
     wrapped = "data:image/jpeg;base64," + "\n".join(
-        base64.b64encode(JPEG).decode()[i:i + 8] for i in range(0, 92, 8))
+        base64.b64encode(JPEG).decode()[i : i + 8] for i in range(0, 92, 8)
+    )
     assert download.decode_data_uri(wrapped) == (JPEG, "image/jpeg")
 
 
@@ -107,8 +116,12 @@ def test_data_uri_over_the_cap_is_refused_before_decoding(monkeypatch):
 
 @pytest.mark.parametrize(
     "uri",
-    ["data:image/png,rawbytes", "data:image/png;base64,@@@@", "data:image/png;base64",
-     "notdata:image/png;base64,AAAA"],
+    [
+        "data:image/png,rawbytes",
+        "data:image/png;base64,@@@@",
+        "data:image/png;base64",
+        "notdata:image/png;base64,AAAA",
+    ],
 )
 def test_malformed_data_uris(uri):
     with pytest.raises(ResultError):
@@ -116,6 +129,7 @@ def test_malformed_data_uris(uri):
 
 
 # -- type checks ---------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("data", "declared", "expected"),
@@ -153,17 +167,21 @@ def test_result_without_an_image(bad):
 
 # -- fetching ------------------------------------------------------------------------------
 
+
 def test_https_download_without_the_key():
-    client, rec = client_for(lambda r: httpx.Response(
-        200, headers={"content-type": "image/png"}, content=PNG))
+    client, rec = client_for(
+        lambda r: httpx.Response(200, headers={"content-type": "image/png"}, content=PNG)
+    )
     assert client.download(result("https://v3b.fal.media/files/out.png")) == (PNG, "image/png")
     (req,) = rec.requests
     assert "authorization" not in req.headers  # the key never goes to an image host
 
 
 def test_local_server_download_carries_the_key():
-    client, rec = client_for(lambda r: httpx.Response(
-        200, headers={"content-type": "image/jpeg"}, content=JPEG), base=LOCAL)
+    client, rec = client_for(
+        lambda r: httpx.Response(200, headers={"content-type": "image/jpeg"}, content=JPEG),
+        base=LOCAL,
+    )
     assert client.download(result(f"{LOCAL}/files/out.jpg")) == (JPEG, "image/jpeg")
     assert rec.requests[0].headers["authorization"] == f"Key {KEY}"
 
@@ -182,8 +200,11 @@ def test_content_length_over_the_cap_is_refused_before_reading(monkeypatch):
         pulled.append(1)
         yield PNG
 
-    client, _ = client_for(lambda r: httpx.Response(
-        200, headers={"content-type": "image/png", "content-length": "5000"}, content=body()))
+    client, _ = client_for(
+        lambda r: httpx.Response(
+            200, headers={"content-type": "image/png", "content-length": "5000"}, content=body()
+        )
+    )
     with pytest.raises(ResultError, match="larger than"):
         client.download(result("https://cdn.example.com/a.png"))
     assert pulled == []
@@ -198,16 +219,20 @@ def test_streamed_body_over_the_cap_is_cut_off(monkeypatch):
             sent.append(1)
             yield PNG
 
-    client, _ = client_for(lambda r: httpx.Response(
-        200, headers={"content-type": "image/png"}, content=body()))
+    client, _ = client_for(
+        lambda r: httpx.Response(200, headers={"content-type": "image/png"}, content=body())
+    )
     with pytest.raises(ResultError, match="larger than"):
         client.download(result("https://cdn.example.com/a.png"))
     assert len(sent) < 100
 
 
 def test_wrong_content_type_header_is_refused():
-    client, _ = client_for(lambda r: httpx.Response(
-        200, headers={"content-type": "text/html"}, content=b"<html></html>"))
+    client, _ = client_for(
+        lambda r: httpx.Response(
+            200, headers={"content-type": "text/html"}, content=b"<html></html>"
+        )
+    )
     with pytest.raises(ResultError, match="text/html"):
         client.download(result("https://cdn.example.com/a.png"))
 

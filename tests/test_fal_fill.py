@@ -17,8 +17,8 @@ def scene(h: int, w: int) -> np.ndarray:
     y, x = np.mgrid[0:h, 0:w]
     img = np.stack([x * 255 // max(w - 1, 1), y * 255 // max(h - 1, 1), (x + y) % 256], -1)
     img = img.astype(np.uint8)
-    img[h // 3: h // 2] = (200, 30, 30)
-    img[:, w * 2 // 3: w * 2 // 3 + max(1, w // 50)] = (250, 250, 250)
+    img[h // 3 : h // 2] = (200, 30, 30)
+    img[:, w * 2 // 3 : w * 2 // 3 + max(1, w // 50)] = (250, 250, 250)
     return img
 
 
@@ -28,25 +28,29 @@ def png_bytes(arr: np.ndarray) -> bytes:
     return buf.getvalue()
 
 
-@pytest.mark.parametrize(("h", "w", "left", "right", "top", "bottom"), [
-    (100, 150, 10, 20, 30, 40),
-    (33, 47, 0, 0, 0, 1),
-    (64, 64, 2048, 2048, 0, 0),
-    (1, 1, 32, 31, 30, 33),
-    (511, 257, 5, 0, 129, 0),
-])
+@pytest.mark.parametrize(
+    ("h", "w", "left", "right", "top", "bottom"),
+    [
+        (100, 150, 10, 20, 30, 40),
+        (33, 47, 0, 0, 0, 1),
+        (64, 64, 2048, 2048, 0, 0),
+        (1, 1, 32, 31, 30, 33),
+        (511, 257, 5, 0, 129, 0),
+    ],
+)
 def test_reference_region_is_exact_and_canvas_has_the_asked_size(h, w, left, right, top, bottom):
     ref = scene(h, w)
     out = fal_fill.extend(ref, left=left, right=right, top=top, bottom=bottom)
     assert out.shape == (h + top + bottom, w + left + right, 3)
     assert out.dtype == np.uint8
-    np.testing.assert_array_equal(out[top:top + h, left:left + w], ref)
+    np.testing.assert_array_equal(out[top : top + h, left : left + w], ref)
 
 
 def test_png_output_decodes_to_the_exact_reference():
     ref = scene(120, 90)
-    rendered = fal_fill.render(Image.fromarray(ref), left=7, right=13, top=21, bottom=3,
-                               output_format="png")
+    rendered = fal_fill.render(
+        Image.fromarray(ref), left=7, right=13, top=21, bottom=3, output_format="png"
+    )
     assert rendered.content_type == "image/png"
     decoded = np.asarray(Image.open(io.BytesIO(rendered.data)).convert("RGB"))
     assert decoded.shape == (144, 110, 3) == (rendered.height, rendered.width, 3)
@@ -55,8 +59,9 @@ def test_png_output_decodes_to_the_exact_reference():
 
 def test_jpeg_output_has_the_size_and_type_asked_and_its_pixels_come_from_the_exact_fill():
     ref = scene(80, 60)
-    rendered = fal_fill.render(Image.fromarray(ref), left=10, right=0, top=0, bottom=20,
-                               output_format="jpeg")
+    rendered = fal_fill.render(
+        Image.fromarray(ref), left=10, right=0, top=0, bottom=20, output_format="jpeg"
+    )
     img = Image.open(io.BytesIO(rendered.data))
     assert (img.format, img.size, rendered.content_type) == ("JPEG", (70, 100), "image/jpeg")
     exact = fal_fill.extend(ref, left=10, right=0, top=0, bottom=20)  # what was encoded
@@ -113,6 +118,7 @@ def test_extend_rejects_bad_arguments():
 
 # ---- the input contract (what becomes a 422) ----
 
+
 def data_uri(arr: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png_bytes(arr)).decode()
 
@@ -128,29 +134,38 @@ def rejected(body, fetch=no_fetch) -> list[dict]:
 
 
 def test_prepare_accepts_a_valid_input_with_defaults_and_ignores_unknown_fields():
-    prep = fal_fill.prepare({"image_url": data_uri(scene(80, 70)), "expand_left": 8,
-                             "prompt": "ignored", "seed": 3}, no_fetch)
+    prep = fal_fill.prepare(
+        {"image_url": data_uri(scene(80, 70)), "expand_left": 8, "prompt": "ignored", "seed": 3},
+        no_fetch,
+    )
     assert prep.canvas == (78, 80) and prep.reference.size == (70, 80)
     assert prep.params["mode"] == "high" and prep.params["output_format"] == "jpeg"
     assert prep.params["sync_mode"] is False and "prompt" not in prep.params
 
 
-@pytest.mark.parametrize(("body", "field", "kind"), [
-    ({"expand_left": 8}, "image_url", "missing"),
-    ({"image_url": 5, "expand_left": 8}, "image_url", "string_type"),
-    ({"image_url": "x", "expand_top": "8"}, "expand_top", "int_type"),
-    ({"image_url": "x", "expand_top": True}, "expand_top", "int_type"),
-    ({"image_url": "x", "expand_bottom": -1}, "expand_bottom", "greater_than_equal"),
-    ({"image_url": "x", "expand_right": 2049}, "expand_right", "less_than_equal"),
-    ({"image_url": "x", "expand_left": 1, "mode": "turbo"}, "mode", "literal_error"),
-    ({"image_url": "x", "expand_left": 1, "output_format": "webp"}, "output_format",
-     "literal_error"),
-    ({"image_url": "x", "expand_left": 1, "sync_mode": "yes"}, "sync_mode", "bool_type"),
-])
+@pytest.mark.parametrize(
+    ("body", "field", "kind"),
+    [
+        ({"expand_left": 8}, "image_url", "missing"),
+        ({"image_url": 5, "expand_left": 8}, "image_url", "string_type"),
+        ({"image_url": "x", "expand_top": "8"}, "expand_top", "int_type"),
+        ({"image_url": "x", "expand_top": True}, "expand_top", "int_type"),
+        ({"image_url": "x", "expand_bottom": -1}, "expand_bottom", "greater_than_equal"),
+        ({"image_url": "x", "expand_right": 2049}, "expand_right", "less_than_equal"),
+        ({"image_url": "x", "expand_left": 1, "mode": "turbo"}, "mode", "literal_error"),
+        (
+            {"image_url": "x", "expand_left": 1, "output_format": "webp"},
+            "output_format",
+            "literal_error",
+        ),
+        ({"image_url": "x", "expand_left": 1, "sync_mode": "yes"}, "sync_mode", "bool_type"),
+    ],
+)
 def test_invalid_fields_give_fal_detail_entries_naming_the_field(body, field, kind):
     detail = rejected(body)
     assert {"loc": ["body", field], "type": kind} in [
-        {"loc": d["loc"], "type": d["type"]} for d in detail]
+        {"loc": d["loc"], "type": d["type"]} for d in detail
+    ]
     assert all(isinstance(d["msg"], str) and d["msg"] for d in detail)
 
 
@@ -165,8 +180,7 @@ def test_all_zero_expansion_is_rejected():
 
 
 def test_canvas_limits_are_rejected_with_context():
-    big = rejected({"image_url": data_uri(np.zeros((2048, 2048, 3), np.uint8)),
-                    "expand_left": 1})
+    big = rejected({"image_url": data_uri(np.zeros((2048, 2048, 3), np.uint8)), "expand_left": 1})
     assert big[0]["type"] == "image_too_large"
     assert big[0]["ctx"]["max_pixels"] == 4_194_304 and big[0]["ctx"]["canvas_width"] == 2049
     small = rejected({"image_url": data_uri(scene(10, 10)), "expand_left": 100})
@@ -174,10 +188,14 @@ def test_canvas_limits_are_rejected_with_context():
 
 
 def test_unreachable_and_undecodable_images():
-    assert rejected({"image_url": "https://example.com/a.png",
-                     "expand_left": 4})[0]["type"] == "file_download_error"
-    assert rejected({"image_url": "data:image/png;base64,@@@",
-                     "expand_left": 4})[0]["type"] == "file_download_error"
+    assert (
+        rejected({"image_url": "https://example.com/a.png", "expand_left": 4})[0]["type"]
+        == "file_download_error"
+    )
+    assert (
+        rejected({"image_url": "data:image/png;base64,@@@", "expand_left": 4})[0]["type"]
+        == "file_download_error"
+    )
     junk = "data:image/png;base64," + base64.b64encode(b"not an image").decode()
     assert rejected({"image_url": junk, "expand_left": 4})[0]["type"] == "image_load_error"
 
@@ -189,8 +207,7 @@ def test_non_data_urls_go_through_fetch():
         seen.append(url)
         return png_bytes(scene(70, 70))
 
-    prep = fal_fill.prepare({"image_url": "http://127.0.0.1:9/files/a.png", "expand_top": 2},
-                            fetch)
+    prep = fal_fill.prepare({"image_url": "http://127.0.0.1:9/files/a.png", "expand_top": 2}, fetch)
     assert seen == ["http://127.0.0.1:9/files/a.png"] and prep.canvas == (70, 72)
 
 

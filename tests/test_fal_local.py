@@ -34,7 +34,7 @@ WAIT_S = 20.0  # upper bound for a state to be reached; never a speed requiremen
 def png_bytes(w: int, h: int, colour=(180, 60, 40)) -> bytes:
     arr = np.zeros((h, w, 3), np.uint8)
     arr[:] = colour
-    arr[h // 2:, :, 1] = 200
+    arr[h // 2 :, :, 1] = 200
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, "PNG")
     return buf.getvalue()
@@ -83,6 +83,7 @@ def wait_status(c: httpx.Client, sub: dict, want: str, logs: str = "1") -> httpx
 
 # ---- submit and routes ----
 
+
 def test_submit_reply_uses_the_origin_the_client_called(start, client):
     srv = start()
     sub = submit(client, srv)
@@ -107,8 +108,7 @@ def test_submit_with_trailing_slash_and_webhook(start, client):
 
 @pytest.mark.parametrize("suffix", ["", "/"])
 @pytest.mark.parametrize("prefix", [APP, APP + "/outpaint"])
-def test_status_result_cancel_routes_with_and_without_path_and_slash(start, client, prefix,
-                                                                       suffix):
+def test_status_result_cancel_routes_with_and_without_path_and_slash(start, client, prefix, suffix):
     srv = start()
     rid = submit(client, srv)["request_id"]
     root = f"{srv.base_url}{prefix}/requests/{rid}"
@@ -129,11 +129,11 @@ def test_unknown_routes_ids_and_methods(start, client):
         assert (r.status_code, r.json()) == (404, {"detail": "Request not found"})
     r = client.put(f"{srv.base_url}{APP}/requests/nope/cancel", headers=AUTH)
     assert (r.status_code, r.json()) == (404, {"status": "NOT_FOUND"})
-    assert client.get(f"{srv.base_url}{APP}/requests/{rid}/cancel",
-                      headers=AUTH).status_code == 405
+    assert client.get(f"{srv.base_url}{APP}/requests/{rid}/cancel", headers=AUTH).status_code == 405
 
 
 # ---- auth ----
+
 
 @pytest.mark.parametrize("header", [None, "", "Key", "Bearer abc", f"key {KEY}"])
 def test_missing_or_malformed_auth_is_401_with_fal_body(start, client, header):
@@ -151,10 +151,13 @@ def test_key_list_restricts(start, client):
     sub = client.post(url, json={}, headers={"Authorization": "Key k2"}).json()
     assert client.get(sub["status_url"], headers={"Authorization": "Key k3"}).status_code == 401
     assert client.get(sub["status_url"], headers={"Authorization": "Key k1"}).status_code in (
-        200, 202)
+        200,
+        202,
+    )
 
 
 # ---- status, logs, SSE ----
+
 
 def test_status_shapes_and_logs_rules(start, client):
     srv = start(queue_seconds=0.6, run_seconds=0.8)
@@ -168,8 +171,9 @@ def test_status_shapes_and_logs_rules(start, client):
         logs = client.get(sub["status_url"], params={"logs": truthy}, headers=AUTH).json()["logs"]
         assert isinstance(logs, list) and logs
         assert set(logs[0]) == {"message", "level", "source", "timestamp"}
-    assert client.get(sub["status_url"], params={"logs": "false"},
-                      headers=AUTH).json()["logs"] is None
+    assert (
+        client.get(sub["status_url"], params={"logs": "false"}, headers=AUTH).json()["logs"] is None
+    )
     done = wait_status(client, sub, "COMPLETED")
     body = done.json()
     assert done.status_code == 200 and "error" not in body
@@ -208,10 +212,15 @@ def test_sse_sequence_counts_down_and_closes_after_completed(start, client):
 
 # ---- result ----
 
+
 def test_result_too_early_is_400_then_the_image(start, client):
     srv = start(queue_seconds=0.5, run_seconds=0.2)
-    body = {"image_url": data_uri(96, 80), "expand_left": 10, "expand_top": 6,
-            "output_format": "png"}
+    body = {
+        "image_url": data_uri(96, 80),
+        "expand_left": 10,
+        "expand_top": 6,
+        "output_format": "png",
+    }
     sub = submit(client, srv, body)
     early = client.get(sub["response_url"], headers=AUTH)
     assert (early.status_code, early.json()) == (400, {"detail": "Request is still in progress"})
@@ -249,7 +258,9 @@ def test_invalid_input_is_accepted_at_submit_and_422_at_result(start, client):
     assert r.status_code == 422
     detail = r.json()["detail"]
     assert [(d["loc"], d["type"]) for d in detail] == [
-        (["body", "expand_top"], "less_than_equal"), (["body", "mode"], "literal_error")]
+        (["body", "expand_top"], "less_than_equal"),
+        (["body", "mode"], "literal_error"),
+    ]
     bad_json = client.post(srv.base_url + APP + "/outpaint", content=b"{nope", headers=AUTH)
     assert bad_json.status_code == 200
     wait_status(client, bad_json.json(), "COMPLETED")
@@ -262,8 +273,11 @@ def test_request_timeout_header(start, client):
     url = srv.base_url + APP + "/outpaint"
     bad = client.post(url, json={}, headers={**AUTH, "X-Fal-Request-Timeout": "0.05"})
     assert bad.status_code == 400 and bad.json()["error_type"] == "bad_request"
-    sub = client.post(url, json={"image_url": data_uri(), "expand_left": 8},
-                      headers={**AUTH, "X-Fal-Request-Timeout": "0.3"}).json()
+    sub = client.post(
+        url,
+        json={"image_url": data_uri(), "expand_left": 8},
+        headers={**AUTH, "X-Fal-Request-Timeout": "0.3"},
+    ).json()
     done = wait_status(client, sub, "COMPLETED").json()
     assert done["error_type"] == "startup_timeout"
     r = client.get(sub["response_url"], headers=AUTH)
@@ -272,6 +286,7 @@ def test_request_timeout_header(start, client):
 
 
 # ---- cancel ----
+
 
 def test_cancel_outcomes(start, client):
     srv = start(queue_seconds=30)
@@ -296,11 +311,15 @@ def test_cancel_while_running_ends_with_499(start, client):
 
 # ---- storage ----
 
+
 def test_storage_initiate_put_get_and_use_as_image_url(start, client):
     srv = start()
-    init = client.post(srv.base_url + "/storage/upload/initiate", params={"storage_type": "gcs"},
-                       json={"file_name": "../in put.png", "content_type": "image/png"},
-                       headers=AUTH)
+    init = client.post(
+        srv.base_url + "/storage/upload/initiate",
+        params={"storage_type": "gcs"},
+        json={"file_name": "../in put.png", "content_type": "image/png"},
+        headers=AUTH,
+    )
     assert init.status_code == 200
     urls = init.json()
     assert urls["file_url"].startswith(srv.base_url + "/files/")
@@ -321,23 +340,33 @@ def test_storage_initiate_put_get_and_use_as_image_url(start, client):
 
 def test_cdn_token_upload_and_foreign_urls(start, client):
     srv = start()
-    tok = client.post(srv.base_url + "/storage/auth/token",
-                      params={"storage_type": "fal-cdn-v3"}, json={}, headers=AUTH).json()
+    tok = client.post(
+        srv.base_url + "/storage/auth/token",
+        params={"storage_type": "fal-cdn-v3"},
+        json={},
+        headers=AUTH,
+    ).json()
     assert tok["token_type"] == "Bearer" and tok["expires_at"].endswith("+00:00")
-    up = client.post(srv.base_url + "/files/upload", content=b"abc",
-                     headers={"Authorization": f"Bearer {tok['token']}",
-                              "Content-Type": "text/plain", "X-Fal-File-Name": "a.txt"})
+    up = client.post(
+        srv.base_url + "/files/upload",
+        content=b"abc",
+        headers={
+            "Authorization": f"Bearer {tok['token']}",
+            "Content-Type": "text/plain",
+            "X-Fal-File-Name": "a.txt",
+        },
+    )
     assert up.status_code == 200 and client.get(up.json()["access_url"]).content == b"abc"
     wrong = client.post(srv.base_url + "/files/upload", content=b"abc", headers=AUTH)
     assert wrong.status_code == 401
-    sub = submit(client, srv, {"image_url": "https://v3.fal.media/files/x.png",
-                               "expand_left": 8})
+    sub = submit(client, srv, {"image_url": "https://v3.fal.media/files/x.png", "expand_left": 8})
     wait_status(client, sub, "COMPLETED")
     r = client.get(sub["response_url"], headers=AUTH)
     assert r.status_code == 422 and r.json()["detail"][0]["type"] == "file_download_error"
 
 
 # ---- scenarios ----
+
 
 def test_unknown_scenario_is_refused():
     with pytest.raises(ValueError, match="no-such"):
@@ -380,8 +409,9 @@ def test_drop_result(start, client):
 def test_stall_status_stream_never_speaks_but_polling_works(start, client):
     srv = start(scenarios=["stall-status"], sse_keepalive_s=0.05)
     sub = submit(client, srv)
-    with client.stream("GET", sub["status_url"] + "/stream", headers=AUTH,
-                       timeout=httpx.Timeout(5, read=0.5)) as r:
+    with client.stream(
+        "GET", sub["status_url"] + "/stream", headers=AUTH, timeout=httpx.Timeout(5, read=0.5)
+    ) as r:
         assert r.status_code == 200
         with pytest.raises(httpx.ReadTimeout):
             next(r.iter_raw())
@@ -488,6 +518,7 @@ def test_scenario_table_documents_every_scenario():
 
 # ---- log, keep-alive, TLS, CLI ----
 
+
 def test_log_file_has_one_json_line_per_request_and_never_the_key(start, client, tmp_path):
     log = tmp_path / "requests.jsonl"
     srv = start(log_path=str(log))
@@ -539,9 +570,24 @@ def test_tls(start, tmp_path):
 def test_cli_prints_ready_and_stops_on_sigterm(tmp_path):
     log = tmp_path / "cli.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "scripts" / "fal_local.py"), "--port", "0",
-         "--scenario", "429-once", "--keys", "a,b", "--log", str(log), "--latency", "1"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            str(ROOT / "scripts" / "fal_local.py"),
+            "--port",
+            "0",
+            "--scenario",
+            "429-once",
+            "--keys",
+            "a,b",
+            "--log",
+            str(log),
+            "--latency",
+            "1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         line = proc.stdout.readline().strip()
         assert line.startswith("READY http://127.0.0.1:")
@@ -565,8 +611,12 @@ def test_cli_prints_ready_and_stops_on_sigterm(tmp_path):
 
 
 def test_cli_rejects_unknown_scenarios():
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "fal_local.py"),
-                           "--scenario", "bogus"], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "fal_local.py"), "--scenario", "bogus"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert proc.returncode == 2 and "bogus" in proc.stderr
 
 

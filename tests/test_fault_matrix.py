@@ -40,10 +40,17 @@ def test_committed_table_matches_expectations():
 
 # The queue client (through run_job) under each fault: success, or exactly this error class.
 PIPELINE_OUTCOME = {
-    "429-once": None, "500-once": None, "ingress-503": None, "drop-result": None,
-    "stall-status": None, "ignore-cancel": None, "wrong-size": None,  # the size is the caller's
-    "fail-job": "ServerError", "content-policy": "ContentPolicyError",
-    "never-finish": "OutpaintTimeoutError", "expired-result": "ResultUnavailableError",
+    "429-once": None,
+    "500-once": None,
+    "ingress-503": None,
+    "drop-result": None,
+    "stall-status": None,
+    "ignore-cancel": None,
+    "wrong-size": None,  # the size is the caller's
+    "fail-job": "ServerError",
+    "content-policy": "ContentPolicyError",
+    "never-finish": "OutpaintTimeoutError",
+    "expired-result": "ResultUnavailableError",
     "locked": "AuthError",
 }
 
@@ -61,12 +68,15 @@ def test_queue_client_fault(scenario, tmp_path):
     plan = planning.make_plan(geometry.from_numbers(96, 64, geometry.Expansion(16, 16, 0, 0)))
     rgba = bytes([200, 100, 50, 255]) * (96 * 64)
     with fal_local.start_server(scenarios=[scenario], run_seconds=0.2) as server:
-        client = FalQueueClient(server.base_url, "matrix-key",
-                                time_scale=fault_matrix.TIME_SCALE)
+        client = FalQueueClient(server.base_url, "matrix-key", time_scale=fault_matrix.TIME_SCALE)
         try:
-            result = run_job(Job(rgba, plan, payload.RequestOptions()), client=client,
-                             journal=Journal(tmp_path / "journal.jsonl"), encoder=encode,
-                             deadline_s=fault_matrix.DEADLINE_S)
+            result = run_job(
+                Job(rgba, plan, payload.RequestOptions()),
+                client=client,
+                journal=Journal(tmp_path / "journal.jsonl"),
+                encoder=encode,
+                deadline_s=fault_matrix.DEADLINE_S,
+            )
             outcome, message = None, ""
         except Exception as exc:  # noqa: BLE001 - the class is what is checked
             outcome, message = type(exc).__name__, user_message(exc)

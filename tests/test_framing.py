@@ -33,17 +33,30 @@ def never(visible: Rect) -> Rect | None:
     raise AssertionError("the alpha scan is not needed when the canvas decides")
 
 
-@pytest.mark.parametrize(("canvas", "layer", "mode", "reference", "expansion"), [
-    # the canvas reaches beyond the layer: its margins are the expansion
-    ((800, 560), Rect(100, 80, 600, 400), "canvas", Rect(100, 80, 600, 400),
-     Expansion(100, 100, 80, 80)),
-    ((700, 400), Rect(0, 0, 600, 400), "canvas", Rect(0, 0, 600, 400), Expansion(0, 100, 0, 0)),
-    # a layer sticking out on the left: only its visible part is the reference
-    ((700, 400), Rect(-50, 0, 600, 400), "canvas", Rect(0, 0, 550, 400),
-     Expansion(0, 150, 0, 0)),
-    # a layer larger than the canvas on every side: nothing around it
-    ((300, 200), Rect(-10, -10, 320, 220), "numbers", Rect(0, 0, 300, 200), Expansion()),
-])
+@pytest.mark.parametrize(
+    ("canvas", "layer", "mode", "reference", "expansion"),
+    [
+        # the canvas reaches beyond the layer: its margins are the expansion
+        (
+            (800, 560),
+            Rect(100, 80, 600, 400),
+            "canvas",
+            Rect(100, 80, 600, 400),
+            Expansion(100, 100, 80, 80),
+        ),
+        ((700, 400), Rect(0, 0, 600, 400), "canvas", Rect(0, 0, 600, 400), Expansion(0, 100, 0, 0)),
+        # a layer sticking out on the left: only its visible part is the reference
+        (
+            (700, 400),
+            Rect(-50, 0, 600, 400),
+            "canvas",
+            Rect(0, 0, 550, 400),
+            Expansion(0, 150, 0, 0),
+        ),
+        # a layer larger than the canvas on every side: nothing around it
+        ((300, 200), Rect(-10, -10, 320, 220), "numbers", Rect(0, 0, 300, 200), Expansion()),
+    ],
+)
 def test_automatic_from_the_canvas(canvas, layer, mode, reference, expansion):
     scan = never if mode == "canvas" else opaque
     auto = automatic(*canvas, layer, scan)
@@ -56,10 +69,13 @@ def test_automatic_from_transparent_margins():
     assert "transparent margins" in auto.describe()
 
 
-@pytest.mark.parametrize(("layer", "scan", "message"), [
-    (Rect(700, 0, 100, 100), opaque, "outside the canvas"),
-    (Rect(0, 0, 300, 200), lambda v: None, "fully transparent"),
-])
+@pytest.mark.parametrize(
+    ("layer", "scan", "message"),
+    [
+        (Rect(700, 0, 100, 100), opaque, "outside the canvas"),
+        (Rect(0, 0, 300, 200), lambda v: None, "fully transparent"),
+    ],
+)
 def test_automatic_refusals(layer, scan, message):
     with pytest.raises(InputError, match=message):
         automatic(300, 200, layer, scan)
@@ -69,12 +85,15 @@ AUTO_CANVAS = Automatic("canvas", Rect(100, 80, 600, 400), Expansion(100, 100, 8
 FILLS = Automatic("numbers", Rect(0, 0, 500, 300), Expansion())
 
 
-@pytest.mark.parametrize(("auto", "values", "expected"), [
-    (AUTO_CANVAS, {}, Expansion(100, 100, 80, 80)),
-    (AUTO_CANVAS, {"left": 0, "top": AUTO}, Expansion(0, 100, 80, 80)),
-    (AUTO_CANVAS, {"right": 300}, Expansion(100, 300, 80, 80)),
-    (FILLS, {"left": 64, "top": 32}, Expansion(64, 0, 32, 0)),
-])
+@pytest.mark.parametrize(
+    ("auto", "values", "expected"),
+    [
+        (AUTO_CANVAS, {}, Expansion(100, 100, 80, 80)),
+        (AUTO_CANVAS, {"left": 0, "top": AUTO}, Expansion(0, 100, 80, 80)),
+        (AUTO_CANVAS, {"right": 300}, Expansion(100, 300, 80, 80)),
+        (FILLS, {"left": 64, "top": 32}, Expansion(64, 0, 32, 0)),
+    ],
+)
 def test_requested_expansion(auto, values, expected):
     assert requested_expansion(auto, values) == expected
 
@@ -84,18 +103,39 @@ def test_requested_expansion_refuses_below_auto():
         requested_expansion(AUTO_CANVAS, {"left": -2})
 
 
-@pytest.mark.parametrize(("auto", "canvas", "values", "source", "origin", "growth"), [
-    # inside the canvas: no growth, the output area is the canvas
-    (AUTO_CANVAS, (800, 560), {}, Source(Rect(100, 80, 600, 400), 800, 560), (0, 0), None),
-    # fewer pixels than the canvas offers: the output area is smaller than the canvas
-    (AUTO_CANVAS, (800, 560), {"left": 10, "right": 0, "top": 0, "bottom": 0},
-     Source(Rect(10, 0, 600, 400), 610, 400), (90, 80), None),
-    # numbers beyond the canvas: it grows, old content moves right and down
-    (FILLS, (500, 300), {"left": 64, "top": 32}, Source(Rect(64, 32, 500, 300), 564, 332),
-     (0, 0), Growth(564, 332, 64, 32)),
-    (FILLS, (500, 300), {"right": 100}, Source(Rect(0, 0, 500, 300), 600, 300), (0, 0),
-     Growth(600, 300, 0, 0)),
-])
+@pytest.mark.parametrize(
+    ("auto", "canvas", "values", "source", "origin", "growth"),
+    [
+        # inside the canvas: no growth, the output area is the canvas
+        (AUTO_CANVAS, (800, 560), {}, Source(Rect(100, 80, 600, 400), 800, 560), (0, 0), None),
+        # fewer pixels than the canvas offers: the output area is smaller than the canvas
+        (
+            AUTO_CANVAS,
+            (800, 560),
+            {"left": 10, "right": 0, "top": 0, "bottom": 0},
+            Source(Rect(10, 0, 600, 400), 610, 400),
+            (90, 80),
+            None,
+        ),
+        # numbers beyond the canvas: it grows, old content moves right and down
+        (
+            FILLS,
+            (500, 300),
+            {"left": 64, "top": 32},
+            Source(Rect(64, 32, 500, 300), 564, 332),
+            (0, 0),
+            Growth(564, 332, 64, 32),
+        ),
+        (
+            FILLS,
+            (500, 300),
+            {"right": 100},
+            Source(Rect(0, 0, 500, 300), 600, 300),
+            (0, 0),
+            Growth(600, 300, 0, 0),
+        ),
+    ],
+)
 def test_frame(auto, canvas, values, source, origin, growth):
     framed = frame(auto, *canvas, values)
     assert (framed.source, framed.origin, framed.growth) == (source, origin, growth)
@@ -104,12 +144,18 @@ def test_frame(auto, canvas, values, source, origin, growth):
     assert source.reference.translate(*origin) == auto.reference.translate(*shift)
 
 
-@pytest.mark.parametrize(("auto", "maximum", "expected"), [
-    (AUTO_CANVAS, 2048, {"left": 100, "right": 100, "top": 80, "bottom": 80}),
-    (Automatic("canvas", Rect(3000, 0, 10, 10), Expansion(3000, 0, 0, 0)), 2048,
-     {"left": AUTO, "right": 0, "top": 0, "bottom": 0}),
-    (FILLS, 2048, {}),
-])
+@pytest.mark.parametrize(
+    ("auto", "maximum", "expected"),
+    [
+        (AUTO_CANVAS, 2048, {"left": 100, "right": 100, "top": 80, "bottom": 80}),
+        (
+            Automatic("canvas", Rect(3000, 0, 10, 10), Expansion(3000, 0, 0, 0)),
+            2048,
+            {"left": AUTO, "right": 0, "top": 0, "bottom": 0},
+        ),
+        (FILLS, 2048, {}),
+    ],
+)
 def test_prefill(auto, maximum, expected):
     assert prefill(auto, maximum) == expected
 
@@ -121,7 +167,7 @@ def test_placement_of_a_plan_at_full_resolution():
     assert where.reference == Rect(110, 100, 600, 400)
     assert where.sides == Expansion(1, 1, 1, 1)
     mask = where.mask()
-    row = mask[(100 + 200 - 20) * 800:(100 + 200 - 20 + 1) * 800]  # through the middle
+    row = mask[(100 + 200 - 20) * 800 : (100 + 200 - 20 + 1) * 800]  # through the middle
     assert list(row[:100]) == [255] * 100
     assert list(row[100:104]) == ramp(4)
     assert set(row[104:696]) == {0}
@@ -134,10 +180,11 @@ def test_placement_mask_over_an_area_is_the_same_mask_cut_out():
     where = Placement.from_plan(plan, 8)
     full, part = where.mask(), where.mask(where.reference)
     ref = where.reference
-    cut = b"".join(full[(ref.y + y) * 260 + ref.x:(ref.y + y) * 260 + ref.right]
-                   for y in range(ref.height))
+    cut = b"".join(
+        full[(ref.y + y) * 260 + ref.x : (ref.y + y) * 260 + ref.right] for y in range(ref.height)
+    )
     assert part == cut
-    middle = part[50 * 200:51 * 200]
+    middle = part[50 * 200 : 51 * 200]
     assert middle[:8] == bytes(8)  # the left side did not grow: no ramp there
     assert list(middle[-8:]) == ramp(8)[::-1]  # the right side did
 
@@ -155,13 +202,16 @@ def test_placement_json_round_trip():
     assert Placement.from_json(where.to_json()) == where
 
 
-@pytest.mark.parametrize(("got", "want", "ok"), [
-    ((900, 664), (900, 664), True),
-    ((450, 332), (900, 664), True),  # uniformly scaled: placed as planned
-    ((675, 664), (900, 664), False),  # a quarter narrower
-    ((904, 664), (900, 664), True),  # within the 2 % aspect tolerance
-    ((930, 664), (900, 664), False),
-])
+@pytest.mark.parametrize(
+    ("got", "want", "ok"),
+    [
+        ((900, 664), (900, 664), True),
+        ((450, 332), (900, 664), True),  # uniformly scaled: placed as planned
+        ((675, 664), (900, 664), False),  # a quarter narrower
+        ((904, 664), (900, 664), True),  # within the 2 % aspect tolerance
+        ((930, 664), (900, 664), False),
+    ],
+)
 def test_check_size(got, want, ok):
     if ok:
         check_size(got, want)

@@ -63,8 +63,10 @@ def test_source_rejects_reference_outside():
         Source(Rect(10, 0, 100, 10), 100, 10)
 
 
-@pytest.mark.parametrize("box", [Rect(0, 0, 1, 1), Rect(3, 4, 5, 2), Rect(0, 0, 20, 10),
-                                 Rect(19, 9, 1, 1), Rect(7, 0, 1, 10)])
+@pytest.mark.parametrize(
+    "box",
+    [Rect(0, 0, 1, 1), Rect(3, 4, 5, 2), Rect(0, 0, 20, 10), Rect(19, 9, 1, 1), Rect(7, 0, 1, 10)],
+)
 def test_alpha_bounds(box):
     assert alpha_bounds(rgba_with_box(20, 10, box), 20, 10) == box
 
@@ -97,13 +99,16 @@ def test_from_numbers():
     assert src.expansion == Expansion(1, 2, 3, 4)
 
 
-@pytest.mark.parametrize(("anchor", "expansion"), [
-    ("center", Expansion(50, 51, 10, 10)),
-    ("top-left", Expansion(0, 101, 0, 20)),
-    ("bottom-right", Expansion(101, 0, 20, 0)),
-    ("top", Expansion(50, 51, 0, 20)),
-    ("left", Expansion(0, 101, 10, 10)),
-])
+@pytest.mark.parametrize(
+    ("anchor", "expansion"),
+    [
+        ("center", Expansion(50, 51, 10, 10)),
+        ("top-left", Expansion(0, 101, 0, 20)),
+        ("bottom-right", Expansion(101, 0, 20, 0)),
+        ("top", Expansion(50, 51, 0, 20)),
+        ("left", Expansion(0, 101, 10, 10)),
+    ],
+)
 def test_from_target_size(anchor, expansion):
     assert from_target_size(100, 80, 201, 100, anchor).expansion == expansion
 
@@ -115,13 +120,16 @@ def test_from_target_size_errors():
         from_target_size(100, 80, 200, 100, "middle")
 
 
-@pytest.mark.parametrize(("size", "aspect", "canvas"), [
-    ((1000, 1000), (16, 9), (1778, 1000)),
-    ((1920, 1080), (1, 1), (1920, 1920)),
-    ((1080, 1920), (16, 9), (3414, 1920)),
-    ((300, 200), (3, 2), (300, 200)),
-    ((301, 200), (3, 2), (301, 201)),
-])
+@pytest.mark.parametrize(
+    ("size", "aspect", "canvas"),
+    [
+        ((1000, 1000), (16, 9), (1778, 1000)),
+        ((1920, 1080), (1, 1), (1920, 1920)),
+        ((1080, 1920), (16, 9), (3414, 1920)),
+        ((300, 200), (3, 2), (300, 200)),
+        ((301, 200), (3, 2), (301, 201)),
+    ],
+)
 def test_from_aspect(size, aspect, canvas):
     src = from_aspect(*size, *aspect)
     assert (src.canvas_width, src.canvas_height) == canvas

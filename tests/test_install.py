@@ -30,6 +30,7 @@ ENTRY_CRLF = b"\xef\xbb\xbf#!/usr/bin/env python\r\nimport sys\r\nprint('entry')
 
 # -- fixtures ----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def source(tmp_path: Path) -> Path:
     """A fake plug-in folder with everything the copy must fix or leave out."""
@@ -57,11 +58,24 @@ def vendor(tmp_path: Path) -> Path:
     return v
 
 
-def run_main(args: list[str], home: Path, source: Path, vendor: Path | None, *,
-             platform: str = "linux", env: dict[str, str] | None = None,
-             stdin: io.StringIO | None = None) -> int:
-    return inst.main([*args, "--source", str(source)], platform=platform, env=env or {},
-                     home=home, vendor=vendor, stdin=stdin)
+def run_main(
+    args: list[str],
+    home: Path,
+    source: Path,
+    vendor: Path | None,
+    *,
+    platform: str = "linux",
+    env: dict[str, str] | None = None,
+    stdin: io.StringIO | None = None,
+) -> int:
+    return inst.main(
+        [*args, "--source", str(source)],
+        platform=platform,
+        env=env or {},
+        home=home,
+        vendor=vendor,
+        stdin=stdin,
+    )
 
 
 def tree(root: Path) -> dict[str, tuple[int, int, bytes]]:
@@ -81,14 +95,19 @@ def tree(root: Path) -> dict[str, tuple[int, int, bytes]]:
 LAYOUTS = {
     # name: (platform, env factory, profile root relative to home or tmp)
     "linux": ("linux", lambda home: {}, lambda home: home / ".config" / "GIMP"),
-    "linux-xdg": ("linux", lambda home: {"XDG_CONFIG_HOME": str(home.parent / "xdg")},
-                  lambda home: home.parent / "xdg" / "GIMP"),
+    "linux-xdg": (
+        "linux",
+        lambda home: {"XDG_CONFIG_HOME": str(home.parent / "xdg")},
+        lambda home: home.parent / "xdg" / "GIMP",
+    ),
     "flatpak": ("linux", lambda home: {}, lambda home: home / ".config" / "GIMP"),
     "snap": ("linux", lambda home: {}, lambda home: home / "snap/gimp/current/GIMP"),
-    "snap-config": ("linux", lambda home: {},
-                    lambda home: home / "snap/gimp/current/.config/GIMP"),
-    "windows": ("win32", lambda home: {"APPDATA": str(home / "AppData" / "Roaming")},
-                lambda home: home / "AppData" / "Roaming" / "GIMP"),
+    "snap-config": ("linux", lambda home: {}, lambda home: home / "snap/gimp/current/.config/GIMP"),
+    "windows": (
+        "win32",
+        lambda home: {"APPDATA": str(home / "AppData" / "Roaming")},
+        lambda home: home / "AppData" / "Roaming" / "GIMP",
+    ),
     "macos": ("darwin", lambda home: {}, lambda home: home / "Library/Application Support/GIMP"),
 }
 CASES = [(name, n) for name in LAYOUTS for n in (0, 1, 2)]
@@ -96,7 +115,8 @@ CASES = [(name, n) for name in LAYOUTS for n in (0, 1, 2)]
 
 @pytest.mark.parametrize(("layout", "count"), CASES, ids=[f"{a}-{b}" for a, b in CASES])
 def test_installs_into_every_existing_3x_profile_and_creates_none(
-        layout, count, tmp_path, source, vendor, capsys):
+    layout, count, tmp_path, source, vendor, capsys
+):
     platform, make_env, make_root = LAYOUTS[layout]
     home = tmp_path / "home"
     home.mkdir()
@@ -190,8 +210,9 @@ def test_gimp_dir_is_repeatable_and_replaces_discovery(tmp_path, source, vendor,
     a.mkdir()
     (b / "plug-ins").mkdir(parents=True)
     # b is given as its plug-ins/ folder, a common slip the installer corrects
-    rc = run_main(["--gimp-dir", str(a), "--gimp-dir", str(b / "plug-ins")], tmp_path, source,
-                  vendor)
+    rc = run_main(
+        ["--gimp-dir", str(a), "--gimp-dir", str(b / "plug-ins")], tmp_path, source, vendor
+    )
     assert rc == 0, capsys.readouterr().err
     assert (a / "plug-ins" / "flux-outpaint" / "flux-outpaint.py").is_file()
     assert (b / "plug-ins" / "flux-outpaint" / "flux-outpaint.py").is_file()
@@ -199,8 +220,9 @@ def test_gimp_dir_is_repeatable_and_replaces_discovery(tmp_path, source, vendor,
     assert list((tmp_path / ".config" / "GIMP" / "3.0").iterdir()) == []
 
 
-@pytest.mark.parametrize(("folder", "message"), [
-    ("nope/3.2", "no such folder"), ("GIMP/2.10", "needs GIMP 3")])
+@pytest.mark.parametrize(
+    ("folder", "message"), [("nope/3.2", "no such folder"), ("GIMP/2.10", "needs GIMP 3")]
+)
 def test_gimp_dir_refusals_write_nothing(folder, message, tmp_path, source, vendor, capsys):
     given = tmp_path / folder
     if folder.endswith("2.10"):
@@ -213,12 +235,14 @@ def test_gimp_dir_refusals_write_nothing(folder, message, tmp_path, source, vend
 
 # -- what gets installed -----------------------------------------------------------------
 
+
 @pytest.fixture
 def home_30(tmp_path: Path) -> Path:
     home = tmp_path / "home"
     (home / ".config" / "GIMP" / "3.0" / "plug-ins" / "other-plugin").mkdir(parents=True)
-    (home / ".config" / "GIMP" / "3.0" / "plug-ins" / "other-plugin" / "other-plugin.py"
-     ).write_text("x")
+    (
+        home / ".config" / "GIMP" / "3.0" / "plug-ins" / "other-plugin" / "other-plugin.py"
+    ).write_text("x")
     return home
 
 
@@ -242,13 +266,16 @@ def test_copy_fixes_entry_file_skips_junk_and_rebuilds_vendor(home_30, source, v
     assert (source / "flux-outpaint.py").read_bytes() == ENTRY_CRLF  # the source is untouched
 
 
-@pytest.mark.parametrize(("given", "expected"), [
-    (b"print(1)\n", b"#!/usr/bin/env python3\nprint(1)\n"),
-    (b"#!/usr/bin/python3.12\r\nprint(1)\r\n", b"#!/usr/bin/env python3\nprint(1)\n"),
-    (b"\xef\xbb\xbf#!/usr/bin/env python3\rprint(1)\r", b"#!/usr/bin/env python3\nprint(1)\n"),
-    (b"#!/usr/bin/env python3\nprint(1)\n", b"#!/usr/bin/env python3\nprint(1)\n"),
-    (b"#!python", b"#!/usr/bin/env python3\n"),
-])
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        (b"print(1)\n", b"#!/usr/bin/env python3\nprint(1)\n"),
+        (b"#!/usr/bin/python3.12\r\nprint(1)\r\n", b"#!/usr/bin/env python3\nprint(1)\n"),
+        (b"\xef\xbb\xbf#!/usr/bin/env python3\rprint(1)\r", b"#!/usr/bin/env python3\nprint(1)\n"),
+        (b"#!/usr/bin/env python3\nprint(1)\n", b"#!/usr/bin/env python3\nprint(1)\n"),
+        (b"#!python", b"#!/usr/bin/env python3\n"),
+    ],
+)
 def test_entry_normalisation(given, expected):
     assert inst.normalised_entry(given) == expected
 
@@ -289,7 +316,9 @@ def test_failed_build_keeps_the_old_copy_whole(home_30, source, vendor, monkeypa
     assert "No space left on device" in err and len(err.strip().splitlines()) == 1
     assert tree(target_of(home_30)) == before
     assert sorted(p.name for p in target_of(home_30).parent.iterdir()) == [
-        "flux-outpaint", "other-plugin"]
+        "flux-outpaint",
+        "other-plugin",
+    ]
 
 
 def test_swap_puts_the_old_copy_back_when_the_new_one_cannot_move_in(tmp_path, monkeypatch):
@@ -321,8 +350,7 @@ def test_unwritable_plug_ins_folder_is_one_error_line(tmp_path, source, vendor, 
     assert "Done" not in captured.out
 
 
-def test_permission_denied_is_reported_with_its_path(home_30, source, vendor, monkeypatch,
-                                                     capsys):
+def test_permission_denied_is_reported_with_its_path(home_30, source, vendor, monkeypatch, capsys):
     def denied(**kw):
         raise PermissionError(13, "Permission denied", kw["dir"])
 
@@ -343,6 +371,7 @@ def test_source_without_entry_file_is_refused(home_30, tmp_path, vendor, capsys)
 
 # -- uninstall, dry run, dev ---------------------------------------------------------------
 
+
 def test_uninstall_removes_every_copy_and_nothing_else(tmp_path, source, vendor, capsys):
     for v in ("3.0", "3.2"):
         (tmp_path / ".config" / "GIMP" / v / "plug-ins" / "keep").mkdir(parents=True)
@@ -350,8 +379,9 @@ def test_uninstall_removes_every_copy_and_nothing_else(tmp_path, source, vendor,
     assert run_main(["--uninstall"], tmp_path, source, vendor) == 0
     assert capsys.readouterr().out.count("Removed ") == 2
     for v in ("3.0", "3.2"):
-        assert sorted(p.name for p in (tmp_path / ".config/GIMP" / v / "plug-ins").iterdir()
-                      ) == ["keep"]
+        assert sorted(p.name for p in (tmp_path / ".config/GIMP" / v / "plug-ins").iterdir()) == [
+            "keep"
+        ]
     assert run_main(["--uninstall"], tmp_path, source, vendor) == 0
     assert "Not installed" in capsys.readouterr().out
 
@@ -392,13 +422,17 @@ def test_dev_links_the_source_and_builds_vendor_inside_it(home_30, source, vendo
 
 # -- --list ------------------------------------------------------------------------------
 
-def test_list_reports_programs_profiles_and_installed_versions(tmp_path, source, vendor,
-                                                               capsys):
+
+def test_list_reports_programs_profiles_and_installed_versions(tmp_path, source, vendor, capsys):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for name, body in (("gimp-3.2", "exit 0"),
-                       ("flatpak", 'test "$1 $2" = "info org.gimp.GIMP" && '
-                                   'printf "GIMP\\n     Version: 3.2.4\\n"')):
+    for name, body in (
+        ("gimp-3.2", "exit 0"),
+        (
+            "flatpak",
+            'test "$1 $2" = "info org.gimp.GIMP" && printf "GIMP\\n     Version: 3.2.4\\n"',
+        ),
+    ):
         (bin_dir / name).write_text(f"#!/bin/sh\n{body}\n")
         os.chmod(bin_dir / name, 0o755)
     root = tmp_path / ".config" / "GIMP"
@@ -425,10 +459,16 @@ def test_list_with_nothing_found_still_succeeds(tmp_path, source, vendor, capsys
 
 # -- usage errors ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("args", [
-    ["--zip", "x.zip", "--uninstall"], ["--dev", "--list"], ["--wheelhouse", "/nonexistent"],
-    ["--set-key", "fal-secret-in-argv"],
-])
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--zip", "x.zip", "--uninstall"],
+        ["--dev", "--list"],
+        ["--wheelhouse", "/nonexistent"],
+        ["--set-key", "fal-secret-in-argv"],
+    ],
+)
 def test_usage_errors_exit_2_without_echoing_arguments(args, tmp_path, source, capsys):
     with pytest.raises(SystemExit) as exc:
         run_main(args, tmp_path, source, None)
@@ -437,6 +477,7 @@ def test_usage_errors_exit_2_without_echoing_arguments(args, tmp_path, source, c
 
 
 # -- release zip -------------------------------------------------------------------------
+
 
 def test_zip_unpacks_into_plug_ins_with_the_exec_bit(tmp_path, source, vendor, capsys):
     out = tmp_path / "dist" / "flux-outpaint.zip"
@@ -464,7 +505,7 @@ def test_zip_unpacks_into_plug_ins_with_the_exec_bit(tmp_path, source, vendor, c
 
 # -- --set-key ---------------------------------------------------------------------------
 
-FAKE_SETTINGS = '''
+FAKE_SETTINGS = """
 import os
 from pathlib import Path
 
@@ -473,16 +514,21 @@ def save_api_key(key):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(key + "\\n")  # deliberately not private: install.py must fix the mode
     return path
-'''
+"""
 
 
 def test_set_key_reads_stdin_stores_0600_and_never_prints_the_key(tmp_path, source):
     (source / "outpaint" / "settings.py").write_text(FAKE_SETTINGS)
     env = {**os.environ, "FLUX_OUTPAINT_CONFIG_DIR": str(tmp_path / "cfg")}
     key = "1234abcd-key:5678efgh-secret"
-    done = subprocess.run([sys.executable, str(ROOT / "install.py"), "--set-key", "--source",
-                           str(source)], input=key + "\n", capture_output=True, text=True,
-                          env=env, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "install.py"), "--set-key", "--source", str(source)],
+        input=key + "\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     path = tmp_path / "cfg" / "flux-outpaint" / "fal-key"
     assert path.read_text().strip() == key
@@ -516,11 +562,20 @@ def test_set_key_with_the_real_settings_module(tmp_path):
     if not settings.is_file() or "def save_api_key" not in settings.read_text():
         pytest.skip("plugin/flux-outpaint/outpaint/settings.py has no save_api_key yet")
     env = {k: v for k, v in os.environ.items() if k != "FAL_KEY"}
-    env.update(HOME=str(tmp_path / "home"), XDG_CONFIG_HOME=str(tmp_path / "xdg"),
-               FLUX_OUTPAINT_CONFIG_DIR=str(tmp_path / "cfg"))
+    env.update(
+        HOME=str(tmp_path / "home"),
+        XDG_CONFIG_HOME=str(tmp_path / "xdg"),
+        FLUX_OUTPAINT_CONFIG_DIR=str(tmp_path / "cfg"),
+    )
     key = "realkey-0001:abcdefabcdef"
-    done = subprocess.run([sys.executable, str(ROOT / "install.py"), "--set-key"],
-                          input=key, capture_output=True, text=True, env=env, timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "install.py"), "--set-key"],
+        input=key,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     files = [p for p in tmp_path.rglob("fal-key") if p.is_file()]
     assert len(files) == 1 and files[0].read_text().strip() == key
@@ -529,6 +584,7 @@ def test_set_key_with_the_real_settings_module(tmp_path):
 
 
 # -- the real plug-in folder ---------------------------------------------------------------
+
 
 def test_real_plugin_folder_installs(tmp_path, vendor, capsys):
     if not (inst.REPO_SOURCE / "flux-outpaint.py").is_file():
@@ -561,8 +617,12 @@ def test_runs_on_the_oldest_supported_python(tmp_path, source, vendor):
         "                      home=home, vendor=vend)\n"
         "    assert rc == 0, args\n"
     )
-    done = subprocess.run([str(PY39), "-I", "-c", script, str(ROOT), str(tmp_path), str(source),
-                           str(vendor)], capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(PY39), "-I", "-c", script, str(ROOT), str(tmp_path), str(source), str(vendor)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert "Removed" in done.stdout and "Done: restart GIMP" in done.stdout
     entry = tmp_path / ".config/GIMP/3.2/plug-ins/flux-outpaint/flux-outpaint.py"

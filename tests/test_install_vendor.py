@@ -22,15 +22,34 @@ PY310 = Path("/root/.pyenv/versions/3.10.13/bin/python3.10")
 PY313 = Path("/root/.pyenv/versions/3.13.0/bin/python3.13")
 
 
-
-
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory) -> Path:
     wh = tmp_path_factory.mktemp("wheelhouse")
-    done = subprocess.run([sys.executable, "-m", "pip", "download", "--disable-pip-version-check",
-                           "-q", "--dest", str(wh), "--only-binary=:all:", "--platform", "any",
-                           "--implementation", "py", "--abi", "none", "--python-version", "3.10",
-                           "--no-deps", *iv.VENDOR_PINS], capture_output=True, text=True)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--disable-pip-version-check",
+            "-q",
+            "--dest",
+            str(wh),
+            "--only-binary=:all:",
+            "--platform",
+            "any",
+            "--implementation",
+            "py",
+            "--abi",
+            "none",
+            "--python-version",
+            "3.10",
+            "--no-deps",
+            *iv.VENDOR_PINS,
+        ],
+        capture_output=True,
+        text=True,
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot download the pinned wheels: {done.stderr.strip()[-300:]}")
     return wh
@@ -58,8 +77,9 @@ def test_every_vendored_requires_python_admits_310(real_vendor):
     specifiers = pytest.importorskip("packaging.specifiers")
     for meta in real_vendor.glob("*.dist-info/METADATA"):
         lines = meta.read_text().split("\n\n")[0].splitlines()
-        spec = next((ln.split(":", 1)[1].strip() for ln in lines
-                     if ln.startswith("Requires-Python:")), "")
+        spec = next(
+            (ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("Requires-Python:")), ""
+        )
         assert specifiers.SpecifierSet(spec).contains("3.10.0"), (meta, spec)
 
 
@@ -100,23 +120,29 @@ print("ok", sys.version_info[:2])
 """
 
 
-@pytest.mark.parametrize("python", [
-    pytest.param("host", id="host-python3"),
-    pytest.param(PY310, id="python3.10"),
-    pytest.param(PY313, id="python3.13"),
-])
+@pytest.mark.parametrize(
+    "python",
+    [
+        pytest.param("host", id="host-python3"),
+        pytest.param(PY310, id="python3.10"),
+        pytest.param(PY313, id="python3.13"),
+    ],
+)
 def test_vendored_httpx_runs_sync_and_async_on_gimp_pythons(python, real_vendor):
     exe = shutil.which("python3") if python == "host" else str(python)
     if not exe or not Path(exe).exists():
         pytest.skip(f"{python} is not installed here")
-    done = subprocess.run([exe, "-I", "-c", HTTPX_SMOKE, str(real_vendor)], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [exe, "-I", "-c", HTTPX_SMOKE, str(real_vendor)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("ok")
 
 
-def test_vendor_builds_once_per_run_for_every_profile(tmp_path, wheelhouse, monkeypatch,
-                                                      capsys):
+def test_vendor_builds_once_per_run_for_every_profile(tmp_path, wheelhouse, monkeypatch, capsys):
     source = tmp_path / "src"
     source.mkdir()
     (source / "flux-outpaint.py").write_text("print(1)\n")
@@ -125,8 +151,12 @@ def test_vendor_builds_once_per_run_for_every_profile(tmp_path, wheelhouse, monk
     calls = []
     real_build = iv.build_vendor
     monkeypatch.setattr(iv, "build_vendor", lambda *a: calls.append(a) or real_build(*a))
-    rc = load_install().main(["--wheelhouse", str(wheelhouse), "--source", str(source)],
-                             platform="linux", env={}, home=tmp_path)
+    rc = load_install().main(
+        ["--wheelhouse", str(wheelhouse), "--source", str(source)],
+        platform="linux",
+        env={},
+        home=tmp_path,
+    )
     assert rc == 0, capsys.readouterr().err
     assert len(calls) == 1
     for v in ("3.0", "3.2"):
@@ -135,21 +165,20 @@ def test_vendor_builds_once_per_run_for_every_profile(tmp_path, wheelhouse, monk
         assert not (vendored / "bin").exists()
 
 
-def test_user_pip_settings_that_clash_with_target_are_overridden(wheelhouse, tmp_path,
-                                                                 monkeypatch):
+def test_user_pip_settings_that_clash_with_target_are_overridden(wheelhouse, tmp_path, monkeypatch):
     monkeypatch.setenv("PIP_REQUIRE_VIRTUALENV", "1")
     monkeypatch.setenv("PIP_USER", "1")
     iv.build_vendor(tmp_path / "vendor", wheelhouse, sys.executable)
     assert (tmp_path / "vendor" / "httpx" / "__init__.py").is_file()
 
 
-def test_without_pip_a_wheelhouse_is_unpacked_to_the_same_files(wheelhouse, real_vendor,
-                                                                 tmp_path):
+def test_without_pip_a_wheelhouse_is_unpacked_to_the_same_files(wheelhouse, real_vendor, tmp_path):
     dest = tmp_path / "vendor"
     iv.build_vendor(dest, wheelhouse, "/nonexistent/python3")
 
     def sources(root: Path) -> set[str]:
         return {str(p.relative_to(root)) for p in root.rglob("*.py")}
+
     assert sources(dest) == sources(real_vendor)
     assert dist_names(dest) == dist_names(real_vendor)
 
@@ -162,8 +191,9 @@ def test_without_pip_or_wheelhouse_the_message_says_what_to_do(tmp_path):
     assert "release zip" in text and "\n" not in text
 
 
-def write_dist(vendor: Path, name: str, requires_python: str = ">=3.8",
-               requires: tuple[str, ...] = ()) -> None:
+def write_dist(
+    vendor: Path, name: str, requires_python: str = ">=3.8", requires: tuple[str, ...] = ()
+) -> None:
     info = vendor / f"{name}-1.0.dist-info"
     info.mkdir(parents=True)
     lines = [f"Name: {name}", "Version: 1.0", f"Requires-Python: {requires_python}"]
@@ -194,13 +224,26 @@ def test_check_vendor_refuses_missing_exceptiongroup_and_missing_dependencies(tm
         iv.check_vendor(tmp_path)
 
 
-@pytest.mark.parametrize("spec", [">=3.10", ">=3.8", "<3.11", ">=3.7,!=3.10.*", "~=3.9",
-                                  "==3.10.*", ">=3.10.2", ">3.10", "<=3.12,>=3.9", "!=3.11"])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        ">=3.10",
+        ">=3.8",
+        "<3.11",
+        ">=3.7,!=3.10.*",
+        "~=3.9",
+        "==3.10.*",
+        ">=3.10.2",
+        ">3.10",
+        "<=3.12,>=3.9",
+        "!=3.11",
+    ],
+)
 def test_admits_agrees_with_packaging(spec):
     specifiers = pytest.importorskip("packaging.specifiers")
     for target in iv.TARGET_PYTHONS:
         version = ".".join(map(str, target)) + ".0"
         assert iv.admits(spec, target) == specifiers.SpecifierSet(spec).contains(version), (
-            spec, target)
-
-
+            spec,
+            target,
+        )

@@ -89,7 +89,7 @@ def test_a_truncated_last_line_is_skipped_and_does_not_swallow_the_next(journal)
 
 def test_garbage_lines_are_ignored(journal):
     journal.path.parent.mkdir(parents=True)
-    journal.path.write_bytes(b"not json\n[1, 2]\n{\"no\": \"id\"}\n\xff\xfe\n")
+    journal.path.write_bytes(b'not json\n[1, 2]\n{"no": "id"}\n\xff\xfe\n')
     journal.record_submit(handle("r1"), {})
     assert [e.request_id for e in journal.entries()] == ["r1"]
 

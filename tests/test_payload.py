@@ -22,13 +22,16 @@ def test_has_alpha():
     assert has_alpha(b"\x01\x02\x03\xff" * 9 + b"\x00\x00\x00\xfe")
 
 
-@pytest.mark.parametrize(("alpha", "size", "fmt"), [
-    (True, (4000, 3000), "png"),
-    (False, (4000, 3000), "jpeg"),
-    (True, (256, 256), "png"),
-    (False, (256, 256), "png"),
-    (False, (257, 256), "jpeg"),
-])
+@pytest.mark.parametrize(
+    ("alpha", "size", "fmt"),
+    [
+        (True, (4000, 3000), "png"),
+        (False, (4000, 3000), "jpeg"),
+        (True, (256, 256), "png"),
+        (False, (256, 256), "png"),
+        (False, (257, 256), "jpeg"),
+    ],
+)
 def test_choose_encoding(alpha, size, fmt):
     enc = choose_encoding(alpha, *size)
     assert enc.format == fmt
@@ -49,12 +52,20 @@ def test_data_uri():
 
 
 def test_build_request_has_every_field():
-    body = build_request("data:x", Expansion(1, 2, 3, 4),
-                         RequestOptions("fast", "jpeg", False, True, False))
+    body = build_request(
+        "data:x", Expansion(1, 2, 3, 4), RequestOptions("fast", "jpeg", False, True, False)
+    )
     assert body == {
-        "image_url": "data:x", "expand_left": 1, "expand_right": 2, "expand_top": 3,
-        "expand_bottom": 4, "mode": "fast", "output_format": "jpeg",
-        "enable_safety_checker": False, "sync_mode": True, "auto_crop": False,
+        "image_url": "data:x",
+        "expand_left": 1,
+        "expand_right": 2,
+        "expand_top": 3,
+        "expand_bottom": 4,
+        "mode": "fast",
+        "output_format": "jpeg",
+        "enable_safety_checker": False,
+        "sync_mode": True,
+        "auto_crop": False,
     }
     with pytest.raises(InputError):
         build_request("data:x", Expansion(), RequestOptions())

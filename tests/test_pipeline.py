@@ -37,9 +37,14 @@ def journal(tmp_path: Path) -> Journal:
 class Fal:
     """fal's queue in a few lines: a submit, a scripted list of statuses, a result, an image."""
 
-    def __init__(self, state: str = "COMPLETED", result: dict | None = None,
-                 statuses: list[dict] | None = None, image: bytes = PNG,
-                 result_status: int = 200) -> None:
+    def __init__(
+        self,
+        state: str = "COMPLETED",
+        result: dict | None = None,
+        statuses: list[dict] | None = None,
+        image: bytes = PNG,
+        result_status: int = 200,
+    ) -> None:
         self.state = state
         self.result = result or {"images": [{"url": "https://v3b.fal.media/o.png"}]}
         self.statuses = list(statuses or [])
@@ -52,10 +57,17 @@ class Fal:
         if request.method == "POST":
             if path.endswith("/outpaint"):
                 h = handle(RID)
-                return httpx.Response(200, json={
-                    "request_id": RID, "status": "IN_QUEUE", "queue_position": 0,
-                    "status_url": h.status_url, "response_url": h.response_url,
-                    "cancel_url": h.cancel_url})
+                return httpx.Response(
+                    200,
+                    json={
+                        "request_id": RID,
+                        "status": "IN_QUEUE",
+                        "queue_position": 0,
+                        "status_url": h.status_url,
+                        "response_url": h.response_url,
+                        "cancel_url": h.cancel_url,
+                    },
+                )
             return httpx.Response(500)
         if path.endswith("/status"):
             if self.statuses:
@@ -66,13 +78,11 @@ class Fal:
         if path.endswith("/cancel"):
             return httpx.Response(202, json={"status": "CANCELLATION_REQUESTED"})
         if request.url.host == "v3b.fal.media":
-            return httpx.Response(200, headers={"content-type": "image/png"},
-                                  content=self.image)
+            return httpx.Response(200, headers={"content-type": "image/png"}, content=self.image)
         return httpx.Response(self.result_status, json=self.result)
 
     def count(self, method: str, suffix: str = "") -> int:
-        return sum(1 for r in self.requests
-                   if r.method == method and r.url.path.endswith(suffix))
+        return sum(1 for r in self.requests if r.method == method and r.url.path.endswith(suffix))
 
 
 def client_for(fal: Fal) -> FalQueueClient:
@@ -82,8 +92,12 @@ def client_for(fal: Fal) -> FalQueueClient:
 def job(purpose: dict | None = None) -> Job:
     plan = make_plan(from_numbers(20, 10, Expansion(left=8)))
     w, h = plan.request_reference
-    return Job(bytes([90, 120, 200, 255]) * (w * h), plan, payload.RequestOptions(),
-               purpose or {"tool": "test"})
+    return Job(
+        bytes([90, 120, 200, 255]) * (w * h),
+        plan,
+        payload.RequestOptions(),
+        purpose or {"tool": "test"},
+    )
 
 
 def encoder(rgba: bytes, width: int, height: int, encoding: payload.Encoding) -> bytes:
@@ -92,15 +106,20 @@ def encoder(rgba: bytes, width: int, height: int, encoding: payload.Encoding) ->
 
 # -- run_job -------------------------------------------------------------------------------
 
+
 def test_a_job_reports_each_phase_in_order_and_journals_the_request(journal):
-    fal = Fal(statuses=[
-        {"status": "IN_QUEUE", "queue_position": 1},
-        {"status": "IN_PROGRESS", "logs": [{"message": "step", "timestamp": "1"}]},
-        {"status": "COMPLETED", "logs": []}])
+    fal = Fal(
+        statuses=[
+            {"status": "IN_QUEUE", "queue_position": 1},
+            {"status": "IN_PROGRESS", "logs": [{"message": "step", "timestamp": "1"}]},
+            {"status": "COMPLETED", "logs": []},
+        ]
+    )
     seen: list[Progress] = []
     the_job = job()
-    result = run_job(the_job, client=client_for(fal), journal=journal, encoder=encoder,
-                     on_progress=seen.append)
+    result = run_job(
+        the_job, client=client_for(fal), journal=journal, encoder=encoder, on_progress=seen.append
+    )
     assert (result.request_id, result.data, result.content_type) == (RID, PNG, "image/png")
     phases = [p.phase for p in seen]
     assert phases[:3] == [Phase.ENCODING, Phase.SUBMITTING, Phase.QUEUED]
@@ -116,8 +135,10 @@ def test_a_job_reports_each_phase_in_order_and_journals_the_request(journal):
 
 
 def test_a_failure_after_the_submit_names_the_request_and_is_journaled(journal):
-    fal = Fal(result={"detail": [{"loc": ["body", "expand_left"], "msg": "bad",
-                                  "type": "value_error"}]}, result_status=422)
+    fal = Fal(
+        result={"detail": [{"loc": ["body", "expand_left"], "msg": "bad", "type": "value_error"}]},
+        result_status=422,
+    )
     with pytest.raises(errors.ValidationError) as info:
         run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
     assert info.value.request_id == RID
@@ -145,8 +166,14 @@ def test_a_cancel_while_waiting_cancels_on_fal_and_marks_the_journal(journal):
             cancel.set()
 
     with pytest.raises(errors.CancelledError) as info:
-        run_job(job(), client=client_for(fal), journal=journal, encoder=encoder,
-                on_progress=progress, cancel=cancel)
+        run_job(
+            job(),
+            client=client_for(fal),
+            journal=journal,
+            encoder=encoder,
+            on_progress=progress,
+            cancel=cancel,
+        )
     assert info.value.request_id == RID
     assert fal.count("PUT", "/cancel") == 1
     assert journal.find(RID).state == "cancelled"
@@ -164,6 +191,7 @@ def test_about_request_names_only_errors_that_name_none():
 
 
 # -- recover -------------------------------------------------------------------------------
+
 
 def test_recover_fetches_a_completed_request_without_submitting(journal):
     journal.record_submit(handle("r1"), {})
@@ -203,8 +231,18 @@ def test_recover_reports_the_models_error(journal):
         def __call__(self, request):
             if request.url.path.endswith("/r1"):
                 self.requests.append(request)
-                return httpx.Response(422, json={"detail": [
-                    {"loc": ["body", "expand_top"], "msg": "too large", "type": "value_error"}]})
+                return httpx.Response(
+                    422,
+                    json={
+                        "detail": [
+                            {
+                                "loc": ["body", "expand_top"],
+                                "msg": "too large",
+                                "type": "value_error",
+                            }
+                        ]
+                    },
+                )
             return super().__call__(request)
 
     with pytest.raises(errors.ValidationError, match="expand_top") as info:

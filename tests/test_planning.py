@@ -62,10 +62,13 @@ PLAN_CASES = [
     ("1-px layer upscales", numbers(1, 1, 10, 10, 10, 10), None, False),
     ("thin strip", numbers(2000, 10, bottom=20), None, False),
     ("wide panorama", numbers(8000, 1000, 0, 0, 200, 200), None, True),
-    ("negative offsets", from_canvas(1200, 1000, Rect(-100, -50, 1000, 800)), (1200, 1000),
-     False),
-    ("layer bigger than canvas, one side", from_canvas(500, 600, Rect(-10, -10, 520, 510)),
-     (500, 600), False),
+    ("negative offsets", from_canvas(1200, 1000, Rect(-100, -50, 1000, 800)), (1200, 1000), False),
+    (
+        "layer bigger than canvas, one side",
+        from_canvas(500, 600, Rect(-10, -10, 520, 510)),
+        (500, 600),
+        False,
+    ),
     ("1-px layer mid canvas", from_canvas(101, 101, Rect(50, 50, 1, 1)), (101, 101), False),
     ("tiny canvas 63", numbers(60, 60, right=3), None, False),
     ("exactly 64", numbers(32, 64, right=32), (64, 64), False),
@@ -76,8 +79,9 @@ PLAN_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("name", "source", "output", "downscaled"), PLAN_CASES,
-                         ids=[c[0] for c in PLAN_CASES])
+@pytest.mark.parametrize(
+    ("name", "source", "output", "downscaled"), PLAN_CASES, ids=[c[0] for c in PLAN_CASES]
+)
 def test_plan_table(name, source, output, downscaled):
     plan = make_plan(source)
     check_invariants(plan)
@@ -98,22 +102,32 @@ def test_tiny_canvas_is_upscaled():
     assert plan.placement.x <= 0 and plan.placement.right >= 21
 
 
-@pytest.mark.parametrize(("source", "message"), [
-    (numbers(100, 100), "Nothing to expand"),
-    (from_canvas(50, 50, Rect(-10, -10, 100, 100)), "Nothing to expand"),
-    (numbers(70000, 64, right=1), "cannot fit"),
-    (numbers(100, 100, left=5000), "cannot fit"),
-    (numbers(100000, 1, bottom=1), "cannot fit"),
-])
+@pytest.mark.parametrize(
+    ("source", "message"),
+    [
+        (numbers(100, 100), "Nothing to expand"),
+        (from_canvas(50, 50, Rect(-10, -10, 100, 100)), "Nothing to expand"),
+        (numbers(70000, 64, right=1), "cannot fit"),
+        (numbers(100, 100, left=5000), "cannot fit"),
+        (numbers(100000, 1, bottom=1), "cannot fit"),
+    ],
+)
 def test_plan_errors(source, message):
     with pytest.raises(InputError, match=message):
         make_plan(source)
 
 
-@pytest.mark.parametrize(("size", "cost"), [
-    ((1024, 1024), 0.03), ((512, 512), 0.03), ((1920, 1080), 0.045),
-    ((1025, 1024), 0.045), ((2048, 2048), 0.075), ((1, 1), 0.03),
-])
+@pytest.mark.parametrize(
+    ("size", "cost"),
+    [
+        ((1024, 1024), 0.03),
+        ((512, 512), 0.03),
+        ((1920, 1080), 0.045),
+        ((1025, 1024), 0.045),
+        ((2048, 2048), 0.075),
+        ((1, 1), 0.03),
+    ],
+)
 def test_cost(size, cost):
     assert math.isclose(estimate_cost_usd(*size), cost)
 

@@ -17,8 +17,14 @@ KEY = "k3y-id-1234:s3cret-5678"
 RID = "0b4e2b1c-6a5f-4c55-9c39-8f0d2a3b9e11"
 ROOT = f"{BASE}/fal-ai/flux-2-pro/requests/{RID}"
 HANDLE = RequestHandle(RID, f"{ROOT}/status", ROOT, f"{ROOT}/cancel")
-SUBMITTED = {"request_id": RID, "status": "IN_QUEUE", "queue_position": 0,
-             "status_url": f"{ROOT}/status", "response_url": ROOT, "cancel_url": f"{ROOT}/cancel"}
+SUBMITTED = {
+    "request_id": RID,
+    "status": "IN_QUEUE",
+    "queue_position": 0,
+    "status_url": f"{ROOT}/status",
+    "response_url": ROOT,
+    "cancel_url": f"{ROOT}/cancel",
+}
 OUTPUT = {"images": [{"url": "https://v3b.fal.media/files/out.png", "content_type": "image/png"}]}
 
 
@@ -42,12 +48,14 @@ class FakeFal:
     """Routes requests like fal's queue; each route answers from a script (last one repeats)."""
 
     def __init__(self, **routes: list[Reply]) -> None:
-        self.routes = {"submit": [httpx.Response(200, json=SUBMITTED)],
-                       "stream": [httpx.Response(404)],
-                       "status": [httpx.Response(200, json={"status": "COMPLETED", "logs": []})],
-                       "result": [httpx.Response(200, json=OUTPUT)],
-                       "cancel": [httpx.Response(202, json={"status": "CANCELLATION_REQUESTED"})],
-                       "other": [httpx.Response(404)]}
+        self.routes = {
+            "submit": [httpx.Response(200, json=SUBMITTED)],
+            "stream": [httpx.Response(404)],
+            "status": [httpx.Response(200, json={"status": "COMPLETED", "logs": []})],
+            "result": [httpx.Response(200, json=OUTPUT)],
+            "cancel": [httpx.Response(202, json={"status": "CANCELLATION_REQUESTED"})],
+            "other": [httpx.Response(404)],
+        }
         self.routes.update(routes)
         self.requests: list[tuple[str, httpx.Request]] = []
 
@@ -82,8 +90,15 @@ class FakeFal:
 
 def make(fal: FakeFal, base: str = BASE, **kw) -> tuple[FalQueueClient, FakeClock]:
     clock = FakeClock()
-    client = FalQueueClient(base, KEY, transport=httpx.MockTransport(fal), sleep=clock.sleep,
-                            clock=clock, rand=lambda: 0.5, **kw)
+    client = FalQueueClient(
+        base,
+        KEY,
+        transport=httpx.MockTransport(fal),
+        sleep=clock.sleep,
+        clock=clock,
+        rand=lambda: 0.5,
+        **kw,
+    )
     return client, clock
 
 
@@ -104,6 +119,7 @@ def seen_as(event: Status) -> tuple[str, int | None, tuple[str, ...]]:
 
 # -- submit --------------------------------------------------------------------------------
 
+
 def test_submit_posts_the_body_with_the_key_and_uses_the_returned_urls():
     fal = FakeFal()
     client, _ = make(fal)
@@ -116,32 +132,49 @@ def test_submit_posts_the_body_with_the_key_and_uses_the_returned_urls():
 
 
 def test_submit_ignores_returned_urls_on_another_host():
-    elsewhere = {**SUBMITTED, "status_url": "https://evil.example/steal",
-                 "cancel_url": "http://127.0.0.1/x"}
+    elsewhere = {
+        **SUBMITTED,
+        "status_url": "https://evil.example/steal",
+        "cancel_url": "http://127.0.0.1/x",
+    }
     client, _ = make(FakeFal(submit=[httpx.Response(200, json=elsewhere)]))
     handle = client.submit({})
     assert handle == client.handle_for(RID) == HANDLE
 
 
-@pytest.mark.parametrize("failure", [
-    httpx.ConnectError("refused"), httpx.ConnectTimeout("slow"), httpx.PoolTimeout("busy"),
-    httpx.Response(429, headers={"retry-after": "3"}), httpx.Response(408),
-    httpx.Response(409), httpx.Response(502, text="<html>nginx</html>"),
-    httpx.Response(504),
-])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ConnectError("refused"),
+        httpx.ConnectTimeout("slow"),
+        httpx.PoolTimeout("busy"),
+        httpx.Response(429, headers={"retry-after": "3"}),
+        httpx.Response(408),
+        httpx.Response(409),
+        httpx.Response(502, text="<html>nginx</html>"),
+        httpx.Response(504),
+    ],
+)
 def test_submit_repeats_only_what_fal_provably_never_accepted(failure):
     fal = FakeFal(submit=[failure, httpx.Response(200, json=SUBMITTED)])
     client, clock = make(fal)
     assert client.submit({}).request_id == RID
     assert fal.count("submit") == 2
-    assert clock.slept and sum(clock.slept) >= (3 if isinstance(failure, httpx.Response)
-                                                and failure.status_code == 429 else 0.25)
+    assert clock.slept and sum(clock.slept) >= (
+        3 if isinstance(failure, httpx.Response) and failure.status_code == 429 else 0.25
+    )
 
 
-@pytest.mark.parametrize("failure", [
-    httpx.ReadTimeout("no answer"), httpx.ReadError("reset"), httpx.WriteError("broken pipe"),
-    httpx.WriteTimeout("stuck"), httpx.RemoteProtocolError("Server disconnected"),
-])
+@pytest.mark.parametrize(
+    "failure",
+    [
+        httpx.ReadTimeout("no answer"),
+        httpx.ReadError("reset"),
+        httpx.WriteError("broken pipe"),
+        httpx.WriteTimeout("stuck"),
+        httpx.RemoteProtocolError("Server disconnected"),
+    ],
+)
 def test_submit_whose_reply_was_lost_is_never_repeated(failure):
     fal = FakeFal(submit=[failure, httpx.Response(200, json=SUBMITTED)])
     client, _ = make(fal)
@@ -160,9 +193,15 @@ def test_submit_answer_without_request_id_is_an_unknown_outcome():
 
 
 def test_fal_5xx_with_a_request_id_is_not_repeated():
-    fal = FakeFal(submit=[httpx.Response(503, headers={"x-fal-request-id": "r-1"},
-                                         json={"detail": "no runners",
-                                               "error_type": "runner_scheduling_failure"})])
+    fal = FakeFal(
+        submit=[
+            httpx.Response(
+                503,
+                headers={"x-fal-request-id": "r-1"},
+                json={"detail": "no runners", "error_type": "runner_scheduling_failure"},
+            )
+        ]
+    )
     client, _ = make(fal)
     with pytest.raises(errors.ServerError) as info:
         client.submit({})
@@ -181,16 +220,24 @@ def test_unreachable_server_gives_up_after_the_submit_attempts():
     assert fal.count("submit") == retry.MAX_ATTEMPTS[retry.Op.SUBMIT]
     assert "Could not reach queue.fal.run" in str(info.value)
     assert clock.slept == [retry.backoff_s(n, 0.5) for n in range(1, 5)] or sum(
-        clock.slept) == pytest.approx(sum(retry.backoff_s(n, 0.5) for n in range(1, 5)))
+        clock.slept
+    ) == pytest.approx(sum(retry.backoff_s(n, 0.5) for n in range(1, 5)))
 
 
 # -- errors --------------------------------------------------------------------------------
 
+
 def test_validation_error_names_the_field_and_keeps_the_ids():
-    detail = [{"loc": ["body", "expand_left"], "msg": "ensure this value is <= 2048",
-               "type": "value_error"}]
-    fal = FakeFal(result=[httpx.Response(422, headers={"x-fal-request-id": RID},
-                                         json={"detail": detail})])
+    detail = [
+        {
+            "loc": ["body", "expand_left"],
+            "msg": "ensure this value is <= 2048",
+            "type": "value_error",
+        }
+    ]
+    fal = FakeFal(
+        result=[httpx.Response(422, headers={"x-fal-request-id": RID}, json={"detail": detail})]
+    )
     client, _ = make(fal)
     with pytest.raises(errors.ValidationError) as info:
         client.result(HANDLE)
@@ -209,18 +256,36 @@ def test_content_policy_violation():
     assert info.value.request_id == RID  # from the handle when the header is missing
 
 
-@pytest.mark.parametrize(("reply", "kind"), [
-    (httpx.Response(499, json={"detail": "cancelled", "error_type": "client_cancelled"}),
-     errors.CancelledError),
-    (httpx.Response(504, headers={"X-Fal-Request-Timeout-Type": "user"},
-                    json={"detail": "timeout", "error_type": "startup_timeout"}),
-     errors.OutpaintTimeoutError),
-    (httpx.Response(404, json={"detail": "not found"}), errors.ResultUnavailableError),
-    (httpx.Response(401, json={"detail": "No user found for Key ID and Secret"}),
-     errors.AuthError),
-    (httpx.Response(500, headers={"x-fal-request-id": RID, "x-fal-error-type": "internal_error"},
-                    text="boom"), errors.ServerError),
-])
+@pytest.mark.parametrize(
+    ("reply", "kind"),
+    [
+        (
+            httpx.Response(499, json={"detail": "cancelled", "error_type": "client_cancelled"}),
+            errors.CancelledError,
+        ),
+        (
+            httpx.Response(
+                504,
+                headers={"X-Fal-Request-Timeout-Type": "user"},
+                json={"detail": "timeout", "error_type": "startup_timeout"},
+            ),
+            errors.OutpaintTimeoutError,
+        ),
+        (httpx.Response(404, json={"detail": "not found"}), errors.ResultUnavailableError),
+        (
+            httpx.Response(401, json={"detail": "No user found for Key ID and Secret"}),
+            errors.AuthError,
+        ),
+        (
+            httpx.Response(
+                500,
+                headers={"x-fal-request-id": RID, "x-fal-error-type": "internal_error"},
+                text="boom",
+            ),
+            errors.ServerError,
+        ),
+    ],
+)
 def test_result_errors_map_to_the_tree_without_retrying(reply, kind):
     fal = FakeFal(result=[reply])
     client, _ = make(fal)
@@ -231,8 +296,12 @@ def test_result_errors_map_to_the_tree_without_retrying(reply, kind):
 
 
 def test_result_too_early_is_retried():
-    fal = FakeFal(result=[httpx.Response(400, json={"detail": "Request is still in progress"}),
-                          httpx.Response(200, json=OUTPUT)])
+    fal = FakeFal(
+        result=[
+            httpx.Response(400, json={"detail": "Request is still in progress"}),
+            httpx.Response(200, json=OUTPUT),
+        ]
+    )
     client, _ = make(fal)
     assert client.result(HANDLE) == OUTPUT
     assert fal.count("result") == 2 and fal.count("submit") == 0
@@ -256,9 +325,10 @@ def test_key_never_appears_in_messages_or_repr():
     assert info.value.__cause__ is None and info.value.__context__ is None
 
 
-@pytest.mark.parametrize("failure", [httpx.ConnectError("refused"),
-                                     httpx.UnsupportedProtocol("no"),
-                                     httpx.ReadTimeout("slow")])
+@pytest.mark.parametrize(
+    "failure",
+    [httpx.ConnectError("refused"), httpx.UnsupportedProtocol("no"), httpx.ReadTimeout("slow")],
+)
 def test_transport_errors_do_not_chain_the_request_that_holds_the_key(failure):
     client, _ = make(FakeFal(result=[failure]))
     with pytest.raises(errors.NetworkError) as info:
@@ -279,28 +349,44 @@ def test_constructor_refuses_bad_settings():
 
 # -- waiting by polling --------------------------------------------------------------------
 
+
 def test_polling_reports_queue_running_logs_and_completion():
     a, b, c = log("loading", "t1"), log("step 1", "t2"), log("step 2", "t3")
-    fal = FakeFal(status=[
-        status("IN_QUEUE", queue_position=2), status("IN_QUEUE", queue_position=1),
-        status("IN_PROGRESS", logs=[a]), status("IN_PROGRESS", logs=[a, b]),
-        status("COMPLETED", 200, logs=[b, c], metrics={"inference_time": 4.5}),
-        status("COMPLETED", 200),
-    ])
+    fal = FakeFal(
+        status=[
+            status("IN_QUEUE", queue_position=2),
+            status("IN_QUEUE", queue_position=1),
+            status("IN_PROGRESS", logs=[a]),
+            status("IN_PROGRESS", logs=[a, b]),
+            status("COMPLETED", 200, logs=[b, c], metrics={"inference_time": 4.5}),
+            status("COMPLETED", 200),
+        ]
+    )
     client, _ = make(fal)
     events: list[Status] = []
     client.wait(HANDLE, on_event=events.append)
     assert [seen_as(e) for e in events] == [
-        ("queued", 2, ()), ("queued", 1, ()), ("running", None, ("loading",)),
-        ("running", None, ("step 1",)), ("completed", None, ("step 2",))]
+        ("queued", 2, ()),
+        ("queued", 1, ()),
+        ("running", None, ("loading",)),
+        ("running", None, ("step 1",)),
+        ("completed", None, ("step 2",)),
+    ]
     assert fal.count("status") == 5 and fal.count("stream") == 1
     _, first = next(r for r in fal.requests if r[0] == "status")
     assert first.url.params["logs"] == "1" and first.headers["authorization"] == f"Key {KEY}"
 
 
 def test_polling_survives_status_failures_and_never_resubmits():
-    fal = FakeFal(status=[httpx.ReadError("reset"), httpx.Response(503), status("IN_PROGRESS"),
-                          httpx.ConnectError("refused"), status("COMPLETED", 200)])
+    fal = FakeFal(
+        status=[
+            httpx.ReadError("reset"),
+            httpx.Response(503),
+            status("IN_PROGRESS"),
+            httpx.ConnectError("refused"),
+            status("COMPLETED", 200),
+        ]
+    )
     client, _ = make(fal, use_stream=False)
     client.wait(HANDLE)
     assert fal.count("submit") == 0 and fal.count("stream") == 0
@@ -308,8 +394,13 @@ def test_polling_survives_status_failures_and_never_resubmits():
 
 
 def test_a_completed_request_with_an_error_is_reported_on_the_event():
-    fal = FakeFal(status=[status("COMPLETED", 200, error="Invalid status code: 422",
-                                 error_type="validation_error")])
+    fal = FakeFal(
+        status=[
+            status(
+                "COMPLETED", 200, error="Invalid status code: 422", error_type="validation_error"
+            )
+        ]
+    )
     client, _ = make(fal, use_stream=False)
     events: list[Status] = []
     client.wait(HANDLE, on_event=events.append)
@@ -332,8 +423,10 @@ def test_cancel_while_polling_sends_cancel_and_raises():
 
 
 def test_deadline_while_queued_cancels_and_raises_timeout():
-    fal = FakeFal(status=[status("IN_QUEUE", queue_position=9)],
-                  cancel=[httpx.Response(400, json={"status": "ALREADY_COMPLETED"})])
+    fal = FakeFal(
+        status=[status("IN_QUEUE", queue_position=9)],
+        cancel=[httpx.Response(400, json={"status": "ALREADY_COMPLETED"})],
+    )
     client, clock = make(fal, use_stream=False)
     with pytest.raises(errors.OutpaintTimeoutError) as info:
         client.wait(HANDLE, deadline=clock.now + 5.0)
@@ -344,9 +437,13 @@ def test_deadline_while_queued_cancels_and_raises_timeout():
 
 # -- waiting on the event stream -----------------------------------------------------------
 
-def sse_response(events: list[dict], hold: threading.Event | None = None,
-                 finished: threading.Event | None = None,
-                 fail: Exception | None = None) -> Callable[[httpx.Request], httpx.Response]:
+
+def sse_response(
+    events: list[dict],
+    hold: threading.Event | None = None,
+    finished: threading.Event | None = None,
+    fail: Exception | None = None,
+) -> Callable[[httpx.Request], httpx.Response]:
     def body() -> Iterator[bytes]:
         try:
             for event in events:
@@ -360,15 +457,21 @@ def sse_response(events: list[dict], hold: threading.Event | None = None,
                 finished.set()
 
     return lambda request: httpx.Response(
-        200, headers={"content-type": "text/event-stream"}, content=body())
+        200, headers={"content-type": "text/event-stream"}, content=body()
+    )
 
 
 def test_stream_completion_is_acted_on_without_waiting_for_the_stream_to_end():
     hold, finished = threading.Event(), threading.Event()
-    events_sent = [{"status": "IN_QUEUE", "queue_position": 1},
-                   {"status": "IN_PROGRESS", "logs": [log("a", "1")]},
-                   {"status": "COMPLETED", "logs": [log("a", "1"), log("b", "2")],
-                    "metrics": {"inference_time": 1.0}}]
+    events_sent = [
+        {"status": "IN_QUEUE", "queue_position": 1},
+        {"status": "IN_PROGRESS", "logs": [log("a", "1")]},
+        {
+            "status": "COMPLETED",
+            "logs": [log("a", "1"), log("b", "2")],
+            "metrics": {"inference_time": 1.0},
+        },
+    ]
     fal = FakeFal(stream=[sse_response(events_sent, hold, finished)])
     client, _ = make(fal)
     seen: list[Status] = []
@@ -379,16 +482,21 @@ def test_stream_completion_is_acted_on_without_waiting_for_the_stream_to_end():
         hold.set()
     assert finished.wait(5)
     assert [seen_as(e) for e in seen] == [
-        ("queued", 1, ()), ("running", None, ("a",)), ("completed", None, ("b",))]
+        ("queued", 1, ()),
+        ("running", None, ("a",)),
+        ("completed", None, ("b",)),
+    ]
     assert fal.count("status") == 0
-    (_, req), = [r for r in fal.requests if r[0] == "stream"]
+    ((_, req),) = [r for r in fal.requests if r[0] == "stream"]
     assert req.url.params["logs"] == "1" and req.headers["authorization"] == f"Key {KEY}"
 
 
 def test_broken_stream_falls_back_to_polling_without_repeating_logs():
     first = {"status": "IN_PROGRESS", "logs": [log("a", "1")]}
-    fal = FakeFal(stream=[sse_response([first], fail=httpx.ReadError("reset"))],
-                  status=[status("COMPLETED", 200, logs=[log("a", "1"), log("b", "2")])])
+    fal = FakeFal(
+        stream=[sse_response([first], fail=httpx.ReadError("reset"))],
+        status=[status("COMPLETED", 200, logs=[log("a", "1"), log("b", "2")])],
+    )
     client, _ = make(fal)
     seen: list[Status] = []
     client.wait(HANDLE, on_event=seen.append)
@@ -398,8 +506,9 @@ def test_broken_stream_falls_back_to_polling_without_repeating_logs():
 
 
 def test_stream_that_is_not_an_event_stream_falls_back_to_polling():
-    fal = FakeFal(stream=[httpx.Response(200, json={"status": "IN_QUEUE"})],
-                  status=[status("COMPLETED", 200)])
+    fal = FakeFal(
+        stream=[httpx.Response(200, json={"status": "IN_QUEUE"})], status=[status("COMPLETED", 200)]
+    )
     client, _ = make(fal)
     client.wait(HANDLE)
     assert fal.count("stream") == 1 and fal.count("status") == 1
@@ -410,8 +519,9 @@ def test_cancel_is_noticed_while_the_stream_is_silent():
     cancel = threading.Event()
     fal = FakeFal(stream=[sse_response([{"status": "IN_PROGRESS", "logs": []}], hold, finished)])
     clock = FakeClock()
-    client = FalQueueClient(BASE, KEY, transport=httpx.MockTransport(fal), sleep=clock.sleep,
-                            rand=lambda: 0.5)  # real clock: the stream reader runs for real
+    client = FalQueueClient(
+        BASE, KEY, transport=httpx.MockTransport(fal), sleep=clock.sleep, rand=lambda: 0.5
+    )  # real clock: the stream reader runs for real
     try:
         with pytest.raises(errors.CancelledError):
             client.wait(HANDLE, on_event=lambda e: cancel.set(), cancel=cancel)
@@ -423,14 +533,18 @@ def test_cancel_is_noticed_while_the_stream_is_silent():
 
 # -- cancel and upload ---------------------------------------------------------------------
 
-@pytest.mark.parametrize(("reply", "outcome"), [
-    (httpx.Response(202, json={"status": "CANCELLATION_REQUESTED"}), "CANCELLATION_REQUESTED"),
-    (httpx.Response(200, json={"status": "OK"}), "OK"),
-    (httpx.Response(400, json={"status": "ALREADY_COMPLETED"}), "ALREADY_COMPLETED"),
-    (httpx.Response(404, json={"status": "NOT_FOUND"}), "NOT_FOUND"),
-    (httpx.Response(404, text="nope"), "NOT_FOUND"),
-    (httpx.Response(202), "CANCELLATION_REQUESTED"),
-])
+
+@pytest.mark.parametrize(
+    ("reply", "outcome"),
+    [
+        (httpx.Response(202, json={"status": "CANCELLATION_REQUESTED"}), "CANCELLATION_REQUESTED"),
+        (httpx.Response(200, json={"status": "OK"}), "OK"),
+        (httpx.Response(400, json={"status": "ALREADY_COMPLETED"}), "ALREADY_COMPLETED"),
+        (httpx.Response(404, json={"status": "NOT_FOUND"}), "NOT_FOUND"),
+        (httpx.Response(404, text="nope"), "NOT_FOUND"),
+        (httpx.Response(202), "CANCELLATION_REQUESTED"),
+    ],
+)
 def test_cancel_outcomes(reply, outcome):
     fal = FakeFal(cancel=[reply])
     client, _ = make(fal)
@@ -443,8 +557,10 @@ def upload_fal(upload_url: str, seen: list[httpx.Request]) -> FakeFal:
     def respond(request: httpx.Request) -> httpx.Response:
         seen.append(request)
         if request.url.path == "/storage/upload/initiate":
-            return httpx.Response(200, json={"upload_url": upload_url,
-                                             "file_url": "https://v3.fal.media/files/ref.png"})
+            return httpx.Response(
+                200,
+                json={"upload_url": upload_url, "file_url": "https://v3.fal.media/files/ref.png"},
+            )
         return httpx.Response(200)
 
     return FakeFal(other=[respond])
@@ -454,7 +570,8 @@ def test_upload_to_fal_storage():
     seen: list[httpx.Request] = []
     client, _ = make(upload_fal("https://storage.example.com/signed?sig=1", seen))
     assert client.upload(b"PNGDATA", "image/png", "reference.png") == (
-        "https://v3.fal.media/files/ref.png")
+        "https://v3.fal.media/files/ref.png"
+    )
     init, put = seen
     assert str(init.url) == "https://rest.fal.ai/storage/upload/initiate?storage_type=fal-cdn-v3"
     assert init.headers["authorization"] == f"Key {KEY}"

@@ -4,7 +4,7 @@ from outpaint.seam import mask_bytes, ramp
 
 
 def grid(data, w):
-    return [list(data[i:i + w]) for i in range(0, len(data), w)]
+    return [list(data[i : i + w]) for i in range(0, len(data), w)]
 
 
 def test_hard_edge():
@@ -49,8 +49,7 @@ def test_interior_zero_and_outside_full(blend):
     data = mask_bytes(w, h, orig, Expansion(1, 1, 1, 1), blend)
     assert len(data) == w * h
     m = grid(data, w)
-    inner = Rect(orig.x + blend, orig.y + blend, orig.width - 2 * blend,
-                 orig.height - 2 * blend)
+    inner = Rect(orig.x + blend, orig.y + blend, orig.width - 2 * blend, orig.height - 2 * blend)
     for y in range(h):
         for x in range(w):
             inside = orig.x <= x < orig.right and orig.y <= y < orig.bottom

@@ -48,8 +48,13 @@ def test_self_signed_server_is_refused_without_its_ca(tls_server, tmp_path, monk
     monkeypatch.delenv("SSL_CERT_DIR", raising=False)
     client = FalQueueClient(server.base_url, SECRET, time_scale=0.01)
     with pytest.raises(NetworkError) as caught:
-        run_job(small_job(), client=client, journal=Journal(tmp_path / "j.jsonl"),
-                encoder=encode, deadline_s=20)
+        run_job(
+            small_job(),
+            client=client,
+            journal=Journal(tmp_path / "j.jsonl"),
+            encoder=encode,
+            deadline_s=20,
+        )
     assert "certificate" in str(caught.value).lower()
     assert server.submits == []
 
@@ -58,8 +63,13 @@ def test_server_is_trusted_once_its_ca_is_configured(tls_server, tmp_path, monke
     server, ca_file = tls_server
     monkeypatch.setenv("SSL_CERT_FILE", str(ca_file))
     client = FalQueueClient(server.base_url, SECRET)
-    result = run_job(small_job(), client=client, journal=Journal(tmp_path / "j.jsonl"),
-                     encoder=encode, deadline_s=20)
+    result = run_job(
+        small_job(),
+        client=client,
+        journal=Journal(tmp_path / "j.jsonl"),
+        encoder=encode,
+        deadline_s=20,
+    )
     assert result.data[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(server.submits) == 1
 
@@ -69,8 +79,13 @@ def test_wrong_key_message_never_shows_the_key(tmp_path):
         client = FalQueueClient(server.base_url, SECRET)
         assert SECRET not in repr(client)
         with pytest.raises(AuthError) as caught:
-            run_job(small_job(), client=client, journal=Journal(tmp_path / "j.jsonl"),
-                    encoder=encode, deadline_s=20)
+            run_job(
+                small_job(),
+                client=client,
+                journal=Journal(tmp_path / "j.jsonl"),
+                encoder=encode,
+                deadline_s=20,
+            )
     message = user_message(caught.value, (SECRET,))
     assert message and "\n" not in message and SECRET not in message
     assert SECRET not in str(caught.value) and SECRET not in repr(caught.value)
@@ -80,13 +95,30 @@ def test_cli_run_leaves_the_key_nowhere(tmp_path):
     source = tmp_path / "in.png"
     Image.new("RGB", (80, 60), (120, 40, 200)).save(source)
     data, log = tmp_path / "data", tmp_path / "server.jsonl"
-    env = {**os.environ, "FAL_KEY": SECRET, "FLUX_OUTPAINT_DATA_DIR": str(data),
-           "FLUX_OUTPAINT_CONFIG_DIR": str(tmp_path / "config")}
+    env = {
+        **os.environ,
+        "FAL_KEY": SECRET,
+        "FLUX_OUTPAINT_DATA_DIR": str(data),
+        "FLUX_OUTPAINT_CONFIG_DIR": str(tmp_path / "config"),
+    }
     with fal_local.start_server(keys=[SECRET], queue_seconds=1.5, log_path=str(log)) as server:
         proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "scripts" / "outpaint.py"), str(source), "--top", "20",
-             "--base-url", server.base_url, "-o", str(tmp_path / "out.png")],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            [
+                sys.executable,
+                str(ROOT / "scripts" / "outpaint.py"),
+                str(source),
+                "--top",
+                "20",
+                "--base-url",
+                server.base_url,
+                "-o",
+                str(tmp_path / "out.png"),
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         # while it waits in the queue, its command line is readable by every local user
         deadline = time.monotonic() + 10
         while not server.submits and time.monotonic() < deadline:
@@ -107,9 +139,14 @@ def test_cli_run_leaves_the_key_nowhere(tmp_path):
 def test_set_key_writes_a_private_file_from_stdin(tmp_path):
     env = {**os.environ, "FLUX_OUTPAINT_CONFIG_DIR": str(tmp_path / "config")}
     env.pop("FAL_KEY", None)
-    done = subprocess.run([sys.executable, str(ROOT / "install.py"), "--set-key"],
-                          input=SECRET + "\n", env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "install.py"), "--set-key"],
+        input=SECRET + "\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert SECRET not in done.stdout + done.stderr
     files = [p for p in (tmp_path / "config").rglob("*") if p.is_file()]

@@ -167,10 +167,19 @@ def test_functions_default_to_the_process_environment(tmp_path, monkeypatch):
     assert settings.queue_base_url() == "http://127.0.0.1:1"
 
 
-@pytest.mark.parametrize(("raw", "scale"), [
-    (None, 1.0), ("", 1.0), ("0.05", 0.05), ("1", 1.0), ("0", 1.0), ("-1", 1.0), ("2", 1.0),
-    ("fast", 1.0),
-])
+@pytest.mark.parametrize(
+    ("raw", "scale"),
+    [
+        (None, 1.0),
+        ("", 1.0),
+        ("0.05", 0.05),
+        ("1", 1.0),
+        ("0", 1.0),
+        ("-1", 1.0),
+        ("2", 1.0),
+        ("fast", 1.0),
+    ],
+)
 def test_time_scale_from_the_environment(raw, scale):
     env = {} if raw is None else {"FLUX_OUTPAINT_TIME_SCALE": raw}
     assert settings.time_scale(env) == scale

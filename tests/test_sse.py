@@ -18,12 +18,16 @@ def parse_all(chunks: list[bytes]) -> list[SSEEvent]:
 
 
 def test_fal_status_events_one_data_line_each():
-    stream = (b'data: {"status": "IN_QUEUE", "queue_position": 1}\n\n'
-              b": keepalive\n\n"
-              b'data: {"status": "COMPLETED"}\n\n')
+    stream = (
+        b'data: {"status": "IN_QUEUE", "queue_position": 1}\n\n'
+        b": keepalive\n\n"
+        b'data: {"status": "COMPLETED"}\n\n'
+    )
     events = parse_all([stream])
-    assert [e.data for e in events] == ['{"status": "IN_QUEUE", "queue_position": 1}',
-                                        '{"status": "COMPLETED"}']
+    assert [e.data for e in events] == [
+        '{"status": "IN_QUEUE", "queue_position": 1}',
+        '{"status": "COMPLETED"}',
+    ]
     assert all(e.event == "message" for e in events)
 
 
@@ -38,7 +42,7 @@ def test_split_anywhere_including_inside_crlf_and_utf8():
     stream = "data: héllo\r\n\r\ndata: wörld\r\n\r\n".encode()
     whole = parse_all([stream])
     for size in (1, 2, 3, 5):
-        pieces = [stream[i:i + size] for i in range(0, len(stream), size)]
+        pieces = [stream[i : i + size] for i in range(0, len(stream), size)]
         assert parse_all(pieces) == whole
     assert [e.data for e in whole] == ["héllo", "wörld"]
 
@@ -58,9 +62,11 @@ def test_a_lone_cr_at_a_chunk_end_waits_for_the_next_chunk():
 
 
 def test_fields_comments_id_and_bom_and_retry_ignored():
-    stream = (b"\xef\xbb\xbf: comment\n"
-              b"id: 7\nretry: 1500\nretry: soon\nevent: update\ndata:no-space\n"
-              b"unknown: ignored\ndata\n\n")
+    stream = (
+        b"\xef\xbb\xbf: comment\n"
+        b"id: 7\nretry: 1500\nretry: soon\nevent: update\ndata:no-space\n"
+        b"unknown: ignored\ndata\n\n"
+    )
     (event,) = parse_all([stream])
     assert event == SSEEvent("no-space\n", "update", "7")
 

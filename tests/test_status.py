@@ -19,32 +19,45 @@ def entry(message: str, stamp: str) -> dict:
     return {"message": message, "level": "INFO", "source": "USER", "timestamp": stamp}
 
 
-@pytest.mark.parametrize(("body", "http", "expected"), [
-    ({"status": "IN_QUEUE", "queue_position": 3}, 202, Queued(3)),
-    ({"status": "IN_QUEUE"}, 202, Queued(None)),
-    ({"status": "IN_QUEUE", "queue_position": -1}, 202, Queued(None)),
-    ({"status": "IN_QUEUE", "queue_position": True}, 202, Queued(None)),
-    ({"status": "IN_PROGRESS", "logs": None}, 202, InProgress(())),
-    ({"status": "IN_PROGRESS", "logs": [entry("a", "1")]}, 202, InProgress(("a",))),
-    ({"status": "COMPLETED", "logs": []}, 200, Completed()),
-    ({"status": "COMPLETED", "error": "Invalid status code: 422", "error_type": "x"}, 200,
-     Completed((), "Invalid status code: 422", "x")),
-    ({"status": "COMPLETED", "error": 5}, 200, Completed()),
-    # an unknown state: fal answers 200 only once a request has completed
-    ({"status": "SOMETHING_NEW"}, 200, Completed()),
-    ({"status": "SOMETHING_NEW"}, 202, InProgress(())),
-    ({}, None, InProgress(())),
-])
+@pytest.mark.parametrize(
+    ("body", "http", "expected"),
+    [
+        ({"status": "IN_QUEUE", "queue_position": 3}, 202, Queued(3)),
+        ({"status": "IN_QUEUE"}, 202, Queued(None)),
+        ({"status": "IN_QUEUE", "queue_position": -1}, 202, Queued(None)),
+        ({"status": "IN_QUEUE", "queue_position": True}, 202, Queued(None)),
+        ({"status": "IN_PROGRESS", "logs": None}, 202, InProgress(())),
+        ({"status": "IN_PROGRESS", "logs": [entry("a", "1")]}, 202, InProgress(("a",))),
+        ({"status": "COMPLETED", "logs": []}, 200, Completed()),
+        (
+            {"status": "COMPLETED", "error": "Invalid status code: 422", "error_type": "x"},
+            200,
+            Completed((), "Invalid status code: 422", "x"),
+        ),
+        ({"status": "COMPLETED", "error": 5}, 200, Completed()),
+        # an unknown state: fal answers 200 only once a request has completed
+        ({"status": "SOMETHING_NEW"}, 200, Completed()),
+        ({"status": "SOMETHING_NEW"}, 202, InProgress(())),
+        ({}, None, InProgress(())),
+    ],
+)
 def test_parse_status(body, http, expected):
     assert parse_status(body, http, LogTracker()) == expected
 
 
 def test_logs_in_a_moving_window_are_reported_once():
     logs = LogTracker()
-    first = parse_status({"status": "IN_PROGRESS", "logs": [entry("a", "1"), entry("b", "2")]},
-                         202, logs)
-    second = parse_status({"status": "COMPLETED", "logs": [entry("b", "2"), entry("c", "3"),
-                                                           {"message": 7}, "plain"]}, 200, logs)
+    first = parse_status(
+        {"status": "IN_PROGRESS", "logs": [entry("a", "1"), entry("b", "2")]}, 202, logs
+    )
+    second = parse_status(
+        {
+            "status": "COMPLETED",
+            "logs": [entry("b", "2"), entry("c", "3"), {"message": 7}, "plain"],
+        },
+        200,
+        logs,
+    )
     assert first == InProgress(("a", "b"))
     assert second == Completed(("c", "plain"))
 
@@ -55,18 +68,29 @@ def test_every_phase_has_a_label():
     assert Phase("queued") is Phase.QUEUED
 
 
-@pytest.mark.parametrize(("progress", "text"), [
-    (Progress(Phase.QUEUED, 0, elapsed_s=3.9), "Waiting in fal's queue (position 1)… 3 s"),
-    (Progress(Phase.QUEUED, None, elapsed_s=0.2), "Waiting in fal's queue… 0 s"),
-    (Progress(Phase.RUNNING, None, "step", 12.0), "Generating… 12 s"),
-])
+@pytest.mark.parametrize(
+    ("progress", "text"),
+    [
+        (Progress(Phase.QUEUED, 0, elapsed_s=3.9), "Waiting in fal's queue (position 1)… 3 s"),
+        (Progress(Phase.QUEUED, None, elapsed_s=0.2), "Waiting in fal's queue… 0 s"),
+        (Progress(Phase.RUNNING, None, "step", 12.0), "Generating… 12 s"),
+    ],
+)
 def test_progress_describe(progress, text):
     assert progress.describe() == text
 
 
-@pytest.mark.parametrize(("value", "ok"), [
-    ("0b4e2b1c-6a5f-4c55-9c39-8f0d2a3b9e11", True), ("r1", True), ("", False),
-    ("../etc/passwd", False), ("a/b", False), (".hidden", False), ("x" * 129, False),
-])
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("0b4e2b1c-6a5f-4c55-9c39-8f0d2a3b9e11", True),
+        ("r1", True),
+        ("", False),
+        ("../etc/passwd", False),
+        ("a/b", False),
+        (".hidden", False),
+        ("x" * 129, False),
+    ],
+)
 def test_request_id_pattern(value, ok):
     assert bool(REQUEST_ID.fullmatch(value)) is ok

@@ -54,8 +54,14 @@ MAX_CANVAS_PIXELS = 4_194_304
 EXPANDS = ("expand_top", "expand_bottom", "expand_left", "expand_right")
 ENUMS = {"mode": ("high", "fast"), "output_format": ("jpeg", "png")}
 BOOLS = ("auto_crop", "enable_safety_checker", "sync_mode")
-DEFAULTS = {**dict.fromkeys(EXPANDS, 0), "auto_crop": False, "mode": "high",
-            "enable_safety_checker": True, "output_format": "jpeg", "sync_mode": False}
+DEFAULTS = {
+    **dict.fromkeys(EXPANDS, 0),
+    "auto_crop": False,
+    "mode": "high",
+    "enable_safety_checker": True,
+    "output_format": "jpeg",
+    "sync_mode": False,
+}
 
 
 class InputRejected(Exception):
@@ -81,8 +87,15 @@ class Rendered:
     content_type: str
 
 
-def extend(reference: np.ndarray, *, left: int = 0, right: int = 0, top: int = 0,
-           bottom: int = 0, seed: int | None = None) -> np.ndarray:
+def extend(
+    reference: np.ndarray,
+    *,
+    left: int = 0,
+    right: int = 0,
+    top: int = 0,
+    bottom: int = 0,
+    seed: int | None = None,
+) -> np.ndarray:
     """Return the reference (H×W×3 uint8) on a canvas grown by the given margins, filled in."""
     if reference.ndim != 3 or reference.shape[2] != 3 or reference.dtype != np.uint8:
         raise ValueError("reference must be an H×W×3 uint8 array")
@@ -112,18 +125,20 @@ def extend(reference: np.ndarray, *, left: int = 0, right: int = 0, top: int = 0
     rng = np.random.default_rng(seed)
     grain = rng.standard_normal((out_h, out_w, 1), dtype=np.float32)
     grain *= (GRAIN_NEAR + (GRAIN_FAR - GRAIN_NEAR) * np.minimum(dist / GRAIN_RAMP_PX, 1.0))[
-        ..., None]
+        ..., None
+    ]
     colour += grain
 
     np.clip(colour, 0.0, 255.0, out=colour)
     colour += 0.5  # so that the truncating cast rounds
     out = colour.astype(np.uint8)
-    out[top:top + h, left:left + w] = reference  # exact, whatever the float path did
+    out[top : top + h, left : left + w] = reference  # exact, whatever the float path did
     return out
 
 
-def _distance_to_rect(shape: tuple[int, int], step: int,
-                      rect: tuple[int, int, int, int]) -> np.ndarray:
+def _distance_to_rect(
+    shape: tuple[int, int], step: int, rect: tuple[int, int, int, int]
+) -> np.ndarray:
     """Distance in canvas pixels from each pixel centre of a 1/step-scale grid to the rect."""
     top, left, h, w = rect
     offset = (step - 1) / 2.0  # centre of a step×step block, in canvas pixels
@@ -147,8 +162,8 @@ def _blur_with_distance(img: np.ndarray, rect: tuple[int, int, int, int]) -> np.
     col = levels[-1]
     for k in range(len(levels) - 2, -1, -1):
         fine = levels[k]
-        dist = _distance_to_rect(fine.shape[:2], 2 ** k, rect)
-        keep = np.clip(2.0 - dist * np.float32(BLUR_PER_PX / 2 ** k), 0.0, 1.0)
+        dist = _distance_to_rect(fine.shape[:2], 2**k, rect)
+        keep = np.clip(2.0 - dist * np.float32(BLUR_PER_PX / 2**k), 0.0, 1.0)
         col = _upsample(col, fine.shape[:2])
         fine -= col  # the levels are ours: reuse them as scratch space
         fine *= keep[..., None]
@@ -171,6 +186,7 @@ def _upsample(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """
     out = img
     for axis in (1, 0):  # columns first, while the array is still half height
+
         def at(index, axis=axis):
             return (slice(None),) * axis + (index,)
 
@@ -213,14 +229,24 @@ def encode(pixels: np.ndarray, output_format: str) -> bytes:
     return buf.getvalue()
 
 
-def render(reference: Image.Image, *, left: int, right: int, top: int, bottom: int,
-           output_format: str, distort: bool = False) -> Rendered:
+def render(
+    reference: Image.Image,
+    *,
+    left: int,
+    right: int,
+    top: int,
+    bottom: int,
+    output_format: str,
+    distort: bool = False,
+) -> Rendered:
     """Fill and encode; `distort` squeezes the width by a quarter (the wrong-size fault)."""
-    pixels = extend(np.asarray(reference.convert("RGB")), left=left, right=right, top=top,
-                    bottom=bottom)
+    pixels = extend(
+        np.asarray(reference.convert("RGB")), left=left, right=right, top=top, bottom=bottom
+    )
     if distort:
-        squeezed = Image.fromarray(pixels).resize((max(1, pixels.shape[1] * 3 // 4),
-                                                   pixels.shape[0]))
+        squeezed = Image.fromarray(pixels).resize(
+            (max(1, pixels.shape[1] * 3 // 4), pixels.shape[0])
+        )
         pixels = np.asarray(squeezed)
     data = encode(pixels, output_format)
     mime = "image/png" if output_format == "png" else "image/jpeg"
@@ -243,39 +269,76 @@ def validate_input(body) -> tuple[dict, list[dict]]:
     if "image_url" not in body:
         errors.append(_err("image_url", "Field required", "missing"))
     elif not isinstance(body["image_url"], str):
-        errors.append(_err("image_url", "Input should be a valid string", "string_type",
-                           input=body["image_url"]))
+        errors.append(
+            _err(
+                "image_url",
+                "Input should be a valid string",
+                "string_type",
+                input=body["image_url"],
+            )
+        )
     for name in EXPANDS:
         value = body.get(name, 0)
         if isinstance(value, bool) or not isinstance(value, int):
             errors.append(_err(name, "Input should be a valid integer", "int_type", input=value))
         elif value < 0:
-            errors.append(_err(name, "Input should be greater than or equal to 0",
-                               "greater_than_equal", input=value, ctx={"ge": 0}))
+            errors.append(
+                _err(
+                    name,
+                    "Input should be greater than or equal to 0",
+                    "greater_than_equal",
+                    input=value,
+                    ctx={"ge": 0},
+                )
+            )
         elif value > MAX_EXPAND:
-            errors.append(_err(name, f"Input should be less than or equal to {MAX_EXPAND}",
-                               "less_than_equal", input=value, ctx={"le": MAX_EXPAND}))
+            errors.append(
+                _err(
+                    name,
+                    f"Input should be less than or equal to {MAX_EXPAND}",
+                    "less_than_equal",
+                    input=value,
+                    ctx={"le": MAX_EXPAND},
+                )
+            )
     for name, choices in ENUMS.items():
         if name in body and body[name] not in choices:
             expected = " or ".join(f"'{c}'" for c in choices)
-            errors.append(_err(name, f"Input should be {expected}", "literal_error",
-                               input=body[name], ctx={"expected": expected}))
+            errors.append(
+                _err(
+                    name,
+                    f"Input should be {expected}",
+                    "literal_error",
+                    input=body[name],
+                    ctx={"expected": expected},
+                )
+            )
     for name in BOOLS:
         if name in body and not isinstance(body[name], bool):
-            errors.append(_err(name, "Input should be a valid boolean", "bool_type",
-                               input=body[name]))
+            errors.append(
+                _err(name, "Input should be a valid boolean", "bool_type", input=body[name])
+            )
     if errors:
         return {}, errors
-    params = {**DEFAULTS, **{k: body[k] for k in DEFAULTS if k in body},
-              "image_url": body["image_url"]}
+    params = {
+        **DEFAULTS,
+        **{k: body[k] for k in DEFAULTS if k in body},
+        "image_url": body["image_url"],
+    }
     if not any(params[k] for k in EXPANDS):
-        errors.append(_err(None, "At least one of expand_top, expand_bottom, expand_left and "
-                                 "expand_right must be greater than 0", "value_error"))
+        errors.append(
+            _err(
+                None,
+                "At least one of expand_top, expand_bottom, expand_left and "
+                "expand_right must be greater than 0",
+                "value_error",
+            )
+        )
     return params, errors
 
 
 def decode_data_uri(url: str) -> bytes:
-    head, sep, payload = url[len("data:"):].partition(",")
+    head, sep, payload = url[len("data:") :].partition(",")
     if not url.startswith("data:") or not sep:
         raise ValueError("Malformed data URI")
     try:
@@ -298,29 +361,46 @@ def prepare(body, fetch: Callable[[str], bytes]) -> Prepared:
     try:
         data = decode_data_uri(url) if url.startswith("data:") else fetch(url)
     except ValueError as exc:
-        raise InputRejected([_err("image_url", str(exc), "file_download_error",
-                                  input=url[:200])]) from exc
+        raise InputRejected(
+            [_err("image_url", str(exc), "file_download_error", input=url[:200])]
+        ) from exc
     try:
         reference = Image.open(io.BytesIO(data))  # reads the header only
     except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputRejected([_err("image_url", f"Could not load the image: {exc}",
-                                  "image_load_error")]) from exc
+        raise InputRejected(
+            [_err("image_url", f"Could not load the image: {exc}", "image_load_error")]
+        ) from exc
     w, h = reference.size
     out_w = w + params["expand_left"] + params["expand_right"]
     out_h = h + params["expand_top"] + params["expand_bottom"]
     ctx = {"canvas_width": out_w, "canvas_height": out_h}
     if out_w * out_h > MAX_CANVAS_PIXELS:
-        raise InputRejected([_err(
-            "image_url", f"The expanded canvas {out_w}x{out_h} exceeds {MAX_CANVAS_PIXELS} "
-            "pixels", "image_too_large", ctx={**ctx, "max_pixels": MAX_CANVAS_PIXELS})])
+        raise InputRejected(
+            [
+                _err(
+                    "image_url",
+                    f"The expanded canvas {out_w}x{out_h} exceeds {MAX_CANVAS_PIXELS} pixels",
+                    "image_too_large",
+                    ctx={**ctx, "max_pixels": MAX_CANVAS_PIXELS},
+                )
+            ]
+        )
     if min(out_w, out_h) < MIN_CANVAS_SIDE:
-        raise InputRejected([_err(
-            "image_url", f"The expanded canvas {out_w}x{out_h} has a side under "
-            f"{MIN_CANVAS_SIDE} pixels", "image_too_small",
-            ctx={**ctx, "min_side": MIN_CANVAS_SIDE})])
+        raise InputRejected(
+            [
+                _err(
+                    "image_url",
+                    f"The expanded canvas {out_w}x{out_h} has a side under "
+                    f"{MIN_CANVAS_SIDE} pixels",
+                    "image_too_small",
+                    ctx={**ctx, "min_side": MIN_CANVAS_SIDE},
+                )
+            ]
+        )
     try:
         reference.load()  # only now, once the size is known to be acceptable
     except (OSError, ValueError) as exc:
-        raise InputRejected([_err("image_url", f"Could not load the image: {exc}",
-                                  "image_load_error")]) from exc
+        raise InputRejected(
+            [_err("image_url", f"Could not load the image: {exc}", "image_load_error")]
+        ) from exc
     return Prepared(params, reference.convert("RGB"), (out_w, out_h))

@@ -59,8 +59,18 @@ from urllib.parse import unquote, urlsplit
 from . import fill
 
 ONCE = frozenset({"429-once", "500-once", "ingress-503", "drop-result"})
-PER_JOB = frozenset({"stall-status", "fail-job", "content-policy", "never-finish", "wrong-size",
-                     "expired-result", "ignore-cancel", "locked"})
+PER_JOB = frozenset(
+    {
+        "stall-status",
+        "fail-job",
+        "content-policy",
+        "never-finish",
+        "wrong-size",
+        "expired-result",
+        "ignore-cancel",
+        "locked",
+    }
+)
 NAMES = ONCE | PER_JOB
 
 RATE_LIMITED = {"detail": "Rate limit exceeded, please retry later", "error_type": "rate_limited"}
@@ -71,17 +81,27 @@ INGRESS_503_HTML = (
     "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
 RUNNER_FAILED = {"detail": "Internal Server Error", "error_type": "runner_server_error"}
-CONTENT_POLICY = {"detail": [{
-    "loc": ["body", "image_url"],
-    "msg": "The content could not be processed because it was flagged by a content checker.",
-    "type": "content_policy_violation",
-    "url": "https://docs.fal.ai/errors#content_policy_violation",
-}]}
-LOCKED = {"detail": "User is locked. Reason: Exhausted balance. "
-                    "Top up your balance at fal.ai/dashboard/billing."}
+CONTENT_POLICY = {
+    "detail": [
+        {
+            "loc": ["body", "image_url"],
+            "msg": (
+                "The content could not be processed because it was flagged by a content checker."
+            ),
+            "type": "content_policy_violation",
+            "url": "https://docs.fal.ai/errors#content_policy_violation",
+        }
+    ]
+}
+LOCKED = {
+    "detail": "User is locked. Reason: Exhausted balance. "
+    "Top up your balance at fal.ai/dashboard/billing."
+}
 CANCELLED = {"detail": "Request cancelled by the client", "error_type": "client_cancelled"}
-START_TIMEOUT = {"detail": "Request timed out before processing started",
-                 "error_type": "startup_timeout"}
+START_TIMEOUT = {
+    "detail": "Request timed out before processing started",
+    "error_type": "startup_timeout",
+}
 
 APP = ("fal-ai", "flux-2-pro")
 QUEUE_POSITIONS = 3
@@ -99,8 +119,9 @@ def parse(names: str | Iterable[str] | None) -> frozenset[str]:
     chosen = frozenset(n.strip() for n in names if n and n.strip())
     unknown = sorted(chosen - NAMES)
     if unknown:
-        raise ValueError(f"unknown scenario(s) {', '.join(unknown)}; "
-                         f"known: {', '.join(sorted(NAMES))}")
+        raise ValueError(
+            f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(NAMES))}"
+        )
     return chosen
 
 
@@ -158,15 +179,22 @@ class Job:
     size: tuple[int, int] | None = None
 
     def log(self, message: str) -> None:
-        self.logs.append({"message": message, "level": "INFO", "source": "USER",
-                          "timestamp": now_iso()})
+        self.logs.append(
+            {"message": message, "level": "INFO", "source": "USER", "timestamp": now_iso()}
+        )
 
 
 class Backend:
     """Jobs and files. `cond` guards the jobs; waiters are woken on every change."""
 
-    def __init__(self, *, queue_seconds: float, run_seconds: float, scenarios: Iterable[str],
-                 local_hosts: Iterable[str] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        queue_seconds: float,
+        run_seconds: float,
+        scenarios: Iterable[str],
+        local_hosts: Iterable[str] = (),
+    ) -> None:
         self.queue_s, self.run_s = float(queue_seconds), float(run_seconds)
         self.faults = Faults(scenarios)
         self.local_hosts = LOCAL_HOSTS | set(local_hosts)
@@ -187,15 +215,20 @@ class Backend:
 
     def submit(self, body, timeout_s: float | None) -> Job:
         now = time.monotonic()
-        job = Job(str(uuid.uuid4()), body, now + self.queue_s,
-                  None if timeout_s is None else now + timeout_s,
-                  position=QUEUE_POSITIONS - 1 if self.queue_s > 0 else 0)
+        job = Job(
+            str(uuid.uuid4()),
+            body,
+            now + self.queue_s,
+            None if timeout_s is None else now + timeout_s,
+            position=QUEUE_POSITIONS - 1 if self.queue_s > 0 else 0,
+        )
         with self.cond:
             self.jobs[job.id] = job
         with self.lock:
             self.submits.append(job.id)
-        threading.Thread(target=self._work, args=(job,), name=f"job-{job.id[:8]}",
-                         daemon=True).start()
+        threading.Thread(
+            target=self._work, args=(job,), name=f"job-{job.id[:8]}", daemon=True
+        ).start()
         return job
 
     def cancel(self, job: Job) -> tuple[int, dict]:
@@ -280,28 +313,40 @@ class Backend:
             return 422, {"detail": exc.detail}, {}
         p, (out_w, out_h) = prep.params, prep.canvas
         with self.cond:
-            job.log(f"Expanding {prep.reference.width}x{prep.reference.height} to "
-                    f"{out_w}x{out_h} ({p['mode']})")
+            job.log(
+                f"Expanding {prep.reference.width}x{prep.reference.height} to "
+                f"{out_w}x{out_h} ({p['mode']})"
+            )
             self.cond.notify_all()
         if self.faults.active("content-policy"):
             return 422, CONTENT_POLICY, {}
         if self.faults.active("fail-job"):
             return 500, RUNNER_FAILED, {}
         rendered = fill.render(
-            prep.reference, left=p["expand_left"], right=p["expand_right"],
-            top=p["expand_top"], bottom=p["expand_bottom"], output_format=p["output_format"],
-            distort=self.faults.active("wrong-size"))
+            prep.reference,
+            left=p["expand_left"],
+            right=p["expand_right"],
+            top=p["expand_top"],
+            bottom=p["expand_bottom"],
+            output_format=p["output_format"],
+            distort=self.faults.active("wrong-size"),
+        )
         ext = "png" if p["output_format"] == "png" else "jpg"
-        image = {"content_type": rendered.content_type, "file_name": f"{job.id}.{ext}",
-                 "file_size": len(rendered.data), "width": rendered.width,
-                 "height": rendered.height}
+        image = {
+            "content_type": rendered.content_type,
+            "file_name": f"{job.id}.{ext}",
+            "file_size": len(rendered.data),
+            "width": rendered.width,
+            "height": rendered.height,
+        }
         if p["sync_mode"]:
             b64 = base64.b64encode(rendered.data).decode("ascii")
             image["url"] = f"data:{rendered.content_type};base64,{b64}"
         else:
             # relative: the HTTP layer prefixes the origin the client used
-            image["url"] = "/files/" + self.store(f"{uuid.uuid4().hex}.{ext}", rendered.data,
-                                                  rendered.content_type)
+            image["url"] = "/files/" + self.store(
+                f"{uuid.uuid4().hex}.{ext}", rendered.data, rendered.content_type
+            )
         job.size = (rendered.width, rendered.height)
         return 200, {"images": [image]}, {}
 
@@ -317,20 +362,30 @@ class Backend:
     def fetch(self, url: str) -> bytes:
         """What the model can download: this server's own /files/ URLs, nothing else."""
         parts = urlsplit(url)
-        if (parts.scheme in ("http", "https") and parts.hostname in self.local_hosts
-                and parts.path.startswith("/files/")):
-            entry = self.file(parts.path[len("/files/"):])
+        if (
+            parts.scheme in ("http", "https")
+            and parts.hostname in self.local_hosts
+            and parts.path.startswith("/files/")
+        ):
+            entry = self.file(parts.path[len("/files/") :])
             if entry is not None:
                 return entry[0]
-        raise ValueError("Failed to download the file from image_url (only data: URIs and "
-                         "this server's /files/ URLs are reachable)")
+        raise ValueError(
+            "Failed to download the file from image_url (only data: URIs and "
+            "this server's /files/ URLs are reachable)"
+        )
 
     def status_body(self, job: Job, base: str, with_logs: bool) -> tuple[int, dict]:
         """§2.3: 202 while pending, 200 once COMPLETED; `logs` present from IN_PROGRESS on."""
         with self.cond:
             root = f"{base}/{job.app[0]}/{job.app[1]}/requests/{job.id}"
-            body = {"status": job.state, "request_id": job.id, "response_url": root,
-                    "status_url": root + "/status", "cancel_url": root + "/cancel"}
+            body = {
+                "status": job.state,
+                "request_id": job.id,
+                "response_url": root,
+                "status_url": root + "/status",
+                "cancel_url": root + "/cancel",
+            }
             if job.state == "IN_QUEUE":
                 body["queue_position"] = job.position
             else:

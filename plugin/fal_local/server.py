@@ -45,6 +45,7 @@ PACE_CHUNK = 16 * 1024
 NO_USER = {"detail": "No user found for Key ID and Secret"}
 QUEUE_OPS = {"": "GET", "status": "GET", "status/stream": "GET", "cancel": "PUT"}
 
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every reply but SSE carries Content-Length
     server_version = "fal-local"
@@ -96,13 +97,25 @@ class _Handler(BaseHTTPRequestHandler):
         if self._recorded:
             return
         self._recorded = True
-        headers = {k.lower(): v for k, v in self.headers.items()
-                   if k.lower() not in ("authorization", "cookie")}
-        self.server.record({
-            "time": sc.now_iso(), "method": self.command, "path": self._parts.path,
-            "query": self._parts.query, "status": self._status, "request_id": self._rid,
-            "ms": round((time.monotonic() - self._t0) * 1000, 1), "headers": headers,
-            "bytes_in": self._bytes_in, "bytes_out": self._bytes_out})
+        headers = {
+            k.lower(): v
+            for k, v in self.headers.items()
+            if k.lower() not in ("authorization", "cookie")
+        }
+        self.server.record(
+            {
+                "time": sc.now_iso(),
+                "method": self.command,
+                "path": self._parts.path,
+                "query": self._parts.query,
+                "status": self._status,
+                "request_id": self._rid,
+                "ms": round((time.monotonic() - self._t0) * 1000, 1),
+                "headers": headers,
+                "bytes_in": self._bytes_in,
+                "bytes_out": self._bytes_out,
+            }
+        )
 
     def _route(self, method: str, segs: list[str], body: bytes) -> None:
         if segs == ["files", "upload"] and method == "POST":
@@ -120,7 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._cdn_token()
         if "requests" in segs[2:]:  # /{owner}/{alias}[/{path…}]/requests/{id}[/op]
             i = segs.index("requests", 2)
-            op = "/".join(segs[i + 2:])
+            op = "/".join(segs[i + 2 :])
             if len(segs) > i + 1 and op in QUEUE_OPS:
                 self._rid = segs[i + 1]
                 if method != QUEUE_OPS[op]:
@@ -144,8 +157,14 @@ class _Handler(BaseHTTPRequestHandler):
             except ValueError:
                 timeout_s = -1.0
             if not timeout_s > MIN_REQUEST_TIMEOUT_S:
-                return self._json(400, {"detail": "X-Fal-Request-Timeout must be a number above "
-                                        f"{MIN_REQUEST_TIMEOUT_S}", "error_type": "bad_request"})
+                return self._json(
+                    400,
+                    {
+                        "detail": "X-Fal-Request-Timeout must be a number above "
+                        f"{MIN_REQUEST_TIMEOUT_S}",
+                        "error_type": "bad_request",
+                    },
+                )
         try:
             payload = json.loads(body)
         except ValueError:  # fal checks the input when the job runs, not here
@@ -153,8 +172,12 @@ class _Handler(BaseHTTPRequestHandler):
         job = self.backend.submit(payload, timeout_s)
         self._rid = job.id
         status = self.backend.status_body(job, self._base(), False)[1]
-        reply = {"request_id": job.id, "status": "IN_QUEUE", "queue_position": job.position,
-                 **{k: status[k] for k in ("response_url", "status_url", "cancel_url")}}
+        reply = {
+            "request_id": job.id,
+            "status": "IN_QUEUE",
+            "queue_position": job.position,
+            **{k: status[k] for k in ("response_url", "status_url", "cancel_url")},
+        }
         if "fal_webhook" in self._query:
             reply["gateway_request_id"] = job.id
         self._json(200, reply)
@@ -166,8 +189,9 @@ class _Handler(BaseHTTPRequestHandler):
         with backend.cond:
             job = backend.jobs.get(rid)
         if job is None or job.app != app:
-            return self._json(404, {"status": "NOT_FOUND"} if op == "cancel"
-                              else {"detail": "Request not found"})
+            return self._json(
+                404, {"status": "NOT_FOUND"} if op == "cancel" else {"detail": "Request not found"}
+            )
         if op in ("status", "status/stream"):  # a poll or a stream: whichever comes first
             if faults.once("ingress-503"):
                 return self._send(503, sc.INGRESS_503_HTML.encode(), "text/html", rid=False)
@@ -187,9 +211,13 @@ class _Handler(BaseHTTPRequestHandler):
         code, body, headers = result
         if code == 200:  # stored file URLs are relative: use the origin this client called
             base = self._base()
-            body = {**body, "images": [{**im, "url": base + im["url"]}
-                                       if im["url"].startswith("/") else im
-                                       for im in body["images"]]}
+            body = {
+                **body,
+                "images": [
+                    {**im, "url": base + im["url"]} if im["url"].startswith("/") else im
+                    for im in body["images"]
+                ],
+            }
         self._json(code, body, headers)
 
     def _logs_wanted(self) -> bool:
@@ -199,8 +227,12 @@ class _Handler(BaseHTTPRequestHandler):
         backend, keepalive = self.backend, self.server.keepalive
         self.close_connection = True  # the stream ends when the connection does
         self.send_response(200)
-        for name, value in (("Content-Type", "text/event-stream"), ("Cache-Control", "no-cache"),
-                            ("Connection", "close"), ("x-fal-request-id", self._rid)):
+        for name, value in (
+            ("Content-Type", "text/event-stream"),
+            ("Cache-Control", "no-cache"),
+            ("Connection", "close"),
+            ("x-fal-request-id", self._rid),
+        ):
             self.send_header(name, value)
         self.end_headers()
         self._status = 200
@@ -241,11 +273,14 @@ class _Handler(BaseHTTPRequestHandler):
         key = f"{uuid.uuid4().hex}/{sc.safe_name(meta.get('file_name'))}"
         token = uuid.uuid4().hex
         with self.server.lock:
-            self.server.uploads[token] = (key, str(meta.get("content_type") or
-                                                   "application/octet-stream"))
+            self.server.uploads[token] = (
+                key,
+                str(meta.get("content_type") or "application/octet-stream"),
+            )
         base = self._base()
-        self._json(200, {"upload_url": f"{base}/storage/upload/{token}",
-                         "file_url": f"{base}/files/{key}"})
+        self._json(
+            200, {"upload_url": f"{base}/storage/upload/{token}", "file_url": f"{base}/files/{key}"}
+        )
 
     def _put_upload(self, token: str, body: bytes) -> None:
         with self.server.lock:  # a signed URL: no Authorization, like GCS
@@ -262,8 +297,15 @@ class _Handler(BaseHTTPRequestHandler):
         with self.server.lock:
             self.server.tokens.add(token)
         expires = datetime.now(timezone.utc) + timedelta(hours=1)
-        self._json(200, {"token": token, "token_type": "Bearer", "base_url": self._base(),
-                         "expires_at": expires.isoformat()})
+        self._json(
+            200,
+            {
+                "token": token,
+                "token_type": "Bearer",
+                "base_url": self._base(),
+                "expires_at": expires.isoformat(),
+            },
+        )
 
     def _cdn_upload(self, body: bytes) -> None:
         scheme, _, token = (self.headers.get("Authorization") or "").partition(" ")
@@ -274,8 +316,11 @@ class _Handler(BaseHTTPRequestHandler):
         if self._locked():
             return
         name = sc.safe_name(self.headers.get("X-Fal-File-Name"))
-        key = self.backend.store(f"{uuid.uuid4().hex}/{name}", body,
-                                 self.headers.get("Content-Type") or "application/octet-stream")
+        key = self.backend.store(
+            f"{uuid.uuid4().hex}/{name}",
+            body,
+            self.headers.get("Content-Type") or "application/octet-stream",
+        )
         self._json(200, {"access_url": f"{self._base()}/files/{key}"})
 
     # ---- plumbing ----
@@ -340,8 +385,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, code: int, body, headers: dict | None = None) -> None:
         self._send(code, json.dumps(body).encode(), "application/json", headers)
 
-    def _send(self, code: int, data: bytes, ctype: str, headers: dict | None = None,
-              rid: bool = True) -> None:
+    def _send(
+        self, code: int, data: bytes, ctype: str, headers: dict | None = None, rid: bool = True
+    ) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
@@ -352,7 +398,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.close_connection:  # say so, or the client reuses a socket we are closing
             self.send_header("Connection", "close")
         self._status, t0 = code, time.monotonic()
-        chunks = [data[i:i + PACE_CHUNK] for i in range(0, len(data), PACE_CHUNK)] or [b""]
+        chunks = [data[i : i + PACE_CHUNK] for i in range(0, len(data), PACE_CHUNK)] or [b""]
         for i, chunk in enumerate(chunks):
             self._bytes_out += len(chunk)
             self._pace(self._bytes_out, t0)  # pace first: the last write ends the exchange
@@ -366,8 +412,18 @@ class _Handler(BaseHTTPRequestHandler):
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, addr, backend: sc.Backend, ssl_ctx, *, keys, bandwidth_mbit, latency_ms,
-                 log_path, keepalive) -> None:
+    def __init__(
+        self,
+        addr,
+        backend: sc.Backend,
+        ssl_ctx,
+        *,
+        keys,
+        bandwidth_mbit,
+        latency_ms,
+        log_path,
+        keepalive,
+    ) -> None:
         super().__init__(addr, _Handler)
         self.backend, self.ssl_ctx = backend, ssl_ctx
         self.keys = None if keys is None else frozenset(keys)
@@ -422,8 +478,12 @@ class LocalServer:
     def __init__(self, httpd: _Server) -> None:
         self._httpd, self._backend = httpd, httpd.backend
         self.base_url = f"{httpd.scheme}://{httpd.netloc}"
-        self._thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
-                                        name="fal-local", daemon=True)
+        self._thread = threading.Thread(
+            target=httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="fal-local",
+            daemon=True,
+        )
         self._thread.start()
 
     @property
@@ -463,22 +523,45 @@ class LocalServer:
         self.stop()
 
 
-def start_server(*, host: str = "127.0.0.1", port: int = 0, queue_seconds: float = 0.0,
-                 run_seconds: float = 0.0, scenarios=(), keys=None, tls_cert=None, tls_key=None,
-                 bandwidth_mbit: float | None = None, latency_ms: float | None = None,
-                 log_path=None, sse_keepalive_s: float = SSE_KEEPALIVE_S) -> LocalServer:
+def start_server(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    queue_seconds: float = 0.0,
+    run_seconds: float = 0.0,
+    scenarios=(),
+    keys=None,
+    tls_cert=None,
+    tls_key=None,
+    bandwidth_mbit: float | None = None,
+    latency_ms: float | None = None,
+    log_path=None,
+    sse_keepalive_s: float = SSE_KEEPALIVE_S,
+) -> LocalServer:
     """Listen (port 0 = any free port) and serve from a background thread."""
-    backend = sc.Backend(queue_seconds=queue_seconds, run_seconds=run_seconds,
-                         scenarios=scenarios, local_hosts=[host])
+    backend = sc.Backend(
+        queue_seconds=queue_seconds,
+        run_seconds=run_seconds,
+        scenarios=scenarios,
+        local_hosts=[host],
+    )
     ctx = None
     if tls_cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(tls_cert, tls_key)
-    httpd = _Server((host, port), backend, ctx, keys=keys, log_path=log_path,
-                    bandwidth_mbit=bandwidth_mbit, latency_ms=latency_ms,
-                    keepalive=sse_keepalive_s)
+    httpd = _Server(
+        (host, port),
+        backend,
+        ctx,
+        keys=keys,
+        log_path=log_path,
+        bandwidth_mbit=bandwidth_mbit,
+        latency_ms=latency_ms,
+        keepalive=sse_keepalive_s,
+    )
     backend.on_complete = lambda job, epoch: httpd.record(
-        {"event": "completed", "request_id": job.id, "epoch": epoch}, request=False)
+        {"event": "completed", "request_id": job.id, "epoch": epoch}, request=False
+    )
     return LocalServer(httpd)
 
 
@@ -503,10 +586,18 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         p.error(str(exc))
     server = start_server(
-        host=args.host, port=args.port, queue_seconds=args.queue_seconds,
-        run_seconds=args.run_seconds, scenarios=scenarios, tls_cert=args.tls_cert,
-        tls_key=args.tls_key, bandwidth_mbit=args.bandwidth, latency_ms=args.latency,
-        log_path=args.log, keys=[k for k in args.keys.split(",") if k] if args.keys else None)
+        host=args.host,
+        port=args.port,
+        queue_seconds=args.queue_seconds,
+        run_seconds=args.run_seconds,
+        scenarios=scenarios,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
+        bandwidth_mbit=args.bandwidth,
+        latency_ms=args.latency,
+        log_path=args.log,
+        keys=[k for k in args.keys.split(",") if k] if args.keys else None,
+    )
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())

@@ -35,21 +35,50 @@ def _choice(*items):
 
 def _add_outpaint_arguments(proc):
     # Mnemonics avoid those of the dialog's own buttons (Load, Save, Reset, Help, Cancel, OK).
-    for side, label in (("left", "L_eft"), ("right", "Ri_ght"), ("top", "_Top"),
-                        ("bottom", "_Bottom")):
-        proc.add_int_argument(f"expand-{side}", label,
-                              f"Pixels to add on the {side} (-1 = automatic: from the canvas "
-                              "or the layer's transparent margins)",
-                              AUTO, MAX_EXPAND, AUTO, RW)
-    proc.add_choice_argument("mode", "_Mode", "high: best quality; fast: quicker, cheaper",
-                             _choice(("high", "High"), ("fast", "Fast")), "high", RW)
-    proc.add_choice_argument("output-format", "_Format", "Image format fal returns",
-                             _choice(("png", "PNG"), ("jpeg", "JPEG")), "png", RW)
-    proc.add_boolean_argument("safety-checker", "Safety chec_ker",
-                              "Ask fal to reject unsafe content", True, RW)
-    proc.add_int_argument("seam-blend", "Seam ble_nd",
-                          "Pixels inside the original border over which the new pixels fade "
-                          "in (0 = hard edge)", 0, MAX_BLEND, DEFAULT_BLEND, RW)
+    for side, label in (
+        ("left", "L_eft"),
+        ("right", "Ri_ght"),
+        ("top", "_Top"),
+        ("bottom", "_Bottom"),
+    ):
+        proc.add_int_argument(
+            f"expand-{side}",
+            label,
+            f"Pixels to add on the {side} (-1 = automatic: from the canvas "
+            "or the layer's transparent margins)",
+            AUTO,
+            MAX_EXPAND,
+            AUTO,
+            RW,
+        )
+    proc.add_choice_argument(
+        "mode",
+        "_Mode",
+        "high: best quality; fast: quicker, cheaper",
+        _choice(("high", "High"), ("fast", "Fast")),
+        "high",
+        RW,
+    )
+    proc.add_choice_argument(
+        "output-format",
+        "_Format",
+        "Image format fal returns",
+        _choice(("png", "PNG"), ("jpeg", "JPEG")),
+        "png",
+        RW,
+    )
+    proc.add_boolean_argument(
+        "safety-checker", "Safety chec_ker", "Ask fal to reject unsafe content", True, RW
+    )
+    proc.add_int_argument(
+        "seam-blend",
+        "Seam ble_nd",
+        "Pixels inside the original border over which the new pixels fade in (0 = hard edge)",
+        0,
+        MAX_BLEND,
+        DEFAULT_BLEND,
+        RW,
+    )
     proc.add_layer_return_value("layer", "Layer", "The new outpaint layer", False, RW)
 
 
@@ -74,7 +103,8 @@ class FluxOutpaint(Gimp.PlugIn):
                 "Fills the canvas around the layer (or its transparent margins, or the given "
                 "number of pixels per side) with new content, as a new masked layer above it. "
                 "The fal API key comes from FAL_KEY or the key file, never from an argument.",
-                name)
+                name,
+            )
             _add_outpaint_arguments(proc)
         else:
             mask = Gimp.ProcedureSensitivityMask
@@ -85,9 +115,11 @@ class FluxOutpaint(Gimp.PlugIn):
                 "Put the most recent completed outpaint result into a new layer",
                 "Reads the result from the local cache, or fetches it again from fal by its "
                 "request id (request-id empty = the most recent one).",
-                name)
-            proc.add_string_argument("request-id", "Request id",
-                                     "fal request id (empty = the most recent)", "", RW)
+                name,
+            )
+            proc.add_string_argument(
+                "request-id", "Request id", "fal request id (empty = the most recent)", "", RW
+            )
             proc.add_layer_return_value("layer", "Layer", "The recovered layer", False, RW)
         return proc
 

@@ -22,8 +22,9 @@ def fit_result(result: Image.Image, plan: Plan) -> Image.Image:
     return result
 
 
-def compose(original: Image.Image, origin: tuple[int, int], result: Image.Image, plan: Plan,
-            seam_blend: int) -> Image.Image:
+def compose(
+    original: Image.Image, origin: tuple[int, int], result: Image.Image, plan: Plan, seam_blend: int
+) -> Image.Image:
     """The full canvas: result everywhere, original over it through the seam mask.
 
     ``original`` is the whole input image and ``origin`` where its pixel (0, 0) sits on the
@@ -39,11 +40,12 @@ def compose(original: Image.Image, origin: tuple[int, int], result: Image.Image,
     x0, y0 = reference.x - origin[0], reference.y - origin[1]
     ref_pixels = original.convert(mode).crop((x0, y0, x0 + reference.width, y0 + reference.height))
     where = Placement.from_plan(plan, seam_blend)
-    alpha = np.frombuffer(where.mask(reference), np.uint8).reshape(reference.height,
-                                                                   reference.width)
+    alpha = np.frombuffer(where.mask(reference), np.uint8).reshape(
+        reference.height, reference.width
+    )
 
     out = np.asarray(canvas).copy()
-    region = out[reference.y:reference.bottom, reference.x:reference.right]
+    region = out[reference.y : reference.bottom, reference.x : reference.right]
     orig = np.asarray(ref_pixels)
     # The mask is the new layer's opacity: 0 keeps the original exactly.
     # (o*255 + 127) // 255 == o, so a 0 weight leaves the original bit-exact.

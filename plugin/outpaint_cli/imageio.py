@@ -14,8 +14,9 @@ def encode(rgba: bytes, width: int, height: int, encoding: Encoding) -> bytes:
     image = Image.frombytes("RGBA", (width, height), rgba)
     out = io.BytesIO()
     if encoding.format == "jpeg":
-        image.convert("RGB").save(out, "JPEG", quality=encoding.quality,
-                                  subsampling=_SUBSAMPLING[encoding.subsampling])
+        image.convert("RGB").save(
+            out, "JPEG", quality=encoding.quality, subsampling=_SUBSAMPLING[encoding.subsampling]
+        )
     else:
         if image.getextrema()[3][0] == 255:  # opaque: a quarter fewer bytes without alpha
             image = image.convert("RGB")

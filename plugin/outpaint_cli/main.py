@@ -113,8 +113,9 @@ def prepare(path: Path, args: argparse.Namespace) -> Prepared:
     rgba = img.convert("RGBA")
     whole = geometry.Rect(0, 0, w, h)
     if args.numbers:
-        exp = geometry.Expansion(left=args.left or 0, right=args.right or 0,
-                                 top=args.top or 0, bottom=args.bottom or 0)
+        exp = geometry.Expansion(
+            left=args.left or 0, right=args.right or 0, top=args.top or 0, bottom=args.bottom or 0
+        )
         source = geometry.from_numbers(w, h, exp)
     elif args.to:
         tw, th = (int(v) for v in re.split(r"[xX×]", args.to))
@@ -134,8 +135,14 @@ def prepare(path: Path, args: argparse.Namespace) -> Prepared:
     ref = source.reference
     # In every mode the input file's own pixels keep their size: where its (0, 0) lands.
     origin = (ref.x, ref.y) if args.numbers or args.to or args.aspect else (0, 0)
-    crop = rgba.crop((ref.x - origin[0], ref.y - origin[1],
-                      ref.x - origin[0] + ref.width, ref.y - origin[1] + ref.height))
+    crop = rgba.crop(
+        (
+            ref.x - origin[0],
+            ref.y - origin[1],
+            ref.x - origin[0] + ref.width,
+            ref.y - origin[1] + ref.height,
+        )
+    )
     if crop.size != plan.request_reference:
         crop = crop.resize(plan.request_reference, Image.Resampling.LANCZOS)
     return Prepared(path, img, origin, plan, crop.tobytes())
@@ -171,10 +178,13 @@ def describe(prep: Prepared, args: argparse.Namespace) -> dict:
         "input": str(prep.path),
         "output": str(output_path(prep, args)),
         "canvas": [src.canvas_width, src.canvas_height],
-        "reference": [src.reference.x, src.reference.y, src.reference.width,
-                      src.reference.height],
-        "expand": {"left": src.expansion.left, "right": src.expansion.right,
-                   "top": src.expansion.top, "bottom": src.expansion.bottom},
+        "reference": [src.reference.x, src.reference.y, src.reference.width, src.reference.height],
+        "expand": {
+            "left": src.expansion.left,
+            "right": src.expansion.right,
+            "top": src.expansion.top,
+            "bottom": src.expansion.bottom,
+        },
         "request_reference": list(plan.request_reference),
         "request_expand": plan.request_expansion.as_request(),
         "request_output": list(plan.request_output),
@@ -196,32 +206,55 @@ def make_client(args: argparse.Namespace, server) -> FalQueueClient:
     return FalQueueClient(settings.queue_base_url(env), settings.load_api_key(env))
 
 
-def run_one(prep: Prepared, args, client, journal, board: ProgressBoard,
-            cancel: threading.Event) -> dict:
+def run_one(
+    prep: Prepared, args, client, journal, board: ProgressBoard, cancel: threading.Event
+) -> dict:
     name = prep.path.name
 
     def progress(p: Progress) -> None:
-        board.update(name, p.phase, queue_position=p.queue_position, elapsed_s=p.elapsed_s,
-                     note=p.log_line or "")
+        board.update(
+            name,
+            p.phase,
+            queue_position=p.queue_position,
+            elapsed_s=p.elapsed_s,
+            note=p.log_line or "",
+        )
 
     options = payload.RequestOptions(
-        mode=args.mode, output_format=args.output_format,
+        mode=args.mode,
+        output_format=args.output_format,
         enable_safety_checker=not args.no_safety_checker,
     )
-    job = Job(reference_rgba=prep.reference_rgba, plan=prep.plan, options=options,
-              purpose={"tool": "cli", "input": str(prep.path.resolve())})
+    job = Job(
+        reference_rgba=prep.reference_rgba,
+        plan=prep.plan,
+        options=options,
+        purpose={"tool": "cli", "input": str(prep.path.resolve())},
+    )
     t0 = time.monotonic()
-    result = run_job(job, client=client, journal=journal, encoder=encode,
-                     on_progress=progress, cancel=cancel, deadline_s=args.timeout)
+    result = run_job(
+        job,
+        client=client,
+        journal=journal,
+        encoder=encode,
+        on_progress=progress,
+        cancel=cancel,
+        deadline_s=args.timeout,
+    )
     with about_request(result.request_id):  # paid for: the id lets the person recover it
         returned = Image.open(io.BytesIO(result.data))
         returned.load()
         final = compose(prep.original, prep.origin, returned, prep.plan, args.seam_blend)
     out = output_path(prep, args)
     save(final, out)
-    return {"input": str(prep.path), "output": str(out), "request_id": result.request_id,
-            "size": list(final.size), "seconds": round(time.monotonic() - t0, 3),
-            "cost_usd_estimate": prep.plan.cost_usd}
+    return {
+        "input": str(prep.path),
+        "output": str(out),
+        "request_id": result.request_id,
+        "size": list(final.size),
+        "seconds": round(time.monotonic() - t0, 3),
+        "cost_usd_estimate": prep.plan.cost_usd,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,8 +273,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.json:
                 print(json.dumps(info))
             else:
-                print(f"{prep.path}: {'; '.join(prep.plan.describe())}; payload {info['encoding']} "
-                      f"{info['payload_bytes']} bytes, {info['transport']}")
+                print(
+                    f"{prep.path}: {'; '.join(prep.plan.describe())}; payload {info['encoding']} "
+                    f"{info['payload_bytes']} bytes, {info['transport']}"
+                )
         return 1 if failures else 0
     if not prepared:
         return 1
@@ -261,8 +296,9 @@ def main(argv: list[str] | None = None) -> int:
     cancel = threading.Event()
     try:
         with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            futures = {pool.submit(run_one, p, args, client, journal, board, cancel): p
-                       for p in prepared}
+            futures = {
+                pool.submit(run_one, p, args, client, journal, board, cancel): p for p in prepared
+            }
             for fut in as_completed(futures):
                 prep = futures[fut]
                 try:
@@ -291,8 +327,10 @@ def _local_server():
     try:
         import fal_local  # only --local needs it
     except ImportError:
-        raise ConfigError("--local needs the local server package fal_local (a checkout of "
-                          "flux-outpaint with numpy and Pillow)") from None
+        raise ConfigError(
+            "--local needs the local server package fal_local (a checkout of "
+            "flux-outpaint with numpy and Pillow)"
+        ) from None
     return fal_local.start_server()
 
 

@@ -14,8 +14,15 @@ from outpaint.status import Phase
 REDRAW_INTERVAL_S = 0.1
 BAR_WIDTH = 16
 # The steps a successful job goes through, for the bar's length.
-STEPS = (Phase.ENCODING, Phase.UPLOADING, Phase.SUBMITTING, Phase.QUEUED, Phase.RUNNING,
-         Phase.DOWNLOADING, Phase.DONE)
+STEPS = (
+    Phase.ENCODING,
+    Phase.UPLOADING,
+    Phase.SUBMITTING,
+    Phase.QUEUED,
+    Phase.RUNNING,
+    Phase.DOWNLOADING,
+    Phase.DONE,
+)
 
 
 @dataclass
@@ -40,8 +47,15 @@ class ProgressBoard:
         self._last_draw = 0.0
         self._width = min(max((len(n) for n in names), default=8), 40)
 
-    def update(self, name: str, phase: Phase, *, queue_position: int | None = None,
-               elapsed_s: float = 0.0, note: str = "") -> None:
+    def update(
+        self,
+        name: str,
+        phase: Phase,
+        *,
+        queue_position: int | None = None,
+        elapsed_s: float = 0.0,
+        note: str = "",
+    ) -> None:
         with self._lock:
             line = self._lines[name]
             changed = phase != line.phase
@@ -58,8 +72,12 @@ class ProgressBoard:
                 self._stream.flush()
 
     def finish(self, name: str, ok: bool, note: str) -> None:
-        self.update(name, Phase.DONE if ok else Phase.FAILED, note=note,
-                    elapsed_s=self._lines[name].elapsed_s)
+        self.update(
+            name,
+            Phase.DONE if ok else Phase.FAILED,
+            note=note,
+            elapsed_s=self._lines[name].elapsed_s,
+        )
         if self._live:
             with self._lock:
                 self._draw()
@@ -79,7 +97,7 @@ class ProgressBoard:
             filled = round(BAR_WIDTH * step / len(STEPS))
             bar = "#" * filled + "-" * (BAR_WIDTH - filled)
             pos = f" #{line.queue_position}" if line.queue_position is not None else ""
-            label = name[-self._width:].ljust(self._width)
+            label = name[-self._width :].ljust(self._width)
             text = f"{label} [{bar}] {_word(line.phase)}{pos} {line.elapsed_s:5.1f}s {line.note}"
             out.append("\x1b[2K" + text[:200] + "\n")
         self._drawn = len(self._order)

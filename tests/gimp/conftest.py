@@ -17,8 +17,9 @@ gimp_sandbox = script("gimp_sandbox")
 SANDBOXES = ("trixie", "forky")
 IDS = {"trixie": "gimp3.0", "forky": "gimp3.2"}
 ENABLED = os.environ.get("FLUX_OUTPAINT_GIMP_TESTS") == "1"
-SKIP_REASON = ("real-GIMP tests need FLUX_OUTPAINT_GIMP_TESTS=1 "
-               "(python3 scripts/run_tests.py --gimp)")
+SKIP_REASON = (
+    "real-GIMP tests need FLUX_OUTPAINT_GIMP_TESTS=1 (python3 scripts/run_tests.py --gimp)"
+)
 HERE = Path(__file__).resolve().parent
 
 
@@ -37,10 +38,12 @@ def sandbox_name(request: pytest.FixtureRequest) -> str:
     if os.geteuid() != 0:
         pytest.fail("real-GIMP tests run GIMP in chroots and need root", pytrace=False)
     if gimp_sandbox.info(name) is None:
-        pytest.fail(f"GIMP sandbox {name!r} is missing or out of date under "
-                    f"{gimp_sandbox.cache_dir()}: run "
-                    "`python3 scripts/gimp_sandbox.py ensure trixie forky` (as root)",
-                    pytrace=False)
+        pytest.fail(
+            f"GIMP sandbox {name!r} is missing or out of date under "
+            f"{gimp_sandbox.cache_dir()}: run "
+            "`python3 scripts/gimp_sandbox.py ensure trixie forky` (as root)",
+            pytrace=False,
+        )
     return name
 
 

@@ -32,16 +32,16 @@ gimp_sandbox = script("gimp_sandbox")
 ROOT = Path(__file__).resolve().parents[2]
 PLUGIN_SOURCE = ROOT / "plugin" / "flux-outpaint"
 SESSIONS_IN_CHROOT = "/tmp/flux-outpaint-tests"
-BATCH_TIMEOUT_S = 180       # one GIMP start (~3 s from the template) plus the batch's own work
+BATCH_TIMEOUT_S = 180  # one GIMP start (~3 s from the template) plus the batch's own work
 RUN_TIMEOUT_S = 120
-KILL_GRACE_S = 10           # `timeout -k`: SIGKILL this long after SIGTERM
+KILL_GRACE_S = 10  # `timeout -k`: SIGKILL this long after SIGTERM
 STALE_SESSION_S = 6 * 3600  # leftovers of interrupted runs older than this are deleted
-KEEP_ENV = "FLUX_OUTPAINT_KEEP_GIMP_TMP"   # "1" keeps session folders for post-mortems
+KEEP_ENV = "FLUX_OUTPAINT_KEEP_GIMP_TMP"  # "1" keeps session folders for post-mortems
 WHEELHOUSE_ENV = "FLUX_OUTPAINT_WHEELHOUSE"  # offline vendor/ builds from a wheel folder
 
 # Runs inside GIMP's python-fu-eval: executes the batch file with report() and the usual
 # gi modules in scope, and always leaves a JSON record of what was reported or raised.
-_RUNNER = '''\
+_RUNNER = """\
 import json, runpy, traceback
 import gi
 gi.require_version("Gimp", "3.0")
@@ -60,7 +60,7 @@ except BaseException:
 finally:
     with open({result!r}, "w") as _out:
         json.dump(_state, _out, default=repr)
-'''
+"""
 
 
 def _install_module() -> ModuleType:
@@ -78,8 +78,9 @@ def build_vendor(dest: Path) -> Path:
     return dest
 
 
-def install_plugin(profile: Path, vendor: Path, source: Path = PLUGIN_SOURCE,
-                   series: str = "") -> Path:
+def install_plugin(
+    profile: Path, vendor: Path, source: Path = PLUGIN_SOURCE, series: str = ""
+) -> Path:
     """Install the plug-in from ``source`` into the GIMP profile folder ``profile``.
 
     The one place the tests install the plug-in, through install.py's own code path
@@ -93,12 +94,12 @@ def install_plugin(profile: Path, vendor: Path, source: Path = PLUGIN_SOURCE,
 
 @dataclass(frozen=True)
 class BatchResult:
-    returncode: int            # gimp-console's: 0 ok, 64 when the batch raised, 124 timed out
+    returncode: int  # gimp-console's: 0 ok, 64 when the batch raised, 124 timed out
     stdout: str
     stderr: str
-    seconds: float             # wall clock, GIMP start to exit
-    report: dict | None        # what the batch passed to report(); None if it never finished
-    error: str | None          # the batch's traceback, if it raised
+    seconds: float  # wall clock, GIMP start to exit
+    report: dict | None  # what the batch passed to report(); None if it never finished
+    error: str | None  # the batch's traceback, if it raised
 
     @property
     def ok(self) -> bool:
@@ -106,8 +107,10 @@ class BatchResult:
 
     def describe(self) -> str:
         tail = "\n".join(self.stderr.splitlines()[-40:])
-        return (f"gimp-console exit {self.returncode} after {self.seconds:.1f} s\n"
-                f"error: {self.error}\nstdout:\n{self.stdout[-2000:]}\nstderr (tail):\n{tail}")
+        return (
+            f"gimp-console exit {self.returncode} after {self.seconds:.1f} s\n"
+            f"error: {self.error}\nstdout:\n{self.stdout[-2000:]}\nstderr (tail):\n{tail}"
+        )
 
     def check(self) -> dict:
         """The report, or an AssertionError that shows what GIMP printed."""
@@ -120,8 +123,9 @@ class BatchResult:
 class GimpSession:
     """A fresh GIMP profile in one sandbox, with ways to install the plug-in and run GIMP."""
 
-    def __init__(self, name: str, *, vendor: Callable[[], Path] | None = None,
-                 keep: bool | None = None):
+    def __init__(
+        self, name: str, *, vendor: Callable[[], Path] | None = None, keep: bool | None = None
+    ):
         self.sandbox = gimp_sandbox.require(name)
         self.name = name
         self.gimp_version = self.sandbox.gimp_version
@@ -162,8 +166,7 @@ class GimpSession:
 
     def install_plugin(self, source: Path = PLUGIN_SOURCE) -> Path:
         """Install the plug-in (with vendor/) into this profile; returns the host folder."""
-        return install_plugin(self.host_profile, self.vendor(), source,
-                              self.sandbox.profile_series)
+        return install_plugin(self.host_profile, self.vendor(), source, self.sandbox.profile_series)
 
     def copy_in(self, host_source: Path, name: str | None = None) -> str:
         """Copy a host file or folder into the session folder; returns its chroot path."""
@@ -175,16 +178,35 @@ class GimpSession:
         return self.chroot(dest)
 
     # -- running ---------------------------------------------------------------------------
-    def run(self, argv: Sequence[str], *, env: Mapping[str, str] | None = None,
-            timeout: float = RUN_TIMEOUT_S, input: str | None = None,
-            cwd: str | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        env: Mapping[str, str] | None = None,
+        timeout: float = RUN_TIMEOUT_S,
+        input: str | None = None,
+        cwd: str | None = None,
+    ) -> subprocess.CompletedProcess:
         """Run a command in the chroot with this session's HOME and GIMP3_DIRECTORY."""
-        return gimp_sandbox.run(self.name, argv, env={**self.env, **(env or {})},
-                                timeout=timeout, input=input, cwd=cwd or self.chroot_dir)
+        return gimp_sandbox.run(
+            self.name,
+            argv,
+            env={**self.env, **(env or {})},
+            timeout=timeout,
+            input=input,
+            cwd=cwd or self.chroot_dir,
+        )
 
-    def run_batch(self, code: str, *, timeout: float = BATCH_TIMEOUT_S,
-                  env: Mapping[str, str] | None = None, load_data: bool = False,
-                  load_fonts: bool = False, extra_args: Sequence[str] = ()) -> BatchResult:
+    def run_batch(
+        self,
+        code: str,
+        *,
+        timeout: float = BATCH_TIMEOUT_S,
+        env: Mapping[str, str] | None = None,
+        load_data: bool = False,
+        load_fonts: bool = False,
+        extra_args: Sequence[str] = (),
+    ) -> BatchResult:
         """Start gimp-console on this profile and run ``code`` with python-fu-eval, then quit.
 
         ``code`` sees ``Gimp``, ``Gegl``, ``Gio``, ``GLib``, ``SESSION_DIR`` (chroot path) and
@@ -196,20 +218,41 @@ class GimpSession:
         runner = self.host_dir / f"batch-{n}.runner.py"
         result = self.host_dir / f"batch-{n}.json"
         code_file.write_text(code, encoding="utf-8")
-        runner.write_text(_RUNNER.format(code=self.chroot(code_file), result=self.chroot(result),
-                                         session=self.chroot_dir), encoding="utf-8")
+        runner.write_text(
+            _RUNNER.format(
+                code=self.chroot(code_file), result=self.chroot(result), session=self.chroot_dir
+            ),
+            encoding="utf-8",
+        )
         flags = ["-i", *([] if load_data else ["-d"]), *([] if load_fonts else ["-f"])]
-        argv = ["timeout", "-k", str(KILL_GRACE_S), str(int(timeout)), self.sandbox.gimp_console,
-                *flags, *extra_args, "--batch-interpreter", "python-fu-eval",
-                "-b", f"exec(open({self.chroot(runner)!r}).read())", "--quit"]
+        argv = [
+            "timeout",
+            "-k",
+            str(KILL_GRACE_S),
+            str(int(timeout)),
+            self.sandbox.gimp_console,
+            *flags,
+            *extra_args,
+            "--batch-interpreter",
+            "python-fu-eval",
+            "-b",
+            f"exec(open({self.chroot(runner)!r}).read())",
+            "--quit",
+        ]
         started = time.monotonic()
         done = self.run(argv, env=env, timeout=timeout + KILL_GRACE_S + 30)
         seconds = time.monotonic() - started
         state = None
         with contextlib.suppress(OSError, ValueError):
             state = json.loads(result.read_text(encoding="utf-8"))
-        return BatchResult(done.returncode, done.stdout, done.stderr, seconds,
-                           state["report"] if state else None, state["error"] if state else None)
+        return BatchResult(
+            done.returncode,
+            done.stdout,
+            done.stderr,
+            seconds,
+            state["report"] if state else None,
+            state["error"] if state else None,
+        )
 
     def close(self) -> None:
         if not self._keep:

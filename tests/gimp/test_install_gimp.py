@@ -13,7 +13,7 @@ from .test_plugin_helpers import local_server, run, server_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
-PROBE = r'''
+PROBE = r"""
 exists = PDB.procedure_exists("plug-in-flux-outpaint")
 report(registered=exists,
        recover_registered=PDB.procedure_exists("plug-in-flux-outpaint-recover"))
@@ -22,12 +22,16 @@ if exists:
     out = outpaint(img, [layer])
     report(ok=out["ok"], message=out["message"],
            layers=[x.get_name() for x in img.get_layers()])
-'''
+"""
 
 
 def installer(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(ROOT / "install.py"), *args],
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "install.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def probe(gimp: GimpSession) -> dict:

@@ -42,7 +42,7 @@ OUT_ENV = "FLUX_OUTPAINT_BADINPUT_OUT"
 BLEND = 16  # the seam-blend default
 WRONG_KEY = "wrong-key-0000"
 
-BUILDERS = r'''
+BUILDERS = r"""
 from outpaint import settings as _settings
 
 
@@ -231,7 +231,7 @@ def case(name, built, args=None, key=KEY_VALUE, stop_server=False):
     info["mask"] = {k: [x, y, mask[(y - ny) * nw + (x - nx)]] for k, (x, y) in points.items()}
     report(**{name: info})
     img.delete()
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -271,66 +271,164 @@ def planned(canvas: tuple[int, int], reference: tuple[int, int, int, int]) -> tu
 
 STATES = [
     State("rgb_u8", "RGB 8-bit, canvas margins all round", "plain(400, 300, 50, 40, 300, 200)"),
-    State("gray", "grayscale image", "plain(400, 300, 50, 40, 300, 200, 'gray')",
-          layer_type="graya-image"),
+    State(
+        "gray",
+        "grayscale image",
+        "plain(400, 300, 50, 40, 300, 200, 'gray')",
+        layer_type="graya-image",
+    ),
     State("rgb_u16", "RGB 16-bit integer", "plain(400, 300, 50, 40, 300, 200, 'rgb', 'u16')"),
-    State("rgb_float", "RGB 32-bit float, linear light",
-          "plain(400, 300, 50, 40, 300, 200, 'rgb', 'float')"),
-    State("indexed", "indexed image, called from a script (its menu item is greyed out)",
-          "indexed()", layer_type="indexeda-image"),
+    State(
+        "rgb_float",
+        "RGB 32-bit float, linear light",
+        "plain(400, 300, 50, 40, 300, 200, 'rgb', 'float')",
+    ),
+    State(
+        "indexed",
+        "indexed image, called from a script (its menu item is greyed out)",
+        "indexed()",
+        layer_type="indexeda-image",
+    ),
     State("group", "a layer group selected", "group()", refusal="is a layer group"),
-    State("text", "a text layer", "text()", canvas=(400, 200), source_at=(20, 20),
-          stack=("Outpaint", "Text", "Background")),
+    State(
+        "text",
+        "a text layer",
+        "text()",
+        canvas=(400, 200),
+        source_at=(20, 20),
+        stack=("Outpaint", "Text", "Background"),
+    ),
     State("hidden", "a hidden layer: it stays hidden, the result is visible", "hidden()"),
     State("locked_pixels", "pixels and alpha locked", "locked_pixels()"),
-    State("locked_position", "position locked, the canvas grows 32 left and 16 up",
-          "locked_position()", args={"expand_left": 32, "expand_top": 16}, canvas=(332, 216),
-          source_at=(32, 16), sides=(1, 0, 1, 0)),
-    State("locked_group", "a layer in a group whose pixels are locked, 64 px added right",
-          "locked_group()", args={"expand_right": 64}, refusal="locked"),
+    State(
+        "locked_position",
+        "position locked, the canvas grows 32 left and 16 up",
+        "locked_position()",
+        args={"expand_left": 32, "expand_top": 16},
+        canvas=(332, 216),
+        source_at=(32, 16),
+        sides=(1, 0, 1, 0),
+    ),
+    State(
+        "locked_group",
+        "a layer in a group whose pixels are locked, 64 px added right",
+        "locked_group()",
+        args={"expand_right": 64},
+        refusal="locked",
+    ),
     State("mask_selected", "the layer's mask selected, being edited", "mask_selected()"),
     State("with_mask", "a layer with a black mask, the layer selected", "with_mask()"),
     State("several", "two layers selected", "several()", refusal="several layers"),
-    State("nothing_selected", "no drawable passed", "nothing_selected()",
-          refusal="select a layer"),
-    State("tiny_on_canvas", "a 1×1 layer centred on a 65×65 canvas",
-          "plain(65, 65, 32, 32, 1, 1)", canvas=(65, 65), source_at=(32, 32)),
-    State("tiny_image_grown", "a 1×1 image grown 16 px per side (sent upscaled)",
-          "plain(1, 1, 0, 0, 1, 1)",
-          args={"expand_left": 16, "expand_right": 16, "expand_top": 16, "expand_bottom": 16},
-          canvas=(33, 33), rect=planned((33, 33), (16, 16, 1, 1)), source_at=(16, 16)),
-    State("zero_expansion", "the layer fills the canvas, no margins, no numbers",
-          "plain(300, 200, 0, 0, 300, 200)", refusal="nothing to expand"),
-    State("over_2048_per_side", "3000 px of canvas left of the layer (sent downscaled)",
-          "plain(3512, 512, 3000, 0, 512, 512)", canvas=(3512, 512),
-          rect=planned((3512, 512), (3000, 0, 512, 512)), source_at=(3000, 0),
-          sides=(1, 0, 0, 0)),
-    State("over_4_mp", "a 2600×1700 canvas, 4.4 MP (sent downscaled)",
-          "plain(2600, 1700, 300, 250, 2000, 1200)", canvas=(2600, 1700),
-          rect=planned((2600, 1700), (300, 250, 2000, 1200)), source_at=(300, 250)),
-    State("too_lopsided", "an 8000×64 canvas around a 64×64 layer",
-          "plain(8000, 64, 3968, 0, 64, 64)", refusal="cannot fit fal's limits"),
-    State("background_no_alpha", "an alpha-less background layer, 64 px added right",
-          "background()", args={"expand_right": 64}, canvas=(364, 200), source_at=(0, 0),
-          sides=(0, 1, 0, 0), stack=("Outpaint", "Background")),
-    State("floating_selection", "a floating selection selected: it stays floating",
-          "floating()", canvas=(200, 150), source_at=(30, 30),
-          stack=("Outpaint", "Floating", "Source")),
-    State("channel", "a channel passed as the drawable", "channel()",
-          refusal="channels cannot be outpainted"),
-    State("selection", "the selection mask passed as the drawable", "selection()",
-          refusal="channels cannot be outpainted"),
-    State("outside_canvas", "a layer entirely off the canvas", "plain(300, 200, 400, 0, 100, 100)",
-          refusal="outside the canvas"),
-    State("fully_transparent", "a fully transparent layer filling the canvas", "transparent()",
-          refusal="fully transparent"),
-    State("no_key", "no fal API key anywhere", "plain(400, 300, 50, 40, 300, 200)", key=None,
-          refusal="no fal api key"),
-    State("wrong_key", "a key fal does not accept", "plain(400, 300, 50, 40, 300, 200)",
-          key=WRONG_KEY, refusal="rejected the api key"),
+    State("nothing_selected", "no drawable passed", "nothing_selected()", refusal="select a layer"),
+    State(
+        "tiny_on_canvas",
+        "a 1×1 layer centred on a 65×65 canvas",
+        "plain(65, 65, 32, 32, 1, 1)",
+        canvas=(65, 65),
+        source_at=(32, 32),
+    ),
+    State(
+        "tiny_image_grown",
+        "a 1×1 image grown 16 px per side (sent upscaled)",
+        "plain(1, 1, 0, 0, 1, 1)",
+        args={"expand_left": 16, "expand_right": 16, "expand_top": 16, "expand_bottom": 16},
+        canvas=(33, 33),
+        rect=planned((33, 33), (16, 16, 1, 1)),
+        source_at=(16, 16),
+    ),
+    State(
+        "zero_expansion",
+        "the layer fills the canvas, no margins, no numbers",
+        "plain(300, 200, 0, 0, 300, 200)",
+        refusal="nothing to expand",
+    ),
+    State(
+        "over_2048_per_side",
+        "3000 px of canvas left of the layer (sent downscaled)",
+        "plain(3512, 512, 3000, 0, 512, 512)",
+        canvas=(3512, 512),
+        rect=planned((3512, 512), (3000, 0, 512, 512)),
+        source_at=(3000, 0),
+        sides=(1, 0, 0, 0),
+    ),
+    State(
+        "over_4_mp",
+        "a 2600×1700 canvas, 4.4 MP (sent downscaled)",
+        "plain(2600, 1700, 300, 250, 2000, 1200)",
+        canvas=(2600, 1700),
+        rect=planned((2600, 1700), (300, 250, 2000, 1200)),
+        source_at=(300, 250),
+    ),
+    State(
+        "too_lopsided",
+        "an 8000×64 canvas around a 64×64 layer",
+        "plain(8000, 64, 3968, 0, 64, 64)",
+        refusal="cannot fit fal's limits",
+    ),
+    State(
+        "background_no_alpha",
+        "an alpha-less background layer, 64 px added right",
+        "background()",
+        args={"expand_right": 64},
+        canvas=(364, 200),
+        source_at=(0, 0),
+        sides=(0, 1, 0, 0),
+        stack=("Outpaint", "Background"),
+    ),
+    State(
+        "floating_selection",
+        "a floating selection selected: it stays floating",
+        "floating()",
+        canvas=(200, 150),
+        source_at=(30, 30),
+        stack=("Outpaint", "Floating", "Source"),
+    ),
+    State(
+        "channel",
+        "a channel passed as the drawable",
+        "channel()",
+        refusal="channels cannot be outpainted",
+    ),
+    State(
+        "selection",
+        "the selection mask passed as the drawable",
+        "selection()",
+        refusal="channels cannot be outpainted",
+    ),
+    State(
+        "outside_canvas",
+        "a layer entirely off the canvas",
+        "plain(300, 200, 400, 0, 100, 100)",
+        refusal="outside the canvas",
+    ),
+    State(
+        "fully_transparent",
+        "a fully transparent layer filling the canvas",
+        "transparent()",
+        refusal="fully transparent",
+    ),
+    State(
+        "no_key",
+        "no fal API key anywhere",
+        "plain(400, 300, 50, 40, 300, 200)",
+        key=None,
+        refusal="no fal api key",
+    ),
+    State(
+        "wrong_key",
+        "a key fal does not accept",
+        "plain(400, 300, 50, 40, 300, 200)",
+        key=WRONG_KEY,
+        refusal="rejected the api key",
+    ),
     # last: the server stays stopped
-    State("unreachable", "the fal server cannot be reached", "plain(400, 300, 50, 40, 300, 200)",
-          stop_server=True, refusal="could not reach"),
+    State(
+        "unreachable",
+        "the fal server cannot be reached",
+        "plain(400, 300, 50, 40, 300, 200)",
+        stop_server=True,
+        refusal="could not reach",
+    ),
 ]
 
 
@@ -338,12 +436,20 @@ def batch_code() -> str:
     calls = []
     for s in STATES:
         calls.append(f"case({s.name!r}, {s.build}, {s.args!r}, {s.key!r}, {s.stop_server!r})")
-    return (PLUGIN_DIR_CODE + PRELUDE + SWITCH_CODE
-            + BUILDERS.replace("KEY_VALUE", repr(KEY)) + "\n" + "\n".join(calls) + "\n")
+    return (
+        PLUGIN_DIR_CODE
+        + PRELUDE
+        + SWITCH_CODE
+        + BUILDERS.replace("KEY_VALUE", repr(KEY))
+        + "\n"
+        + "\n".join(calls)
+        + "\n"
+    )
 
 
-def expected_mask(point: tuple[int, int], reference: tuple[int, int, int, int],
-                  sides: tuple[int, int, int, int]) -> int:
+def expected_mask(
+    point: tuple[int, int], reference: tuple[int, int, int, int], sides: tuple[int, int, int, int]
+) -> int:
     """The documented seam mask at one image point: 255 outside the original, inside it the
     ramp of each grown side within BLEND pixels of that side, else 0."""
     x, y = point
@@ -352,8 +458,12 @@ def expected_mask(point: tuple[int, int], reference: tuple[int, int, int, int],
         return 255
     left, right, top, bottom = sides
     value = 0
-    for grew, distance in ((left, x - rx), (right, rx + rw - 1 - x), (top, y - ry),
-                           (bottom, ry + rh - 1 - y)):
+    for grew, distance in (
+        (left, x - rx),
+        (right, rx + rw - 1 - x),
+        (top, y - ry),
+        (bottom, ry + rh - 1 - y),
+    ):
         if grew and distance < BLEND:
             value = max(value, ramp(BLEND)[distance])
     return value
@@ -370,10 +480,16 @@ def record(session: GimpSession, report: dict) -> None:
     with open(target, "a", encoding="utf-8") as out:
         for s in STATES:
             info = report[s.name]
-            row = bad_input_matrix.Row(s.name, s.title, path_name(session),
-                                       "works" if s.works else "refused", bool(info["ok"]),
-                                       bad_input_matrix.stable(info["message"] or ""),
-                                       unchanged(info), s.defect)
+            row = bad_input_matrix.Row(
+                s.name,
+                s.title,
+                path_name(session),
+                "works" if s.works else "refused",
+                bool(info["ok"]),
+                bad_input_matrix.stable(info["message"] or ""),
+                unchanged(info),
+                s.defect,
+            )
             out.write(json.dumps(asdict(row), ensure_ascii=False) + "\n")
 
 

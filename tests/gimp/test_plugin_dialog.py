@@ -18,7 +18,7 @@ DISPLAY = ":77"
 SETTINGS_TITLE = r"^Outpaint \(FLUX\.2 pro\)$"
 
 # Runs inside the chroot with its python3 (no GIMP imports): argv[1] = the steps as JSON.
-DRIVER = r'''
+DRIVER = r"""
 import json, os, subprocess, sys, time
 steps = json.loads(sys.argv[1])
 env = dict(os.environ, DISPLAY="@DISPLAY@")
@@ -68,9 +68,9 @@ try:
 finally:
     json.dump(seen, open("driver.json", "w"))
     xvfb.terminate()
-'''.replace("@DISPLAY@", DISPLAY)
+""".replace("@DISPLAY@", DISPLAY)
 
-BODY = r'''
+BODY = r"""
 import os
 for _ in range(100):
     if os.path.exists("/tmp/.X11-unix/X@N@"):
@@ -89,7 +89,7 @@ status = result.index(0)
 value = result.index(1) if result.length() > 1 else None
 report(status=status.value_nick, message=value if isinstance(value, str) else None,
        layers=[x.get_name() for x in img.get_layers()], unchanged=snapshot(img) == before)
-'''.replace("@N@", DISPLAY[1:])
+""".replace("@N@", DISPLAY[1:])
 
 
 def run_interactive(gimp, steps: list[dict], env: dict[str, str]) -> tuple[dict, list]:
@@ -98,8 +98,9 @@ def run_interactive(gimp, steps: list[dict], env: dict[str, str]) -> tuple[dict,
     outcome: dict = {}
 
     def drive() -> None:
-        outcome["driver"] = gimp.run(["python3", f"{gimp.chroot_dir}/driver.py",
-                                      json.dumps(steps)], timeout=240)
+        outcome["driver"] = gimp.run(
+            ["python3", f"{gimp.chroot_dir}/driver.py", json.dumps(steps)], timeout=240
+        )
 
     thread = threading.Thread(target=drive)
     thread.start()
@@ -120,10 +121,14 @@ def saved_shot(gimp, name: str) -> Path:
 
 def test_dialog_ok_runs_and_saves_last_values_without_the_key(gimp):
     with local_server(run_seconds=3) as server:
-        report, seen = run_interactive(gimp, [
-            {"window": SETTINGS_TITLE, "shot": "dialog.png"},
-            {"window": "^Outpainting$", "shot": "wait.png", "click": False, "timeout": 20},
-        ], server_env(server))
+        report, seen = run_interactive(
+            gimp,
+            [
+                {"window": SETTINGS_TITLE, "shot": "dialog.png"},
+                {"window": "^Outpainting$", "shot": "wait.png", "click": False, "timeout": 20},
+            ],
+            server_env(server),
+        )
         submits = len(server.submits)
     assert report["status"] == "success", report
     assert report["layers"] == ["Outpaint", "Source"]
@@ -140,10 +145,14 @@ def test_dialog_ok_runs_and_saves_last_values_without_the_key(gimp):
 
 def test_key_prompt_remembers_the_key_privately(gimp):
     with local_server() as server:
-        report, seen = run_interactive(gimp, [
-            {"window": SETTINGS_TITLE},
-            {"window": "^fal API key$", "type": KEY, "shot": "key.png"},
-        ], server_env(server, key=None))
+        report, seen = run_interactive(
+            gimp,
+            [
+                {"window": SETTINGS_TITLE},
+                {"window": "^fal API key$", "type": KEY, "shot": "key.png"},
+            ],
+            server_env(server, key=None),
+        )
         submits = len(server.submits)
     assert [s["found"] for s in seen] == [True, True], seen
     assert report["status"] == "success", report
@@ -156,10 +165,14 @@ def test_key_prompt_remembers_the_key_privately(gimp):
 
 def test_wait_dialog_cancel_asks_fal_to_cancel_and_changes_nothing(gimp):
     with local_server(scenarios=["never-finish"]) as server:
-        report, seen = run_interactive(gimp, [
-            {"window": SETTINGS_TITLE},
-            {"window": "^Outpainting$", "settle": 2.0},
-        ], server_env(server))
+        report, seen = run_interactive(
+            gimp,
+            [
+                {"window": SETTINGS_TITLE},
+                {"window": "^Outpainting$", "settle": 2.0},
+            ],
+            server_env(server),
+        )
         submits = len(server.submits)
         cancels = [e for e in server.log if str(e.get("path", "")).endswith("/cancel")]
     assert [s["found"] for s in seen] == [True, True], seen

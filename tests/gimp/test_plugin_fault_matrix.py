@@ -35,7 +35,7 @@ SWITCH_POLL_S = 0.02
 SWITCH_TIMEOUT_S = 60
 
 # Inside GIMP: ask the host for another server (or none) and wait until it is there.
-SWITCH_CODE = r'''
+SWITCH_CODE = r"""
 import os as _os
 _switches = [0]
 
@@ -54,14 +54,14 @@ def switch_server(label, scenarios=(), stop=False):
     error = open(path + ".done").read()
     if error:
         raise RuntimeError("switching the local server failed: " + error)
-'''.replace("@TIMEOUT@", str(SWITCH_TIMEOUT_S)).replace("@POLL@", str(SWITCH_POLL_S))
+""".replace("@TIMEOUT@", str(SWITCH_TIMEOUT_S)).replace("@POLL@", str(SWITCH_POLL_S))
 
 
 def operation(method: str, path: str) -> str:
     """What a logged request was: submit, status, status/stream, cancel, result, or storage."""
     parts = [p for p in path.split("/") if p]
     if "requests" in parts:
-        return "/".join(parts[parts.index("requests") + 2:]) or "result"
+        return "/".join(parts[parts.index("requests") + 2 :]) or "result"
     if method == "POST" and parts[:1] not in (["files"], ["storage"]):
         return "submit"
     return "storage"
@@ -99,8 +99,9 @@ class SwitchedServer:
     def _retire(self) -> None:
         if self._server is not None:
             self.submits[self._label] = len(self._server.submits)
-            self.exchanges[self._label] = [(operation(e["method"], e["path"]), e["status"])
-                                           for e in self._server.log]
+            self.exchanges[self._label] = [
+                (operation(e["method"], e["path"]), e["status"]) for e in self._server.log
+            ]
             self._server.stop()
             self._server = None
 
@@ -110,9 +111,9 @@ class SwitchedServer:
         if command["stop"]:  # nothing listens: nothing can be submitted
             self.submits[self._label], self.exchanges[self._label] = 0, []
         else:
-            self._server = fal_local.start_server(port=self._port,
-                                                  scenarios=command["scenarios"],
-                                                  **self._options)
+            self._server = fal_local.start_server(
+                port=self._port, scenarios=command["scenarios"], **self._options
+            )
 
     def _watch(self) -> None:
         number = 1
@@ -147,7 +148,7 @@ EVIDENCE: dict[str, tuple[str, int | None]] = {
 
 # One scenario, the CLI's geometry (a 96×64 layer, 16 px added left and 8 below): the
 # messages then name the same sizes as the CLI rows.
-CASE_CODE = r'''
+CASE_CODE = r"""
 def scenario_case(name):
     switch_server(name, [name])
     img, layer = make_image(112, 72, 16, 0, 96, 64)
@@ -168,7 +169,7 @@ def scenario_case(name):
         info.update(same=after == before, dirty=bool(img.is_dirty()))
     report(**{name: info})
     img.delete()
-'''
+"""
 
 
 def path_name(session: GimpSession) -> str:
@@ -196,19 +197,38 @@ def matrix(request, vendor_dir):
     session = GimpSession(request.param, vendor=lambda: vendor_dir)
     try:
         session.install_plugin()
-        body = SWITCH_CODE + CASE_CODE + "\n".join(
-            f"scenario_case({name!r})" for name in fault_matrix.EXPECTED)
+        body = (
+            SWITCH_CODE
+            + CASE_CODE
+            + "\n".join(f"scenario_case({name!r})" for name in fault_matrix.EXPECTED)
+        )
         with SwitchedServer(session, run_seconds=0.2) as server:
-            env = server_env(server, KEY, FLUX_OUTPAINT_DEADLINE_S=str(fault_matrix.DEADLINE_S),
-                             FLUX_OUTPAINT_TIME_SCALE=str(fault_matrix.TIME_SCALE))
+            env = server_env(
+                server,
+                KEY,
+                FLUX_OUTPAINT_DEADLINE_S=str(fault_matrix.DEADLINE_S),
+                FLUX_OUTPAINT_TIME_SCALE=str(fault_matrix.TIME_SCALE),
+            )
             report = run(session, body, env)
-        rows = [fault_matrix.Row(name, path_name(session), bool(info["ok"]),
-                                 fault_matrix.stable(info["message"] or ""),
-                                 server.submits.get(name, -1), unchanged(info))
-                for name, info in ((n, report[n]) for n in fault_matrix.EXPECTED)]
+        rows = [
+            fault_matrix.Row(
+                name,
+                path_name(session),
+                bool(info["ok"]),
+                fault_matrix.stable(info["message"] or ""),
+                server.submits.get(name, -1),
+                unchanged(info),
+            )
+            for name, info in ((n, report[n]) for n in fault_matrix.EXPECTED)
+        ]
         record(rows)
-        yield (report, server.submits, server.exchanges, rows,
-               files_containing(session.host_profile, KEY))
+        yield (
+            report,
+            server.submits,
+            server.exchanges,
+            rows,
+            files_containing(session.host_profile, KEY),
+        )
     finally:
         session.close()
 

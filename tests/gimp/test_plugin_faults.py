@@ -21,14 +21,14 @@ from .test_plugin_helpers import (
     words,
 )
 
-BODY = r'''
+BODY = r"""
 img, layer = make_image({canvas[0]}, {canvas[1]}, {layer[0]}, {layer[1]}, {layer[2]}, {layer[3]})
 img.set_selected_layers([layer])
 before = snapshot(img)
 r = outpaint(img, [layer])
 report(ok=r["ok"], status=r["status"], message=r["message"], seconds=r["seconds"],
        unchanged=snapshot(img) == before, layers=len(all_layers(img)))
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -46,20 +46,33 @@ class Fault:
 
 FAULTS = [
     Fault("no_key", ("no fal api key",), scenario="", key=None, submits=0),
-    Fault("bad_key", ("key", "auth", "401", "unauthor"), scenario="", key="wrong-key-0000",
-          submits=0),
+    Fault(
+        "bad_key", ("key", "auth", "401", "unauthor"), scenario="", key="wrong-key-0000", submits=0
+    ),
     Fault("unreachable", ("could not reach", "unreachable"), submits=0),
-    Fault("too_large", ("cannot fit",), scenario="", submits=0, canvas=(9000, 80),
-          layer=(4450, 8, 100, 64)),
-    Fault("nothing_to_expand", ("nothing to expand",), scenario="", submits=0,
-          layer=(0, 0, 400, 300)),
+    Fault(
+        "too_large",
+        ("cannot fit",),
+        scenario="",
+        submits=0,
+        canvas=(9000, 80),
+        layer=(4450, 8, 100, 64),
+    ),
+    Fault(
+        "nothing_to_expand", ("nothing to expand",), scenario="", submits=0, layer=(0, 0, 400, 300)
+    ),
     Fault("content_policy", ("safety", "content"), scenario="content-policy"),
-    Fault("timed_out", ("timed out", "time"), scenario="never-finish",
-          env=(("FLUX_OUTPAINT_DEADLINE_S", "4"),)),
+    Fault(
+        "timed_out",
+        ("timed out", "time"),
+        scenario="never-finish",
+        env=(("FLUX_OUTPAINT_DEADLINE_S", "4"),),
+    ),
     Fault("wrong_size", ("instead of",), scenario="wrong-size"),
     Fault("job_failed", ("error", "failed"), scenario="fail-job"),
-    Fault("expired", ("no longer", "expired", "not found", "unavailable"),
-          scenario="expired-result"),
+    Fault(
+        "expired", ("no longer", "expired", "not found", "unavailable"), scenario="expired-result"
+    ),
     Fault("locked", ("locked",), scenario="locked", submits=0),
     Fault("rate_limited_once", (), scenario="429-once", succeeds=True),
 ]
@@ -69,8 +82,11 @@ FAULTS = [
 def test_fault(gimp, fault: Fault):
     gimp.install_plugin()
     scenarios = [fault.scenario] if fault.scenario else []
-    server_cm = (local_server(scenarios=scenarios) if fault.scenario is not None
-                 else contextlib.nullcontext(None))
+    server_cm = (
+        local_server(scenarios=scenarios)
+        if fault.scenario is not None
+        else contextlib.nullcontext(None)
+    )
     with server_cm as server:
         env = server_env(server, fault.key, **dict(fault.env))
         report = run(gimp, BODY.format(canvas=fault.canvas, layer=fault.layer), env)

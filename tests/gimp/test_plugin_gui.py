@@ -46,7 +46,7 @@ DRIVER_TIMEOUT_S = GIMP_TIMEOUT_S + 60
 
 # Inside GIMP, after PRELUDE.  A landscape rather than the test pattern: this is the image the
 # README's dialog picture shows behind the dialog.
-BODY = r'''
+BODY = r"""
 import math
 import os
 
@@ -116,10 +116,10 @@ while time.time() < deadline and not os.path.exists(os.path.join(SESSION, "drive
 report(canvas=[img.get_width(), img.get_height()],
        layers=[describe(x, img) for x in img.get_layers()])
 img.clean_all()  # --quit must not stop at "discard changes?"
-'''
+"""
 
 # The chroot's python3 (no GIMP imports; Gtk only to read the PRIMARY selection).
-DRIVER = r'''
+DRIVER = r"""
 import json, os, select, subprocess, time
 
 TITLE = "^" + @TITLE@.replace("(", "\\(").replace(")", "\\)").replace(".", "\\.") + "$"
@@ -253,7 +253,7 @@ finally:
     if xvfb is not None:
         wait_file("batch-done", 300)
         xvfb.terminate()
-'''
+"""
 
 
 def _fill(template: str, **values: object) -> str:
@@ -279,30 +279,49 @@ def _distinct_colours(path: Path) -> int:
 def test_menu_opens_the_dialog_and_ok_adds_an_outpaint_layer(gimp):
     gimp.install_plugin()
     d = gimp.host_dir
-    (d / "gui-body.py").write_text(PRELUDE + _fill(
-        BODY, SESSION=gimp.chroot_dir, CANVAS=CANVAS, LAYER=LAYER, WAIT=GIMP_TIMEOUT_S - 60))
-    (d / "gui-runner.py").write_text(_fill(RUNNER, CODE=f"{gimp.chroot_dir}/gui-body.py",
-                                           RESULT=f"{gimp.chroot_dir}/gui.json"))
-    (d / "driver.py").write_text(_fill(DRIVER, TITLE=repr(TITLE), CANVAS_W=CANVAS[0],
-                                       CANVAS_H=CANVAS[1]))
+    (d / "gui-body.py").write_text(
+        PRELUDE
+        + _fill(BODY, SESSION=gimp.chroot_dir, CANVAS=CANVAS, LAYER=LAYER, WAIT=GIMP_TIMEOUT_S - 60)
+    )
+    (d / "gui-runner.py").write_text(
+        _fill(RUNNER, CODE=f"{gimp.chroot_dir}/gui-body.py", RESULT=f"{gimp.chroot_dir}/gui.json")
+    )
+    (d / "driver.py").write_text(
+        _fill(DRIVER, TITLE=repr(TITLE), CANVAS_W=CANVAS[0], CANVAS_H=CANVAS[1])
+    )
     gui = gimp.sandbox.gimp_console.replace("gimp-console-", "gimp-")
     assert gimp.host(gui).is_file(), f"no full GIMP {gui} in the sandbox"
     outcome: dict = {}
-    thread = threading.Thread(target=lambda: outcome.update(
-        driver=gimp.run(["python3", f"{gimp.chroot_dir}/driver.py"],
-                        timeout=DRIVER_TIMEOUT_S)))
+    thread = threading.Thread(
+        target=lambda: outcome.update(
+            driver=gimp.run(["python3", f"{gimp.chroot_dir}/driver.py"], timeout=DRIVER_TIMEOUT_S)
+        )
+    )
     done = None
     with local_server() as server:
         thread.start()
         try:
             assert _wait_for(d / "display", DISPLAY_WAIT_S), "Xvfb did not start"
             display = (d / "display").read_text().strip()
-            done = gimp.run(["timeout", "-k", "10", str(GIMP_TIMEOUT_S), gui, "--no-splash",
-                             "-d", "-f", "--batch-interpreter", "python-fu-eval", "-b",
-                             f"exec(open({gimp.chroot_dir + '/gui-runner.py'!r}).read())",
-                             "--quit"],
-                            env={**server_env(server), "DISPLAY": display},
-                            timeout=GIMP_TIMEOUT_S + 40)
+            done = gimp.run(
+                [
+                    "timeout",
+                    "-k",
+                    "10",
+                    str(GIMP_TIMEOUT_S),
+                    gui,
+                    "--no-splash",
+                    "-d",
+                    "-f",
+                    "--batch-interpreter",
+                    "python-fu-eval",
+                    "-b",
+                    f"exec(open({gimp.chroot_dir + '/gui-runner.py'!r}).read())",
+                    "--quit",
+                ],
+                env={**server_env(server), "DISPLAY": display},
+                timeout=GIMP_TIMEOUT_S + 40,
+            )
         finally:
             (d / "batch-done").write_text("1")
             thread.join(DRIVER_TIMEOUT_S + 30)

@@ -175,7 +175,7 @@ def region(data, width, rect):
 
 # Full GIMP (not the console) runs python-fu-eval code from a file through this wrapper, so
 # that a report and any traceback come back in a JSON file the host reads afterwards.
-RUNNER = r'''
+RUNNER = r"""
 import json, traceback
 state = {"report": {}, "error": None}
 def report(**values):
@@ -186,7 +186,7 @@ except BaseException:
     state["error"] = traceback.format_exc()
 finally:
     json.dump(state, open("@RESULT@", "w"), default=repr)
-'''
+"""
 
 
 @contextlib.contextmanager
@@ -215,8 +215,9 @@ def ramp(blend: int) -> list[int]:
     return [round(255 * (blend - d) / (blend + 1)) for d in range(blend)]
 
 
-def expected_line(length: int, start: int, size: int, low: bool, high: bool,
-                  blend: int) -> list[int]:
+def expected_line(
+    length: int, start: int, size: int, low: bool, high: bool, blend: int
+) -> list[int]:
     line = [255] * length
     for i in range(max(0, start), min(length, start + size)):
         d_low, d_high = i - start, start + size - 1 - i
@@ -256,5 +257,17 @@ def words(message: str) -> str:
     return re.sub(r"\s+", " ", message.lower())
 
 
-__all__ = ["KEY", "PLUGIN_DIR_CODE", "PRELUDE", "RUNNER", "expected_line", "files_containing",
-           "local_server", "one_line", "rle", "run", "server_env", "words"]
+__all__ = [
+    "KEY",
+    "PLUGIN_DIR_CODE",
+    "PRELUDE",
+    "RUNNER",
+    "expected_line",
+    "files_containing",
+    "local_server",
+    "one_line",
+    "rle",
+    "run",
+    "server_env",
+    "words",
+]

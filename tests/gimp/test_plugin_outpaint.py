@@ -29,7 +29,7 @@ from .test_plugin_helpers import (
 
 BLEND = 16
 
-CASE_CODE = r'''
+CASE_CODE = r"""
 def case(name, canvas, layer_rect, args=None, base="rgb", precision="u8", box=None,
          group=False, use_mask=False, inner=None, line_y=None, line_x=None, recover=False):
     cw, ch = canvas
@@ -105,7 +105,7 @@ def case(name, canvas, layer_rect, args=None, base="rgb", precision="u8", box=No
             info["refetch"]["same_pixels"] = read(fetched["layer"]) == read(new)
     report(**{name: info})
     img.delete()
-'''
+"""
 
 
 @dataclass(frozen=True)
@@ -145,9 +145,11 @@ class Case:
     def call(self) -> str:
         row, col = self.line()
         args = {**self.args, "seam_blend": self.blend}
-        return (f"case({self.name!r}, {self.canvas!r}, {self.layer!r}, {args!r}, "
-                f"{self.base!r}, {self.precision!r}, {self.box!r}, {self.group!r}, "
-                f"{self.use_mask!r}, {self.inner()!r}, {row}, {col}, {self.recover!r})")
+        return (
+            f"case({self.name!r}, {self.canvas!r}, {self.layer!r}, {args!r}, "
+            f"{self.base!r}, {self.precision!r}, {self.box!r}, {self.group!r}, "
+            f"{self.use_mask!r}, {self.inner()!r}, {row}, {col}, {self.recover!r})"
+        )
 
 
 def _downscaled_rect() -> tuple[int, int, int, int]:
@@ -159,31 +161,86 @@ def _downscaled_rect() -> tuple[int, int, int, int]:
 
 ALL = (1, 1, 1, 1)
 CASES = [
-    Case("all_sides", (800, 560), (100, 80, 600, 400), (800, 560), (100, 80, 600, 400), ALL,
-         recover=True),
+    Case(
+        "all_sides",
+        (800, 560),
+        (100, 80, 600, 400),
+        (800, 560),
+        (100, 80, 600, 400),
+        ALL,
+        recover=True,
+    ),
     Case("one_side", (700, 400), (0, 0, 600, 400), (700, 400), (0, 0, 600, 400), (0, 1, 0, 0)),
-    Case("off_canvas", (700, 400), (-50, 0, 600, 400), (700, 400), (0, 0, 550, 400),
-         (0, 1, 0, 0)),
-    Case("alpha_margins", (600, 400), (0, 0, 600, 400), (600, 400), (100, 50, 400, 300), ALL,
-         box=(100, 50, 400, 300)),
-    Case("numbers_grow", (500, 300), (0, 0, 500, 300), (564, 332), (64, 32, 500, 300),
-         (1, 0, 1, 0), args={"expand_left": 64, "expand_top": 32}),
-    Case("hard_edge", (700, 400), (50, 0, 600, 400), (700, 400), (50, 0, 600, 400),
-         (1, 1, 0, 0), blend=0),
-    Case("gray", (400, 300), (50, 40, 300, 200), (400, 300), (50, 40, 300, 200), ALL,
-         base="gray"),
-    Case("rgb16", (400, 300), (50, 40, 300, 200), (400, 300), (50, 40, 300, 200), ALL,
-         precision="u16"),
-    Case("float", (400, 300), (50, 40, 300, 200), (400, 300), (50, 40, 300, 200), ALL,
-         precision="float"),
-    Case("in_group", (400, 300), (50, 40, 300, 200), (400, 300), (50, 40, 300, 200), ALL,
-         group=True),
-    Case("mask_drawable", (400, 300), (50, 40, 300, 200), (400, 300), (50, 40, 300, 200),
-         ALL, use_mask=True),
-    Case("downscale", (2600, 1800), (300, 200, 2000, 1400), (2600, 1800),
-         (300, 200, 2000, 1400), ALL, new_rect=_downscaled_rect()),
+    Case("off_canvas", (700, 400), (-50, 0, 600, 400), (700, 400), (0, 0, 550, 400), (0, 1, 0, 0)),
+    Case(
+        "alpha_margins",
+        (600, 400),
+        (0, 0, 600, 400),
+        (600, 400),
+        (100, 50, 400, 300),
+        ALL,
+        box=(100, 50, 400, 300),
+    ),
+    Case(
+        "numbers_grow",
+        (500, 300),
+        (0, 0, 500, 300),
+        (564, 332),
+        (64, 32, 500, 300),
+        (1, 0, 1, 0),
+        args={"expand_left": 64, "expand_top": 32},
+    ),
+    Case(
+        "hard_edge",
+        (700, 400),
+        (50, 0, 600, 400),
+        (700, 400),
+        (50, 0, 600, 400),
+        (1, 1, 0, 0),
+        blend=0,
+    ),
+    Case("gray", (400, 300), (50, 40, 300, 200), (400, 300), (50, 40, 300, 200), ALL, base="gray"),
+    Case(
+        "rgb16",
+        (400, 300),
+        (50, 40, 300, 200),
+        (400, 300),
+        (50, 40, 300, 200),
+        ALL,
+        precision="u16",
+    ),
+    Case(
+        "float",
+        (400, 300),
+        (50, 40, 300, 200),
+        (400, 300),
+        (50, 40, 300, 200),
+        ALL,
+        precision="float",
+    ),
+    Case(
+        "in_group", (400, 300), (50, 40, 300, 200), (400, 300), (50, 40, 300, 200), ALL, group=True
+    ),
+    Case(
+        "mask_drawable",
+        (400, 300),
+        (50, 40, 300, 200),
+        (400, 300),
+        (50, 40, 300, 200),
+        ALL,
+        use_mask=True,
+    ),
+    Case(
+        "downscale",
+        (2600, 1800),
+        (300, 200, 2000, 1400),
+        (2600, 1800),
+        (300, 200, 2000, 1400),
+        ALL,
+        new_rect=_downscaled_rect(),
+    ),
 ]
-REFUSALS = r'''
+REFUSALS = r"""
 img, layer = make_image(300, 200, 0, 0, 300, 200)
 second = Gimp.Layer.new(img, "Second", 300, 200, Gimp.ImageType.RGBA_IMAGE, 100.0,
                         Gimp.LayerMode.NORMAL)
@@ -205,7 +262,7 @@ img, layer = make_image(400, 300, 50, 40, 300, 200)
 r = outpaint(img, [layer], run_mode=Gimp.RunMode.WITH_LAST_VALS)
 report(last_values={"ok": r["ok"], "message": r["message"],
                     "layers": [x.get_name() for x in img.get_layers()]})
-'''
+"""
 
 
 @pytest.fixture(scope="module", params=["trixie", "forky"], ids=["gimp3.0", "gimp3.2"])
@@ -289,10 +346,15 @@ def test_recover_gives_the_same_pixels(outcome):
     assert again["ok"] and again["same_pixels"], again
 
 
-@pytest.mark.parametrize("name, expected", [
-    ("nothing", "nothing to expand"), ("several", "several layers"),
-    ("group", "layer group"), ("none", "select a layer"),
-])
+@pytest.mark.parametrize(
+    "name, expected",
+    [
+        ("nothing", "nothing to expand"),
+        ("several", "several layers"),
+        ("group", "layer group"),
+        ("none", "select a layer"),
+    ],
+)
 def test_refusals_are_clear_and_change_nothing(outcome, name, expected):
     report, _, _ = outcome
     info = report[f"refuse_{name}"]
@@ -307,7 +369,7 @@ def test_key_is_in_no_profile_file_and_no_message(outcome):
     assert KEY not in repr(report)
 
 
-TEXT_BODY = r'''
+TEXT_BODY = r"""
 img, _ = make_image(400, 200, 0, 0, 400, 200, name="Background")
 text = Gimp.TextLayer.new(img, "Outpaint me", Gimp.context_get_font(), 48.0, Gimp.Unit.pixel())
 img.insert_layer(text, None, 0)
@@ -315,7 +377,7 @@ text.set_offsets(20, 20)
 report(is_text=text.is_text_layer())
 r = outpaint(img, [text], expand_right=64)  # a layer inside the canvas: canvas mode anyway
 report(ok=r["ok"], message=r["message"], layers=[x.get_name() for x in img.get_layers()])
-'''
+"""
 
 
 def test_text_layer_is_outpainted(gimp):

@@ -14,7 +14,9 @@ from .test_plugin_helpers import PLUGIN_DIR_CODE, run
 
 SIZES_MP = (1, 4, 16)
 
-BODY = PLUGIN_DIR_CODE + r'''
+BODY = (
+    PLUGIN_DIR_CODE
+    + r"""
 import math
 from gimp_glue import pixels, placement, source
 from outpaint import framing, payload, planning
@@ -54,7 +56,8 @@ for mp in SIZES:
               "encode_png_ms": t_png, "decode_png_ms": t_dec_png,
               "decode_jpeg_ms": t_dec_jpeg, "mask_ms": t_mask, "place_ms": t_place}})
     img.delete()
-'''
+"""
+)
 
 
 @pytest.mark.parametrize("sandbox", ["trixie", "forky"], ids=["gimp3.0", "gimp3.2"])
@@ -67,8 +70,10 @@ def test_print_step_timings(sandbox, vendor_dir, capsys):
         report = run(session, f"SIZES = {SIZES_MP!r}\n" + BODY, {}, timeout=900)
     finally:
         session.close()
-    lines = [f"GIMP {session.gimp_version}: in-GIMP step times (ms); place includes the "
-             "mask and, when downscaled, scaling the result up"]
+    lines = [
+        f"GIMP {session.gimp_version}: in-GIMP step times (ms); place includes the "
+        "mask and, when downscaled, scaling the result up"
+    ]
     for mp in SIZES_MP:
         r = report[f"{mp}MP"]
         lines.append(
@@ -77,7 +82,8 @@ def test_print_step_timings(sandbox, vendor_dir, capsys):
             f"read {r['read_ms']} + resample {r['resample_ms']}, encode jpeg "
             f"{r['encode_jpeg_ms']} / png {r['encode_png_ms']}"
             f", decode png {r['decode_png_ms']} / jpeg {r['decode_jpeg_ms']}, "
-            f"mask {r['mask_ms']}, place {r['place_ms']}")
+            f"mask {r['mask_ms']}, place {r['place_ms']}"
+        )
     with capsys.disabled():
         print("\n" + "\n".join(lines))
     assert set(report) == {f"{mp}MP" for mp in SIZES_MP}

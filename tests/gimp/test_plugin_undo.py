@@ -14,7 +14,7 @@ from .test_plugin_helpers import PRELUDE, RUNNER, local_server, server_env
 
 DISPLAY = ":78"
 
-BODY = r'''
+BODY = r"""
 import os
 SESSION = "@SESSION@"
 img, layer = make_image(500, 300, 0, 0, 500, 300)
@@ -34,9 +34,9 @@ time.sleep(1.0)  # a second Ctrl+Z would land here: one press must be enough
 undone = snapshot(img)
 report(undone=undone == before, size_undone=undone["size"],
        layers_undone=[x[0] for x in undone["layers"]])
-'''
+"""
 
-DRIVER = r'''
+DRIVER = r"""
 import os, subprocess, time
 env = dict(os.environ, DISPLAY="@DISPLAY@")
 xvfb = subprocess.Popen(["Xvfb", "@DISPLAY@", "-screen", "0", "1280x1024x24", "-nolisten",
@@ -64,7 +64,7 @@ try:
 finally:
     open("driver.json", "w").write(str(pressed))
     xvfb.terminate()
-'''
+"""
 
 
 def test_one_undo_step_restores_the_image(gimp):
@@ -72,21 +72,40 @@ def test_one_undo_step_restores_the_image(gimp):
     d = gimp.host_dir
     (d / "undo-body.py").write_text(PRELUDE + BODY.replace("@SESSION@", gimp.chroot_dir))
     (d / "undo-runner.py").write_text(
-        RUNNER.replace("@CODE@", f"{gimp.chroot_dir}/undo-body.py")
-        .replace("@RESULT@", f"{gimp.chroot_dir}/undo.json"))
+        RUNNER.replace("@CODE@", f"{gimp.chroot_dir}/undo-body.py").replace(
+            "@RESULT@", f"{gimp.chroot_dir}/undo.json"
+        )
+    )
     (d / "driver.py").write_text(DRIVER.replace("@DISPLAY@", DISPLAY))
     gui = gimp.sandbox.gimp_console.replace("gimp-console-", "gimp-")
     outcome: dict = {}
-    thread = threading.Thread(target=lambda: outcome.update(
-        driver=gimp.run(["python3", f"{gimp.chroot_dir}/driver.py"], timeout=300)))
+    thread = threading.Thread(
+        target=lambda: outcome.update(
+            driver=gimp.run(["python3", f"{gimp.chroot_dir}/driver.py"], timeout=300)
+        )
+    )
     with local_server() as server:
         thread.start()
         try:
-            done = gimp.run(["timeout", "-k", "10", "200", gui, "--no-splash", "-d", "-f",
-                             "--batch-interpreter", "python-fu-eval", "-b",
-                             f"exec(open({gimp.chroot_dir + '/undo-runner.py'!r}).read())",
-                             "--quit"],
-                            env={**server_env(server), "DISPLAY": DISPLAY}, timeout=260)
+            done = gimp.run(
+                [
+                    "timeout",
+                    "-k",
+                    "10",
+                    "200",
+                    gui,
+                    "--no-splash",
+                    "-d",
+                    "-f",
+                    "--batch-interpreter",
+                    "python-fu-eval",
+                    "-b",
+                    f"exec(open({gimp.chroot_dir + '/undo-runner.py'!r}).read())",
+                    "--quit",
+                ],
+                env={**server_env(server), "DISPLAY": DISPLAY},
+                timeout=260,
+            )
         finally:
             (d / "batch-done").write_text("1")
             thread.join(300)

@@ -48,9 +48,11 @@ def host_server() -> Iterator[str]:
 
 def test_gimp_and_python_versions(gimp: GimpSession) -> None:
     gimp_series, python_series = SERIES[gimp.name]
-    result = gimp.run_batch("import sys\n"
-                            "report(gimp=Gimp.version(), python=sys.version.split()[0],\n"
-                            "       profile=Gimp.directory())\n")
+    result = gimp.run_batch(
+        "import sys\n"
+        "report(gimp=Gimp.version(), python=sys.version.split()[0],\n"
+        "       profile=Gimp.directory())\n"
+    )
     facts = result.check()
     assert facts["gimp"].startswith(gimp_series + "."), facts
     assert facts["gimp"] == gimp.gimp_version
@@ -78,12 +80,18 @@ def test_gimp_python_lacks_numpy_pil_httpx(sandbox_name: str) -> None:
     """)
     done = gimp_sandbox.run(sandbox_name, ["python3", "-c", code], timeout=60)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"numpy": False, "PIL": False, "httpx": False,
-                                       "gi": True, "Gimp typelib": True}
+    assert json.loads(done.stdout) == {
+        "numpy": False,
+        "PIL": False,
+        "httpx": False,
+        "gi": True,
+        "Gimp typelib": True,
+    }
 
 
 def test_batch_exports_png_through_pdb(gimp: GimpSession) -> None:
-    result = gimp.run_batch(textwrap.dedent("""
+    result = gimp.run_batch(
+        textwrap.dedent("""
         img = Gimp.Image.new(300, 200, Gimp.ImageBaseType.RGB)
         layer = Gimp.Layer.new(img, "fill", 300, 200, Gimp.ImageType.RGB_IMAGE, 100.0,
                                Gimp.LayerMode.NORMAL)
@@ -100,7 +108,8 @@ def test_batch_exports_png_through_pdb(gimp: GimpSession) -> None:
         status = proc.run(cfg).index(0)
         img.delete()
         report(status=status.value_nick)
-    """))
+    """)
+    )
     assert result.check() == {"status": "success"}
     with Image.open(gimp.host_dir / "out.png") as png:
         assert png.format == "PNG"
@@ -108,8 +117,9 @@ def test_batch_exports_png_through_pdb(gimp: GimpSession) -> None:
         assert png.convert("RGB").getcolors() == [(300 * 200, (0x33, 0x66, 0x99))]
 
 
-def test_vendored_httpx_runs_on_chroot_python(gimp: GimpSession, vendor_dir: Path,
-                                              host_server: str) -> None:
+def test_vendored_httpx_runs_on_chroot_python(
+    gimp: GimpSession, vendor_dir: Path, host_server: str
+) -> None:
     vendor = gimp.copy_in(vendor_dir, "vendor")
     code = textwrap.dedent("""
         import asyncio, json, sys
@@ -173,28 +183,33 @@ PROBE_PLUGIN = textwrap.dedent(f"""\
 """)
 
 
-def test_installed_plugin_registers_and_uses_vendor(gimp: GimpSession, tmp_path: Path,
-                                                    host_server: str) -> None:
+def test_installed_plugin_registers_and_uses_vendor(
+    gimp: GimpSession, tmp_path: Path, host_server: str
+) -> None:
     source = tmp_path / "flux-outpaint"
     source.mkdir()
     (source / "flux-outpaint.py").write_text(PROBE_PLUGIN, encoding="utf-8")
     installed = gimp.install_plugin(source)
     assert installed == gimp.host_profile / "plug-ins" / "flux-outpaint"
     assert (installed / "vendor" / "httpx" / "__init__.py").is_file()
-    result = gimp.run_batch(textwrap.dedent(f"""
+    result = gimp.run_batch(
+        textwrap.dedent(f"""
         proc = Gimp.get_pdb().lookup_procedure({PROBE_PROC!r})
         cfg = proc.create_config()
         cfg.set_property("url", {host_server + "/from-gimp"!r})
         values = proc.run(cfg)
         report(status=values.index(0).value_nick, facts=values.index(1))
-    """))
+    """)
+    )
     report = result.check()
     assert report["status"] == "success", result.describe()
     facts = json.loads(report["facts"])
     plugin_dir = f"{gimp.chroot_profile}/plug-ins/flux-outpaint"
-    assert facts == {"httpx": f"{plugin_dir}/vendor/httpx/__init__.py",
-                     "echo": {"path": "/from-gimp", "agent": "python-httpx/0.28.1"},
-                     "python": SERIES[gimp.name][1]}
+    assert facts == {
+        "httpx": f"{plugin_dir}/vendor/httpx/__init__.py",
+        "echo": {"path": "/from-gimp", "agent": "python-httpx/0.28.1"},
+        "python": SERIES[gimp.name][1],
+    }
 
 
 def test_batch_error_comes_back_with_its_traceback(gimp: GimpSession) -> None:

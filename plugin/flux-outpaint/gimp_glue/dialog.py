@@ -68,8 +68,11 @@ def ask_api_key() -> tuple[str, bool] | None:
     box = dlg.get_content_area()
     box.set_spacing(8)
     box.set_border_width(12)
-    intro = Gtk.Label(xalign=0.0, label="Outpainting runs on fal.ai. Paste your fal API key "
-                      "(fal.ai dashboard, Keys). It is sent only to fal.")
+    intro = Gtk.Label(
+        xalign=0.0,
+        label="Outpainting runs on fal.ai. Paste your fal API key "
+        "(fal.ai dashboard, Keys). It is sent only to fal.",
+    )
     intro.set_line_wrap(True)
     intro.set_max_width_chars(50)
     entry = Gtk.Entry(visibility=False, activates_default=True)

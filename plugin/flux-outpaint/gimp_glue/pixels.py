@@ -34,8 +34,9 @@ def read_rgba(drawable, local: Rect) -> bytes:
     # empty pixels in GIMP 3.0.4 and 3.2.6, so resampling is GdkPixbuf's job below.
     data = buf.get(rect, 1.0, RGBA, Gegl.AbyssPolicy.CLAMP)
     if len(data) != local.width * local.height * 4:
-        raise ResultError(f"GIMP returned {len(data)} bytes for a {local.width}×{local.height} "
-                          "read")
+        raise ResultError(
+            f"GIMP returned {len(data)} bytes for a {local.width}×{local.height} read"
+        )
     return bytes(data)
 
 
@@ -49,8 +50,9 @@ def resample(rgba: bytes, width: int, height: int, size: tuple[int, int]) -> byt
     return _rgba_bytes(scaled)
 
 
-def read_reference(layer, reference: Rect, layer_origin: tuple[int, int],
-                   size: tuple[int, int]) -> bytes:
+def read_reference(
+    layer, reference: Rect, layer_origin: tuple[int, int], size: tuple[int, int]
+) -> bytes:
     """The reference pixels (image coordinates) at the request's size."""
     local = reference.translate(-layer_origin[0], -layer_origin[1])
     return resample(read_rgba(layer, local), local.width, local.height, size)
@@ -71,8 +73,9 @@ def write_mask(mask, data: bytes, width: int, height: int) -> None:
 
 
 def _pixbuf(rgba: bytes, width: int, height: int):
-    return GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(rgba), GdkPixbuf.Colorspace.RGB,
-                                           True, 8, width, height, width * 4)
+    return GdkPixbuf.Pixbuf.new_from_bytes(
+        GLib.Bytes.new(rgba), GdkPixbuf.Colorspace.RGB, True, 8, width, height, width * 4
+    )
 
 
 def encode(rgba: bytes, width: int, height: int, encoding: Encoding) -> bytes:
@@ -84,7 +87,8 @@ def encode(rgba: bytes, width: int, height: int, encoding: Encoding) -> bytes:
     if encoding.format == "png":
         try:
             ok, data = _pixbuf(rgba, width, height).save_to_bufferv(
-                "png", ["compression"], [str(encoding.png_level)])
+                "png", ["compression"], [str(encoding.png_level)]
+            )
             if ok and data:
                 return bytes(data)
         except GLib.Error:
@@ -95,8 +99,9 @@ def encode(rgba: bytes, width: int, height: int, encoding: Encoding) -> bytes:
     rgb = bytearray(width * height * 3)
     for channel in range(3):
         rgb[channel::3] = rgba[channel::4]
-    pb = GdkPixbuf.Pixbuf.new_from_bytes(GLib.Bytes.new(bytes(rgb)), GdkPixbuf.Colorspace.RGB,
-                                         False, 8, width, height, width * 3)
+    pb = GdkPixbuf.Pixbuf.new_from_bytes(
+        GLib.Bytes.new(bytes(rgb)), GdkPixbuf.Colorspace.RGB, False, 8, width, height, width * 3
+    )
     ok, data = pb.save_to_bufferv("jpeg", ["quality"], [str(encoding.quality)])
     if not ok or not data:
         raise ResultError("Could not encode the reference as JPEG")
@@ -130,7 +135,7 @@ def _rgba_bytes(pb, with_size: bool = False):
     if stride == row:
         data = bytes(raw[: row * height])
     else:
-        data = b"".join(raw[y * stride:y * stride + row] for y in range(height))
+        data = b"".join(raw[y * stride : y * stride + row] for y in range(height))
     return (data, width, height) if with_size else data
 
 
@@ -140,10 +145,10 @@ def _decode_png_stdlib(data: bytes) -> tuple[bytes, int, int]:
         return pixels, width, height
     out = bytearray(width * height * 4)
     for i in range(width * height):
-        px = pixels[i * channels:(i + 1) * channels]
+        px = pixels[i * channels : (i + 1) * channels]
         if channels in (1, 2):
-            out[i * 4:i * 4 + 3] = bytes((px[0],)) * 3
+            out[i * 4 : i * 4 + 3] = bytes((px[0],)) * 3
         else:
-            out[i * 4:i * 4 + 3] = px[:3]
+            out[i * 4 : i * 4 + 3] = px[:3]
         out[i * 4 + 3] = px[-1] if channels in (2, 4) else 255
     return bytes(out), width, height

@@ -27,8 +27,16 @@ def _layer_type(image):
     return Gimp.ImageType.RGBA_IMAGE
 
 
-def apply(image, above, rgba: bytes, width: int, height: int, where: Placement,
-          name: str = LAYER_NAME, edit_mask_of=None):
+def apply(
+    image,
+    above,
+    rgba: bytes,
+    width: int,
+    height: int,
+    where: Placement,
+    name: str = LAYER_NAME,
+    edit_mask_of=None,
+):
     """Add the result as a masked layer directly above ``above`` (same parent; None = the
     top of the image); one undo step.
 
@@ -44,8 +52,9 @@ def apply(image, above, rgba: bytes, width: int, height: int, where: Placement,
             g = where.growth
             image.resize(g.width, g.height, g.offset_x, g.offset_y)
             grown = g
-        layer = Gimp.Layer.new(image, name, width, height, _layer_type(image), 100.0,
-                               Gimp.LayerMode.NORMAL)
+        layer = Gimp.Layer.new(
+            image, name, width, height, _layer_type(image), 100.0, Gimp.LayerMode.NORMAL
+        )
         if above is None:
             image.insert_layer(layer, None, 0)
         else:

@@ -40,8 +40,7 @@ def _guarded(procedure, body):
         message = user_message(exc, tuple(secrets))
         if not isinstance(exc, OutpaintError) and sys.stderr is not None:  # a bug: keep a trace
             print(redact(traceback.format_exc(), tuple(secrets)), file=sys.stderr)
-        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR,
-                                           GLib.Error(message))
+        return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
     values = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, None)
     values.remove(1)
     values.insert(1, GObject.Value(Gimp.Layer.__gtype__, layer))
@@ -58,9 +57,11 @@ def read_options(config) -> tuple[dict[str, int], payload.RequestOptions, int]:
     if fmt not in payload.OUTPUT_FORMATS:
         raise InputError(f"output-format must be one of {', '.join(payload.OUTPUT_FORMATS)}")
     blend = int(config.get_property("seam-blend"))
-    options = payload.RequestOptions(mode=mode, output_format=fmt,
-                                     enable_safety_checker=bool(
-                                         config.get_property("safety-checker")))
+    options = payload.RequestOptions(
+        mode=mode,
+        output_format=fmt,
+        enable_safety_checker=bool(config.get_property("safety-checker")),
+    )
     return values, options, blend
 
 
@@ -96,23 +97,35 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     key = session.api_key(run_mode, secrets)
     url = session.base_url()
     deadline = session.deadline_s()
-    reference = pixels.read_reference(layer, auto.reference, (rect.x, rect.y),
-                                      plan.request_reference)
-    purpose = {"tool": "gimp", "gimp": Gimp.version(), "image": image.get_name() or "",
-               "layer": layer.get_name(), "placement": where.to_json()}
+    reference = pixels.read_reference(
+        layer, auto.reference, (rect.x, rect.y), plan.request_reference
+    )
+    purpose = {
+        "tool": "gimp",
+        "gimp": Gimp.version(),
+        "image": image.get_name() or "",
+        "layer": layer.get_name(),
+        "placement": where.to_json(),
+    }
     job = Job(reference_rgba=reference, plan=plan, options=options, purpose=purpose)
     extra = {} if deadline is None else {"deadline_s": deadline}
 
     def work(client, report, cancel):
-        return run_job(job, client=client, journal=session.journal(), encoder=pixels.encode,
-                       on_progress=report, cancel=cancel, **extra)
+        return run_job(
+            job,
+            client=client,
+            journal=session.journal(),
+            encoder=pixels.encode,
+            on_progress=report,
+            cancel=cancel,
+            **extra,
+        )
 
     result = _wait(run_mode, session.start(key, url, work))
     with about_request(result.request_id):  # paid for: the id lets the person recover it
         rgba, width, height = pixels.decode(result.data)
         check_size((width, height), plan.request_output)
-    return apply(image, layer, rgba, width, height, where,
-                 edit_mask_of=layer if was_mask else None)
+    return apply(image, layer, rgba, width, height, where, edit_mask_of=layer if was_mask else None)
 
 
 def _wait(run_mode, job: worker.Background):
@@ -124,12 +137,14 @@ def _wait(run_mode, job: worker.Background):
 
 
 def run_outpaint(procedure, run_mode, image, drawables, config, data):
-    return _guarded(procedure, lambda secrets: outpaint(procedure, run_mode, image, drawables,
-                                                        config, secrets))
+    return _guarded(
+        procedure, lambda secrets: outpaint(procedure, run_mode, image, drawables, config, secrets)
+    )
 
 
 def run_recover(procedure, run_mode, image, drawables, config, data):
     from . import recover  # only the recover procedure needs it
 
-    return _guarded(procedure, lambda secrets: recover.recover(run_mode, image, drawables,
-                                                               config, secrets))
+    return _guarded(
+        procedure, lambda secrets: recover.recover(run_mode, image, drawables, config, secrets)
+    )

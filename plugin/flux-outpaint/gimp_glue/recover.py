@@ -69,5 +69,6 @@ def recover(run_mode, image, drawables, config, secrets: list[str]):
             above, _ = source.pick_layer(drawables)
         except InputError:  # a group or a channel: the new layer goes on top instead
             above = None
-    return apply(image, above, rgba, width, height, where_from(entry, width, height),
-                 name=LAYER_NAME)
+    return apply(
+        image, above, rgba, width, height, where_from(entry, width, height), name=LAYER_NAME
+    )

@@ -41,8 +41,10 @@ def _check_parents_unlocked(layer) -> None:
     parent = layer.get_parent()
     while parent is not None:
         if parent.get_lock_content():
-            raise InputError(f"The layer group “{parent.get_name()}” has its pixels locked: "
-                             "unlock it so the result layer can go in beside the layer")
+            raise InputError(
+                f"The layer group “{parent.get_name()}” has its pixels locked: "
+                "unlock it so the result layer can go in beside the layer"
+            )
         parent = parent.get_parent()
 
 
@@ -53,9 +55,11 @@ def layer_rect(layer) -> Rect:
 
 def alpha_reader(layer, rect: Rect) -> Callable[[Rect], Rect | None]:
     """``framing.automatic``'s alpha scan for this layer (only called when needed)."""
+
     def bounds_of(visible: Rect) -> Rect | None:
         if not layer.has_alpha():
             return Rect(0, 0, visible.width, visible.height)
         rgba = pixels.read_rgba(layer, visible.translate(-rect.x, -rect.y))
         return geometry.alpha_bounds(rgba, visible.width, visible.height)
+
     return bounds_of

@@ -80,8 +80,11 @@ def pump_glib() -> None:
         ctx.iteration(False)
 
 
-def drive(job: Background, tick: Callable[[], None] = pump_glib,
-          stopped: Callable[[], bool] = lambda: False) -> None:
+def drive(
+    job: Background,
+    tick: Callable[[], None] = pump_glib,
+    stopped: Callable[[], bool] = lambda: False,
+) -> None:
     """On the main thread until the job ends or ``stopped()``: GIMP's status-bar progress
     follows the job's phase, and ``tick`` (pumping events, refreshing a dialog) runs each turn."""
     Gimp.progress_init("Outpainting…")

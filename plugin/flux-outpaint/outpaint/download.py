@@ -93,8 +93,10 @@ def check_url(url: str, base_url: str) -> str:
         allowed, host = False, None
     if not allowed or not host:
         shown = url if scheme in ("http", "https") else f"{scheme or 'a schemeless'} URL"
-        raise ResultError(f"Refusing to download the result from {shown[:120]}: "
-                          "only https, data: or the configured server are allowed")
+        raise ResultError(
+            f"Refusing to download the result from {shown[:120]}: "
+            "only https, data: or the configured server are allowed"
+        )
     return "http"
 
 
@@ -118,8 +120,9 @@ def decode_data_uri(uri: str, max_bytes: int | None = None) -> tuple[bytes, str]
     return data, params[0].lower()
 
 
-def read_capped(response: httpx.Response, max_bytes: int | None = None,
-                *, truncate: bool = False) -> bytes:
+def read_capped(
+    response: httpx.Response, max_bytes: int | None = None, *, truncate: bool = False
+) -> bytes:
     """Read a streamed body, refusing (or, with ``truncate``, cutting) past ``max_bytes``."""
     max_bytes = MAX_RESULT_BYTES if max_bytes is None else max_bytes
     too_big = f"The result image is larger than {max_bytes // (1024 * 1024)} MiB"
@@ -183,7 +186,11 @@ FetchUrl = Callable[[str], tuple[httpx.Response, bytes]]
 
 
 def load_result_image(
-    result_json: object, *, base_url: str, fetch_url: FetchUrl, max_bytes: int | None = None,
+    result_json: object,
+    *,
+    base_url: str,
+    fetch_url: FetchUrl,
+    max_bytes: int | None = None,
 ) -> tuple[bytes, str]:
     """The result's image bytes and content type, after every check above."""
     max_bytes = MAX_RESULT_BYTES if max_bytes is None else max_bytes

@@ -165,8 +165,10 @@ def user_message(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
     """The single line shown to a person for any exception."""
     if isinstance(exc, OutpaintError):
         text = str(exc)
-        if exc.request_id and exc.request_id not in text and not isinstance(
-            exc, (InputError, ConfigError, CancelledError)
+        if (
+            exc.request_id
+            and exc.request_id not in text
+            and not isinstance(exc, (InputError, ConfigError, CancelledError))
         ):
             text = f"{text} (request {exc.request_id})"
     elif isinstance(exc, KeyboardInterrupt):
@@ -227,21 +229,28 @@ def error_from_response(
     common: dict[str, Any] = {"status": status, "error_type": error_type, "request_id": rid}
 
     if error_type == "content_policy_violation" or any(
-            d.get("type") == "content_policy_violation" for d in items):
+        d.get("type") == "content_policy_violation" for d in items
+    ):
         common["error_type"] = "content_policy_violation"
-        return ContentPolicyError(f"The image was rejected by fal's safety filter{suffix}",
-                                  fields=fields, **common)
+        return ContentPolicyError(
+            f"The image was rejected by fal's safety filter{suffix}", fields=fields, **common
+        )
     if status == 422:
-        return ValidationError(f"fal rejected the input{suffix or ' (HTTP 422)'}",
-                               fields=fields, **common)
+        return ValidationError(
+            f"fal rejected the input{suffix or ' (HTTP 422)'}", fields=fields, **common
+        )
     if status == 401:
-        return AuthError("fal rejected the API key (HTTP 401): check FAL_KEY or run "
-                         "`python3 install.py --set-key`", **common)
+        return AuthError(
+            "fal rejected the API key (HTTP 401): check FAL_KEY or run "
+            "`python3 install.py --set-key`",
+            **common,
+        )
     if status == 403:
         return AuthError(f"fal refused the request (HTTP 403){suffix}", **common)
     if status in (404, 410):
         return ResultUnavailableError(
-            f"fal no longer knows this request or its result (HTTP {status})", **common)
+            f"fal no longer knows this request or its result (HTTP {status})", **common
+        )
     if status in THROTTLE_STATUSES:
         return RateLimitError(f"fal is busy (HTTP {status}); try again shortly", **common)
     if status == 499:
@@ -250,8 +259,7 @@ def error_from_response(
         return OutpaintTimeoutError("Timed out waiting in fal's queue (HTTP 504)", request_id=rid)
     if status >= 500:
         kind = f", {error_type}" if error_type else ""
-        return ServerError(f"fal could not run the job (HTTP {status}{kind}){suffix}",
-                           **common)
+        return ServerError(f"fal could not run the job (HTTP {status}{kind}){suffix}", **common)
     return ApiError(f"fal answered HTTP {status}{suffix}", **common)
 
 

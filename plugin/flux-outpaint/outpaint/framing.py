@@ -84,8 +84,9 @@ class Framing:
     growth: Growth | None
 
 
-def automatic(canvas_w: int, canvas_h: int, layer: Rect,
-              alpha_bounds_of: Callable[[Rect], Rect | None]) -> Automatic:
+def automatic(
+    canvas_w: int, canvas_h: int, layer: Rect, alpha_bounds_of: Callable[[Rect], Rect | None]
+) -> Automatic:
     """``alpha_bounds_of(visible)`` scans the layer's alpha inside ``visible`` (image coords)
     and answers in coordinates local to ``visible``; it is only called when needed."""
     canvas = Rect(0, 0, canvas_w, canvas_h)
@@ -116,8 +117,9 @@ def requested_expansion(auto: Automatic, values: Mapping[str, int]) -> Expansion
 def frame(auto: Automatic, canvas_w: int, canvas_h: int, values: Mapping[str, int]) -> Framing:
     exp = requested_expansion(auto, values)
     ref = auto.reference
-    area = Rect(ref.x - exp.left, ref.y - exp.top, exp.total_width(ref.width),
-                exp.total_height(ref.height))
+    area = Rect(
+        ref.x - exp.left, ref.y - exp.top, exp.total_width(ref.width), exp.total_height(ref.height)
+    )
     x0, y0 = min(0, area.x), min(0, area.y)
     x1, y1 = max(canvas_w, area.right), max(canvas_h, area.bottom)
     growth = None
@@ -132,8 +134,7 @@ def prefill(auto: Automatic, maximum: int) -> dict[str, int]:
     argument's range, else ``AUTO`` so a big canvas margin is still used whole."""
     if auto.mode == "numbers":
         return {}
-    return {side: v if (v := getattr(auto.expansion, side)) <= maximum else AUTO
-            for side in SIDES}
+    return {side: v if (v := getattr(auto.expansion, side)) <= maximum else AUTO for side in SIDES}
 
 
 @dataclass(frozen=True)
@@ -147,11 +148,21 @@ class Placement:
     growth: Growth | None = None
 
     @classmethod
-    def from_plan(cls, plan: Plan, seam_blend: int, origin: tuple[int, int] = (0, 0),
-                  growth: Growth | None = None) -> Placement:
+    def from_plan(
+        cls,
+        plan: Plan,
+        seam_blend: int,
+        origin: tuple[int, int] = (0, 0),
+        growth: Growth | None = None,
+    ) -> Placement:
         """``origin``: where the plan's output area sits on the image (after ``growth``)."""
-        return cls(plan.placement.translate(*origin), plan.source.reference.translate(*origin),
-                   plan.source.expansion.sides(), seam_blend, growth)
+        return cls(
+            plan.placement.translate(*origin),
+            plan.source.reference.translate(*origin),
+            plan.source.expansion.sides(),
+            seam_blend,
+            growth,
+        )
 
     def mask(self, area: Rect | None = None) -> bytes:
         """The seam mask (one byte a pixel, 0 = the original shows) over ``area``, by default
@@ -162,14 +173,21 @@ class Placement:
 
     def to_json(self) -> dict[str, Any]:
         r, o, s = self.rect, self.reference, self.sides
-        return {"rect": [r.x, r.y, r.width, r.height],
-                "reference": [o.x, o.y, o.width, o.height],
-                "sides": [s.left, s.right, s.top, s.bottom], "seam_blend": self.seam_blend}
+        return {
+            "rect": [r.x, r.y, r.width, r.height],
+            "reference": [o.x, o.y, o.width, o.height],
+            "sides": [s.left, s.right, s.top, s.bottom],
+            "seam_blend": self.seam_blend,
+        }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Placement:
-        return cls(Rect(*data["rect"]), Rect(*data["reference"]), Expansion(*data["sides"]),
-                   int(data["seam_blend"]))
+        return cls(
+            Rect(*data["rect"]),
+            Rect(*data["reference"]),
+            Expansion(*data["sides"]),
+            int(data["seam_blend"]),
+        )
 
 
 def check_size(got: tuple[int, int], want: tuple[int, int]) -> None:
@@ -178,5 +196,7 @@ def check_size(got: tuple[int, int], want: tuple[int, int]) -> None:
         return
     ratio = (got[0] / got[1]) / (want[0] / want[1])
     if abs(ratio - 1.0) > ASPECT_TOLERANCE:
-        raise ResultError(f"fal returned {got[0]}×{got[1]} instead of {want[0]}×{want[1]}; "
-                          "the image was not changed")
+        raise ResultError(
+            f"fal returned {got[0]}×{got[1]} instead of {want[0]}×{want[1]}; "
+            "the image was not changed"
+        )

@@ -103,9 +103,16 @@ class Expansion:
         }
 
     def describe(self) -> str:
-        parts = [f"+{v} {k}" for k, v in
-                 (("left", self.left), ("right", self.right), ("top", self.top),
-                  ("bottom", self.bottom)) if v]
+        parts = [
+            f"+{v} {k}"
+            for k, v in (
+                ("left", self.left),
+                ("right", self.right),
+                ("top", self.top),
+                ("bottom", self.bottom),
+            )
+            if v
+        ]
         return ", ".join(parts) if parts else "no expansion"
 
 
@@ -121,8 +128,12 @@ class Source:
         ref = self.reference
         if ref.is_empty:
             raise InputError("The layer has no pixels to extend")
-        if ref.x < 0 or ref.y < 0 or ref.right > self.canvas_width or \
-                ref.bottom > self.canvas_height:
+        if (
+            ref.x < 0
+            or ref.y < 0
+            or ref.right > self.canvas_width
+            or ref.bottom > self.canvas_height
+        ):
             raise InputError("The reference lies outside the output area")
 
     @property
@@ -159,7 +170,7 @@ def alpha_bounds(rgba: bytes, width: int, height: int, threshold: int = 0) -> Re
         alpha = alpha.translate(bytes(0 if v <= threshold else 255 for v in range(256)))
     x0, x1, y0, y1 = width, 0, None, 0
     for y in range(height):
-        row = alpha[y * width:(y + 1) * width]
+        row = alpha[y * width : (y + 1) * width]
         left_trim = len(row) - len(row.lstrip(b"\x00"))
         if left_trim == width:
             continue
@@ -197,9 +208,15 @@ def from_numbers(layer_w: int, layer_h: int, exp: Expansion) -> Source:
 
 # Anchor = where the original sits in the larger canvas.
 ANCHORS = {
-    "top-left": (0.0, 0.0), "top": (0.5, 0.0), "top-right": (1.0, 0.0),
-    "left": (0.0, 0.5), "center": (0.5, 0.5), "right": (1.0, 0.5),
-    "bottom-left": (0.0, 1.0), "bottom": (0.5, 1.0), "bottom-right": (1.0, 1.0),
+    "top-left": (0.0, 0.0),
+    "top": (0.5, 0.0),
+    "top-right": (1.0, 0.0),
+    "left": (0.0, 0.5),
+    "center": (0.5, 0.5),
+    "right": (1.0, 0.5),
+    "bottom-left": (0.0, 1.0),
+    "bottom": (0.5, 1.0),
+    "bottom-right": (1.0, 1.0),
 }
 
 
@@ -210,12 +227,12 @@ def _anchored(layer_w: int, layer_h: int, target_w: int, target_h: int, anchor: 
     extra_w, extra_h = target_w - layer_w, target_h - layer_h
     # The odd pixel of a centred split goes right/bottom (floor for left/top).
     left, top = int(extra_w * fx), int(extra_h * fy)
-    return from_numbers(layer_w, layer_h,
-                        Expansion(left, extra_w - left, top, extra_h - top))
+    return from_numbers(layer_w, layer_h, Expansion(left, extra_w - left, top, extra_h - top))
 
 
-def from_target_size(layer_w: int, layer_h: int, target_w: int, target_h: int,
-                     anchor: str = "center") -> Source:
+def from_target_size(
+    layer_w: int, layer_h: int, target_w: int, target_h: int, anchor: str = "center"
+) -> Source:
     if target_w < layer_w or target_h < layer_h:
         raise InputError(
             f"Target {target_w}×{target_h} is smaller than the image {layer_w}×{layer_h}"
@@ -223,8 +240,9 @@ def from_target_size(layer_w: int, layer_h: int, target_w: int, target_h: int,
     return _anchored(layer_w, layer_h, target_w, target_h, anchor)
 
 
-def from_aspect(layer_w: int, layer_h: int, aspect_w: int, aspect_h: int,
-                anchor: str = "center") -> Source:
+def from_aspect(
+    layer_w: int, layer_h: int, aspect_w: int, aspect_h: int, anchor: str = "center"
+) -> Source:
     """The smallest canvas of the given aspect ratio that contains the image."""
     if aspect_w <= 0 or aspect_h <= 0:
         raise InputError("Aspect ratio sides must be positive, e.g. 16:9")

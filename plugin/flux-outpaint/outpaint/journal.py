@@ -82,17 +82,25 @@ class Journal:
 
     # -- writing -------------------------------------------------------------------------
 
-    def record_submit(self, handle: RequestHandle, purpose: Mapping[str, Any] | None = None,
-                      ) -> None:
+    def record_submit(
+        self,
+        handle: RequestHandle,
+        purpose: Mapping[str, Any] | None = None,
+    ) -> None:
         """Write down a new request id durably; call before waiting on it."""
-        self._append({
-            "event": "submitted",
-            "request_id": handle.request_id,
-            "state": "submitted",
-            "handle": {"status_url": handle.status_url, "response_url": handle.response_url,
-                       "cancel_url": handle.cancel_url},
-            "purpose": dict(purpose or {}),
-        })
+        self._append(
+            {
+                "event": "submitted",
+                "request_id": handle.request_id,
+                "state": "submitted",
+                "handle": {
+                    "status_url": handle.status_url,
+                    "response_url": handle.response_url,
+                    "cancel_url": handle.cancel_url,
+                },
+                "purpose": dict(purpose or {}),
+            }
+        )
 
     def mark(self, request_id: str, state: str, **extra: Any) -> None:
         """Append a state change (completed, downloaded, failed, cancelled, …)."""
@@ -109,8 +117,7 @@ class Journal:
         self.results_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         target = self.results_dir / f"{_safe_id(request_id)}{ext}"
         tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0),
-                     0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0), 0o600)
         try:
             try:
                 _write_all(fd, blob)
@@ -162,8 +169,16 @@ class Journal:
         folded: dict[str, dict[str, Any]] = {}
         for record in self.events():
             rid = record["request_id"]
-            acc = folded.setdefault(rid, {"state": "unknown", "details": {}, "purpose": {},
-                                          "handle": None, "submitted_at": None})
+            acc = folded.setdefault(
+                rid,
+                {
+                    "state": "unknown",
+                    "details": {},
+                    "purpose": {},
+                    "handle": None,
+                    "submitted_at": None,
+                },
+            )
             acc["state"] = str(record.get("state", acc["state"]))
             acc["updated_at"] = record.get("time")
             if record.get("event") == "submitted":
@@ -172,8 +187,7 @@ class Journal:
                 purpose = record.get("purpose")
                 acc["purpose"] = purpose if isinstance(purpose, dict) else {}
             else:
-                acc["details"].update(
-                    {k: v for k, v in record.items() if k not in _RESERVED})
+                acc["details"].update({k: v for k, v in record.items() if k not in _RESERVED})
         return [JournalEntry(rid, **acc) for rid, acc in folded.items()]
 
     def find(self, request_id: str) -> JournalEntry | None:
@@ -213,10 +227,15 @@ def _safe_id(request_id: str) -> str:
 def _handle(request_id: str, urls: object) -> RequestHandle | None:
     if not isinstance(urls, dict):
         return None
-    status, response, cancel = (urls.get(k) for k in ("status_url", "response_url",
-                                                        "cancel_url"))
-    if not (isinstance(status, str) and isinstance(response, str) and isinstance(cancel, str)
-            and status and response and cancel):
+    status, response, cancel = (urls.get(k) for k in ("status_url", "response_url", "cancel_url"))
+    if not (
+        isinstance(status, str)
+        and isinstance(response, str)
+        and isinstance(cancel, str)
+        and status
+        and response
+        and cancel
+    ):
         return None
     return RequestHandle(request_id, status, response, cancel)
 
@@ -225,5 +244,5 @@ def _write_all(fd: int, data: bytes) -> None:
     """os.write may write less than asked; loop, then make it durable before returning."""
     view = memoryview(data)
     while view:
-        view = view[os.write(fd, view):]
+        view = view[os.write(fd, view) :]
     os.fsync(fd)

@@ -114,8 +114,7 @@ def data_uri(data: bytes, mime: str) -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode('ascii')}"
 
 
-def build_request(image_url: str, expansion: Expansion,
-                  options: RequestOptions) -> dict[str, Any]:
+def build_request(image_url: str, expansion: Expansion, options: RequestOptions) -> dict[str, Any]:
     """The submit body; every field explicit so the request means the same on any server."""
     if expansion.is_zero:
         raise InputError("Nothing to expand: at least one side must be larger than 0")

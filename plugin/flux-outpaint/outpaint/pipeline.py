@@ -126,15 +126,18 @@ def recover(request_id: str, client: FalQueueClient, journal: Journal) -> tuple[
     if cached is not None:
         return cached
     entry = journal.find(request_id)
-    handle = entry.handle if entry is not None and entry.handle is not None else (
-        client.handle_for(request_id))
+    handle = (
+        entry.handle
+        if entry is not None and entry.handle is not None
+        else (client.handle_for(request_id))
+    )
     with about_request(request_id):
         status = client.status(handle)
         if not isinstance(status, Completed):
             state = "queued" if isinstance(status, Queued) else "running"
             raise ResultUnavailableError(
-                f"Request {request_id} is still {state} on fal; try again once it has "
-                "finished")
+                f"Request {request_id} is still {state} on fal; try again once it has finished"
+            )
         result_json = client.result(handle)
         blob, content_type = client.download(result_json)
         path = journal.store_result(request_id, blob, content_type)
@@ -148,8 +151,7 @@ def _purpose(job: Job, encoding: payload.Encoding, payload_bytes: int) -> dict[s
     return {
         **job.purpose,
         "canvas": [src.canvas_width, src.canvas_height],
-        "reference": [src.reference.x, src.reference.y, src.reference.width,
-                      src.reference.height],
+        "reference": [src.reference.x, src.reference.y, src.reference.width, src.reference.height],
         "request_output": list(plan.request_output),
         "scale": plan.scale,
         "encoding": encoding.format,

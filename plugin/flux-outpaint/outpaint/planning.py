@@ -79,8 +79,9 @@ class Plan:
             text += f"; the canvas grows to {grows_to[0]}×{grows_to[1]}"
         if self.resampled:
             verb = "downscaled" if self.downscaled else "upscaled"
-            text += (f"; sent {verb} to {ow}×{oh} ({self.scale:.0%}), the original stays "
-                     "full resolution")
+            text += (
+                f"; sent {verb} to {ow}×{oh} ({self.scale:.0%}), the original stays full resolution"
+            )
         return text, f"Estimated cost (fal's price list): about ${self.cost_usd:.3f}"
 
 
@@ -103,11 +104,12 @@ def _sizes(source: Source, k: float) -> tuple[int, int, Expansion]:
     ref, exp = source.reference, source.expansion
     rw, rh = max(1, round(ref.width * k)), max(1, round(ref.height * k))
     kx, ky = rw / ref.width, rh / ref.height
+
     # ceil with a small epsilon: 100·0.5 must stay 50, not become 51 through float noise.
     def up(v: float) -> int:
         return math.ceil(v - 1e-9)
-    scaled = Expansion(up(exp.left * kx), up(exp.right * kx), up(exp.top * ky),
-                       up(exp.bottom * ky))
+
+    scaled = Expansion(up(exp.left * kx), up(exp.right * kx), up(exp.top * ky), up(exp.bottom * ky))
     return rw, rh, scaled
 
 

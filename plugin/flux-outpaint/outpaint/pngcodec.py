@@ -49,15 +49,14 @@ def _up_filtered(pixels: bytes, stride: int, height: int) -> bytes:
     out = bytearray()
     previous = bytes(stride)
     for y in range(height):
-        row = pixels[y * stride:(y + 1) * stride]
+        row = pixels[y * stride : (y + 1) * stride]
         out += b"\x02"
         out += _minus(row, previous)
         previous = row
     return bytes(out)
 
 
-def encode_png(pixels: bytes, width: int, height: int, channels: int = 4,
-               level: int = 6) -> bytes:
+def encode_png(pixels: bytes, width: int, height: int, channels: int = 4, level: int = 6) -> bytes:
     """Encode 8-bit gray (1), gray+alpha (2), RGB (3) or RGBA (4) pixels."""
     if channels not in _COLOUR_TYPE:
         raise ValueError(f"unsupported channel count {channels}")
@@ -66,8 +65,12 @@ def encode_png(pixels: bytes, width: int, height: int, channels: int = 4,
         raise ValueError(f"expected {stride * height} bytes, got {len(pixels)}")
     header = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPE[channels], 0, 0, 0)
     raw = _up_filtered(bytes(pixels), stride, height)
-    return (_SIGNATURE + _chunk(b"IHDR", header)
-            + _chunk(b"IDAT", zlib.compress(raw, level)) + _chunk(b"IEND", b""))
+    return (
+        _SIGNATURE
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(raw, level))
+        + _chunk(b"IEND", b"")
+    )
 
 
 def png_size(data: bytes) -> tuple[int, int]:
@@ -109,8 +112,8 @@ def decode_png(data: bytes) -> tuple[bytes, int, int, int]:
     pos, idat, palette, trns = 8, [], None, None
     depth = colour = interlace = None
     while pos + 8 <= len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        body = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        body = data[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
             _, _, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
@@ -136,7 +139,7 @@ def decode_png(data: bytes) -> tuple[bytes, int, int, int]:
     previous = bytes(stride)
     for y in range(height):
         start = y * (stride + 1)
-        row = bytearray(raw[start + 1:start + 1 + stride])
+        row = bytearray(raw[start + 1 : start + 1 + stride])
         _unfilter(raw[start], row, previous, channels)
         out += row
         previous = bytes(row)
@@ -145,7 +148,10 @@ def decode_png(data: bytes) -> tuple[bytes, int, int, int]:
             raise ResultError("Corrupt PNG: palette missing")
         alpha = trns or b""
         channels = 4 if alpha else 3
-        lut = [palette[3 * i:3 * i + 3] + (bytes([alpha[i] if i < len(alpha) else 255])
-                                            if alpha else b"") for i in range(len(palette) // 3)]
+        lut = [
+            palette[3 * i : 3 * i + 3]
+            + (bytes([alpha[i] if i < len(alpha) else 255]) if alpha else b"")
+            for i in range(len(palette) // 3)
+        ]
         out = bytearray(b"".join(lut[i] for i in out))
     return bytes(out), width, height, channels

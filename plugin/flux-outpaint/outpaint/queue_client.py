@@ -52,13 +52,20 @@ UPLOAD_STORAGE_TYPE = "fal-cdn-v3"
 class FalQueueClient:
     """One client per server and key; safe to share between threads."""
 
-    def __init__(self, base_url: str, api_key: str, *, app_id: str = APP_ID,
-                 transport: httpx.BaseTransport | None = None,
-                 timeouts: Timeouts = DEFAULT_TIMEOUTS,
-                 sleep: Callable[[float], None] = time.sleep,
-                 clock: Callable[[], float] = time.monotonic,
-                 rand: Callable[[], float] = random.random, use_stream: bool = True,
-                 time_scale: float | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        app_id: str = APP_ID,
+        transport: httpx.BaseTransport | None = None,
+        timeouts: Timeouts = DEFAULT_TIMEOUTS,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rand: Callable[[], float] = random.random,
+        use_stream: bool = True,
+        time_scale: float | None = None,
+    ) -> None:
         self.base_url = settings.check_base_url(base_url)
         key = (api_key or "").strip()
         if not key or any(ch.isspace() or ord(ch) < 32 for ch in key):
@@ -71,8 +78,9 @@ class FalQueueClient:
         self._sleep, self._clock, self._rand = sleep, clock, rand
         self._use_stream = use_stream
         self._scale = settings.time_scale() if time_scale is None else time_scale
-        self._http = httpx.Client(transport=transport, follow_redirects=False,
-                                  headers={"User-Agent": USER_AGENT})
+        self._http = httpx.Client(
+            transport=transport, follow_redirects=False, headers={"User-Agent": USER_AGENT}
+        )
 
     def __repr__(self) -> str:
         return f"FalQueueClient(base_url={self.base_url!r}, app_id={self.app_id!r}, key=***)"
@@ -93,13 +101,23 @@ class FalQueueClient:
 
     # -- operations ----------------------------------------------------------------------
 
-    def upload(self, data: bytes, content_type: str, file_name: str = "upload.bin", *,
-               deadline: float | None = None) -> str:
+    def upload(
+        self,
+        data: bytes,
+        content_type: str,
+        file_name: str = "upload.bin",
+        *,
+        deadline: float | None = None,
+    ) -> str:
         """Put bytes into fal storage (initiate → PUT → file_url); returns the file URL."""
         _, body = self._call(
-            Op.UPLOAD, "POST", f"{self._rest_url}/storage/upload/initiate",
+            Op.UPLOAD,
+            "POST",
+            f"{self._rest_url}/storage/upload/initiate",
             params={"storage_type": UPLOAD_STORAGE_TYPE},
-            json={"file_name": file_name, "content_type": content_type}, deadline=deadline)
+            json={"file_name": file_name, "content_type": content_type},
+            deadline=deadline,
+        )
         info = _json_object(body)
         upload_url, file_url = info.get("upload_url"), info.get("file_url")
         if not isinstance(upload_url, str) or not isinstance(file_url, str) or not file_url:
@@ -110,20 +128,28 @@ class FalQueueClient:
             usable = False
         if not usable:
             raise err.ApiError("fal storage gave an upload URL that is not https")
-        self._call(Op.UPLOAD, "PUT", upload_url, content=data,
-                   headers={"Content-Type": content_type}, deadline=deadline)
+        self._call(
+            Op.UPLOAD,
+            "PUT",
+            upload_url,
+            content=data,
+            headers={"Content-Type": content_type},
+            deadline=deadline,
+        )
         return file_url
 
     def submit(self, payload: Mapping[str, Any]) -> RequestHandle:
         """Queue one job.  Never repeated once fal may have accepted it (SubmitUnknownError)."""
-        _, body = self._call(Op.SUBMIT, "POST", f"{self.base_url}/{self.app_id}",
-                             json=dict(payload))
+        _, body = self._call(
+            Op.SUBMIT, "POST", f"{self.base_url}/{self.app_id}", json=dict(payload)
+        )
         info = _json_object(body)
         request_id = info.get("request_id")
         if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
             raise err.SubmitUnknownError(
                 "fal accepted the submit but its answer has no usable request id; it was "
-                "not sent again")
+                "not sent again"
+            )
         built = self.handle_for(request_id)
         return RequestHandle(
             request_id,
@@ -141,13 +167,23 @@ class FalQueueClient:
 
     def status(self, handle: RequestHandle, *, deadline: float | None = None) -> Status:
         """One status check, with every log line the server currently shows."""
-        response, body = self._call(Op.STATUS, "GET", handle.status_url,
-                                    params={"logs": "1"}, deadline=deadline,
-                                    request_id=handle.request_id)
+        response, body = self._call(
+            Op.STATUS,
+            "GET",
+            handle.status_url,
+            params={"logs": "1"},
+            deadline=deadline,
+            request_id=handle.request_id,
+        )
         return parse_status(_json_object(body), response.status_code, LogTracker())
 
-    def wait(self, handle: RequestHandle, on_event: Callable[[Status], None] | None = None,
-             deadline: float | None = None, cancel: threading.Event | None = None) -> None:
+    def wait(
+        self,
+        handle: RequestHandle,
+        on_event: Callable[[Status], None] | None = None,
+        deadline: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> None:
         """Return once the request is COMPLETED.  On cancel or deadline, cancel it on fal too.
 
         ``deadline`` is an absolute ``clock()`` value (time.monotonic by default).
@@ -166,49 +202,74 @@ class FalQueueClient:
             self._wait_polling(handle, emit, deadline, cancel)
         except CancelledError:
             outcome = self._cancel_quietly(handle)
-            raise CancelledError(_CANCEL_NOTES.get(outcome, "Cancelled"),
-                                 request_id=handle.request_id) from None
+            raise CancelledError(
+                _CANCEL_NOTES.get(outcome, "Cancelled"), request_id=handle.request_id
+            ) from None
         except OutpaintTimeoutError as exc:
             outcome = self._cancel_quietly(handle)
-            note = "it had already finished: recover it from the journal" if (
-                outcome == "ALREADY_COMPLETED") else "fal was asked to cancel it"
+            note = (
+                "it had already finished: recover it from the journal"
+                if (outcome == "ALREADY_COMPLETED")
+                else "fal was asked to cancel it"
+            )
             raise OutpaintTimeoutError(f"{exc} ({note})", request_id=handle.request_id) from None
 
     def result(self, handle: RequestHandle, *, deadline: float | None = None) -> dict[str, Any]:
         """The output JSON of a COMPLETED request, or the model's error as an exception."""
-        _, body = self._call(Op.RESULT, "GET", handle.response_url, deadline=deadline,
-                             request_id=handle.request_id)
+        _, body = self._call(
+            Op.RESULT, "GET", handle.response_url, deadline=deadline, request_id=handle.request_id
+        )
         data = _json_value(body)
         if not isinstance(data, dict):
-            raise err.ResultError("fal returned a result that is not a JSON object",
-                                  request_id=handle.request_id)
+            raise err.ResultError(
+                "fal returned a result that is not a JSON object", request_id=handle.request_id
+            )
         return data
 
     def cancel(self, handle: RequestHandle, *, deadline: float | None = None) -> str:
         """Ask fal to cancel; returns one of CANCEL_OUTCOMES."""
-        response, body = self._call(Op.CANCEL, "PUT", handle.cancel_url, ok=(400, 404),
-                                    deadline=deadline, request_id=handle.request_id)
+        response, body = self._call(
+            Op.CANCEL,
+            "PUT",
+            handle.cancel_url,
+            ok=(400, 404),
+            deadline=deadline,
+            request_id=handle.request_id,
+        )
         said = _json_object(body).get("status")
         if isinstance(said, str) and said in CANCEL_OUTCOMES:
             return said
         return {400: "ALREADY_COMPLETED", 404: "NOT_FOUND"}.get(
-            response.status_code, "CANCELLATION_REQUESTED")
+            response.status_code, "CANCELLATION_REQUESTED"
+        )
 
-    def download(self, result_json: Mapping[str, Any], *,
-                 deadline: float | None = None) -> tuple[bytes, str]:
+    def download(
+        self, result_json: Mapping[str, Any], *, deadline: float | None = None
+    ) -> tuple[bytes, str]:
         """The result image's bytes and content type, under download.py's policy."""
 
         def fetch_url(url: str) -> tuple[httpx.Response, bytes]:
-            return self._call(Op.DOWNLOAD, "GET", url, deadline=deadline, perform=lambda t: (
-                download.fetch(self._http, url, headers=self._auth_for(url), timeout=t)))
+            return self._call(
+                Op.DOWNLOAD,
+                "GET",
+                url,
+                deadline=deadline,
+                perform=lambda t: download.fetch(
+                    self._http, url, headers=self._auth_for(url), timeout=t
+                ),
+            )
 
-        return download.load_result_image(result_json, base_url=self.base_url,
-                                          fetch_url=fetch_url)
+        return download.load_result_image(result_json, base_url=self.base_url, fetch_url=fetch_url)
 
     # -- waiting -------------------------------------------------------------------------
 
-    def _wait_stream(self, handle: RequestHandle, emit: _Emit, deadline: float | None,
-                     cancel: threading.Event | None) -> bool:
+    def _wait_stream(
+        self,
+        handle: RequestHandle,
+        emit: _Emit,
+        deadline: float | None,
+        cancel: threading.Event | None,
+    ) -> bool:
         """True once COMPLETED arrived on the stream; False if polling must take over."""
         url = handle.status_url.rstrip("/") + "/stream"
         t = self._timeouts
@@ -216,8 +277,9 @@ class FalQueueClient:
         def chunks() -> Iterator[bytes]:
             timeout = httpx.Timeout(t.connect, read=t.stream_idle, write=t.write, pool=t.pool)
             headers = {**self._auth_for(url), "Accept": "text/event-stream"}
-            with self._http.stream("GET", url, params={"logs": "1"}, headers=headers,
-                                   timeout=timeout) as response:
+            with self._http.stream(
+                "GET", url, params={"logs": "1"}, headers=headers, timeout=timeout
+            ) as response:
                 kind = response.headers.get("content-type", "")
                 if response.status_code != 200 or not kind.startswith("text/event-stream"):
                     raise err.NetworkError(f"no status stream (HTTP {response.status_code})")
@@ -225,8 +287,12 @@ class FalQueueClient:
 
         items: queue.Queue[sse.StreamItem] = queue.Queue()
         stop = threading.Event()
-        threading.Thread(target=sse.pump, args=(chunks, items, stop), daemon=True,
-                         name=f"fal-status-{handle.request_id[:8]}").start()
+        threading.Thread(
+            target=sse.pump,
+            args=(chunks, items, stop),
+            daemon=True,
+            name=f"fal-status-{handle.request_id[:8]}",
+        ).start()
         heard = self._clock()
         try:
             while True:
@@ -240,10 +306,15 @@ class FalQueueClient:
                     if self._clock() - heard >= retry.STREAM_SILENCE_POLL_S * self._scale:
                         heard = self._clock()
                         response, body = self._call(
-                            Op.STATUS, "GET", handle.status_url, params={"logs": "1"},
-                            deadline=deadline, cancel=cancel, request_id=handle.request_id)
-                        if isinstance(emit(_json_object(body), response.status_code),
-                                      Completed):
+                            Op.STATUS,
+                            "GET",
+                            handle.status_url,
+                            params={"logs": "1"},
+                            deadline=deadline,
+                            cancel=cancel,
+                            request_id=handle.request_id,
+                        )
+                        if isinstance(emit(_json_object(body), response.status_code), Completed):
                             return True
                     continue
                 heard = self._clock()
@@ -255,18 +326,32 @@ class FalQueueClient:
         finally:
             stop.set()
 
-    def _wait_polling(self, handle: RequestHandle, emit: _Emit, deadline: float | None,
-                      cancel: threading.Event | None) -> None:
+    def _wait_polling(
+        self,
+        handle: RequestHandle,
+        emit: _Emit,
+        deadline: float | None,
+        cancel: threading.Event | None,
+    ) -> None:
         while True:
             self._check(cancel, deadline)
-            response, body = self._call(Op.STATUS, "GET", handle.status_url,
-                                        params={"logs": "1"}, deadline=deadline,
-                                        cancel=cancel, request_id=handle.request_id)
+            response, body = self._call(
+                Op.STATUS,
+                "GET",
+                handle.status_url,
+                params={"logs": "1"},
+                deadline=deadline,
+                cancel=cancel,
+                request_id=handle.request_id,
+            )
             status = emit(_json_object(body), response.status_code)
             if isinstance(status, Completed):
                 return
-            interval = (retry.POLL_INTERVAL_QUEUED_S if isinstance(status, Queued)
-                        else retry.POLL_INTERVAL_RUNNING_S)
+            interval = (
+                retry.POLL_INTERVAL_QUEUED_S
+                if isinstance(status, Queued)
+                else retry.POLL_INTERVAL_RUNNING_S
+            )
             self._pause(interval * self._scale, cancel, deadline)
 
     def _cancel_quietly(self, handle: RequestHandle) -> str:
@@ -281,8 +366,9 @@ class FalQueueClient:
         if deadline is not None and self._clock() >= deadline:
             raise OutpaintTimeoutError("No result from fal within the time limit")
 
-    def _pause(self, seconds: float, cancel: threading.Event | None,
-               deadline: float | None) -> None:
+    def _pause(
+        self, seconds: float, cancel: threading.Event | None, deadline: float | None
+    ) -> None:
         """Sleep in short steps so a cancel or the deadline is noticed within one step."""
         end = self._clock() + seconds
         while True:
@@ -299,11 +385,20 @@ class FalQueueClient:
 
     # -- one HTTP call with retries ------------------------------------------------------
 
-    def _call(self, op: Op, method: str, url: str, *, deadline: float | None = None,
-              cancel: threading.Event | None = None, ok: tuple[int, ...] = (),
-              request_id: str | None = None, perform: _Perform | None = None,
-              headers: Mapping[str, str] | None = None, **kwargs: Any,
-              ) -> tuple[httpx.Response, bytes]:
+    def _call(
+        self,
+        op: Op,
+        method: str,
+        url: str,
+        *,
+        deadline: float | None = None,
+        cancel: threading.Event | None = None,
+        ok: tuple[int, ...] = (),
+        request_id: str | None = None,
+        perform: _Perform | None = None,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> tuple[httpx.Response, bytes]:
         """Send until success or ``retry.decide`` gives up; then raise the mapped error."""
         started = self._clock()
         attempt = 0
@@ -318,8 +413,9 @@ class FalQueueClient:
                     response, body = perform(timeout)
                 else:
                     sent = {"Accept": "application/json", **self._auth_for(url), **(headers or {})}
-                    response = self._http.request(method, url, headers=sent, timeout=timeout,
-                                                  **kwargs)
+                    response = self._http.request(
+                        method, url, headers=sent, timeout=timeout, **kwargs
+                    )
                     body = response.content
             except httpx.TransportError as exc:
                 kind, failure = _error_kind(exc), self._transport_text(url, exc)
@@ -331,7 +427,8 @@ class FalQueueClient:
             seen = response.headers if response is not None else httpx.Headers()
             now = self._clock()
             decision = retry.decide(
-                op, attempt,
+                op,
+                attempt,
                 status=None if kind else code,
                 error=kind,
                 has_request_id="x-fal-request-id" in seen,
@@ -348,11 +445,13 @@ class FalQueueClient:
             if decision.outcome_unknown:
                 raise err.SubmitUnknownError(
                     f"The submit reached {_host(url)} but its answer was lost "
-                    f"({decision.reason}); fal may be running it, so it was not sent again")
+                    f"({decision.reason}); fal may be running it, so it was not sent again"
+                )
             if kind is not None or code is None:
                 raise err.NetworkError(failure)
-            raise error_from_response(code, seen, body,
-                                      request_id=request_id, secrets=(self._api_key,))
+            raise error_from_response(
+                code, seen, body, request_id=request_id, secrets=(self._api_key,)
+            )
 
     def _timeout(self, op: Op, deadline: float | None) -> httpx.Timeout:
         t = self._timeouts
@@ -400,7 +499,7 @@ _CANCEL_NOTES = {
     "CANCELLATION_REQUESTED": "Cancelled (fal was asked to stop the request)",
     "OK": "Cancelled (fal was asked to stop the request)",
     "ALREADY_COMPLETED": "Cancelled (the request had already finished on fal; its result "
-                         "can be recovered from the journal)",
+    "can be recovered from the journal)",
     "NOT_FOUND": "Cancelled",
     "UNKNOWN": "Cancelled (fal did not confirm the cancel)",
 }

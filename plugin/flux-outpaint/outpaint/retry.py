@@ -219,8 +219,9 @@ def decide(
     if error is not None:
         error = ErrorKind(error)
         if op is Op.SUBMIT and error not in NOT_SENT_ERRORS:
-            return Decision(False, reason=f"submit sent, reply lost ({error.value})",
-                            outcome_unknown=True)
+            return Decision(
+                False, reason=f"submit sent, reply lost ({error.value})", outcome_unknown=True
+            )
         transient, why = True, f"transport error ({error.value})"
     else:
         assert status is not None  # checked above: exactly one of the two

@@ -30,8 +30,9 @@ def ramp(blend: int) -> list[int]:
     return [round(255 * (blend - d) / (blend + 1)) for d in range(blend)]
 
 
-def _profile(length: int, start: int, size: int, grow_low: bool, grow_high: bool,
-             blend: int) -> bytearray:
+def _profile(
+    length: int, start: int, size: int, grow_low: bool, grow_high: bool, blend: int
+) -> bytearray:
     """Mask along one axis: 255 outside [start, start+size), ramps at the grown ends."""
     line = bytearray(b"\xff" * length)
     lo, hi = max(0, start), min(length, start + size)
@@ -56,10 +57,12 @@ def mask_bytes(width: int, height: int, original: Rect, sides: Expansion, blend:
     ``original`` may extend past the mask (a layer sticking out of the canvas).
     """
     blend = max(0, min(int(blend), MAX_BLEND))
-    horizontal = bytes(_profile(width, original.x, original.width, bool(sides.left),
-                                bool(sides.right), blend))
-    vertical = _profile(height, original.y, original.height, bool(sides.top),
-                        bool(sides.bottom), blend)
+    horizontal = bytes(
+        _profile(width, original.x, original.width, bool(sides.left), bool(sides.right), blend)
+    )
+    vertical = _profile(
+        height, original.y, original.height, bool(sides.top), bool(sides.bottom), blend
+    )
     full = b"\xff" * width
     tables: dict[int, bytes] = {}
     rows = []

@@ -57,9 +57,7 @@ TIME_SCALE_ENV = "FLUX_OUTPAINT_TIME_SCALE"
 APP_DIR_NAME = "flux-outpaint"
 KEY_FILE_NAME = "fal-key"
 
-_HOW_TO_SET = (
-    f"set the {KEY_ENV} environment variable or run `python3 install.py --set-key`"
-)
+_HOW_TO_SET = f"set the {KEY_ENV} environment variable or run `python3 install.py --set-key`"
 
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -71,13 +69,17 @@ def _home(env: Mapping[str, str], platform: str) -> Path:
     return Path(home) if home else Path.home()
 
 
-def _base_dir(env: Mapping[str, str], platform: str, *, windows_var: str, xdg_var: str,
-              xdg_default: str) -> Path:
+def _base_dir(
+    env: Mapping[str, str], platform: str, *, windows_var: str, xdg_var: str, xdg_default: str
+) -> Path:
     home = _home(env, platform)
     if platform == "win32":
         root = env.get(windows_var)
-        return Path(root) if root else home / "AppData" / (
-            "Roaming" if windows_var == "APPDATA" else "Local")
+        return (
+            Path(root)
+            if root
+            else home / "AppData" / ("Roaming" if windows_var == "APPDATA" else "Local")
+        )
     if platform == "darwin":
         return home / "Library" / "Application Support"
     xdg = env.get(xdg_var, "")
@@ -90,8 +92,13 @@ def config_dir(env: Mapping[str, str] | None = None, *, platform: str | None = N
     env = _env(env)
     if env.get(CONFIG_DIR_ENV):
         return Path(env[CONFIG_DIR_ENV])
-    base = _base_dir(env, platform or sys.platform, windows_var="APPDATA",
-                     xdg_var="XDG_CONFIG_HOME", xdg_default=".config")
+    base = _base_dir(
+        env,
+        platform or sys.platform,
+        windows_var="APPDATA",
+        xdg_var="XDG_CONFIG_HOME",
+        xdg_default=".config",
+    )
     return base / APP_DIR_NAME
 
 
@@ -100,8 +107,13 @@ def data_dir(env: Mapping[str, str] | None = None, *, platform: str | None = Non
     env = _env(env)
     if env.get(DATA_DIR_ENV):
         return Path(env[DATA_DIR_ENV])
-    base = _base_dir(env, platform or sys.platform, windows_var="LOCALAPPDATA",
-                     xdg_var="XDG_DATA_HOME", xdg_default=".local/share")
+    base = _base_dir(
+        env,
+        platform or sys.platform,
+        windows_var="LOCALAPPDATA",
+        xdg_var="XDG_DATA_HOME",
+        xdg_default=".local/share",
+    )
     return base / APP_DIR_NAME
 
 
@@ -122,8 +134,9 @@ def load_api_key(env: Mapping[str, str] | None = None) -> str:
         raise ConfigError(f"No fal API key: {_HOW_TO_SET}") from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__
-        raise ConfigError(f"Cannot read the fal API key file {path} ({reason}): "
-                          f"{_HOW_TO_SET}") from None
+        raise ConfigError(
+            f"Cannot read the fal API key file {path} ({reason}): {_HOW_TO_SET}"
+        ) from None
     if not key:
         raise ConfigError(f"The fal API key file {path} is empty: {_HOW_TO_SET}")
     return key
@@ -171,15 +184,18 @@ def check_base_url(url: str, *, source: str = "base URL") -> str:
     except ValueError:
         raise ConfigError(f"{source} is not a valid URL: {url!r}") from None
     if parts.scheme not in ("https", "http") or not host:
-        raise ConfigError(f"{source} must be a full http(s) URL, e.g. "
-                          f"{DEFAULT_QUEUE_BASE_URL}, not {url!r}")
+        raise ConfigError(
+            f"{source} must be a full http(s) URL, e.g. {DEFAULT_QUEUE_BASE_URL}, not {url!r}"
+        )
     if parts.username is not None or parts.password is not None:
         raise ConfigError(f"{source} must not contain a user name or password")
     if parts.query or parts.fragment:
         raise ConfigError(f"{source} must not contain a query or fragment: {url!r}")
     if parts.scheme == "http" and not is_loopback(host):
-        raise ConfigError(f"{source} uses plain http:// for {host}; the API key would travel "
-                          "unencrypted. Use https://, or http:// only for localhost")
+        raise ConfigError(
+            f"{source} uses plain http:// for {host}; the API key would travel "
+            "unencrypted. Use https://, or http:// only for localhost"
+        )
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
 

@@ -85,9 +85,7 @@ class SSEParser:
 
     def _dispatch(self, events: list[SSEEvent]) -> None:
         if self._data:
-            events.append(
-                SSEEvent("\n".join(self._data), self._event or "message", self._id)
-            )
+            events.append(SSEEvent("\n".join(self._data), self._event or "message", self._id))
         self._data = []
         self._event = ""
 
@@ -96,12 +94,12 @@ def _line_end(buffer: str) -> tuple[str, str] | None:
     """Split off the first complete line.  A trailing CR may be half of a CRLF: wait for more."""
     for i, ch in enumerate(buffer):
         if ch == "\n":
-            return buffer[:i], buffer[i + 1:]
+            return buffer[:i], buffer[i + 1 :]
         if ch == "\r":
             if i + 1 == len(buffer):
                 return None
             skip = 2 if buffer[i + 1] == "\n" else 1
-            return buffer[:i], buffer[i + skip:]
+            return buffer[:i], buffer[i + skip :]
     return None
 
 

@@ -145,6 +145,9 @@ def parse_status(body: Mapping[str, Any], http_status: int | None, logs: LogTrac
     fresh = logs.new(body.get("logs"))
     if state == "COMPLETED" or (state != "IN_PROGRESS" and http_status == 200):
         error, error_type = body.get("error"), body.get("error_type")
-        return Completed(fresh, error if isinstance(error, str) else None,
-                         error_type if isinstance(error_type, str) else None)
+        return Completed(
+            fresh,
+            error if isinstance(error, str) else None,
+            error_type if isinstance(error_type, str) else None,
+        )
     return InProgress(fresh)
