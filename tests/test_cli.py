@@ -13,6 +13,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+pytestmark = pytest.mark.server  # the local fal server on loopback
+
 ROOT = Path(__file__).resolve().parent.parent
 CLI = ROOT / "scripts" / "outpaint.py"
 
@@ -102,6 +104,7 @@ def test_transparent_margins_are_expanded_without_numbers(tmp_path, env):
     assert np.array_equal(result[20:100, 30:130], np.asarray(img)[20:100, 30:130])
 
 
+@pytest.mark.slow
 def test_dry_run_prints_plan_and_cost_without_sending(tmp_path, env):
     src = tmp_path / "in.png"
     photo(3000, 2000).save(src)

@@ -6,6 +6,7 @@ import base64
 
 import httpx
 import pytest
+from fakes import FakeClock
 from outpaint import download
 from outpaint.errors import ResultError, ResultUnavailableError
 from outpaint.queue_client import FalQueueClient
@@ -33,19 +34,6 @@ class Recorder:
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.requests.append(request)
         return self._responder(request)
-
-
-class FakeClock:
-    """Backoff pauses advance this clock instead of taking real time."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def client_for(responder, base=BASE) -> tuple[FalQueueClient, Recorder]:

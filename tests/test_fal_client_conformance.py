@@ -26,6 +26,8 @@ import pytest
 import trustme
 from PIL import Image
 
+pytestmark = pytest.mark.server  # the local fal server on loopback
+
 KEY = "conformance-key-77c1"
 APP_ID = "fal-ai/flux-2-pro/outpaint"
 

@@ -24,6 +24,8 @@ import trustme
 from fal_local import scenarios as fal_scenarios
 from PIL import Image
 
+pytestmark = pytest.mark.server  # the local fal server on loopback
+
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "local-test-key-5f3a9"
 AUTH = {"Authorization": f"Key {KEY}"}

@@ -66,6 +66,7 @@ def dist_names(vendor: Path) -> set[str]:
     return {iv.canonical(p.name.split("-")[0]) for p in vendor.glob("*.dist-info")}
 
 
+@pytest.mark.slow
 def test_vendor_holds_exactly_the_pins_and_no_host_artifacts(real_vendor):
     assert dist_names(real_vendor) == {iv.canonical(p.split("==")[0]) for p in iv.VENDOR_PINS}
     assert (real_vendor / "exceptiongroup" / "__init__.py").is_file()
@@ -142,6 +143,7 @@ def test_vendored_httpx_runs_sync_and_async_on_gimp_pythons(python, real_vendor)
     assert done.stdout.startswith("ok")
 
 
+@pytest.mark.slow
 def test_vendor_builds_once_per_run_for_every_profile(tmp_path, wheelhouse, monkeypatch, capsys):
     source = tmp_path / "src"
     source.mkdir()
@@ -165,6 +167,7 @@ def test_vendor_builds_once_per_run_for_every_profile(tmp_path, wheelhouse, monk
         assert not (vendored / "bin").exists()
 
 
+@pytest.mark.slow
 def test_user_pip_settings_that_clash_with_target_are_overridden(wheelhouse, tmp_path, monkeypatch):
     monkeypatch.setenv("PIP_REQUIRE_VIRTUALENV", "1")
     monkeypatch.setenv("PIP_USER", "1")

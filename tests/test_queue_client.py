@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from fakes import FakeClock
 from outpaint import errors, retry
 from outpaint.queue_client import APP_ID, FalQueueClient
 from outpaint.status import Completed, InProgress, Queued, RequestHandle, Status
@@ -26,19 +27,6 @@ SUBMITTED = {
     "cancel_url": f"{ROOT}/cancel",
 }
 OUTPUT = {"images": [{"url": "https://v3b.fal.media/files/out.png", "content_type": "image/png"}]}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
 
 
 Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]

@@ -20,6 +20,8 @@ from outpaint.queue_client import FalQueueClient
 from outpaint_cli.imageio import encode
 from PIL import Image
 
+pytestmark = pytest.mark.server  # the local fal server on loopback
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "sec-0123456789abcdef-KEYMATERIAL"
 
@@ -91,6 +93,7 @@ def test_wrong_key_message_never_shows_the_key(tmp_path):
     assert SECRET not in str(caught.value) and SECRET not in repr(caught.value)
 
 
+@pytest.mark.slow
 def test_cli_run_leaves_the_key_nowhere(tmp_path):
     source = tmp_path / "in.png"
     Image.new("RGB", (80, 60), (120, 40, 200)).save(source)

@@ -1,0 +1,102 @@
+"""The house rules that code review would otherwise have to remember, read from the sources.
+
+* no import cycle anywhere under plugin/ (lazy imports inside functions count too);
+* the core (outpaint/) never imports gi, Pillow or numpy, and httpx is its only third-party
+  import; only the GIMP glue imports gi;
+* the journal stays storage: it never imports the network client.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+PLUGIN = ROOT / "plugin"
+PACKAGES = {
+    "outpaint": PLUGIN / "flux-outpaint" / "outpaint",
+    "gimp_glue": PLUGIN / "flux-outpaint" / "gimp_glue",
+    "outpaint_cli": PLUGIN / "outpaint_cli",
+    "fal_local": PLUGIN / "fal_local",
+}
+
+
+def modules() -> dict[str, Path]:
+    found = {}
+    for package, folder in PACKAGES.items():
+        for path in sorted(folder.glob("*.py")):
+            name = package if path.stem == "__init__" else f"{package}.{path.stem}"
+            found[name] = path
+    return found
+
+
+def imports_of(name: str, path: Path) -> set[str]:
+    """Every module ``name`` imports, absolute names, wherever the import statement is."""
+    package = name if path.stem == "__init__" else name.rsplit(".", 1)[0]
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parts = package.split(".")
+                parts = parts[: len(parts) - node.level + 1]
+                base = ".".join([*parts, base] if base else parts)
+            for alias in node.names:
+                # ``from . import scenarios`` imports the submodule, not the package's own
+                # __init__ (which is already loaded by then): count the submodule only.
+                full = f"{base}.{alias.name}"
+                out.add(full if full in KNOWN else base)
+    return out
+
+
+KNOWN = modules()
+GRAPH = {name: imports_of(name, path) for name, path in KNOWN.items()}
+
+
+def project_edges(name: str) -> set[str]:
+    return {dep for dep in GRAPH[name] if dep in GRAPH and dep != name}
+
+
+def test_no_import_cycle_under_plugin():
+    state: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    cycles: list[list[str]] = []
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = 1
+        for dep in sorted(project_edges(node)):
+            if state.get(dep) == 1:
+                cycles.append([*path[path.index(dep) :], dep])
+            elif dep not in state:
+                visit(dep, [*path, dep])
+        state[node] = 2
+
+    for name in sorted(GRAPH):
+        if name not in state:
+            visit(name, [name])
+    assert cycles == []
+
+
+def third_party(name: str) -> set[str]:
+    tops = {dep.split(".")[0] for dep in GRAPH[name]}
+    return {t for t in tops if t not in sys.stdlib_module_names and t not in PACKAGES and t}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in GRAPH if n.split(".")[0] == "outpaint"))
+def test_the_core_imports_only_the_standard_library_and_httpx(name):
+    assert third_party(name) <= {"httpx"}
+    assert not {dep.split(".")[0] for dep in GRAPH[name]} & {"gimp_glue", "outpaint_cli"}
+
+
+def test_only_the_glue_imports_gi():
+    users = {name for name in GRAPH if "gi" in {dep.split(".")[0] for dep in GRAPH[name]}}
+    assert users and {name.split(".")[0] for name in users} == {"gimp_glue"}
+
+
+def test_the_journal_is_storage_only():
+    assert "outpaint.queue_client" not in GRAPH["outpaint.journal"]
+    assert not {dep for dep in GRAPH["outpaint.journal"] if dep.startswith("httpx")}
