@@ -1,0 +1,131 @@
+"""``--recover [REQUEST_ID]``: a paid result back into the output it was meant for.
+
+The journal entry of a CLI request records the input (path and SHA-256), where it sat on
+the canvas, the plan and the output (path, type, quality, seam blend).  Recovering reads
+the same input again (or the one given on the command line, which must have the same
+hash), rebuilds the same plan, takes the result from the cache — or from fal by its id
+when the cache no longer has it — and writes the output exactly as the first run would
+have.  It never submits.  Without an id it takes the newest CLI request that was never
+written (``UNPLACED``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from outpaint import geometry, planning
+from outpaint.errors import InputError, OutpaintError, about_request
+from outpaint.journal import Journal, JournalEntry
+from outpaint.pipeline import recover as fetch_result
+
+from . import outputs
+from . import photo as ph
+from .jobs import STDIN, Item
+
+# Journal states of a CLI request whose result may exist but was never written: the job
+# ended (or was killed) before the output was in place.
+UNPLACED = frozenset({"submitted", "completed", "downloaded", "unplaced"})
+
+
+class RecoverError(OutpaintError):
+    pass
+
+
+def hint(request_id: str) -> str:
+    return f"recover with: flux-outpaint --recover {request_id}"
+
+
+def choose(journal: Journal, wanted: str | None) -> JournalEntry:
+    """The entry for ``wanted``, or the newest unplaced CLI request."""
+    if wanted is not None:
+        entry = journal.find(wanted)
+        if entry is None:
+            raise RecoverError(f"The journal ({journal.path}) has no request {wanted}")
+        return entry
+    newest = None
+    for entry in journal.entries():
+        if entry.purpose.get("tool") == "cli" and entry.state in UNPLACED:
+            newest = entry  # entries() is oldest first
+    if newest is None:
+        raise RecoverError(f"Nothing to recover: every request in {journal.path} was written")
+    return newest
+
+
+def rebuild(
+    entry: JournalEntry, input_override: str | None, output: str | None, out_type: str | None
+) -> tuple[Item, ph.Photo, dict[str, Any]]:
+    """The item (plan, origin, target) and the photo as the first run had them."""
+    rid = entry.request_id
+    p = entry.purpose
+    with about_request(rid):
+        if p.get("tool") != "cli":
+            raise RecoverError(
+                f"Request {rid} was made by the GIMP plug-in: recover it there "
+                "(Filters ▸ Generative ▸ Recover last outpaint result)"
+            )
+        try:
+            canvas = [int(v) for v in p["canvas"]]
+            ref = geometry.Rect(*(int(v) for v in p["reference"]))
+            origin = (int(p["origin"][0]), int(p["origin"][1]))
+            recorded_output = str(p["output"])
+            out_format = str(p["output_type"])
+            seam_blend = int(p["seam_blend"])
+            quality = p.get("quality")
+            source_path = str(p["input"])
+            digest = str(p["input_sha256"])
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise RecoverError(
+                f"The journal entry of {rid} lacks what recover needs (made by an older version?)"
+            ) from None
+        raw = input_override or source_path
+        if raw == STDIN:
+            raise RecoverError(
+                f"The input of {rid} came from standard input: give the same image again, "
+                f"e.g. flux-outpaint --recover {rid} photo.jpg"
+            )
+        path = Path(raw)
+        photo = ph.read(path)
+        if photo.sha256 != digest:
+            raise InputError(
+                f"{path} is not the image request {rid} was made from (it changed or is another "
+                "file); give the original: flux-outpaint --recover ID ORIGINAL"
+            )
+        plan = planning.make_plan(geometry.Source(ref, canvas[0], canvas[1]))
+        if list(plan.request_output) != [int(v) for v in p.get("request_output", [])]:
+            raise RecoverError(f"The plan of {rid} cannot be rebuilt by this version")
+        if output is not None:
+            target = outputs.target_for(
+                photo.name, path, photo.source_format, photo.space.colour, output, None, out_type
+            )
+        elif recorded_output == outputs.STDOUT:
+            raise RecoverError(
+                f"Request {rid} was written to standard output: give -o OUT (or -o -)"
+            )
+        else:
+            target = outputs.Target(Path(recorded_output), out_format)
+        item = Item(
+            name=str(path),
+            path=path,
+            data=None,
+            size=photo.size,
+            source_format=photo.source_format,
+            colour=photo.space.colour,
+            plan=plan,
+            origin=origin,
+            target=target,
+            request_id=rid,
+        )
+        return item, photo, {"seam_blend": seam_blend, "quality": quality}
+
+
+def result_bytes(entry: JournalEntry, journal: Journal, client_factory) -> tuple[bytes, str]:
+    """The cached result, else fetched from fal (a client is made only then)."""
+    cached = journal.cached_result(entry.request_id)
+    if cached is not None:
+        return cached
+    client = client_factory()
+    try:
+        return fetch_result(entry.request_id, client, journal)
+    finally:
+        client.close()
