@@ -96,7 +96,7 @@ def write(
             options.update(lossless=True, quality=30, method=1, exact=True)
         else:
             options.update(quality=quality, method=4)
-    elif fmt == "TIFF":
+    elif fmt == "TIFF" and image.mode != "F":  # libtiff's Deflate refuses float samples
         options["compression"] = "tiff_adobe_deflate"
     elif fmt == "PNG":
         options["compress_level"] = PNG_LEVEL

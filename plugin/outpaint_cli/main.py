@@ -44,6 +44,7 @@ from outpaint.journal import Journal, default_journal_path
 from outpaint.queue_client import FalQueueClient
 
 from . import imageio, jobs, outputs, recovery
+from . import photo as ph
 from .args import RECOVER_LATEST, parse_args
 from .progress import ProgressBoard
 
@@ -365,8 +366,8 @@ def dry_run(
         tally.done += 1
         what, cost = item.plan.describe()
         console.result(
-            f"{item.name} -> {item.target}: {what}; {cost.lower()}; payload {info['encoding']}, "
-            f"{info['transport']}",
+            f"{item.name} -> {item.target}: {what}; {cost.lower()}; payload {info['encoding']} "
+            f"{info['payload_bytes']} bytes, {info['transport']}",
             info,
         )
     total = f"total estimated cost: ${tally.cost_usd:.3f} for {len(items)} image(s)"
@@ -387,14 +388,18 @@ def dry_run(
 
 
 def describe(item: jobs.Item) -> dict[str, Any]:
+    """The plan as JSON, with the reference encoded exactly as a run would send it."""
     plan = item.plan
     ref_w, ref_h = plan.request_reference
     src = plan.source
-    # The payload size is known only after encoding; the rule and a size estimate suffice.
-    enc = payload.choose_encoding(item.colour == "RGBA", ref_w, ref_h)
-    estimate = (
-        ref_w * ref_h * (3 if enc.format == "png" else 1) // (2 if enc.format == "png" else 4)
+    photo = ph.load(
+        item.data if item.data is not None else jobs._read(item.path, item.name),
+        item.name,
+        item.path,
     )
+    rgba = photo.rgba8(jobs.reference_box(plan, item.origin), plan.request_reference)
+    enc = payload.choose_encoding(payload.has_alpha(rgba), ref_w, ref_h)
+    size = len(imageio.encode(rgba, ref_w, ref_h, enc))
     return {
         "input": item.name,
         "output": str(item.target),
@@ -412,7 +417,8 @@ def describe(item: jobs.Item) -> dict[str, Any]:
         "scale": plan.scale,
         "downscaled": plan.downscaled,
         "encoding": enc.format,
-        "transport": payload.choose_transport(estimate),
+        "payload_bytes": size,
+        "transport": payload.choose_transport(size),
         "cost_usd_estimate": plan.cost_usd,
     }
 

@@ -154,7 +154,7 @@ def load(data: bytes, name: str, path: Path | None) -> Photo:
         pixels=pixels,
         space=space,
         icc=icc,
-        exif=_exif_out(exif, pixels.shape[1], pixels.shape[0]) if len(exif) else None,
+        exif=_exif_out(Image.Exif() if not len(exif) else exif, pixels.shape[1], pixels.shape[0]),
         source_format=image.format or "PNG",
         sha256=hashlib.sha256(data).hexdigest(),
         orientation=orientation,
@@ -356,9 +356,73 @@ def _transform(
 # -- metadata ----------------------------------------------------------------------------------
 
 
+# Tags that describe how a TIFF stores its pixels, not the photo (Pillow's getexif() of a TIFF
+# holds them all): the output's writer sets its own, and stale ones break it.
+_LAYOUT_TAGS = frozenset(
+    {
+        254,
+        255,
+        256,
+        257,
+        258,
+        259,
+        262,
+        263,
+        266,
+        269,
+        273,
+        277,
+        278,
+        279,
+        280,
+        281,
+        282,
+        283,
+        284,
+        285,
+        286,
+        287,
+        288,
+        289,
+        290,
+        291,
+        292,
+        293,
+        296,
+        297,
+        317,
+        318,
+        319,
+        320,
+        321,
+        322,
+        323,
+        324,
+        325,
+        330,
+        338,
+        339,
+        340,
+        341,
+        347,
+        513,
+        514,
+        529,
+        530,
+        531,
+        532,
+        34675,
+    }
+)
+
+
 def _exif_out(exif: Image.Exif, width: int, height: int) -> bytes | None:
     """The input's EXIF for the output: upright, and the right size where it says one."""
     try:
+        for tag in _LAYOUT_TAGS.intersection(exif):
+            del exif[tag]
+        if not len(exif):
+            return None
         exif[ORIENTATION] = 1
         sub = exif.get_ifd(EXIF_IFD)
         if PIXEL_X_DIMENSION in sub or PIXEL_Y_DIMENSION in sub:
