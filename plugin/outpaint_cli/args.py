@@ -121,7 +121,8 @@ def parser() -> argparse.ArgumentParser:
         nargs="*",
         metavar="IN",
         help='image files (PNG, JPEG, WebP, TIFF, …); "-" reads standard input. '
-        "With --recover: the input to use instead of the one in the journal",
+        "With --recover: the input to use instead of the one in the journal "
+        "(default: none; at least one is needed, except with --recover)",
     )
     p.add_argument("--version", action="version", version=f"{PROG} {__version__}")
 
