@@ -1,7 +1,7 @@
 """What the CLI tests share: real image files made here, the CLI as a subprocess, the local
 server in this process, and an ICC profile builder (matrix-shaper, v2) for P3 / Adobe RGB.
 
-Fixtures are imported by name into the modules that use them.
+Each module declares its fixtures in two lines from ``make_env`` and ``serve``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
-import pytest
 from PIL import Image, ImageCms
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,8 +40,7 @@ def photo(w: int, h: int, seed: int = 1) -> Image.Image:
     return Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8), "RGB")
 
 
-@pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def make_env(tmp_path: Path) -> dict[str, str]:
     e = {k: v for k, v in os.environ.items() if k not in ("FAL_KEY", "FAL_QUEUE_URL")}
     e["FLUX_OUTPAINT_DATA_DIR"] = str(tmp_path / "data")
     e["FLUX_OUTPAINT_CONFIG_DIR"] = str(tmp_path / "config")
@@ -50,8 +48,7 @@ def env(tmp_path: Path) -> dict[str, str]:
     return e
 
 
-@pytest.fixture
-def server() -> Iterator:
+def serve() -> Iterator:
     """The local fal server in this process; the CLI reaches it with --base-url."""
     import fal_local
 

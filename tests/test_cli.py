@@ -10,17 +10,27 @@ import os
 import numpy as np
 import pytest
 from cli_support import (
-    env,  # noqa: F401 - fixture
     free_port,
     keyed,
+    make_env,
     photo,
     run,
-    server,  # noqa: F401 - fixture
+    serve,
     text,
 )
 from PIL import Image
 
 pytestmark = pytest.mark.server  # the local fal server on loopback
+
+
+@pytest.fixture
+def env(tmp_path):
+    return make_env(tmp_path)
+
+
+@pytest.fixture
+def server():
+    yield from serve()
 
 
 def test_local_run_writes_full_canvas_with_exact_original(tmp_path, env):
@@ -327,7 +337,6 @@ def test_unknown_output_suffix_is_a_usage_error(tmp_path, env):
 
 def test_console_command_is_declared():
     import tomllib
-
     from cli_support import ROOT
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 from cli_support import (
-    env,  # noqa: F401 - fixture
+    make_env,
     photo,
     run,
     text,
@@ -18,6 +18,11 @@ from outpaint_cli.args import _aspect, parse_args
 from PIL import Image
 
 pytestmark = pytest.mark.server
+
+
+@pytest.fixture
+def env(tmp_path):
+    return make_env(tmp_path)
 
 
 @pytest.mark.parametrize(

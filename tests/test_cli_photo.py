@@ -7,14 +7,14 @@ import numpy as np
 import pytest
 from cli_support import (
     adobe_rgb_profile,
-    env,  # noqa: F401 - fixture
     keyed,
+    make_env,
     p3_profile,
     photo,
     read_png,
     run,
     sent_reference,
-    server,  # noqa: F401 - fixture
+    serve,
     text,
     to_srgb,
     write_png16,
@@ -23,6 +23,16 @@ from outpaint_cli import photo as ph
 from PIL import Image, ImageOps
 
 pytestmark = pytest.mark.server
+
+
+@pytest.fixture
+def env(tmp_path):
+    return make_env(tmp_path)
+
+
+@pytest.fixture
+def server():
+    yield from serve()
 
 
 def cli(srv, env_, *args):
