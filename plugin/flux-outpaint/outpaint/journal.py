@@ -143,15 +143,18 @@ class Journal:
 
     def prune_results(
         self,
-        max_files: int = RESULT_CACHE_MAX_FILES,
-        max_bytes: int = RESULT_CACHE_MAX_BYTES,
+        max_files: int | None = None,
+        max_bytes: int | None = None,
         keep: Path | None = None,
     ) -> list[Path]:
         """Delete the oldest cached results beyond the limits; returns what was deleted.
 
+        The limits default to ``RESULT_CACHE_MAX_FILES`` and ``RESULT_CACHE_MAX_BYTES``.
         ``keep`` (the result just stored) is never deleted.  Files that vanish meanwhile (a
         second process pruning too) are skipped.
         """
+        max_files = RESULT_CACHE_MAX_FILES if max_files is None else max_files
+        max_bytes = RESULT_CACHE_MAX_BYTES if max_bytes is None else max_bytes
         found: list[tuple[float, str, Path, int]] = []
         try:
             names = list(self.results_dir.iterdir())
