@@ -255,8 +255,8 @@ def _run_all(
             try:
                 _collect(pending, tally, console, board, secrets, runner.journal)
             except KeyboardInterrupt:
-                if interrupted:
-                    raise
+                if interrupted:  # the second one, before the handler below took over
+                    _quit_now(pending, console)
                 interrupted = True
                 cancel.set()
                 signal.signal(signal.SIGINT, lambda *_: _quit_now(pending, console))
@@ -279,7 +279,11 @@ def _collect(
     journal: Journal,
 ) -> None:
     """Wait a little; account for every job or write that finished."""
-    done, _ = wait(list(pending), timeout=WAIT_SLICE_S, return_when=FIRST_COMPLETED)
+    # A job cancelled by the pool's shutdown is never "done" for wait(): take it out first.
+    dropped = [fut for fut in pending if fut.cancelled()]
+    done = set(dropped) if dropped else set()
+    if not done:
+        done, _ = wait(list(pending), timeout=WAIT_SLICE_S, return_when=FIRST_COMPLETED)
     for fut in done:
         item = pending.pop(fut)
         try:
