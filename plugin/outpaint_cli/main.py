@@ -172,6 +172,10 @@ def outpaint(args: Any) -> int:
         try:
             outputs.check_free(item.target, args.force)
         except outputs.OutputExistsError as exc:
+            if args.dry_run:  # the plan still matters; say what a run would do
+                board.say(f"{item.name}: {exc} (a run would skip it)", always=True)
+                ready.append(item)
+                continue
             tally.skipped += 1
             board.finish(item.name, None, "skipped")
             console.error(f"{item.name}: skipped: {exc}")
