@@ -10,8 +10,8 @@ from trustme), with its simulated link (``--bandwidth`` Mbit/s paces request and
 bodies, ``--latency`` ms delays every response) and simulated model time (``--inference``).
 Each client runs in its own process, so CPU time and peak memory are the client's alone.
 
-* **ours**: the CLI pipeline (``scripts/outpaint.py``'s prepare → ``run_job`` → compose →
-  PNG), reference encoded by the core's rule;
+* **ours**: the CLI itself (``outpaint_cli.main``: read → reference → ``run_job`` → compose
+  the new bands → PNG), reference encoded by the core's rule;
 * **baseline**: what a Python user writes from fal's docs: the official ``fal-client``
   ``subscribe`` with the reference as a Pillow PNG data URI (resized with Pillow where the
   canvas is over fal's limits), then an httpx GET of the result.
@@ -175,54 +175,33 @@ def run_measured(cmd: list[str], env: dict) -> tuple[int, str, str, float, float
 
 
 def worker_ours(input_path: str, expansion: list[int], base_url: str, out: str) -> dict:
-    from outpaint.journal import Journal
-    from outpaint.pipeline import Job, run_job
-    from outpaint.queue_client import FalQueueClient
+    """The CLI itself (``outpaint_cli.main.main``), its progress board recording when each
+    step began: the same code path as ``flux-outpaint IN --left … -o OUT``."""
+    from outpaint.status import Phase
     from outpaint_cli import main as cli
+    from outpaint_cli import progress
 
-    left, right, top, bottom = expansion
-    args = cli.parse_args(
-        [
-            input_path,
-            "--left",
-            str(left),
-            "--right",
-            str(right),
-            "--top",
-            str(top),
-            "--bottom",
-            str(bottom),
-            "-o",
-            out,
-        ]
-    )
     marks = {"imported": time.time()}
-    prep = cli.prepare(Path(input_path), args)
-    marks["prepared"] = time.time()
-    client = FalQueueClient(base_url, os.environ["FAL_KEY"])
-    journal = Journal(Path(tempfile.mkdtemp()) / "journal.jsonl")
-    options = cli.payload.RequestOptions(mode="high", output_format="png")
 
-    def progress(p) -> None:
-        marks.setdefault(p.phase.value, time.time())
+    class Recording(progress.ProgressBoard):
+        def update(self, name, step, **kw) -> None:
+            marks.setdefault(step.value if isinstance(step, Phase) else str(step), time.time())
+            super().update(name, step, **kw)
 
-    result = run_job(
-        Job(prep.reference_rgba, prep.plan, options),
-        client=client,
-        journal=journal,
-        encoder=cli.encode,
-        on_progress=progress,
-    )
-    in_hand = marks["in_hand"] = time.time()
-    from PIL import Image
-
-    returned = Image.open(io.BytesIO(result.data))
-    final = cli.compose(prep.original, prep.origin, returned, prep.plan, args.seam_blend)
-    marks["composed"] = time.time()
-    cli.save(final, Path(out))
+    cli.ProgressBoard = Recording
+    left, right, top, bottom = expansion
+    argv = [input_path, "--left", str(left), "--right", str(right), "--top", str(top)]
+    argv += ["--bottom", str(bottom), "-o", out, "--force", "-q", "--json"]
+    argv += ["--base-url", base_url]
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        code = cli.main(argv)
+    if code != 0:
+        raise RuntimeError(f"the CLI exited {code}")
     marks["saved"] = time.time()
-    client.close()
-    return {"request_id": result.request_id, "in_hand": in_hand, "marks": marks}
+    record = json.loads(printed.getvalue().splitlines()[0])
+    # The result is in hand when composing starts (run_job has returned).
+    in_hand = marks["in_hand"] = marks["composing"]
+    return {"request_id": record["request_id"], "in_hand": in_hand, "marks": marks}
 
 
 def worker_baseline(input_path: str, expansion: list[int], out: str) -> dict:

@@ -57,7 +57,7 @@ def test_orientation_matches_pillows_exif_transpose(tmp_path, orientation):
     stored.save(path, exif=exif.tobytes())
     loaded = ph.read(path)
     expected = np.asarray(ImageOps.exif_transpose(Image.open(path)).convert("RGB"))
-    assert np.array_equal(loaded.pixels, expected)
+    assert np.array_equal(loaded.array(), expected)
     assert loaded.orientation == orientation
     out = Image.Exif()
     out.load(loaded.exif)
@@ -285,3 +285,24 @@ def test_small_images_are_sent_upscaled_and_written_at_their_size(tmp_path, env,
     written = Image.open(out)
     assert written.size == (50, 30)
     assert np.array_equal(np.asarray(written)[:, 10:], np.asarray(Image.open(src)))
+
+
+def test_orientation_in_an_exif_chunk_after_the_pixels_is_found(tmp_path, env, server):
+    stored = photo(120, 80, seed=14)
+    exif = Image.Exif()
+    exif[ph.ORIENTATION] = 8
+    early = tmp_path / "early.png"
+    stored.save(early, exif=exif.tobytes())
+    data = early.read_bytes()
+    # Move the eXIf chunk behind the pixels, where PNG allows it too.
+    at = data.index(b"eXIf") - 4
+    length = int.from_bytes(data[at : at + 4], "big")
+    chunk = data[at : at + 12 + length]
+    rest = data[:at] + data[at + 12 + length :]
+    end = rest.index(b"IEND") - 4
+    src = tmp_path / "late.png"
+    src.write_bytes(rest[:end] + chunk + rest[end:])
+    assert "exif" not in Image.open(src).info  # Pillow has not seen it before decoding
+    out = tmp_path / "out.png"
+    cli(server, env, src, "--top", 20, "-o", out)
+    assert Image.open(out).size == (80, 140)  # upright: 80 wide, 120 + 20 high

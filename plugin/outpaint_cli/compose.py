@@ -11,6 +11,7 @@ depth and in their own colour space.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from outpaint.framing import Placement, check_size
@@ -67,6 +68,63 @@ def piece(result: Image.Image, plan: Plan, area: Rect) -> Image.Image:
     return result.resize((area.width, area.height), Image.Resampling.LANCZOS, box=box)
 
 
+def start_canvas(photo: ph.Photo, plan: Plan, origin: tuple[int, int]) -> np.ndarray:
+    """The canvas with the original in place and the new area still empty; it needs no
+    result, so it is made while fal works."""
+    src = plan.source
+    values = photo.array()
+    canvas = np.empty(
+        (src.canvas_height, src.canvas_width, photo.space.channels), dtype=values.dtype
+    )
+    ox, oy = origin
+    canvas[oy : oy + photo.height, ox : ox + photo.width] = values
+    return canvas
+
+
+def fill(
+    canvas: np.ndarray,
+    photo: ph.Photo,
+    result: Image.Image,
+    plan: Plan,
+    seam_blend: int,
+    threads: int = 2,
+) -> np.ndarray:
+    """fal's pixels into the new area and the seam strips of ``start_canvas``'s canvas.
+
+    The bands are resampled in ``threads`` threads (Pillow releases the GIL while it
+    resamples and converts colours).
+    """
+    check_size(result.size, plan.request_output)
+    space = photo.space
+    wanted = "RGBA" if space.alpha else "RGB"
+    if result.mode != wanted:
+        result = result.convert(wanted)
+    profile = photo.colour_profile
+    where = Placement.from_plan(plan, seam_blend) if seam_blend > 0 else None
+    work = [(area, False) for area in new_area(plan)]
+    if where is not None:
+        work += [(area, True) for area in seam_strips(plan, seam_blend)]
+
+    def paint(job: tuple[Rect, bool]) -> None:
+        area, blend = job
+        new = _converted(piece(result, plan, area), photo, profile)
+        target = canvas[area.y : area.bottom, area.x : area.right]
+        if blend:
+            assert where is not None
+            mask = np.frombuffer(where.mask(area), np.uint8).reshape(area.height, area.width)
+            target[...] = _blend(new, target, mask[..., None])
+        else:
+            target[...] = new
+
+    if threads > 1 and len(work) > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(paint, work))
+    else:
+        for job in work:
+            paint(job)
+    return canvas
+
+
 def compose(
     photo: ph.Photo, origin: tuple[int, int], result: Image.Image, plan: Plan, seam_blend: int
 ) -> np.ndarray:
@@ -76,40 +134,20 @@ def compose(
     is ``plan.source.reference`` (canvas coordinates).
     """
     check_size(result.size, plan.request_output)
-    src = plan.source
-    space = photo.space
-    result = result.convert("RGBA" if space.alpha else "RGB")
-    canvas = np.zeros(
-        (src.canvas_height, src.canvas_width, space.channels), dtype=photo.pixels.dtype
-    )
-    ox, oy = origin
-    canvas[oy : oy + photo.height, ox : ox + photo.width] = photo.pixels
-    profile = photo.colour_profile
-    for area in new_area(plan):
-        canvas[area.y : area.bottom, area.x : area.right] = _converted(
-            piece(result, plan, area), photo, profile
-        )
-    if seam_blend > 0:
-        where = Placement.from_plan(plan, seam_blend)
-        for area in seam_strips(plan, seam_blend):
-            mask = np.frombuffer(where.mask(area), np.uint8).reshape(area.height, area.width)
-            new = _converted(piece(result, plan, area), photo, profile)
-            old = canvas[area.y : area.bottom, area.x : area.right]
-            old[...] = _blend(new, old, mask[..., None])
-    return canvas
+    return fill(start_canvas(photo, plan, origin), photo, result, plan, seam_blend)
 
 
 def _converted(part: Image.Image, photo: ph.Photo, profile) -> np.ndarray:
     """fal's sRGB pixels as samples of the photo's colour space and depth."""
     space = photo.space
-    colour = ph.from_srgb(part.convert("RGB"), space, profile)
+    colour = ph.from_srgb(part if part.mode == "RGB" else part.convert("RGB"), space, profile)
     values = np.asarray(colour)
     if values.ndim == 2:
         values = values[..., None]
     if space.alpha:
         alpha = np.asarray(part.getchannel("A"))[..., None]
         values = np.concatenate([values, alpha], axis=-1)
-    return ph.from_8bit(values, space.dtype, photo.pixels)
+    return ph.from_8bit(values, space.dtype, photo.array())
 
 
 def _blend(new: np.ndarray, old: np.ndarray, weight: np.ndarray) -> np.ndarray:

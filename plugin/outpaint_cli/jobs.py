@@ -22,16 +22,16 @@ from typing import Any
 import numpy as np
 from outpaint import geometry, planning
 from outpaint.errors import CancelledError, InputError, OutpaintError, about_request
+from outpaint.framing import check_size
 from outpaint.journal import Journal
 from outpaint.payload import RequestOptions
 from outpaint.pipeline import Job, run_job
-from outpaint.queue_client import FalQueueClient
 from outpaint.status import Phase, Progress
 from PIL import Image
 
 from . import imageio, outputs
 from . import photo as ph
-from .compose import compose
+from .compose import fill, start_canvas
 from .progress import COMPOSING, READING, WRITING, ProgressBoard
 
 STDIN = "-"
@@ -133,7 +133,7 @@ def inspect(raw: str, args: Any, stdin: Callable[[], bytes]) -> Item:
     name = "stdin" if path is None else raw
     data = stdin() if path is None else None
     image, _ = peek(data, path, name)
-    orientation = image.getexif().get(ph.ORIENTATION, 1)
+    orientation = _orientation(image, data, path)
     w, h = image.size
     if orientation in (5, 6, 7, 8):
         w, h = h, w
@@ -154,6 +154,38 @@ def inspect(raw: str, args: Any, stdin: Callable[[], bytes]) -> Item:
     )
     image.close()
     return Item(name, path, data, (w, h), image.format or "PNG", colour, plan, origin, target)
+
+
+def _orientation(image: Image.Image, data: bytes | None, path: Path | None) -> int:
+    """The EXIF orientation without decoding pixels where that can be avoided.
+
+    Pillow decodes a whole PNG to look for EXIF that is not in front of the pixels; the
+    chunk list says whether there is any, for the price of reading a few headers.
+    """
+    if image.format == "PNG" and "exif" not in image.info and not _png_late_exif(data, path):
+        return 1
+    value = image.getexif().get(ph.ORIENTATION, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _png_late_exif(data: bytes | None, path: Path | None) -> bool:
+    """True if the PNG has an eXIf chunk (one after the pixels, as Pillow's info lacks it)."""
+    try:
+        stream = io.BytesIO(data) if data is not None else open(path, "rb")  # noqa: SIM115
+    except OSError:
+        return True  # let Pillow find out (and fail) as before
+    with stream:
+        stream.seek(8)
+        while True:
+            head = stream.read(8)
+            if len(head) < 8:
+                return False
+            kind = head[4:]
+            if kind == b"eXIf":
+                return True
+            if kind == b"IEND":
+                return False
+            stream.seek(int.from_bytes(head[:4], "big") + 4, io.SEEK_CUR)
 
 
 def alpha_bounds(alpha: np.ndarray | None) -> geometry.Rect | None:
@@ -201,7 +233,7 @@ class Runner:
 
     def __init__(
         self,
-        client: FalQueueClient,
+        client: Lazy,
         journal: Journal,
         board: ProgressBoard,
         settings: Settings,
@@ -252,19 +284,27 @@ class Runner:
         purpose = self.purpose(item, photo)
         job = Job(reference, item.plan, self.settings.options, purpose)
         del reference
+        # The original goes onto the canvas while fal works: it needs no result.
+        early = Lazy(start_canvas, photo, item.plan, item.origin)
         result = run_job(
             job,
-            client=self.client,
+            client=self.client.result(),
             journal=self.journal,
             encoder=imageio.encode,
             on_progress=progress,
             cancel=self.cancel,
             deadline_s=self.settings.timeout,
         )
-        return self.place(item, photo, result.data, result.request_id, t0)
+        return self.place(item, photo, result.data, result.request_id, t0, early)
 
     def place(
-        self, item: Item, photo: ph.Photo, data: bytes, rid: str, t0: float
+        self,
+        item: Item,
+        photo: ph.Photo,
+        data: bytes,
+        rid: str,
+        t0: float,
+        early: Lazy | None = None,
     ) -> Written | Future[Written]:
         """Compose fal's image with the photo, then write it (in the background in a batch)."""
         name = item.name
@@ -274,8 +314,11 @@ class Runner:
             self._slots.acquire()
             try:
                 returned = _open_result(data)
-                canvas = compose(photo, item.origin, returned, item.plan, self.settings.seam_blend)
-                del returned
+                check_size(returned.size, item.plan.request_output)
+                if early is None:
+                    early = Lazy(start_canvas, photo, item.plan, item.origin)
+                canvas = fill(early.result(), photo, returned, item.plan, self.settings.seam_blend)
+                del returned, early
                 meta = imageio.Metadata(
                     photo.icc,
                     ph.exif_for_size(photo.exif, canvas.shape[1], canvas.shape[0]),
@@ -344,6 +387,28 @@ class Runner:
             "quality": self.settings.quality,
             "seam_blend": self.settings.seam_blend,
         }
+
+
+class Lazy:
+    """A value made in its own thread; ``result()`` waits for it (or re-raises its error)."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
 
 
 def _open_result(data: bytes) -> Image.Image:

@@ -104,13 +104,18 @@ class Console:
         self.board.say(text, always=True)
 
 
-def make_client(args: Any, server: Any) -> FalQueueClient:
+def server_and_key(args: Any, server: Any) -> tuple[str, str]:
+    """The queue's base URL and the key (ConfigError with one line if either is missing)."""
     if server is not None:
-        return FalQueueClient(server.base_url, LOCAL_KEY)
+        return server.base_url, LOCAL_KEY
     env = dict(os.environ)
     if args.base_url:
         env["FAL_QUEUE_URL"] = args.base_url
-    return FalQueueClient(settings.queue_base_url(env), settings.load_api_key(env))
+    return settings.queue_base_url(env), settings.load_api_key(env)
+
+
+def make_client(args: Any, server: Any) -> FalQueueClient:
+    return FalQueueClient(*server_and_key(args, server))
 
 
 def _local_server() -> Any:
@@ -195,16 +200,20 @@ def outpaint(args: Any) -> int:
     try:
         if args.local:
             server = _local_server()
-        client = make_client(args, server)
+        base_url, key = server_and_key(args, server)
+        if not key.strip() or any(ch.isspace() or ord(ch) < 32 for ch in key.strip()):
+            raise ConfigError("The fal API key is empty or contains spaces")
     except (OutpaintError, OSError) as exc:
         console.error(user_message(exc))
         if server is not None:
             server.stop()
         return EXIT_FAILED
+    # The client's TLS setup takes a moment: it happens while the first input is read.
+    client = jobs.Lazy(FalQueueClient, base_url, key)
     if args.verbose:
         logging.getLogger("outpaint").addHandler(_BoardLog(board))
         logging.getLogger("outpaint").setLevel(logging.INFO)
-    secrets = (client.api_key_value,)
+    secrets = (key,)
     cancel = threading.Event()
     runner = jobs.Runner(
         client,
@@ -229,7 +238,7 @@ def outpaint(args: Any) -> int:
         code = _run_all(args, ready, runner, tally, console, board, secrets, cancel)
     finally:
         runner.close()
-        client.close()
+        client.result().close()
         if server is not None:
             server.stop()
     _summary(args, tally, console, board, len(names))
