@@ -306,3 +306,18 @@ def test_orientation_in_an_exif_chunk_after_the_pixels_is_found(tmp_path, env, s
     out = tmp_path / "out.png"
     cli(server, env, src, "--top", 20, "-o", out)
     assert Image.open(out).size == (80, 140)  # upright: 80 wide, 120 + 20 high
+
+
+def test_16bit_grey_with_transparent_margins_keeps_depth_and_alpha(tmp_path, env, server):
+    values = np.zeros((64, 96, 2), np.uint16)
+    y, x = np.mgrid[0:40, 0:60]
+    values[12:52, 18:78, 0] = (x * 1000 + y * 30).astype(np.uint16)
+    values[12:52, 18:78, 1] = 65535
+    src = tmp_path / "la16.png"
+    write_png16(src, values)
+    out = tmp_path / "out.png"
+    cli(server, env, src, "-o", out)  # no numbers: the transparent margins are filled
+    written, _ = read_png(out)
+    assert written.dtype == np.uint16 and written.shape == (64, 96, 2)
+    assert np.array_equal(written[12:52, 18:78], values[12:52, 18:78])
+    assert (written[..., 1] == 65535).all()  # the margins are filled, opaque

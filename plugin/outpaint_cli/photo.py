@@ -216,7 +216,8 @@ def _pixels(
     mode = image.mode
     if mode in ("RGB", "RGBA", "LA") and _is_16bit(image):
         pixels = _decode_16bit(data)
-        space = ColourSpace("L" if mode == "LA" else "RGB", mode in ("RGBA", "LA"), "uint16")
+        grey = pixels.shape[-1] == 2  # Pillow calls 16-bit grey+alpha "RGBA"
+        space = ColourSpace("L" if grey else "RGB", grey or mode == "RGBA", "uint16")
         return pixels, None, space
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         values = np.asarray(image).astype(np.uint16)[..., None]
@@ -263,6 +264,16 @@ def _is_16bit(image: Image.Image) -> bool:
 
 def _decode_16bit(data: bytes) -> np.ndarray:
     """Both bytes of every 16-bit sample: Pillow's decoder run once per byte."""
+    probe = Image.open(io.BytesIO(data))
+    (tile,) = probe.tile
+    args = tile.args if hasattr(tile, "args") else tile[3]
+    if args == "LA;16B" and probe.mode == "RGBA":
+        # 16-bit grey+alpha has 4 bytes a pixel, as 8-bit RGBA has: the same unfiltering,
+        # so decoding it as RGBA hands over every byte (grey high, low, alpha high, low).
+        probe.tile = [tile._replace(args="RGBA")]
+        probe.load()
+        raw = np.asarray(probe).astype(np.uint16)
+        return np.stack([raw[..., 0] << 8 | raw[..., 1], raw[..., 2] << 8 | raw[..., 3]], -1)
     halves = []
     for pick in ("B", "L"):  # ";16B" keeps a big-endian sample's first byte, ";16L" its second
         image = Image.open(io.BytesIO(data))
