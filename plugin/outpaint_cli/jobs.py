@@ -264,6 +264,8 @@ class Runner:
             raise InputError(f"{name} changed while the batch ran")
         for note in photo.notes:
             self.board.say(f"{name}: {note}")
+        if self.verbose:
+            self.board.say(f"{name}: {describe(photo)}")
         reference = photo.rgba8(reference_box(item.plan, item.origin), item.plan.request_reference)
 
         def progress(p: Progress) -> None:
@@ -345,7 +347,8 @@ class Runner:
         try:
             with about_request(rid):
                 self._check_cancel(rid)
-                self.board.update(item.name, WRITING, elapsed_s=time.monotonic() - t0)
+                t_write = time.monotonic()
+                self.board.update(item.name, WRITING, elapsed_s=t_write - t0)
                 try:
                     with outputs.atomic(item.target, self.settings.force, self.cancel.is_set) as f:
                         notes = imageio.write(
@@ -363,6 +366,8 @@ class Runner:
             self._slots.release()
         where = "-" if item.target.path is None else str(item.target.path.resolve())
         self.journal.mark(rid, "placed", output=where)
+        if self.verbose:
+            self.board.say(f"{item.name}: written in {time.monotonic() - t_write:.2f} s")
         return Written(item, rid, time.monotonic() - t0, size, notes)
 
     def _check_cancel(self, rid: str) -> None:
@@ -387,6 +392,21 @@ class Runner:
             "quality": self.settings.quality,
             "seam_blend": self.settings.seam_blend,
         }
+
+
+def describe(photo: ph.Photo) -> str:
+    """What -v says about an input: its pixels, its profile, its orientation."""
+    profile = photo.colour_profile
+    if profile is None:
+        colour = "no colour profile (sRGB assumed)"
+    elif ph.is_srgb(profile):
+        colour = "sRGB profile"
+    else:
+        name = (profile.profile.profile_description or "an embedded profile").strip()
+        colour = f"profile {name!r}, sent to fal converted to sRGB"
+    turned = f"; EXIF orientation {photo.orientation} applied" if photo.orientation != 1 else ""
+    w, h = photo.size
+    return f"{w}×{h} {photo.space.describe()}, {colour}{turned}"
 
 
 class Lazy:

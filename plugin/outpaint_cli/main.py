@@ -238,7 +238,8 @@ def outpaint(args: Any) -> int:
         code = _run_all(args, ready, runner, tally, console, board, secrets, cancel)
     finally:
         runner.close()
-        client.result().close()
+        with contextlib.suppress(Exception):  # a client that failed to start failed its jobs
+            client.result().close()
         if server is not None:
             server.stop()
     _summary(args, tally, console, board, len(names))
@@ -356,14 +357,19 @@ def _count_cost(item: jobs.Item, tally: Tally) -> None:
 
 
 def _quit_now(pending: dict[Future[Any], jobs.Item], console: Console) -> None:
-    """The second Ctrl-C: name the requests still in flight and leave at once."""
-    for item in list(pending.values()):
-        if item.request_id:
-            console.error(
-                f"{item.name}: request {item.request_id} may still run on fal; "
-                f"{recovery.hint(item.request_id)}"
-            )
-    sys.stderr.flush()
+    """The second Ctrl-C: name the requests still in flight and leave at once.
+
+    Writes to stderr directly: the board's lock may be held by the code this interrupted.
+    """
+    lines = [
+        f"{item.name}: request {item.request_id} may still run on fal; "
+        f"{recovery.hint(item.request_id)}\n"
+        for item in list(pending.values())
+        if item.request_id
+    ]
+    with contextlib.suppress(OSError):
+        sys.stderr.write("".join(lines) + "Quit\n")
+        sys.stderr.flush()
     os._exit(EXIT_INTERRUPTED)
 
 
