@@ -384,7 +384,12 @@ def dry_run(
     args: Any, items: list[jobs.Item], tally: Tally, console: Console, board: ProgressBoard
 ) -> int:
     for item in items:
-        info = describe(item)
+        try:
+            info = describe(item)
+        except Exception as exc:  # noqa: BLE001 - one line per input that cannot be read
+            tally.failed += 1
+            console.error(f"{item.name}: {user_message(exc)}")
+            continue
         tally.cost_usd += item.plan.cost_usd
         tally.done += 1
         what, cost = item.plan.describe()
