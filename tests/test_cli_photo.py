@@ -321,3 +321,26 @@ def test_16bit_grey_with_transparent_margins_keeps_depth_and_alpha(tmp_path, env
     assert written.dtype == np.uint16 and written.shape == (64, 96, 2)
     assert np.array_equal(written[12:52, 18:78], values[12:52, 18:78])
     assert (written[..., 1] == 65535).all()  # the margins are filled, opaque
+
+
+def test_a_huge_image_is_refused_from_its_header(tmp_path, env):
+    import struct
+    import zlib
+
+    # A PNG header claiming 30000×30000 pixels, with a tiny body: never decoded.
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    src = tmp_path / "huge.png"
+    src.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(b"\x00" * 100))
+        + chunk(b"IEND", b"")
+    )
+    r = run([src, "--left", 10, "--local"], env)
+    _, err = text(r)
+    assert r.returncode == 1
+    assert "too many pixels" in err and "Traceback" not in err and "Warning" not in err

@@ -96,8 +96,8 @@ def peek(data: bytes | None, path: Path | None, name: str) -> tuple[Image.Image,
         raise InputError(f"Not a file: {name}") from None
     except PermissionError:
         raise InputError(f"Not readable (permission denied): {name}") from None
-    except Image.DecompressionBombError:
-        raise InputError(f"{name}: too many pixels") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"{name}: too many pixels (over {ph.MAX_INPUT_PIXELS:,})") from None
     except (OSError, SyntaxError, ValueError, EOFError):
         raise InputError(f"Not an image (or unreadable): {name}") from None
     return image, data

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,10 @@ INTENT = ImageCms.Intent.RELATIVE_COLORIMETRIC
 # Pillow refuses images over twice this many pixels before decoding them (a decompression
 # bomb); the largest photo sensors today are well below it.
 MAX_INPUT_PIXELS = 200_000_000
+
+Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
+# Over the limit is an error, not a warning on stderr: the header is refused before decoding.
+warnings.simplefilter("error", Image.DecompressionBombWarning)
 
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
@@ -153,12 +158,11 @@ class Photo:
 
 def load(data: bytes, name: str, path: Path | None) -> Photo:
     """Decode an input file's bytes; InputError with one line for anything unusable."""
-    Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
     try:
         image = Image.open(io.BytesIO(data))
         image.size  # noqa: B018 - the header is read; a bomb is refused before decoding
         pixels, upright, space = _pixels(image, data)
-    except Image.DecompressionBombError:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(f"{name}: too many pixels (over {MAX_INPUT_PIXELS:,})") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
         raise InputError(f"Not an image (or unreadable): {name}") from None
