@@ -384,7 +384,7 @@ def bench_load(args, tmp: Path) -> dict:
         )
         time.sleep(0.3)
         entries = log_lines(log)
-    outputs = [json.loads(x) for x in stdout.splitlines() if x.startswith("{")]
+    outputs = [json.loads(x) for x in stdout.splitlines() if x.startswith('{"input"')]
     submits = [
         e.get("request_id")
         for e in entries

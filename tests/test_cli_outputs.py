@@ -235,3 +235,18 @@ def test_a_result_that_cannot_be_placed_writes_nothing(tmp_path, env):
         )
     finally:
         srv.stop()
+
+
+def test_an_output_that_is_an_input_under_another_name_is_caught(tmp_path):
+    src = tmp_path / "in.png"
+    src.write_bytes(b"x")
+    alias = tmp_path / "alias.png"
+    alias.hardlink_to(src)
+    target = outputs.Target(alias, "PNG")
+    with pytest.raises(outputs.UsageError, match="is the input"):
+        outputs.check_batch([("in.png", src, target)])
+    many = [
+        (f"{i}.png", tmp_path / f"{i}.png", outputs.Target(tmp_path / f"o{i}.png", "PNG"))
+        for i in range(500)
+    ]
+    outputs.check_batch(many)  # linear: a big batch is checked at once

@@ -101,27 +101,29 @@ def target_for(
     return Target(folder / f"{input_path.stem}-outpaint{keep}", fmt)
 
 
-def _same(a: Path, b: Path) -> bool:
+def _identity(path: Path) -> tuple[object, ...]:
+    """The same file under any name: its device and inode if it exists, else its full path."""
     try:
-        return a.resolve() == b.resolve() or (a.exists() and b.exists() and a.samefile(b))
+        info = path.stat()
+        return (info.st_dev, info.st_ino)
     except OSError:
-        return False
+        return (str(path.resolve()),)
 
 
 def check_batch(pairs: list[tuple[str, Path | None, Target]]) -> None:
     """Usage errors for the whole batch: an output that is an input, or shared by two."""
-    inputs = [(name, path) for name, path, _ in pairs if path is not None]
-    seen: dict[Path, str] = {}
+    inputs = {_identity(path): name for name, path, _ in pairs if path is not None}
+    seen: dict[str, str] = {}
     for name, _, target in pairs:
         if target.path is None:
             continue
-        for other_name, other in inputs:
-            if _same(target.path, other):
-                raise UsageError(
-                    f"{name}: the output {target.path} is the input {other_name}; "
-                    "choose another -o or --out-dir"
-                )
-        key = target.path.resolve()
+        other_name = inputs.get(_identity(target.path))
+        if other_name is not None:
+            raise UsageError(
+                f"{name}: the output {target.path} is the input {other_name}; "
+                "choose another -o or --out-dir"
+            )
+        key = str(target.path.resolve())
         if key in seen:
             raise UsageError(
                 f"{seen[key]} and {name} would both write {target.path}; rename one or run "
