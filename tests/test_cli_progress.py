@@ -79,3 +79,27 @@ def test_quiet_board_prints_only_what_must_be_said():
     board.say("chatter")
     board.say("a.png: failed", always=True)
     assert out.getvalue() == "a.png: failed\n"
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_result_lines_on_a_shared_terminal_go_above_the_live_lines(monkeypatch):
+    from types import SimpleNamespace
+
+    from outpaint_cli.main import Console
+
+    terminal = _Terminal()
+    monkeypatch.setattr("sys.stdout", terminal)
+    board = ProgressBoard(["a.png", "b.png"], stream=terminal, live=True)
+    board.update("a.png", READING)
+    board.update("b.png", READING)
+    console = Console(SimpleNamespace(json=False, quiet=False, stdout_is_data=False), board)
+    console.result("a.png -> a-outpaint.png", {})
+    board.update("b.png", WRITING)
+    shown = screen(terminal.getvalue())
+    assert shown[0] == "a.png -> a-outpaint.png"
+    assert [line.split()[0] for line in shown[1:]] == ["a.png", "b.png"]
+    assert "writing" in shown[2]

@@ -95,7 +95,9 @@ class Console:
             self._print(text)
 
     def _print(self, text: str) -> None:
-        if self.out is sys.stderr:
+        # On a terminal shared with the live board, a line printed past the board would tear
+        # its redraw: such lines go through the board, above its lines.
+        if self.out is sys.stderr or (self.board.live and _isatty(sys.stdout)):
             self.board.say(text, always=True)
         else:
             print(text, file=self.out, flush=True)
@@ -112,6 +114,13 @@ def server_and_key(args: Any, server: Any) -> tuple[str, str]:
     if args.base_url:
         env["FAL_QUEUE_URL"] = args.base_url
     return settings.queue_base_url(env), settings.load_api_key(env)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def make_client(args: Any, server: Any) -> FalQueueClient:

@@ -70,6 +70,11 @@ class ProgressBoard:
         self._last_draw = 0.0
         self._width = min(max((len(n) for n in names), default=8), 40)
 
+    @property
+    def live(self) -> bool:
+        """True when the lines are redrawn in place (a terminal, not quiet)."""
+        return self._live
+
     def update(
         self,
         name: str,
