@@ -89,7 +89,7 @@ class _Terminal(io.StringIO):
 def test_result_lines_on_a_shared_terminal_go_above_the_live_lines(monkeypatch):
     from types import SimpleNamespace
 
-    from outpaint_cli.main import Console
+    from outpaint_cli.console import Console
 
     terminal = _Terminal()
     monkeypatch.setattr("sys.stdout", terminal)

@@ -20,7 +20,6 @@ import io
 import os
 import struct
 import zlib
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -226,7 +225,6 @@ def _write_tiff16(values: np.ndarray, space: ph.ColourSpace, out: BinaryIO, meta
     short(258, *([16] * channels))
     short(259, 1)  # no compression
     short(262, 2)  # RGB
-    strip_offset_index = len(entries)
     long(273, 0)  # strip offset, patched below
     short(277, channels)
     long(278, height)
@@ -251,11 +249,7 @@ def _write_tiff16(values: np.ndarray, space: ph.ColourSpace, out: BinaryIO, meta
         else:
             packed.append(struct.pack("<HHII", tag, kind, count, extra_base + len(extra)))
             extra += value + (b"\x00" if len(value) & 1 else b"")
-    del strip_offset_index
     out.write(b"II*\x00" + struct.pack("<I", ifd_offset))
     out.write(struct.pack("<H", len(entries)) + b"".join(packed) + struct.pack("<I", 0))
     out.write(bytes(extra))
     out.write(data)
-
-
-Writer = Callable[[BinaryIO], list[str]]

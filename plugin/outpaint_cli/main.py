@@ -20,14 +20,12 @@ import os
 import signal
 import sys
 import threading
-import time
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from concurrent.futures import CancelledError as FutureCancelled
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from outpaint import payload, settings
+from outpaint import payload
 from outpaint.errors import (
     AuthError,
     CancelledError,
@@ -45,11 +43,20 @@ from outpaint.queue_client import FalQueueClient
 
 from . import imageio, jobs, outputs, recovery
 from . import photo as ph
-from .args import RECOVER_LATEST, parse_args
+from .args import parse_args
+from .console import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROG_NAME,
+    BoardLog,
+    Console,
+    local_server,
+    server_and_key,
+)
 from .progress import ProgressBoard
 
-LOCAL_KEY = "local-key"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 # How often the waiting main thread wakes (it is also woken by each finished job).
 WAIT_SLICE_S = 0.25
 
@@ -81,79 +88,10 @@ class Tally:
         }
 
 
-class Console:
-    """Results on stdout (stderr when stdout carries the image), messages via the board."""
-
-    def __init__(self, args: Any, board: ProgressBoard) -> None:
-        self.args, self.board = args, board
-        self.out: TextIO = sys.stderr if args.stdout_is_data else sys.stdout
-
-    def result(self, text: str, record: dict[str, Any]) -> None:
-        if self.args.json:
-            self._print(json.dumps(record))
-        elif not self.args.quiet:
-            self._print(text)
-
-    def _print(self, text: str) -> None:
-        # On a terminal shared with the live board, a line printed past the board would tear
-        # its redraw: such lines go through the board, above its lines.
-        if self.out is sys.stderr or (self.board.live and _isatty(sys.stdout)):
-            self.board.say(text, always=True)
-        else:
-            print(text, file=self.out, flush=True)
-
-    def error(self, text: str) -> None:
-        self.board.say(text, always=True)
-
-
-def server_and_key(args: Any, server: Any) -> tuple[str, str]:
-    """The queue's base URL and the key (ConfigError with one line if either is missing)."""
-    if server is not None:
-        return server.base_url, LOCAL_KEY
-    env = dict(os.environ)
-    if args.base_url:
-        env["FAL_QUEUE_URL"] = args.base_url
-    return settings.queue_base_url(env), settings.load_api_key(env)
-
-
-def _isatty(stream: TextIO) -> bool:
-    try:
-        return stream.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def make_client(args: Any, server: Any) -> FalQueueClient:
-    return FalQueueClient(*server_and_key(args, server))
-
-
-def _local_server() -> Any:
-    """The local fal-compatible server, in this process (``--local``: trying things offline)."""
-    try:
-        import fal_local  # only --local needs it
-    except ImportError:
-        raise ConfigError(
-            "--local needs the local server package fal_local (a checkout of "
-            "flux-outpaint with numpy and Pillow)"
-        ) from None
-    return fal_local.start_server()
-
-
-class _BoardLog(logging.Handler):
-    """-v: the core's log lines (retries and their reasons) through the board."""
-
-    def __init__(self, board: ProgressBoard) -> None:
-        super().__init__(logging.INFO)
-        self.board = board
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.board.say(f"  {record.getMessage()}")
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.recover is not None:
-        return recover(args)
+        return recovery.run(args)
     return outpaint(args)
 
 
@@ -208,7 +146,7 @@ def outpaint(args: Any) -> int:
     server = None
     try:
         if args.local:
-            server = _local_server()
+            server = local_server()
         base_url, key = server_and_key(args, server)
         if not key.strip() or any(ch.isspace() or ord(ch) < 32 for ch in key.strip()):
             raise ConfigError("The fal API key is empty or contains spaces")
@@ -220,7 +158,7 @@ def outpaint(args: Any) -> int:
     # The client's TLS setup takes a moment: it happens while the first input is read.
     client = jobs.Lazy(FalQueueClient, base_url, key)
     if args.verbose:
-        logging.getLogger("outpaint").addHandler(_BoardLog(board))
+        logging.getLogger("outpaint").addHandler(BoardLog(board))
         logging.getLogger("outpaint").setLevel(logging.INFO)
     secrets = (key,)
     cancel = threading.Event()
@@ -255,9 +193,6 @@ def outpaint(args: Any) -> int:
     if code == EXIT_INTERRUPTED:
         return code
     return EXIT_OK if tally.failed == 0 and tally.skipped == 0 else EXIT_FAILED
-
-
-PROG_NAME = "flux-outpaint"
 
 
 def _run_all(
@@ -458,72 +393,6 @@ def describe(item: jobs.Item) -> dict[str, Any]:
         "transport": payload.choose_transport(size),
         "cost_usd_estimate": plan.cost_usd,
     }
-
-
-# -- recover ----------------------------------------------------------------------------------
-
-
-def recover(args: Any) -> int:
-    journal = Journal(default_journal_path())
-    wanted = None if args.recover == RECOVER_LATEST else args.recover
-    inputs = list(args.inputs)
-    if wanted is not None and journal.find(wanted) is None and Path(wanted).is_file():
-        inputs, wanted = [wanted, *inputs], None  # `--recover photo.jpg`: the input, not an id
-    if len(inputs) > 1:
-        print(f"{PROG_NAME}: --recover takes at most one input", file=sys.stderr)
-        return EXIT_USAGE
-    board = ProgressBoard(["recover"], quiet=args.quiet)
-    console = Console(args, board)
-    server = None
-    try:
-        entry = recovery.choose(journal, wanted)
-        rid = entry.request_id
-        item, photo, recorded = recovery.rebuild(
-            entry, inputs[0] if inputs else None, args.output, args.output_type
-        )
-        board = ProgressBoard([item.name], quiet=args.quiet)
-        console = Console(args, board)
-        outputs.check_free(item.target, args.force)
-
-        def client() -> FalQueueClient:
-            nonlocal server
-            if args.local:
-                server = _local_server()
-            return make_client(args, server)
-
-        board.update(item.name, "fetching", request_id=rid)
-        data, _ = recovery.result_bytes(entry, journal, client)
-        runner = jobs.Runner(
-            None,  # type: ignore[arg-type]  # recover never talks to fal through the runner
-            journal,
-            board,
-            jobs.Settings(
-                payload.RequestOptions(),
-                recorded["seam_blend"],
-                args.quality if args.quality is not None else recorded["quality"],
-                args.force,
-                args.timeout,
-            ),
-            threading.Event(),
-            background_writes=False,
-        )
-        written = runner.place(item, photo, data, rid, time.monotonic())
-        assert not isinstance(written, Future)
-    except outputs.UsageError as exc:
-        console.error(f"{PROG_NAME}: {exc}")
-        return EXIT_USAGE
-    except outputs.OutputExistsError as exc:
-        console.error(f"{exc}")
-        return EXIT_FAILED
-    except Exception as exc:  # noqa: BLE001 - one line, the request named
-        console.error(user_message(exc))
-        return EXIT_FAILED
-    finally:
-        if server is not None:
-            server.stop()
-    board.finish(item.name, True, f"-> {item.target}")
-    console.result(f"recovered {rid}: {item.name} -> {item.target}", written.as_json())
-    return EXIT_OK
 
 
 def entry() -> None:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import sys
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -284,7 +285,7 @@ def _decode_16bit(data: bytes) -> np.ndarray:
         (tile,) = image.tile
         args = tile.args if hasattr(tile, "args") else tile[3]
         raw = args[0] if isinstance(args, tuple) else args
-        big_endian = raw.endswith(";16B") or (raw.endswith(";16N") and _native_big())
+        big_endian = raw.endswith(";16B") or (raw.endswith(";16N") and sys.byteorder == "big")
         first = raw[:-1] + ("B" if big_endian else "L")  # the sample's high byte
         second = raw[:-1] + ("L" if big_endian else "B")  # its low byte
         chosen = first if pick == "B" else second
@@ -299,12 +300,6 @@ def _decode_16bit(data: bytes) -> np.ndarray:
     high, low = halves
     pixels = (high.astype(np.uint16) << 8) | low
     return pixels if pixels.ndim == 3 else pixels[..., None]
-
-
-def _native_big() -> bool:
-    import sys
-
-    return sys.byteorder == "big"
 
 
 def to_8bit(values: np.ndarray, dtype: str) -> np.ndarray:

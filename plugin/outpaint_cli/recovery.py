@@ -11,17 +11,25 @@ written (``UNPLACED``).
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
-from outpaint import geometry, planning
-from outpaint.errors import InputError, OutpaintError, about_request
-from outpaint.journal import Journal, JournalEntry
+from outpaint import geometry, payload, planning
+from outpaint.errors import InputError, OutpaintError, about_request, user_message
+from outpaint.journal import Journal, JournalEntry, default_journal_path
 from outpaint.pipeline import recover as fetch_result
+from outpaint.queue_client import FalQueueClient
 
-from . import outputs
+from . import jobs, outputs
 from . import photo as ph
+from .args import RECOVER_LATEST
+from .console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROG_NAME, Console, local_server, make_client
 from .jobs import STDIN, Item
+from .progress import ProgressBoard
 
 # Journal states of a CLI request whose result may exist but was never written: the job
 # ended (or was killed) before the output was in place.
@@ -129,3 +137,67 @@ def result_bytes(entry: JournalEntry, journal: Journal, client_factory) -> tuple
         return fetch_result(entry.request_id, client, journal)
     finally:
         client.close()
+
+
+def run(args: Any) -> int:
+    """``flux-outpaint --recover [REQUEST_ID] [IN] [-o OUT]``: exit status as for a run."""
+    journal = Journal(default_journal_path())
+    wanted = None if args.recover == RECOVER_LATEST else args.recover
+    inputs = list(args.inputs)
+    if wanted is not None and journal.find(wanted) is None and Path(wanted).is_file():
+        inputs, wanted = [wanted, *inputs], None  # `--recover photo.jpg`: the input, not an id
+    if len(inputs) > 1:
+        print(f"{PROG_NAME}: --recover takes at most one input", file=sys.stderr)
+        return EXIT_USAGE
+    board = ProgressBoard(["recover"], quiet=args.quiet)
+    console = Console(args, board)
+    server = None
+    try:
+        entry = choose(journal, wanted)
+        rid = entry.request_id
+        item, photo, recorded = rebuild(
+            entry, inputs[0] if inputs else None, args.output, args.output_type
+        )
+        board = ProgressBoard([item.name], quiet=args.quiet)
+        console = Console(args, board)
+        outputs.check_free(item.target, args.force)
+
+        def client() -> FalQueueClient:
+            nonlocal server
+            if args.local:
+                server = local_server()
+            return make_client(args, server)
+
+        board.update(item.name, "fetching", request_id=rid)
+        data, _ = result_bytes(entry, journal, client)
+        runner = jobs.Runner(
+            None,  # type: ignore[arg-type]  # recover never talks to fal through the runner
+            journal,
+            board,
+            jobs.Settings(
+                payload.RequestOptions(),
+                recorded["seam_blend"],
+                args.quality if args.quality is not None else recorded["quality"],
+                args.force,
+                args.timeout,
+            ),
+            threading.Event(),
+            background_writes=False,
+        )
+        written = runner.place(item, photo, data, rid, time.monotonic())
+        assert not isinstance(written, Future)
+    except outputs.UsageError as exc:
+        console.error(f"{PROG_NAME}: {exc}")
+        return EXIT_USAGE
+    except outputs.OutputExistsError as exc:
+        console.error(f"{exc}")
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - one line, the request named
+        console.error(user_message(exc))
+        return EXIT_FAILED
+    finally:
+        if server is not None:
+            server.stop()
+    board.finish(item.name, True, f"-> {item.target}")
+    console.result(f"recovered {rid}: {item.name} -> {item.target}", written.as_json())
+    return EXIT_OK
