@@ -251,6 +251,7 @@ def test_jpeg_output_carries_profile_and_exif(tmp_path, env, server):
     icc = adobe_rgb_profile()
     exif = Image.Exif()
     exif[0x010F] = "TestCam"
+    exif.get_ifd(ph.EXIF_IFD).update({ph.PIXEL_X_DIMENSION: 80, ph.PIXEL_Y_DIMENSION: 60})
     src = tmp_path / "in.jpg"
     photo(80, 60, seed=12).save(src, quality=95, icc_profile=icc, exif=exif.tobytes())
     out = tmp_path / "out.jpg"
@@ -260,6 +261,8 @@ def test_jpeg_output_carries_profile_and_exif(tmp_path, env, server):
     assert written.info.get("icc_profile") == icc
     assert written.getexif()[0x010F] == "TestCam"
     assert written.size == (96, 60)
+    sizes = written.getexif().get_ifd(ph.EXIF_IFD)
+    assert (sizes[ph.PIXEL_X_DIMENSION], sizes[ph.PIXEL_Y_DIMENSION]) == (96, 60)
 
 
 def test_webp_output_is_lossless_by_default(tmp_path, env, server):
