@@ -217,3 +217,35 @@ def test_recover_never_submits_even_when_fal_lost_the_request(tmp_path, env):
         assert not out.exists()
     finally:
         again.stop()
+
+
+def test_a_result_that_cannot_be_placed_is_recovered_raw(tmp_path, env):
+    import fal_local
+
+    srv = fal_local.start_server(scenarios=["wrong-size"])
+    try:
+        src = tmp_path / "in.png"
+        photo(96, 80).save(src)
+        out = tmp_path / "out.png"
+        r = run([src, "--right", 48, "--base-url", srv.base_url, "-o", out], keyed(env))
+        assert r.returncode == 1
+        (rid,) = srv.submits
+    finally:
+        srv.stop()
+    r = run(["--recover", "--local"], env)  # the latest unwritten one: it still cannot be placed
+    assert r.returncode == 1
+    assert "--raw writes fal's image as it came back" in text(r)[1]
+    assert not out.exists()
+    r = run(["--recover", "--raw", "--local"], env)
+    _, err = text(r)
+    assert r.returncode == 0, err
+    written = Image.open(out)
+    assert written.size != (144, 80) and written.size[1] == 80  # as fal returned it
+    assert journal_of(env).find(rid).state == "placed"
+    r = run(["--recover", rid, "--raw", "--local", "-o", tmp_path / "again.jpg"], env)
+    assert r.returncode == 0, text(r)[1]
+    assert Image.open(tmp_path / "again.jpg").format == "JPEG"
+
+
+def test_raw_needs_recover(env):
+    assert run(["x.png", "--left", 4, "--raw"], env).returncode == 2

@@ -59,7 +59,8 @@ recover:
   Every request is written to a journal before it is waited on, and its result is kept
   in a cache (the newest {RESULT_CACHE_MAX_FILES} results, at most {_CACHE_MB} MB).  --recover
   rebuilds an output from them, or fetches the result from fal by its id; it never
-  submits.  A failure after a request was sent says how to recover it.
+  submits.  A failure after a request was sent says how to recover it.  --raw writes fal's
+  image as it came back, for a result that cannot be placed.
 
 exit status: 0 all written, 1 a failure or a skipped input, 2 usage error, 130 Ctrl-C.
 Environment: FAL_KEY (the API key), FAL_QUEUE_URL (the server), FLUX_OUTPAINT_DATA_DIR
@@ -246,6 +247,12 @@ def parser() -> argparse.ArgumentParser:
         "fetch it from fal); never submits (default request: the latest one not written)",
     )
     run.add_argument(
+        "--raw",
+        action="store_true",
+        help="with --recover: write fal's image as it came back, not composited with the "
+        "original (for a result that cannot be placed) (default: off)",
+    )
+    run.add_argument(
         "--json", action="store_true", help="one JSON line per input on stdout (default: text)"
     )
     run.add_argument(
@@ -279,6 +286,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         if len(args.inputs) > 1:
             p.error("--recover takes at most one input (the original, if it moved)")
     else:
+        if args.raw:
+            p.error("--raw goes with --recover")
         if not args.inputs:
             p.error("give at least one input image")
         if args.output is not None and len(args.inputs) > 1:

@@ -315,7 +315,7 @@ class Runner:
             self.board.update(name, COMPOSING, elapsed_s=time.monotonic() - t0)
             self._slots.acquire()
             try:
-                returned = _open_result(data)
+                returned = open_result(data)
                 check_size(returned.size, item.plan.request_output)
                 if early is None:
                     early = Lazy(start_canvas, photo, item.plan, item.origin)
@@ -431,7 +431,7 @@ class Lazy:
         return self._value
 
 
-def _open_result(data: bytes) -> Image.Image:
+def open_result(data: bytes) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data))
         image.load()

@@ -6,7 +6,8 @@ the same input again (or the one given on the command line, which must have the 
 hash), rebuilds the same plan, takes the result from the cache — or from fal by its id
 when the cache no longer has it — and writes the output exactly as the first run would
 have.  It never submits.  Without an id it takes the newest CLI request that was never
-written (``UNPLACED``).
+written (``UNPLACED``).  ``--raw`` writes fal's image as it came back, without the original:
+the way to keep a result that cannot be placed (a wrong size) or one made in GIMP.
 """
 
 from __future__ import annotations
@@ -14,17 +15,25 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from outpaint import geometry, payload, planning
-from outpaint.errors import InputError, OutpaintError, about_request, user_message
+from outpaint.errors import (
+    InputError,
+    OutpaintError,
+    ResultError,
+    about_request,
+    user_message,
+)
 from outpaint.journal import Journal, JournalEntry, default_journal_path
 from outpaint.pipeline import recover as fetch_result
 from outpaint.queue_client import FalQueueClient
 
-from . import jobs, outputs
+from . import imageio, jobs, outputs
 from . import photo as ph
 from .args import RECOVER_LATEST
 from .console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROG_NAME, Console, local_server, make_client
@@ -70,7 +79,8 @@ def rebuild(
         if p.get("tool") != "cli":
             raise RecoverError(
                 f"Request {rid} was made by the GIMP plug-in: recover it there "
-                "(Filters ▸ Generative ▸ Recover last outpaint result)"
+                "(Filters ▸ Generative ▸ Recover last outpaint result), or write fal's image "
+                "with --raw -o OUT"
             )
         try:
             canvas = [int(v) for v in p["canvas"]]
@@ -152,22 +162,24 @@ def run(args: Any) -> int:
     board = ProgressBoard(["recover"], quiet=args.quiet)
     console = Console(args, board)
     server = None
+
+    def client() -> FalQueueClient:
+        nonlocal server
+        if args.local:
+            server = local_server()
+        return make_client(args, server)
+
     try:
         entry = choose(journal, wanted)
         rid = entry.request_id
+        if args.raw:
+            return _raw(args, entry, journal, client, board, console)
         item, photo, recorded = rebuild(
             entry, inputs[0] if inputs else None, args.output, args.output_type
         )
         board = ProgressBoard([item.name], quiet=args.quiet)
         console = Console(args, board)
         outputs.check_free(item.target, args.force)
-
-        def client() -> FalQueueClient:
-            nonlocal server
-            if args.local:
-                server = local_server()
-            return make_client(args, server)
-
         board.update(item.name, "fetching", request_id=rid)
         data, _ = result_bytes(entry, journal, client)
         runner = jobs.Runner(
@@ -192,6 +204,9 @@ def run(args: Any) -> int:
     except outputs.OutputExistsError as exc:
         console.error(f"{exc}")
         return EXIT_FAILED
+    except ResultError as exc:
+        console.error(f"{user_message(exc)}; --raw writes fal's image as it came back")
+        return EXIT_FAILED
     except Exception as exc:  # noqa: BLE001 - one line, the request named
         console.error(user_message(exc))
         return EXIT_FAILED
@@ -200,4 +215,47 @@ def run(args: Any) -> int:
             server.stop()
     board.finish(item.name, True, f"-> {item.target}")
     console.result(f"recovered {rid}: {item.name} -> {item.target}", written.as_json())
+    return EXIT_OK
+
+
+def _raw(
+    args: Any,
+    entry: JournalEntry,
+    journal: Journal,
+    client: Callable[[], FalQueueClient],
+    board: ProgressBoard,
+    console: Console,
+) -> int:
+    """``--recover --raw``: fal's image as it came back, to -o or the recorded output."""
+    rid = entry.request_id
+    recorded = entry.purpose.get("output") if entry.purpose.get("tool") == "cli" else None
+    if args.output is not None:
+        target = outputs.target_for(rid, None, "PNG", "RGB", args.output, None, args.output_type)
+    elif isinstance(recorded, str) and recorded != outputs.STDOUT:
+        path = Path(recorded)
+        target = outputs.Target(path, outputs.format_of(path))
+    else:
+        raise RecoverError(f"Give -o OUT: request {rid} has no output file in the journal")
+    outputs.check_free(target, args.force)
+    data, _ = result_bytes(entry, journal, client)
+    with about_request(rid):
+        image = jobs.open_result(data).convert("RGB")
+        values = np.asarray(image)
+        with outputs.atomic(target, args.force, lambda: False) as stream:
+            imageio.write(
+                values,
+                ph.ColourSpace("RGB", False, "uint8"),
+                target.format,
+                stream,
+                imageio.Metadata(),
+                args.quality,
+            )
+    where = outputs.STDOUT if target.path is None else str(target.path.resolve())
+    journal.mark(rid, "placed", output=where, raw=True)
+    w, h = image.size
+    console.result(
+        f"recovered {rid} as fal returned it ({w}×{h}, not composited) -> {target}",
+        {"request_id": rid, "output": str(target), "size": [w, h], "raw": True},
+    )
+    board.finish("recover", True, "")
     return EXIT_OK
