@@ -269,6 +269,9 @@ def to_srgb(values: np.ndarray, icc: bytes) -> np.ndarray:
     srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
     image = Image.fromarray(values.astype(np.uint8), "RGB")
     out = ImageCms.profileToProfile(
-        image, src, srgb, renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC, outputMode="RGB"
+        image,
+        src,
+        srgb,
+        renderingIntent=1,  # relative colorimetric, outputMode="RGB"
     )
     return np.asarray(out)

@@ -41,7 +41,9 @@ PIXEL_X_DIMENSION, PIXEL_Y_DIMENSION = 0xA002, 0xA003
 # The reference and the result are converted with this intent: the profiles of cameras and
 # editors (sRGB, Display P3, Adobe RGB) are matrix-shaper profiles, for which relative
 # colorimetric keeps in-gamut colours exact and clips the rest.
-INTENT = ImageCms.Intent.RELATIVE_COLORIMETRIC
+INTENT = 1  # ImageCms.Intent.RELATIVE_COLORIMETRIC (the enum is newer than Pillow 10.0)
+# LittleCMS's cmsFLAGS_NOCACHE: its one-pixel cache is not safe when threads share a transform.
+_NOCACHE = 0x0040
 # Pillow refuses images over twice this many pixels before decoding them (a decompression
 # bomb); the largest photo sensors today are well below it.
 MAX_INPUT_PIXELS = 200_000_000
@@ -262,20 +264,29 @@ def _is_16bit(image: Image.Image) -> bool:
     tile = image.tile
     if len(tile) != 1:
         return False
-    args = tile[0].args if hasattr(tile[0], "args") else tile[0][3]
+    args = _tile_args(tile[0])
     raw = args[0] if isinstance(args, tuple) else args
     return isinstance(raw, str) and raw.endswith((";16B", ";16L", ";16N"))
+
+
+def _tile_args(tile) -> object:  # a Pillow tile: a namedtuple (Pillow 11+) or a tuple
+    return tile.args if hasattr(tile, "args") else tile[3]
+
+
+def _with_args(tile, args: object):  # the same kind of tile back
+    if hasattr(tile, "_replace"):
+        return tile._replace(args=args)
+    return (tile[0], tile[1], tile[2], args)
 
 
 def _decode_16bit(data: bytes) -> np.ndarray:
     """Both bytes of every 16-bit sample: Pillow's decoder run once per byte."""
     probe = Image.open(io.BytesIO(data))
     (tile,) = probe.tile
-    args = tile.args if hasattr(tile, "args") else tile[3]
-    if args == "LA;16B" and probe.mode == "RGBA":
+    if _tile_args(tile) == "LA;16B" and probe.mode == "RGBA":
         # 16-bit grey+alpha has 4 bytes a pixel, as 8-bit RGBA has: the same unfiltering,
         # so decoding it as RGBA hands over every byte (grey high, low, alpha high, low).
-        probe.tile = [tile._replace(args="RGBA")]
+        probe.tile = [_with_args(tile, "RGBA")]
         probe.load()
         raw = np.asarray(probe).astype(np.uint16)
         return np.stack([raw[..., 0] << 8 | raw[..., 1], raw[..., 2] << 8 | raw[..., 3]], -1)
@@ -283,18 +294,14 @@ def _decode_16bit(data: bytes) -> np.ndarray:
     for pick in ("B", "L"):  # ";16B" keeps a big-endian sample's first byte, ";16L" its second
         image = Image.open(io.BytesIO(data))
         (tile,) = image.tile
-        args = tile.args if hasattr(tile, "args") else tile[3]
+        args = _tile_args(tile)
         raw = args[0] if isinstance(args, tuple) else args
+        assert isinstance(raw, str)
         big_endian = raw.endswith(";16B") or (raw.endswith(";16N") and sys.byteorder == "big")
         first = raw[:-1] + ("B" if big_endian else "L")  # the sample's high byte
         second = raw[:-1] + ("L" if big_endian else "B")  # its low byte
         chosen = first if pick == "B" else second
-        new_args = (chosen, *args[1:]) if isinstance(args, tuple) else chosen
-        image.tile = [
-            tile._replace(args=new_args)
-            if hasattr(tile, "_replace")
-            else (tile[0], tile[1], tile[2], new_args)
-        ]
+        image.tile = [_with_args(tile, (chosen, *args[1:]) if isinstance(args, tuple) else chosen)]
         image.load()
         halves.append(np.asarray(image))
     high, low = halves
@@ -397,8 +404,7 @@ def _transform(
     key = (profile.tobytes(), colour, to_srgb)
     cached = _TRANSFORMS.get(key)
     if cached is None:
-        # NOCACHE: LittleCMS's one-pixel cache is not safe when threads share a transform.
-        flags = ImageCms.Flags.NOCACHE
+        flags = _NOCACHE
         if to_srgb:
             cached = ImageCms.buildTransform(profile, _SRGB, colour, "RGB", INTENT, flags)
         else:
