@@ -8,8 +8,8 @@ import sys
 import zipfile
 from pathlib import Path
 
+from .harness import local_server, run, server_env
 from .sandbox import GimpSession
-from .test_plugin_helpers import local_server, run, server_env
 
 ROOT = Path(__file__).resolve().parents[2]
 

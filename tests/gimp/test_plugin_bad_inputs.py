@@ -24,9 +24,7 @@ from outpaint.geometry import Rect, Source
 from outpaint.planning import make_plan
 from script_modules import script
 
-from .sandbox import GimpSession
-from .test_plugin_fault_matrix import SWITCH_CODE, SwitchedServer, path_name
-from .test_plugin_helpers import (
+from .harness import (
     KEY,
     PLUGIN_DIR_CODE,
     PRELUDE,
@@ -36,6 +34,8 @@ from .test_plugin_helpers import (
     server_env,
     words,
 )
+from .sandbox import GimpSession
+from .test_plugin_fault_matrix import SWITCH_CODE, SwitchedServer, path_name
 
 bad_input_matrix = script("bad_input_matrix")
 OUT_ENV = "FLUX_OUTPAINT_BADINPUT_OUT"

@@ -12,7 +12,7 @@ import json
 import threading
 from pathlib import Path
 
-from .test_plugin_helpers import KEY, PRELUDE, files_containing, local_server, server_env
+from .harness import KEY, PRELUDE, files_containing, local_server, server_env
 
 DISPLAY = ":77"
 SETTINGS_TITLE = r"^Outpaint \(FLUX\.2 pro\)$"

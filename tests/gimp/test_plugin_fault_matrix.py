@@ -26,8 +26,8 @@ import fal_local
 import pytest
 from script_modules import script
 
+from .harness import KEY, files_containing, one_line, run, server_env
 from .sandbox import GimpSession
-from .test_plugin_helpers import KEY, files_containing, one_line, run, server_env
 
 fault_matrix = script("fault_matrix")
 MATRIX_OUT_ENV = "FLUX_OUTPAINT_MATRIX_OUT"

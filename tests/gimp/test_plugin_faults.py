@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from .test_plugin_helpers import (
+from .harness import (
     KEY,
     files_containing,
     local_server,

@@ -34,7 +34,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from .test_plugin_helpers import PRELUDE, RUNNER, local_server, server_env
+from .harness import PRELUDE, RUNNER, local_server, server_env
 
 TITLE = "Outpaint (FLUX.2 pro)"
 SCREENSHOT_DIR_ENV = "FLUX_OUTPAINT_SCREENSHOT_DIR"

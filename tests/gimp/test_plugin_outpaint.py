@@ -13,8 +13,7 @@ import pytest
 from outpaint.geometry import Rect, Source
 from outpaint.planning import make_plan
 
-from .sandbox import GimpSession
-from .test_plugin_helpers import (
+from .harness import (
     KEY,
     PRELUDE,
     expected_line,
@@ -26,6 +25,7 @@ from .test_plugin_helpers import (
     server_env,
     words,
 )
+from .sandbox import GimpSession
 
 BLEND = 16
 

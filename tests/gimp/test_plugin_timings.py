@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from .test_plugin_helpers import PLUGIN_DIR_CODE, run
+from .harness import PLUGIN_DIR_CODE, run
 
 SIZES_MP = (1, 4, 16)
 

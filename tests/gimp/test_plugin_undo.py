@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 
-from .test_plugin_helpers import PRELUDE, RUNNER, local_server, server_env
+from .harness import PRELUDE, RUNNER, local_server, server_env
 
 DISPLAY = ":78"
 

@@ -1,4 +1,4 @@
-"""Shared pieces of the plug-in's real-GIMP tests (no tests of its own).
+"""Shared pieces of the plug-in's real-GIMP tests (no tests of its own, hence not test_*).
 
 ``PRELUDE`` runs inside GIMP (python-fu-eval, via ``GimpSession.run_batch``): it builds test
 images, calls the plug-in through the PDB like any script would, and measures results with
