@@ -9,7 +9,10 @@ parameters as data, and holds expectations computed independently of the plug-in
 from __future__ import annotations
 
 import contextlib
+import json
 import re
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +22,8 @@ from .sandbox import BatchResult, GimpSession
 
 # A key that is easy to grep for: it must never show up in GIMP's files or in messages.
 KEY = "flux-test-key-7f3a9c-SECRET"
+DISPLAY_WAIT_S = 60  # a GUI driver's Xvfb reports its display within this
+FILE_POLL_S = 0.2
 
 
 @contextlib.contextmanager
@@ -48,6 +53,39 @@ def run(
     """Run one batch of inside/ (see ``GimpSession.run_batch``); its report, or a failure."""
     result: BatchResult = gimp.run_batch(batch, params, env=env, timeout=timeout, **options)
     return result.check()
+
+
+def wait_for_file(path: Path, timeout: float, *, unless: Path | None = None) -> bool:
+    """Poll until ``path`` exists; False when ``timeout`` seconds pass first, or as soon as
+    ``unless`` exists instead."""
+    end = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > end or (unless is not None and unless.exists()):
+            return False
+        time.sleep(FILE_POLL_S)
+    return True
+
+
+@contextlib.contextmanager
+def gui_driver(gimp: GimpSession, script: str, params: dict, timeout: float) -> Iterator[str]:
+    """Run the driver ``inside/<script>`` (the chroot's python3, in the session folder) beside
+    what the ``with`` block runs; yields the X display once the driver's Xvfb answers.
+
+    Leaving the block writes ``batch-done`` (the driver keeps Xvfb until then) and waits for
+    the driver; what it saw is in its ``driver.json`` in the session folder.
+    """
+    argv = ["python3", f"{gimp.inside()}/{script}", json.dumps(params)]
+    thread = threading.Thread(target=lambda: gimp.run(argv, timeout=timeout), name=script)
+    thread.start()
+    try:
+        display, seen = gimp.host_dir / "display", gimp.host_dir / "driver.json"
+        if not wait_for_file(display, DISPLAY_WAIT_S, unless=seen):
+            said = seen.read_text() if seen.exists() else "nothing"
+            raise AssertionError(f"Xvfb did not start for {script}: the driver said {said}")
+        yield display.read_text().strip()
+    finally:
+        (gimp.host_dir / "batch-done").write_text("1")
+        thread.join(timeout + 30)
 
 
 def ramp(blend: int) -> list[int]:
@@ -101,10 +139,12 @@ __all__ = [
     "KEY",
     "expected_line",
     "files_containing",
+    "gui_driver",
     "local_server",
     "one_line",
     "rle",
     "run",
     "server_env",
+    "wait_for_file",
     "words",
 ]

@@ -29,7 +29,7 @@ def main(vendor, base_url):
             {
                 "file": httpx.__file__,
                 "version": httpx.__version__,
-                "python": "{}.{}".format(*sys.version_info[:2]),
+                "python": ".".join(map(str, sys.version_info[:2])),
                 "sync": sync,
                 "async": asyncio.run(fetch()),
             }

@@ -80,7 +80,8 @@ def make_image(cw, ch, lx, ly, lw, lh, base="rgb", precision="u8", box=None, nam
 def outpaint(img, drawables, proc="plug-in-flux-outpaint", run_mode=None, **args):
     procedure = PDB.lookup_procedure(proc)
     cfg = procedure.create_config()
-    cfg.set_property("run-mode", run_mode or Gimp.RunMode.NONINTERACTIVE)
+    # INTERACTIVE is 0: compare with None, not by truth
+    cfg.set_property("run-mode", Gimp.RunMode.NONINTERACTIVE if run_mode is None else run_mode)
     cfg.set_property("image", img)
     cfg.set_core_object_array("drawables", drawables)
     for key, value in args.items():

@@ -40,7 +40,7 @@ class Probe(Gimp.PlugIn):
             {
                 "httpx": httpx.__file__,
                 "echo": echo,
-                "python": "{}.{}".format(*sys.version_info[:2]),
+                "python": ".".join(map(str, sys.version_info[:2])),
             }
         )
         values = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, None)
