@@ -44,8 +44,9 @@ KEEP_ENV = "FLUX_OUTPAINT_KEEP_GIMP_TMP"  # "1" keeps session folders for post-m
 WHEELHOUSE_ENV = "FLUX_OUTPAINT_WHEELHOUSE"  # offline vendor/ builds from a wheel folder
 
 INSIDE = Path(__file__).resolve().parent / "inside"  # copied into each session folder
-# The one line python-fu-eval runs: inside/runner.py, which reads the job the environment
-# names (the paths travel in the environment, so this line never changes).
+# The one line python-fu-eval runs: it runs the file RUNNER_ENV names (the session's copy of
+# inside/runner.py), which reads the job JOB_ENV names.  The paths travel in the environment,
+# so this line is a constant: nothing is ever spliced into code.
 RUNNER_ENV = "FLUX_OUTPAINT_RUNNER"
 JOB_ENV = "FLUX_OUTPAINT_BATCH"  # inside/runner.py reads the same name
 BATCH_COMMAND = (
