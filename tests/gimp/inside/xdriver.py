@@ -60,7 +60,10 @@ class Xvfb:
         r, w = os.pipe()
         with open("xvfb.log", "w") as log:
             self.process = subprocess.Popen(
-                ["Xvfb", "-displayfd", str(w), "-screen", "0", screen, "-nolisten", "tcp"],
+                # -r: no key auto-repeat.  Xvfb repeats a key held 660 ms, and on a loaded
+                # machine xdotool's release can come that late: one Tab would move the focus
+                # several fields (seen once: the dialog's first Tab landed on the third field)
+                ["Xvfb", "-displayfd", str(w), "-screen", "0", screen, "-nolisten", "tcp", "-r"],
                 pass_fds=[w],
                 stdout=log,
                 stderr=subprocess.STDOUT,
