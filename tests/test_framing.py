@@ -210,6 +210,11 @@ def test_placement_json_round_trip():
         ((675, 664), (900, 664), False),  # a quarter narrower
         ((904, 664), (900, 664), True),  # within the 2 % aspect tolerance
         ((930, 664), (900, 664), False),
+        ((905, 668), (900, 664), True),  # a few pixels more, same shape
+        ((12000, 9600), (320, 256), False),  # right shape, a header that lies about size
+        ((640, 512), (320, 256), False),
+        ((0, 0), (320, 256), False),
+        ((320, 0), (320, 256), False),
     ],
 )
 def test_check_size(got, want, ok):

@@ -44,7 +44,8 @@ __all__ = [
 AUTO = -1
 SIDES = ("left", "right", "top", "bottom")
 # A returned image of the wrong size is accepted only as a uniformly scaled version of the
-# requested one: then scaling it onto the placement is what the plan meant anyway.
+# requested one, no larger than asked: then scaling it onto the placement is what the plan
+# meant anyway.
 ASPECT_TOLERANCE = 0.02
 
 
@@ -191,12 +192,18 @@ class Placement:
 
 
 def check_size(got: tuple[int, int], want: tuple[int, int]) -> None:
-    """Accept the requested size or a uniformly scaled one; refuse anything else."""
+    """Accept the requested size or a uniformly scaled-down one; refuse anything else.
+
+    Larger than asked is refused beyond the aspect tolerance: the size comes from the
+    image's header, before any pixel is decoded, and a header may lie to make a decoder
+    allocate gigabytes.
+    """
     if got == want:
         return
-    ratio = (got[0] / got[1]) / (want[0] / want[1])
-    if abs(ratio - 1.0) > ASPECT_TOLERANCE:
-        raise ResultError(
-            f"fal returned {got[0]}×{got[1]} instead of {want[0]}×{want[1]}; "
-            "the image was not changed"
-        )
+    (gw, gh), (ww, wh) = got, want
+    if gw > 0 and gh > 0 and ww > 0 and wh > 0:
+        ratio = (gw / gh) / (ww / wh)
+        larger = max(gw / ww, gh / wh) > 1.0 + ASPECT_TOLERANCE
+        if abs(ratio - 1.0) <= ASPECT_TOLERANCE and not larger:
+            return
+    raise ResultError(f"fal returned {gw}×{gh} instead of {ww}×{wh}; the image was not changed")
