@@ -12,6 +12,15 @@ is.  If the stream is unavailable or breaks, polling ``…/status?logs=1`` takes
 Retries follow ``retry.decide``; see retry.py for why a submit is never repeated once fal may
 have accepted it.  The API key is sent only to the configured server's origin and fal's
 storage API, never to an image host, and never appears in a message or a repr.
+
+Hostile servers: every call is one attempt at a time under a total-time budget
+(``Timeouts.*_total``, clamped to the caller's deadline) enforced at the socket by
+``netbudget``, so trickled bytes cannot stretch it; a cancel flag interrupts a blocked read
+within ``netbudget.SLICE_S``.  Every body is read with a cap (``download.MAX_JSON_BYTES``
+for JSON, ``MAX_ERROR_BODY_BYTES`` for errors), redirects are refused, a TLS certificate
+failure is final, and every string taken from an answer is cleaned (``errors.clean``)
+before it goes anywhere.  URLs the server returns are used only when they point back at the
+server itself and carry nothing but a path.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ from __future__ import annotations
 import json
 import queue
 import random
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -27,9 +37,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from . import __version__, download, retry, settings, sse
+from . import __version__, download, netbudget, retry, settings, sse
 from . import errors as err
-from .errors import CancelledError, OutpaintTimeoutError, error_from_response, redact
+from .errors import CancelledError, OutpaintTimeoutError, error_from_response
 from .retry import DEFAULT_TIMEOUTS, ErrorKind, Op, Timeouts
 from .status import (
     REQUEST_ID,
@@ -71,6 +81,7 @@ class FalQueueClient:
         if not key or any(ch.isspace() or ord(ch) < 32 for ch in key):
             raise err.ConfigError("The fal API key is empty or contains spaces")
         self._api_key = key
+        self._secrets = err.secrets_of(key)
         self.app_id = app_id.strip("/")
         self._rest_url = settings.rest_base_url(self.base_url)
         self._trusted = {download.origin(self.base_url), download.origin(self._rest_url)}
@@ -81,6 +92,9 @@ class FalQueueClient:
         self._http = httpx.Client(
             transport=transport, follow_redirects=False, headers={"User-Agent": USER_AGENT}
         )
+        # Bounds every socket operation by the call's budget and cancel flag (a no-op for
+        # injected transports without sockets, e.g. the tests' MockTransport).
+        self.budgeted = netbudget.install(self._http)
 
     def __repr__(self) -> str:
         return f"FalQueueClient(base_url={self.base_url!r}, app_id={self.app_id!r}, key=***)"
@@ -89,6 +103,11 @@ class FalQueueClient:
     def api_key_value(self) -> str:
         """The key itself, only so callers can redact it from text they print."""
         return self._api_key
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must be redacted from anything shown or stored: the key and its halves."""
+        return self._secrets
 
     def close(self) -> None:
         self._http.close()
@@ -108,6 +127,7 @@ class FalQueueClient:
         file_name: str = "upload.bin",
         *,
         deadline: float | None = None,
+        cancel: threading.Event | None = None,
     ) -> str:
         """Put bytes into fal storage (initiate → PUT → file_url); returns the file URL."""
         _, body = self._call(
@@ -117,6 +137,7 @@ class FalQueueClient:
             params={"storage_type": UPLOAD_STORAGE_TYPE},
             json={"file_name": file_name, "content_type": content_type},
             deadline=deadline,
+            cancel=cancel,
         )
         info = _json_object(body)
         upload_url, file_url = info.get("upload_url"), info.get("file_url")
@@ -135,13 +156,30 @@ class FalQueueClient:
             content=data,
             headers={"Content-Type": content_type},
             deadline=deadline,
+            cancel=cancel,
         )
         return file_url
 
-    def submit(self, payload: Mapping[str, Any]) -> RequestHandle:
-        """Queue one job.  Never repeated once fal may have accepted it (SubmitUnknownError)."""
+    def submit(
+        self,
+        payload: Mapping[str, Any],
+        *,
+        deadline: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> RequestHandle:
+        """Queue one job.  Never repeated once fal may have accepted it (SubmitUnknownError).
+
+        A cancel set while the submit is on the wire gives it ``SUBMIT_CANCEL_GRACE_S`` to
+        bring back its request id (so the caller can cancel the request on fal); a cancel set
+        before it is sent sends nothing.
+        """
         _, body = self._call(
-            Op.SUBMIT, "POST", f"{self.base_url}/{self.app_id}", json=dict(payload)
+            Op.SUBMIT,
+            "POST",
+            f"{self.base_url}/{self.app_id}",
+            json=dict(payload),
+            deadline=deadline,
+            cancel=cancel,
         )
         info = _json_object(body)
         request_id = info.get("request_id")
@@ -175,7 +213,7 @@ class FalQueueClient:
             deadline=deadline,
             request_id=handle.request_id,
         )
-        return parse_status(_json_object(body), response.status_code, LogTracker())
+        return parse_status(_json_object(body), response.status_code, LogTracker(self._secrets))
 
     def wait(
         self,
@@ -188,7 +226,7 @@ class FalQueueClient:
 
         ``deadline`` is an absolute ``clock()`` value (time.monotonic by default).
         """
-        logs = LogTracker()
+        logs = LogTracker(self._secrets)
 
         def emit(body: Mapping[str, Any], http_status: int | None) -> Status:
             status = parse_status(body, http_status, logs)
@@ -201,23 +239,42 @@ class FalQueueClient:
                 return
             self._wait_polling(handle, emit, deadline, cancel)
         except CancelledError:
-            outcome = self._cancel_quietly(handle)
-            raise CancelledError(
-                _CANCEL_NOTES.get(outcome, "Cancelled"), request_id=handle.request_id
-            ) from None
+            raise self.cancelled_on_fal(handle) from None
         except OutpaintTimeoutError as exc:
-            outcome = self._cancel_quietly(handle)
-            note = (
-                "it had already finished: recover it from the journal"
-                if (outcome == "ALREADY_COMPLETED")
-                else "fal was asked to cancel it"
-            )
-            raise OutpaintTimeoutError(f"{exc} ({note})", request_id=handle.request_id) from None
+            raise self.timed_out_on_fal(handle, exc) from None
 
-    def result(self, handle: RequestHandle, *, deadline: float | None = None) -> dict[str, Any]:
+    def cancelled_on_fal(self, handle: RequestHandle) -> CancelledError:
+        """After a user cancel: ask fal to cancel (briefly); the error that says how it went."""
+        outcome = self.cancel_quietly(handle, retry.CANCEL_BUDGET_S)
+        return CancelledError(_CANCEL_NOTES.get(outcome, "Cancelled"), request_id=handle.request_id)
+
+    def timed_out_on_fal(
+        self, handle: RequestHandle, exc: OutpaintTimeoutError
+    ) -> OutpaintTimeoutError:
+        """After our deadline: ask fal to cancel (very briefly); the error that says so."""
+        outcome = self.cancel_quietly(handle, retry.CANCEL_AFTER_DEADLINE_S)
+        note = (
+            "it had already finished: recover it from the journal"
+            if (outcome == "ALREADY_COMPLETED")
+            else "fal was asked to cancel it"
+        )
+        return OutpaintTimeoutError(f"{exc} ({note})", request_id=handle.request_id)
+
+    def result(
+        self,
+        handle: RequestHandle,
+        *,
+        deadline: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> dict[str, Any]:
         """The output JSON of a COMPLETED request, or the model's error as an exception."""
         _, body = self._call(
-            Op.RESULT, "GET", handle.response_url, deadline=deadline, request_id=handle.request_id
+            Op.RESULT,
+            "GET",
+            handle.response_url,
+            deadline=deadline,
+            cancel=cancel,
+            request_id=handle.request_id,
         )
         data = _json_value(body)
         if not isinstance(data, dict):
@@ -244,7 +301,11 @@ class FalQueueClient:
         )
 
     def download(
-        self, result_json: Mapping[str, Any], *, deadline: float | None = None
+        self,
+        result_json: Mapping[str, Any],
+        *,
+        deadline: float | None = None,
+        cancel: threading.Event | None = None,
     ) -> tuple[bytes, str]:
         """The result image's bytes and content type, under download.py's policy."""
 
@@ -254,6 +315,7 @@ class FalQueueClient:
                 "GET",
                 url,
                 deadline=deadline,
+                cancel=cancel,
                 perform=lambda t: download.fetch(
                     self._http, url, headers=self._auth_for(url), timeout=t
                 ),
@@ -273,20 +335,28 @@ class FalQueueClient:
         """True once COMPLETED arrived on the stream; False if polling must take over."""
         url = handle.status_url.rstrip("/") + "/stream"
         t = self._timeouts
+        stop = threading.Event()
+        end = self._real_end(None, deadline)
+
+        def stopped() -> bool:
+            return stop.is_set() or (cancel is not None and cancel.is_set())
 
         def chunks() -> Iterator[bytes]:
+            # In the pump's thread: its reads wake for ``stop`` and end at the deadline.
             timeout = httpx.Timeout(t.connect, read=t.stream_idle, write=t.write, pool=t.pool)
             headers = {**self._auth_for(url), "Accept": "text/event-stream"}
-            with self._http.stream(
-                "GET", url, params={"logs": "1"}, headers=headers, timeout=timeout
-            ) as response:
+            with (
+                netbudget.limit(end, stopped),
+                self._http.stream(
+                    "GET", url, params={"logs": "1"}, headers=headers, timeout=timeout
+                ) as response,
+            ):
                 kind = response.headers.get("content-type", "")
                 if response.status_code != 200 or not kind.startswith("text/event-stream"):
                     raise err.NetworkError(f"no status stream (HTTP {response.status_code})")
                 yield from response.iter_bytes()
 
-        items: queue.Queue[sse.StreamItem] = queue.Queue()
-        stop = threading.Event()
+        items: queue.Queue[sse.StreamItem] = queue.Queue(maxsize=sse.QUEUE_SIZE)
         threading.Thread(
             target=sse.pump,
             args=(chunks, items, stop),
@@ -354,9 +424,10 @@ class FalQueueClient:
             )
             self._pause(interval * self._scale, cancel, deadline)
 
-    def _cancel_quietly(self, handle: RequestHandle) -> str:
+    def cancel_quietly(self, handle: RequestHandle, budget_s: float = retry.CANCEL_BUDGET_S) -> str:
+        """Best-effort cancel within ``budget_s`` (retries included); "UNKNOWN" on failure."""
         try:
-            return self.cancel(handle, deadline=self._clock() + retry.CANCEL_BUDGET_S)
+            return self.cancel(handle, deadline=self._clock() + budget_s)
         except Exception:  # noqa: BLE001 - best effort: the caller already fails for a reason
             return "UNKNOWN"
 
@@ -399,29 +470,53 @@ class FalQueueClient:
         headers: Mapping[str, str] | None = None,
         **kwargs: Any,
     ) -> tuple[httpx.Response, bytes]:
-        """Send until success or ``retry.decide`` gives up; then raise the mapped error."""
+        """Send until success or ``retry.decide`` gives up; then raise the mapped error.
+
+        Each attempt runs under ``netbudget.limit``: its end is the op's total budget or the
+        deadline, whichever comes first, and ``cancel`` interrupts it (for a submit only
+        after ``SUBMIT_CANCEL_GRACE_S``, so that an id already on its way is not lost).
+        """
         started = self._clock()
         attempt = 0
         while True:
             attempt += 1
+            self._check(cancel, deadline)
             timeout = self._timeout(op, deadline)
             response: httpx.Response | None = None
+            body = b""
             kind: ErrorKind | None = None
             failure = ""  # only text: the httpx exception holds the request and its key header
             try:
-                if perform is not None:
-                    response, body = perform(timeout)
-                else:
-                    sent = {"Accept": "application/json", **self._auth_for(url), **(headers or {})}
-                    response = self._http.request(
-                        method, url, headers=sent, timeout=timeout, **kwargs
-                    )
-                    body = response.content
-            except httpx.TransportError as exc:
+                with (
+                    err.about_request(request_id),
+                    netbudget.limit(self._real_end(op, deadline), _interrupt(op, cancel)),
+                ):
+                    if perform is not None:
+                        response, body = perform(timeout)
+                    else:
+                        response, body = self._exchange(
+                            op, method, url, headers, timeout, ok, **kwargs
+                        )
+            except netbudget.Interrupted:
+                if op is Op.SUBMIT:
+                    raise err.SubmitUnknownError(
+                        "Cancelled while the submit was on its way: fal may have accepted it "
+                        "(no request id came back), so it was not sent again"
+                    ) from None
+                raise CancelledError("Cancelled") from None
+            except (httpx.TransportError, netbudget.Expired) as exc:
                 kind, failure = _error_kind(exc), self._transport_text(url, exc)
+                if deadline is not None and self._clock() >= deadline:
+                    raise _deadline_error(op) from None
             if failure and kind is None:
                 raise err.NetworkError(failure)
             code = None if response is None else response.status_code
+            if response is not None and code is not None and 300 <= code < 400:
+                raise err.ApiError(
+                    f"{_host(url)} answered with a redirect (HTTP {code}); redirect refused",
+                    status=code,
+                    request_id=request_id,
+                )
             if response is not None and code is not None and (code < 400 or code in ok):
                 return response, body
             seen = response.headers if response is not None else httpx.Headers()
@@ -432,6 +527,7 @@ class FalQueueClient:
                 status=None if kind else code,
                 error=kind,
                 has_request_id="x-fal-request-id" in seen,
+                ingress_failure=b"nginx" in body,
                 user_timeout=seen.get("x-fal-request-timeout-type", "").lower() == "user",
                 retry_after_s=retry.parse_retry_after(seen.get("retry-after"), time.time()),
                 elapsed_s=now - started,
@@ -450,7 +546,33 @@ class FalQueueClient:
             if kind is not None or code is None:
                 raise err.NetworkError(failure)
             raise error_from_response(
-                code, seen, body, request_id=request_id, secrets=(self._api_key,)
+                code, seen, body, request_id=request_id, secrets=self._secrets
+            )
+
+    def _exchange(
+        self,
+        op: Op,
+        method: str,
+        url: str,
+        headers: Mapping[str, str] | None,
+        timeout: httpx.Timeout,
+        ok: tuple[int, ...],
+        **kwargs: Any,
+    ) -> tuple[httpx.Response, bytes]:
+        """One request; its body read with a cap (a JSON answer, or an error to describe)."""
+        sent = {"Accept": "application/json", **self._auth_for(url), **(headers or {})}
+        with self._http.stream(method, url, headers=sent, timeout=timeout, **kwargs) as response:
+            code = response.status_code
+            if code >= 400 and code not in ok or 300 <= code < 400:
+                return response, download.read_capped(
+                    response, download.MAX_ERROR_BODY_BYTES, truncate=True
+                )
+            error = err.SubmitUnknownError if op is Op.SUBMIT else err.ApiError
+            return response, download.read_capped(
+                response,
+                download.MAX_JSON_BYTES,
+                what=f"fal's answer to the {op.value}",
+                error=error,
             )
 
     def _timeout(self, op: Op, deadline: float | None) -> httpx.Timeout:
@@ -464,9 +586,21 @@ class FalQueueClient:
         if deadline is not None:
             left = deadline - self._clock()
             if left <= 0:
-                raise OutpaintTimeoutError("No result from fal within the time limit")
+                raise _deadline_error(op)
             values = [min(v, left) for v in values]
         return httpx.Timeout(values[0], read=values[1], write=values[2], pool=values[3])
+
+    def _real_end(self, op: Op | None, deadline: float | None) -> float | None:
+        """When one attempt must be over, as a ``time.monotonic()`` value for the sockets
+        (``deadline`` is on ``self._clock``, which tests may fake)."""
+        t = self._timeouts
+        left: float | None = None
+        if op is not None:
+            left = {Op.UPLOAD: t.upload_total, Op.DOWNLOAD: t.download_total}.get(op, t.total)
+        if deadline is not None:
+            to_deadline = deadline - self._clock()
+            left = to_deadline if left is None else min(left, to_deadline)
+        return None if left is None else time.monotonic() + left
 
     def _auth_for(self, url: str) -> dict[str, str]:
         try:
@@ -476,17 +610,30 @@ class FalQueueClient:
         return {"Authorization": f"Key {self._api_key}"} if trusted else {}
 
     def _own_url(self, given: object, fallback: str) -> str:
-        """A URL from the server is used only if it points back at the server itself."""
-        if isinstance(given, str):
-            try:
-                if download.origin(given) == download.origin(self.base_url):
-                    return given
-            except ValueError:
-                pass
-        return fallback
+        """A URL from the server is used only if it points back at the server itself and
+        carries nothing but a path: no query (where a key could hide), no fragment, no user
+        name, no control characters or spaces."""
+        if not isinstance(given, str) or not given.isascii():
+            return fallback
+        if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in given):
+            return fallback
+        try:
+            parts = urlsplit(given)
+            same = download.origin(given) == download.origin(self.base_url)
+        except ValueError:
+            return fallback
+        if not same or parts.query or parts.fragment or "@" in parts.netloc:
+            return fallback
+        return given
 
     def _transport_text(self, url: str, exc: BaseException) -> str:
-        reason = redact(" ".join(str(exc).split())[:120] or type(exc).__name__, (self._api_key,))
+        reason = err.clean(str(exc), self._secrets, limit=120) or type(exc).__name__
+        if _certificate_failure(exc):
+            return (
+                f"The TLS certificate of {_host(url)} could not be verified ({reason}); "
+                "not retried: check the server address, or the certificate authorities "
+                "this computer trusts"
+            )
         if _error_kind(exc) in retry.NOT_SENT_ERRORS:
             return f"Could not reach {_host(url)}: {reason}"
         return f"The connection to {_host(url)} failed: {reason}"
@@ -505,8 +652,59 @@ _CANCEL_NOTES = {
 }
 
 
+# How far a request got when its budget ran out (netbudget.Expired.phase).
+_EXPIRED_KIND = {
+    "connect": ErrorKind.CONNECT_TIMEOUT,
+    "write": ErrorKind.WRITE,
+    "read": ErrorKind.READ_TIMEOUT,
+}
+
+
+def _interrupt(op: Op, cancel: threading.Event | None) -> Callable[[], bool] | None:
+    """What tells ``netbudget`` to abandon an attempt of ``op``."""
+    if cancel is None:
+        return None
+    if op is not Op.SUBMIT:
+        return cancel.is_set
+    noticed: list[float] = []
+
+    def after_grace() -> bool:
+        if not cancel.is_set():
+            return False
+        if not noticed:
+            noticed.append(time.monotonic())
+        return time.monotonic() - noticed[0] >= retry.SUBMIT_CANCEL_GRACE_S
+
+    return after_grace
+
+
+def _deadline_error(op: Op) -> OutpaintTimeoutError:
+    if op is Op.SUBMIT:
+        return OutpaintTimeoutError(
+            "No answer to the submit within the time limit; fal may have accepted it, so it "
+            "was not sent again"
+        )
+    return OutpaintTimeoutError("No result from fal within the time limit")
+
+
+def _certificate_failure(exc: BaseException) -> bool:
+    """A TLS certificate that does not verify: no retry can change that."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLCertVerificationError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
+
+
 def _error_kind(exc: BaseException) -> ErrorKind | None:
     """How far a failed request got; None for failures that no retry can fix."""
+    if _certificate_failure(exc):
+        return None
+    if isinstance(exc, netbudget.Expired):
+        return _EXPIRED_KIND.get(exc.phase, ErrorKind.READ_TIMEOUT)
     if isinstance(exc, httpx.ConnectTimeout):
         return ErrorKind.CONNECT_TIMEOUT
     if isinstance(exc, httpx.PoolTimeout):
@@ -532,7 +730,7 @@ def _host(url: str) -> str:
 def _json_value(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # "[[[[…": too deep to be fal's
         return None
 
 
