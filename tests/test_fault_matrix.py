@@ -53,7 +53,7 @@ PIPELINE_OUTCOME = {
     "drop-result": None,
     "stall-status": None,
     "ignore-cancel": None,
-    "wrong-size": None,  # the size is the caller's
+    "wrong-size": "ResultError",  # checked against the plan before it is cached
     "fail-job": "ServerError",
     "content-policy": "ContentPolicyError",
     "never-finish": "OutpaintTimeoutError",

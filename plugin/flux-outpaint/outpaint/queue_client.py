@@ -203,7 +203,13 @@ class FalQueueClient:
         root = f"{self.base_url}/{'/'.join(parts[:keep])}/requests/{request_id}"
         return RequestHandle(request_id, f"{root}/status", root, f"{root}/cancel")
 
-    def status(self, handle: RequestHandle, *, deadline: float | None = None) -> Status:
+    def status(
+        self,
+        handle: RequestHandle,
+        *,
+        deadline: float | None = None,
+        cancel: threading.Event | None = None,
+    ) -> Status:
         """One status check, with every log line the server currently shows."""
         response, body = self._call(
             Op.STATUS,
@@ -211,6 +217,7 @@ class FalQueueClient:
             handle.status_url,
             params={"logs": "1"},
             deadline=deadline,
+            cancel=cancel,
             request_id=handle.request_id,
         )
         return parse_status(_json_object(body), response.status_code, LogTracker(self._secrets))
