@@ -10,7 +10,7 @@ canvas origin, unmasked.
 from __future__ import annotations
 
 from outpaint import pipeline
-from outpaint.errors import InputError, about_request
+from outpaint.errors import InputError, ResultError, about_request
 from outpaint.framing import Placement
 from outpaint.geometry import Expansion, Rect
 
@@ -38,8 +38,11 @@ def _fetch(run_mode, request_id: str, journal, secrets: list[str]) -> bytes:
     """From fal, in the worker thread (the main thread keeps pumping)."""
     key = session.api_key(run_mode, secrets)
 
+    deadline = session.deadline_s()
+    extra = {} if deadline is None else {"deadline_s": deadline}
+
     def work(client, report, cancel):
-        return pipeline.recover(request_id, client, journal)[0]
+        return pipeline.recover(request_id, client, journal, cancel=cancel, **extra)[0]
 
     return worker.wait_quietly(session.start(key, session.base_url(), work))
 
@@ -47,7 +50,10 @@ def _fetch(run_mode, request_id: str, journal, secrets: list[str]) -> bytes:
 def where_from(entry, width: int, height: int) -> Placement:
     recorded = (entry.purpose or {}).get("placement")
     if recorded:
-        return Placement.from_json(recorded)
+        try:
+            return Placement.from_json(recorded)
+        except ValueError:  # a damaged record: place it like an unknown one
+            pass
     # Unknown origin: the whole result, unmasked (an empty reference protects nothing).
     return Placement(Rect(0, 0, width, height), Rect(0, 0, 0, 0), Expansion(), 0)
 
@@ -62,7 +68,14 @@ def recover(run_mode, image, drawables, config, secrets: list[str]):
     if data is None:
         data = _fetch(run_mode, request_id, journal, secrets)
     with about_request(request_id):
-        rgba, width, height = pixels.decode(data)
+        try:
+            rgba, width, height = pixels.decode(data, pipeline.expected_output(entry))
+        except ResultError:
+            if cached is None:
+                raise
+            # the cached copy is damaged: fetch it again (recover checks what it fetches)
+            data = _fetch(run_mode, request_id, journal, secrets)
+            rgba, width, height = pixels.decode(data, pipeline.expected_output(entry))
     above = None
     if drawables and len(drawables) == 1:
         try:

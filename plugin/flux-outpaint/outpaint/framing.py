@@ -183,12 +183,24 @@ class Placement:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Placement:
-        return cls(
-            Rect(*data["rect"]),
-            Rect(*data["reference"]),
-            Expansion(*data["sides"]),
-            int(data["seam_blend"]),
-        )
+        """ValueError unless ``data`` is what ``to_json`` writes (the journal is a file
+        anyone can edit)."""
+
+        def ints(name: str, count: int) -> list[int]:
+            value = data.get(name) if isinstance(data, Mapping) else None
+            if not (
+                isinstance(value, list)
+                and len(value) == count
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            ):
+                raise ValueError(f"placement {name!r} is not {count} integers")
+            return value
+
+        rect, reference, sides = ints("rect", 4), ints("reference", 4), ints("sides", 4)
+        blend = data.get("seam_blend")
+        if not isinstance(blend, int) or isinstance(blend, bool) or blend < 0:
+            raise ValueError("placement 'seam_blend' is not an integer")
+        return cls(Rect(*rect), Rect(*reference), Expansion(*sides), blend)
 
 
 def check_size(got: tuple[int, int], want: tuple[int, int]) -> None:
