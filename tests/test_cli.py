@@ -195,3 +195,21 @@ def test_usage_errors_exit_2(tmp_path, env):
     assert r.returncode == 2
     r = run(["x.png", "--to", "big"], env)
     assert r.returncode == 2
+
+
+def test_an_unwritable_data_folder_stops_the_run_before_anything_is_sent(tmp_path, env):
+    import fal_local
+
+    src = tmp_path / "in.png"
+    photo(64, 64).save(src)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    env = {**env, "FAL_KEY": "test-key-123456", "FLUX_OUTPAINT_DATA_DIR": str(blocker / "data")}
+    out = tmp_path / "out.png"
+    with fal_local.start_server() as server:
+        r = run([src, "--left", 32, "--base-url", server.base_url, "-o", out], env)
+        submits = len(server.submits)
+    assert r.returncode == 1 and submits == 0 and not out.exists()
+    last = r.stderr.strip().splitlines()[-1]
+    assert "Cannot write the journal" in last and "nothing was sent" in last, r.stderr
+    assert "Traceback" not in r.stderr

@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
 from pathlib import Path
 
-from outpaint import geometry, payload, planning, settings
+from outpaint import geometry, imageinfo, payload, planning, settings
 from outpaint.errors import ConfigError, InputError, OutpaintError, about_request, user_message
 from outpaint.journal import Journal, default_journal_path
 from outpaint.pipeline import Job, run_job
@@ -242,6 +242,8 @@ def run_one(
         deadline_s=args.timeout,
     )
     with about_request(result.request_id):  # paid for: the id lets the person recover it
+        # the header's size decides what decoding allocates: checked before Pillow sees it
+        imageinfo.check_result(result.data, prep.plan.request_output)
         returned = Image.open(io.BytesIO(result.data))
         returned.load()
         final = compose(prep.original, prep.origin, returned, prep.plan, args.seam_blend)
