@@ -8,7 +8,7 @@ import zlib
 
 import pytest
 from outpaint.errors import ResultError
-from outpaint.imageinfo import ImageInfo, check_result, read_header
+from outpaint.imageinfo import ImageInfo, check_header, check_result, read_header
 from outpaint.pngcodec import encode_png
 from PIL import Image
 
@@ -129,3 +129,12 @@ def test_short_image_data_and_bad_checksums_are_refused():
 def test_garbage_is_refused_with_a_result_error(data):
     with pytest.raises(ResultError):
         check_result(data, (16, 16))
+
+
+def test_check_header_reads_no_further_than_the_header():
+    header_only = png_from_raw(320, 256, b"")[:33]  # nothing after IHDR
+    assert check_header(header_only, (320, 256)).size == (320, 256)
+    with pytest.raises(ResultError, match="instead of"):
+        check_header(png_from_raw(12000, 9600, b"")[:33], (320, 256))
+    with pytest.raises(ResultError, match="truncated"):
+        check_result(header_only, (320, 256))

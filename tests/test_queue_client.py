@@ -707,3 +707,15 @@ def test_a_malformed_result_url_is_a_result_error():
         client.download({"images": [{"url": "https://[::1"}]})
     with pytest.raises(errors.ResultError, match="malformed result URL"):
         client.download({"images": [{"url": "https://cdn.example.com/a b.png"}]})
+
+
+def test_messages_name_a_host_never_the_user_name_of_its_url():
+    from outpaint.queue_client import _host
+
+    assert _host(f"https://{KEY}@cdn.example.com:8443/a.png") == "cdn.example.com:8443"
+    assert _host("https://[::1]:9/x") == "[::1]:9"
+    assert _host("https://[::1") == "the server"
+    client, _ = make(FakeFal())
+    with pytest.raises(errors.ResultError, match="user name") as info:
+        client.download({"images": [{"url": f"https://{KEY}@cdn.example.com/a.png"}]})
+    assert "s3cret" not in str(info.value)

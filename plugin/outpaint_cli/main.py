@@ -243,7 +243,7 @@ def run_one(
     )
     with about_request(result.request_id):  # paid for: the id lets the person recover it
         # the header's size decides what decoding allocates: checked before Pillow sees it
-        imageinfo.check_result(result.data, prep.plan.request_output)
+        imageinfo.check_header(result.data, prep.plan.request_output)
         returned = Image.open(io.BytesIO(result.data))
         returned.load()
         final = compose(prep.original, prep.origin, returned, prep.plan, args.seam_blend)

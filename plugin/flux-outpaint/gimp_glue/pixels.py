@@ -114,9 +114,10 @@ def decode(data: bytes, want: tuple[int, int] | None = None) -> tuple[bytes, int
     """A returned PNG/JPEG as RGBA u8 ``(pixels, width, height)``.
 
     ``want`` is the planned output size (None: unknown); the header must agree with it, or
-    stay within any outpaint result's size, before a single pixel is decoded.
+    stay within any outpaint result's size, before a single pixel is decoded.  (Whether
+    the file is whole was checked before it was cached; see ``recover`` for cached copies.)
     """
-    info = imageinfo.check_result(data, want)
+    info = imageinfo.check_header(data, want)
     try:
         loader = GdkPixbuf.PixbufLoader()
         loader.write(data)

@@ -9,7 +9,7 @@ canvas origin, unmasked.
 
 from __future__ import annotations
 
-from outpaint import pipeline
+from outpaint import imageinfo, pipeline
 from outpaint.errors import InputError, ResultError, about_request
 from outpaint.framing import Placement
 from outpaint.geometry import Expansion, Rect
@@ -67,15 +67,14 @@ def recover(run_mode, image, drawables, config, secrets: list[str]):
     data = cached[0] if cached is not None else None
     if data is None:
         data = _fetch(run_mode, request_id, journal, secrets)
+    want = pipeline.expected_output(entry)
     with about_request(request_id):
-        try:
-            rgba, width, height = pixels.decode(data, pipeline.expected_output(entry))
-        except ResultError:
-            if cached is None:
-                raise
-            # the cached copy is damaged: fetch it again (recover checks what it fetches)
-            data = _fetch(run_mode, request_id, journal, secrets)
-            rgba, width, height = pixels.decode(data, pipeline.expected_output(entry))
+        if cached is not None:
+            try:
+                imageinfo.check_result(data, want)  # whole, and the size that was asked for
+            except ResultError:  # damaged in the cache: fetch it again (and check that)
+                data = _fetch(run_mode, request_id, journal, secrets)
+        rgba, width, height = pixels.decode(data, want)
     above = None
     if drawables and len(drawables) == 1:
         try:

@@ -4,7 +4,7 @@ A result JSON comes from the network, so its image URL is untrusted input:
 
 * only ``https:`` URLs, ``data:`` URIs, or URLs on the configured server's own origin (the
   local server speaks plain http on loopback) are fetched — never ``file:``, never plain http
-  to some other host;
+  to some other host, never a URL with a user name or password in it;
 * at most ``MAX_RESULT_BYTES`` are accepted, checked against Content-Length before reading,
   against the byte count while streaming, and against the encoded length of a data URI
   before it is decoded, so a hostile or broken server cannot make us allocate without bound;
@@ -104,6 +104,8 @@ def check_url(url: str, base_url: str) -> str:
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
         raise ResultError(f"fal returned a malformed result URL ({clean(url)[:120]})")
     allowed = scheme == "https" or (scheme == "http" and origin(url) == origin(base_url))
+    if "@" in parts.netloc:  # credentials in a URL would be sent to its host: never
+        raise ResultError("Refusing to download the result from a URL with a user name in it")
     if not allowed or not host:
         shown = url if scheme in ("http", "https") else f"{scheme or 'a schemeless'} URL"
         raise ResultError(

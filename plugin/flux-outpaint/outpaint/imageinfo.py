@@ -4,14 +4,14 @@ A result comes from the network, and its header decides how much memory a decode
 allocate.  So before Pillow, GdkPixbuf or ``pngcodec`` sees the bytes:
 
 * ``read_header`` takes the size from the PNG ``IHDR`` chunk or the JPEG ``SOFn`` segment;
-* ``check_result`` compares it with the planned output size (``framing.check_size``: the
+* ``check_header`` compares it with the planned output size (``framing.check_size``: the
   requested size or a uniformly scaled-down one) or, when no plan is known, with
-  ``MAX_RESULT_PIXELS``;
-* and checks that the file is whole: every PNG chunk present with a correct CRC, ``IEND``
-  last, and the image data inflating to exactly the byte count the header implies — inflated
-  in bounded steps and abandoned at the first byte too many, so a decompression bomb costs
-  neither memory nor more time than a true image of that size; a JPEG must reach its
-  end-of-image marker.
+  ``MAX_RESULT_PIXELS`` — cheap enough to run right before every decode;
+* ``check_result`` does that and checks that the file is whole: every PNG chunk present
+  with a correct CRC, ``IEND`` last, and the image data inflating to exactly the byte count
+  the header implies — inflated in bounded steps and abandoned at the first byte too many,
+  so a decompression bomb costs neither memory nor more time than a true image of that
+  size; a JPEG must reach its end-of-image marker.
 
 Every failure is a ResultError with a one-line reason; the pipeline runs this before a
 result is cached, so a broken or hostile download is never kept as a paid result.
@@ -31,6 +31,7 @@ __all__ = [
     "MAX_RESULT_PIXELS",
     "ImageInfo",
     "check_complete",
+    "check_header",
     "check_result",
     "read_header",
 ]
@@ -106,10 +107,10 @@ def check_complete(data: bytes, info: ImageInfo) -> None:
         _check_jpeg(data)
 
 
-def check_result(
+def check_header(
     data: bytes, want: tuple[int, int] | None, *, max_pixels: int = MAX_RESULT_PIXELS
 ) -> ImageInfo:
-    """Header, size and completeness of a returned image, before anything decodes it.
+    """The header and its size only (no data read): what a decoder is about to allocate.
 
     ``want`` is the plan's ``request_output``; None when no plan is known, then only
     ``max_pixels`` bounds the size.
@@ -122,6 +123,15 @@ def check_result(
             f"The result claims to be {info.width}×{info.height} pixels, more than any "
             "outpaint result; it was not decoded"
         )
+    return info
+
+
+def check_result(
+    data: bytes, want: tuple[int, int] | None, *, max_pixels: int = MAX_RESULT_PIXELS
+) -> ImageInfo:
+    """Header, size and completeness of a returned image, before anything decodes it
+    (``check_header``, then ``check_complete``)."""
+    info = check_header(data, want, max_pixels=max_pixels)
     check_complete(data, info)
     return info
 

@@ -728,10 +728,17 @@ def _error_kind(exc: BaseException) -> ErrorKind | None:
 
 
 def _host(url: str) -> str:
+    """host[:port] of a URL for a message: never its user name or password (a hostile URL
+    could carry the key there), never anything unparsable."""
     try:
-        return urlsplit(url).netloc or url
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port
     except ValueError:
         return "the server"
+    if not host:
+        return "the server"
+    shown = f"[{host}]" if ":" in host else host
+    return err.clean(shown if port is None else f"{shown}:{port}", limit=80)
 
 
 def _json_value(body: bytes) -> Any:
