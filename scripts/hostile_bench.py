@@ -15,17 +15,25 @@ RSS (MB, from the kernel's rusage) and CPU seconds (user + system), the submits 
 accepted, and a note (what leaked, what was written).  Then the last line each run printed.
 It asserts nothing: figures, not tests.  The machine may be busy (GIMP tests run beside it),
 so times are noisy; the memory figures are not.
+
+The CLI is started by a small spawner process (this script with ``--spawner``), started
+before anything large is loaded: a child's peak RSS as the kernel reports it includes the
+memory of the process it was forked from, so it must be forked from a small one.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import os
+import pty
+import re
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +42,7 @@ _PLUGIN = Path(__file__).resolve().parent.parent / "plugin"
 if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
     sys.path[0:1] = [str(_PLUGIN / "flux-outpaint"), str(_PLUGIN)]
 
-import fal_local  # noqa: E402
+# fal_local (numpy, Pillow) is imported only once the spawner runs: see the docstring.
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-key-id-7f3a:bench-secret-0123456789"
@@ -50,6 +58,7 @@ class Case:
     tls: bool = False  # serve https with a certificate the CLI does not trust
     interrupt_after_s: float | None = None  # send SIGINT after this long
     run_seconds: float = 0.5
+    tty: bool = False  # the CLI's output on a terminal (its live progress shows log lines)
 
 
 CASES = [
@@ -64,8 +73,8 @@ CASES = [
     Case("truncated-image", "truncated-image"),
     Case("bad-result-url", "bad-result-url"),
     Case("redirect-result", "redirect-result"),
-    Case("echo-key", "echo-key"),
-    Case("hostile-error", "hostile-error"),
+    Case("echo-key", "echo-key", tty=True, run_seconds=1.5),
+    Case("hostile-error", "hostile-error", tty=True),
     Case("key-in-url", "key-in-url"),
     Case("proxy-504", "proxy-504"),
     Case("mode-not-in-schema", "mode-not-in-schema"),
@@ -105,12 +114,23 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def measure(argv: list[str], env: dict, cap_s: float, interrupt_after_s: float | None):
-    """Run, watch, kill at the caps; (status, seconds, peak RSS MB, CPU s, stdout, stderr,
-    why it was killed)."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+def measure(argv: list[str], env: dict, cap_s: float, interrupt_after_s: float | None, tty: bool):
+    """Run, watch, kill at the caps (in the spawner); (status, seconds, peak RSS MB, CPU s,
+    what it printed, why it was killed)."""
+    with tempfile.TemporaryFile() as out:
+        shown = bytearray()
+        reader = None
+        if tty:  # a pseudo-terminal: the CLI draws its live progress there
+            master, slave = pty.openpty()
+            sink: object = slave
+            reader = threading.Thread(target=_drain, args=(master, shown), daemon=True)
+        else:
+            sink = out
         t0 = time.monotonic()
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=err)
+        proc = subprocess.Popen(argv, env=env, stdout=sink, stderr=sink, stdin=subprocess.DEVNULL)
+        if reader is not None:
+            os.close(slave)
+            reader.start()
         killed, interrupted = "", False
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -131,11 +151,58 @@ def measure(argv: list[str], env: dict, cap_s: float, interrupt_after_s: float |
             time.sleep(POLL_S)
         seconds = time.monotonic() - t0
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
-        out.seek(0)
-        err.seek(0)
+        if reader is not None:
+            reader.join(5)
+        else:
+            out.seek(0)
+            shown += out.read()
         code = "kill" if killed else str(proc.returncode)
         cpu = usage.ru_utime + usage.ru_stime
-        return code, seconds, usage.ru_maxrss / 1024, cpu, out.read(), err.read(), killed
+        return code, seconds, usage.ru_maxrss / 1024, cpu, bytes(shown), killed
+
+
+def _drain(fd: int, into: bytearray) -> None:
+    with contextlib.suppress(OSError):  # EIO once the terminal's last writer has gone
+        while chunk := os.read(fd, 65536):
+            into += chunk
+    os.close(fd)
+
+
+def spawner() -> int:
+    """One JSON command per line in, one JSON measurement per line out."""
+    for line in sys.stdin:
+        cmd = json.loads(line)
+        code, seconds, rss, cpu, shown, killed = measure(
+            cmd["argv"], cmd["env"], cmd["cap"], cmd["interrupt"], cmd["tty"]
+        )
+        Path(cmd["out"]).write_bytes(shown)
+        print(json.dumps([code, seconds, rss, cpu, killed]), flush=True)
+    return 0
+
+
+class Spawner:
+    def __init__(self) -> None:
+        self._proc = subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--spawner"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def run(self, argv, env, cap_s, interrupt_after_s, tty: bool, tmp: Path):
+        assert self._proc.stdin is not None and self._proc.stdout is not None
+        out = tmp / "shown.txt"
+        command = {"argv": argv, "env": env, "cap": cap_s, "interrupt": interrupt_after_s}
+        command["tty"] = tty
+        self._proc.stdin.write(json.dumps({**command, "out": str(out)}) + "\n")
+        self._proc.stdin.flush()
+        code, seconds, rss, cpu, killed = json.loads(self._proc.stdout.readline())
+        return code, seconds, rss, cpu, out.read_bytes(), killed
+
+    def close(self) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.close()
+        self._proc.wait(10)
 
 
 @contextlib.contextmanager
@@ -177,6 +244,8 @@ def server_for(case: Case, tmp: Path):
         cert.private_key_and_cert_chain_pem.write_to_path(str(tmp / "cert.pem"))
         cert.private_key_pem.write_to_path(str(tmp / "key.pem"))
         options.update(tls_cert=str(tmp / "cert.pem"), tls_key=str(tmp / "key.pem"))
+    import fal_local  # numpy and Pillow: only after the spawner has started
+
     with fal_local.start_server(**options) as server:
         yield server
 
@@ -186,8 +255,10 @@ def note_for(case: Case, shown: str, data: Path) -> str:
     if case.scenario in ("echo-key", "hostile-error"):
         secret = KEY.split(":")[1]
         notes.append(f"key shown ×{shown.count(secret)}")
-        notes.append(f"escapes ×{shown.count(chr(27))}")
-        forged = sum(line.startswith("in.png ->") for line in shown.splitlines())
+        # the server's escapes, not the progress display's own (erase line, cursor up)
+        hostile = sum(shown.count(e) for e in ("\x1b]", "\x1b[2J", "\x1b[31m"))
+        notes.append(f"server escapes ×{hostile}")
+        forged = len(re.findall(r"[\r\n](?:\x1b\[[0-9;]*[A-Za-z])*in\.png -> ", shown))
         notes.append(f"forged lines ×{forged}")
     if case.scenario == "key-in-url":
         journal = data / "journal.jsonl"
@@ -200,7 +271,7 @@ def note_for(case: Case, shown: str, data: Path) -> str:
     return ", ".join(notes)
 
 
-def run_case(case: Case, cli: Path, timeout_s: float, cap_s: float) -> Run:
+def run_case(case: Case, cli: Path, timeout_s: float, cap_s: float, spawn: Spawner) -> Run:
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         source = tmp / "in.png"
@@ -217,11 +288,11 @@ def run_case(case: Case, cli: Path, timeout_s: float, cap_s: float) -> Run:
             env.pop("SSL_CERT_FILE", None)
             argv = [sys.executable, str(cli), str(source), "--left", "64"]
             argv += ["--timeout", str(timeout_s), "-o", str(tmp / "out.png")]
-            code, seconds, rss, cpu, out, err, killed = measure(
-                argv, env, cap_s, case.interrupt_after_s
+            code, seconds, rss, cpu, shown_bytes, killed = spawn.run(
+                argv, env, cap_s, case.interrupt_after_s, case.tty, tmp
             )
             submits = len(server.submits)
-            shown = (out + err).decode("utf-8", "replace")
+            shown = shown_bytes.decode("utf-8", "replace")
             note = ", ".join(n for n in (killed, note_for(case, shown, data)) if n)
             if (tmp / "out.png").exists():
                 note = ", ".join(n for n in (note, "output written") if n)
@@ -260,7 +331,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cap", type=float, default=60.0, help="kill a run after this long")
     p.add_argument("--timeout", type=float, default=10.0, help="the CLI's --timeout")
     p.add_argument("--only", default="", help="comma-separated case names")
+    p.add_argument("--spawner", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.spawner:
+        return spawner()
+    spawn = Spawner()
     versions: dict[str, Path] = {}
     if args.before:
         versions["before"] = args.before / "scripts" / "outpaint.py"
@@ -273,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         runs: dict[str, Run] = {}
         for version, cli in versions.items():
             try:
-                runs[version] = run_case(case, cli, args.timeout, args.cap)
+                runs[version] = run_case(case, cli, args.timeout, args.cap, spawn)
             except (ImportError, RuntimeError) as exc:
                 print(f"{case.name} ({version}): skipped: {exc}", file=sys.stderr)
                 continue
@@ -285,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         results.append((case, runs))
+    spawn.close()
     print(table(results, list(versions)))
     print()
     for case, runs in results:

@@ -325,10 +325,16 @@ class Backend:
                 if left <= 0 and not forever:
                     break
                 self.cond.wait(1.0 if forever else min(left, max(self.run_s / RUN_LOG_LINES, 0.01)))
-                if forever or len(job.logs) < RUN_LOG_LINES:
-                    job.log("Still working…" if forever else "Filling the new area…")
+                if forever or len(job.logs) < RUN_LOG_LINES or self.faults.active("echo-key"):
+                    job.log("Still working…" if forever else self._filler(job))
                     self.cond.notify_all()
             self._complete(job, *outcome)
+
+    def _filler(self, job: Job) -> str:
+        """A running job's log line (echo-key: the hostile one, so it is the latest)."""
+        if self.faults.active("echo-key"):
+            return hostile.log_line(job.key)
+        return "Filling the new area…"
 
     def _queued_step(self, job: Job) -> bool:
         """One wait in the queue (caller holds `cond`); True once the job may run or is over."""
