@@ -710,7 +710,7 @@ def test_a_malformed_result_url_is_a_result_error():
 
 
 def test_messages_name_a_host_never_the_user_name_of_its_url():
-    from outpaint.queue_client import _host
+    from outpaint.caller import host_of as _host
 
     assert _host(f"https://{KEY}@cdn.example.com:8443/a.png") == "cdn.example.com:8443"
     assert _host("https://[::1]:9/x") == "[::1]:9"

@@ -13,22 +13,17 @@ Retries follow ``retry.decide``; see retry.py for why a submit is never repeated
 have accepted it.  The API key is sent only to the configured server's origin and fal's
 storage API, never to an image host, and never appears in a message or a repr.
 
-Hostile servers: every call is one attempt at a time under a total-time budget
-(``Timeouts.*_total``, clamped to the caller's deadline) enforced at the socket by
-``netbudget``, so trickled bytes cannot stretch it; a cancel flag interrupts a blocked read
-within ``netbudget.SLICE_S``.  Every body is read with a cap (``download.MAX_JSON_BYTES``
-for JSON, ``MAX_ERROR_BODY_BYTES`` for errors), redirects are refused, a TLS certificate
-failure is final, and every string taken from an answer is cleaned (``errors.clean``)
-before it goes anywhere.  URLs the server returns are used only when they point back at the
-server itself and carry nothing but a path.
+Hostile servers: every call goes through ``caller.Caller`` (a total-time budget per attempt
+enforced at the socket, a cancel flag that interrupts a blocked read, capped bodies, refused
+redirects, final TLS certificate failures); every string taken from an answer is cleaned
+(``errors.clean``) before it goes anywhere, and URLs the server returns are used only when
+they point back at the server itself and carry nothing but a path.
 """
 
 from __future__ import annotations
 
-import json
 import queue
 import random
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -39,8 +34,9 @@ import httpx
 
 from . import __version__, download, netbudget, retry, settings, sse
 from . import errors as err
-from .errors import CancelledError, OutpaintTimeoutError, error_from_response
-from .retry import DEFAULT_TIMEOUTS, ErrorKind, Op, Timeouts
+from .caller import Caller, json_object, json_value
+from .errors import CancelledError, OutpaintTimeoutError
+from .retry import DEFAULT_TIMEOUTS, Op, Timeouts
 from .status import (
     REQUEST_ID,
     Completed,
@@ -86,7 +82,7 @@ class FalQueueClient:
         self._rest_url = settings.rest_base_url(self.base_url)
         self._trusted = {download.origin(self.base_url), download.origin(self._rest_url)}
         self._timeouts = timeouts
-        self._sleep, self._clock, self._rand = sleep, clock, rand
+        self._clock = clock
         self._use_stream = use_stream
         self._scale = settings.time_scale() if time_scale is None else time_scale
         self._http = httpx.Client(
@@ -95,6 +91,16 @@ class FalQueueClient:
         # Bounds every socket operation by the call's budget and cancel flag (a no-op for
         # injected transports without sockets, e.g. the tests' MockTransport).
         self.budgeted = netbudget.install(self._http)
+        self._calls = Caller(
+            self._http,
+            secrets=self._secrets,
+            auth_for=self._auth_for,
+            timeouts=timeouts,
+            sleep=sleep,
+            clock=clock,
+            rand=rand,
+            time_scale=self._scale,
+        )
 
     def __repr__(self) -> str:
         return f"FalQueueClient(base_url={self.base_url!r}, app_id={self.app_id!r}, key=***)"
@@ -130,7 +136,7 @@ class FalQueueClient:
         cancel: threading.Event | None = None,
     ) -> str:
         """Put bytes into fal storage (initiate → PUT → file_url); returns the file URL."""
-        _, body = self._call(
+        _, body = self._calls.call(
             Op.UPLOAD,
             "POST",
             f"{self._rest_url}/storage/upload/initiate",
@@ -139,7 +145,7 @@ class FalQueueClient:
             deadline=deadline,
             cancel=cancel,
         )
-        info = _json_object(body)
+        info = json_object(body)
         upload_url, file_url = info.get("upload_url"), info.get("file_url")
         if not isinstance(upload_url, str) or not isinstance(file_url, str) or not file_url:
             raise err.ApiError("fal storage answered without an upload URL")
@@ -149,7 +155,7 @@ class FalQueueClient:
             usable = False
         if not usable:
             raise err.ApiError("fal storage gave an upload URL that is not https")
-        self._call(
+        self._calls.call(
             Op.UPLOAD,
             "PUT",
             upload_url,
@@ -173,7 +179,7 @@ class FalQueueClient:
         bring back its request id (so the caller can cancel the request on fal); a cancel set
         before it is sent sends nothing.
         """
-        _, body = self._call(
+        _, body = self._calls.call(
             Op.SUBMIT,
             "POST",
             f"{self.base_url}/{self.app_id}",
@@ -181,7 +187,7 @@ class FalQueueClient:
             deadline=deadline,
             cancel=cancel,
         )
-        info = _json_object(body)
+        info = json_object(body)
         request_id = info.get("request_id")
         if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
             raise err.SubmitUnknownError(
@@ -211,7 +217,7 @@ class FalQueueClient:
         cancel: threading.Event | None = None,
     ) -> Status:
         """One status check, with every log line the server currently shows."""
-        response, body = self._call(
+        response, body = self._calls.call(
             Op.STATUS,
             "GET",
             handle.status_url,
@@ -220,7 +226,7 @@ class FalQueueClient:
             cancel=cancel,
             request_id=handle.request_id,
         )
-        return parse_status(_json_object(body), response.status_code, LogTracker(self._secrets))
+        return parse_status(json_object(body), response.status_code, LogTracker(self._secrets))
 
     def wait(
         self,
@@ -275,7 +281,7 @@ class FalQueueClient:
         cancel: threading.Event | None = None,
     ) -> dict[str, Any]:
         """The output JSON of a COMPLETED request, or the model's error as an exception."""
-        _, body = self._call(
+        _, body = self._calls.call(
             Op.RESULT,
             "GET",
             handle.response_url,
@@ -283,7 +289,7 @@ class FalQueueClient:
             cancel=cancel,
             request_id=handle.request_id,
         )
-        data = _json_value(body)
+        data = json_value(body)
         if not isinstance(data, dict):
             raise err.ResultError(
                 "fal returned a result that is not a JSON object", request_id=handle.request_id
@@ -292,7 +298,7 @@ class FalQueueClient:
 
     def cancel(self, handle: RequestHandle, *, deadline: float | None = None) -> str:
         """Ask fal to cancel; returns one of CANCEL_OUTCOMES."""
-        response, body = self._call(
+        response, body = self._calls.call(
             Op.CANCEL,
             "PUT",
             handle.cancel_url,
@@ -300,7 +306,7 @@ class FalQueueClient:
             deadline=deadline,
             request_id=handle.request_id,
         )
-        said = _json_object(body).get("status")
+        said = json_object(body).get("status")
         if isinstance(said, str) and said in CANCEL_OUTCOMES:
             return said
         return {400: "ALREADY_COMPLETED", 404: "NOT_FOUND"}.get(
@@ -317,7 +323,7 @@ class FalQueueClient:
         """The result image's bytes and content type, under download.py's policy."""
 
         def fetch_url(url: str) -> tuple[httpx.Response, bytes]:
-            return self._call(
+            return self._calls.call(
                 Op.DOWNLOAD,
                 "GET",
                 url,
@@ -343,7 +349,7 @@ class FalQueueClient:
         url = handle.status_url.rstrip("/") + "/stream"
         t = self._timeouts
         stop = threading.Event()
-        end = self._real_end(None, deadline)
+        end = self._calls.real_end(None, deadline)
 
         def stopped() -> bool:
             return stop.is_set() or (cancel is not None and cancel.is_set())
@@ -373,7 +379,7 @@ class FalQueueClient:
         heard = self._clock()
         try:
             while True:
-                self._check(cancel, deadline)
+                self._calls.check(cancel, deadline)
                 try:
                     item = items.get(timeout=retry.CANCEL_CHECK_INTERVAL_S)
                 except queue.Empty:
@@ -382,7 +388,7 @@ class FalQueueClient:
                     # finished job is noticed within seconds instead of at the idle timeout.
                     if self._clock() - heard >= retry.STREAM_SILENCE_POLL_S * self._scale:
                         heard = self._clock()
-                        response, body = self._call(
+                        response, body = self._calls.call(
                             Op.STATUS,
                             "GET",
                             handle.status_url,
@@ -391,13 +397,13 @@ class FalQueueClient:
                             cancel=cancel,
                             request_id=handle.request_id,
                         )
-                        if isinstance(emit(_json_object(body), response.status_code), Completed):
+                        if isinstance(emit(json_object(body), response.status_code), Completed):
                             return True
                     continue
                 heard = self._clock()
                 if item.kind == "end" or item.event is None:
                     return False
-                status = _json_value(item.event.data.encode("utf-8"))
+                status = json_value(item.event.data.encode("utf-8"))
                 if isinstance(status, dict) and isinstance(emit(status, None), Completed):
                     return True
         finally:
@@ -411,8 +417,8 @@ class FalQueueClient:
         cancel: threading.Event | None,
     ) -> None:
         while True:
-            self._check(cancel, deadline)
-            response, body = self._call(
+            self._calls.check(cancel, deadline)
+            response, body = self._calls.call(
                 Op.STATUS,
                 "GET",
                 handle.status_url,
@@ -421,7 +427,7 @@ class FalQueueClient:
                 cancel=cancel,
                 request_id=handle.request_id,
             )
-            status = emit(_json_object(body), response.status_code)
+            status = emit(json_object(body), response.status_code)
             if isinstance(status, Completed):
                 return
             interval = (
@@ -429,7 +435,7 @@ class FalQueueClient:
                 if isinstance(status, Queued)
                 else retry.POLL_INTERVAL_RUNNING_S
             )
-            self._pause(interval * self._scale, cancel, deadline)
+            self._calls.pause(interval * self._scale, cancel, deadline)
 
     def cancel_quietly(self, handle: RequestHandle, budget_s: float = retry.CANCEL_BUDGET_S) -> str:
         """Best-effort cancel within ``budget_s`` (retries included); "UNKNOWN" on failure."""
@@ -438,176 +444,7 @@ class FalQueueClient:
         except Exception:  # noqa: BLE001 - best effort: the caller already fails for a reason
             return "UNKNOWN"
 
-    def _check(self, cancel: threading.Event | None, deadline: float | None) -> None:
-        if cancel is not None and cancel.is_set():
-            raise CancelledError("Cancelled")
-        if deadline is not None and self._clock() >= deadline:
-            raise OutpaintTimeoutError("No result from fal within the time limit")
-
-    def _pause(
-        self, seconds: float, cancel: threading.Event | None, deadline: float | None
-    ) -> None:
-        """Sleep in short steps so a cancel or the deadline is noticed within one step."""
-        end = self._clock() + seconds
-        while True:
-            self._check(cancel, deadline)
-            now = self._clock()
-            step = min(end - now, retry.CANCEL_CHECK_INTERVAL_S)
-            if deadline is not None:
-                step = min(step, deadline - now)
-            if step <= 0:
-                if now >= end:
-                    return
-                continue
-            self._sleep(step)
-
     # -- one HTTP call with retries ------------------------------------------------------
-
-    def _call(
-        self,
-        op: Op,
-        method: str,
-        url: str,
-        *,
-        deadline: float | None = None,
-        cancel: threading.Event | None = None,
-        ok: tuple[int, ...] = (),
-        request_id: str | None = None,
-        perform: _Perform | None = None,
-        headers: Mapping[str, str] | None = None,
-        **kwargs: Any,
-    ) -> tuple[httpx.Response, bytes]:
-        """Send until success or ``retry.decide`` gives up; then raise the mapped error.
-
-        Each attempt runs under ``netbudget.limit``: its end is the op's total budget or the
-        deadline, whichever comes first, and ``cancel`` interrupts it (for a submit only
-        after ``SUBMIT_CANCEL_GRACE_S``, so that an id already on its way is not lost).
-        """
-        started = self._clock()
-        attempt = 0
-        while True:
-            attempt += 1
-            self._check(cancel, deadline)
-            timeout = self._timeout(op, deadline)
-            response: httpx.Response | None = None
-            body = b""
-            kind: ErrorKind | None = None
-            failure = ""  # only text: the httpx exception holds the request and its key header
-            try:
-                with (
-                    err.about_request(request_id),
-                    netbudget.limit(self._real_end(op, deadline), _interrupt(op, cancel)),
-                ):
-                    if perform is not None:
-                        response, body = perform(timeout)
-                    else:
-                        response, body = self._exchange(
-                            op, method, url, headers, timeout, ok, **kwargs
-                        )
-            except netbudget.Interrupted:
-                if op is Op.SUBMIT:
-                    raise err.SubmitUnknownError(
-                        "Cancelled while the submit was on its way: fal may have accepted it "
-                        "(no request id came back), so it was not sent again"
-                    ) from None
-                raise CancelledError("Cancelled") from None
-            except (httpx.TransportError, netbudget.Expired) as exc:
-                kind, failure = _error_kind(exc), self._transport_text(url, exc)
-                if deadline is not None and self._clock() >= deadline:
-                    raise _deadline_error(op) from None
-            if failure and kind is None:
-                raise err.NetworkError(failure)
-            code = None if response is None else response.status_code
-            if response is not None and code is not None and 300 <= code < 400:
-                raise err.ApiError(
-                    f"{_host(url)} answered with a redirect (HTTP {code}); redirect refused",
-                    status=code,
-                    request_id=request_id,
-                )
-            if response is not None and code is not None and (code < 400 or code in ok):
-                return response, body
-            seen = response.headers if response is not None else httpx.Headers()
-            now = self._clock()
-            decision = retry.decide(
-                op,
-                attempt,
-                status=None if kind else code,
-                error=kind,
-                has_request_id="x-fal-request-id" in seen,
-                ingress_failure=b"nginx" in body,
-                user_timeout=seen.get("x-fal-request-timeout-type", "").lower() == "user",
-                retry_after_s=retry.parse_retry_after(seen.get("retry-after"), time.time()),
-                elapsed_s=now - started,
-                remaining_s=None if deadline is None else deadline - now,
-                rand=self._rand(),
-                time_scale=self._scale,
-            )
-            if decision.retry:
-                self._pause(decision.delay_s, cancel, deadline)
-                continue
-            if decision.outcome_unknown:
-                raise err.SubmitUnknownError(
-                    f"The submit reached {_host(url)} but its answer was lost "
-                    f"({decision.reason}); fal may be running it, so it was not sent again"
-                )
-            if kind is not None or code is None:
-                raise err.NetworkError(failure)
-            raise error_from_response(
-                code, seen, body, request_id=request_id, secrets=self._secrets
-            )
-
-    def _exchange(
-        self,
-        op: Op,
-        method: str,
-        url: str,
-        headers: Mapping[str, str] | None,
-        timeout: httpx.Timeout,
-        ok: tuple[int, ...],
-        **kwargs: Any,
-    ) -> tuple[httpx.Response, bytes]:
-        """One request; its body read with a cap (a JSON answer, or an error to describe)."""
-        sent = {"Accept": "application/json", **self._auth_for(url), **(headers or {})}
-        with self._http.stream(method, url, headers=sent, timeout=timeout, **kwargs) as response:
-            code = response.status_code
-            if code >= 400 and code not in ok or 300 <= code < 400:
-                return response, download.read_capped(
-                    response, download.MAX_ERROR_BODY_BYTES, truncate=True
-                )
-            error = err.SubmitUnknownError if op is Op.SUBMIT else err.ApiError
-            return response, download.read_capped(
-                response,
-                download.MAX_JSON_BYTES,
-                what=f"fal's answer to the {op.value}",
-                error=error,
-            )
-
-    def _timeout(self, op: Op, deadline: float | None) -> httpx.Timeout:
-        t = self._timeouts
-        read, write = t.read, t.write
-        if op is Op.UPLOAD:
-            read, write = t.upload, t.upload
-        elif op is Op.DOWNLOAD:
-            read = t.download
-        values = [t.connect, read, write, t.pool]
-        if deadline is not None:
-            left = deadline - self._clock()
-            if left <= 0:
-                raise _deadline_error(op)
-            values = [min(v, left) for v in values]
-        return httpx.Timeout(values[0], read=values[1], write=values[2], pool=values[3])
-
-    def _real_end(self, op: Op | None, deadline: float | None) -> float | None:
-        """When one attempt must be over, as a ``time.monotonic()`` value for the sockets
-        (``deadline`` is on ``self._clock``, which tests may fake)."""
-        t = self._timeouts
-        left: float | None = None
-        if op is not None:
-            left = {Op.UPLOAD: t.upload_total, Op.DOWNLOAD: t.download_total}.get(op, t.total)
-        if deadline is not None:
-            to_deadline = deadline - self._clock()
-            left = to_deadline if left is None else min(left, to_deadline)
-        return None if left is None else time.monotonic() + left
 
     def _auth_for(self, url: str) -> dict[str, str]:
         try:
@@ -633,21 +470,8 @@ class FalQueueClient:
             return fallback
         return given
 
-    def _transport_text(self, url: str, exc: BaseException) -> str:
-        reason = err.clean(str(exc), self._secrets, limit=120) or type(exc).__name__
-        if _certificate_failure(exc):
-            return (
-                f"The TLS certificate of {_host(url)} could not be verified ({reason}); "
-                "not retried: check the server address, or the certificate authorities "
-                "this computer trusts"
-            )
-        if _error_kind(exc) in retry.NOT_SENT_ERRORS:
-            return f"Could not reach {_host(url)}: {reason}"
-        return f"The connection to {_host(url)} failed: {reason}"
-
 
 _Emit = Callable[[Mapping[str, Any], "int | None"], Status]
-_Perform = Callable[[httpx.Timeout], "tuple[httpx.Response, bytes]"]
 
 _CANCEL_NOTES = {
     "CANCELLATION_REQUESTED": "Cancelled (fal was asked to stop the request)",
@@ -657,97 +481,3 @@ _CANCEL_NOTES = {
     "NOT_FOUND": "Cancelled",
     "UNKNOWN": "Cancelled (fal did not confirm the cancel)",
 }
-
-
-# How far a request got when its budget ran out (netbudget.Expired.phase).
-_EXPIRED_KIND = {
-    "connect": ErrorKind.CONNECT_TIMEOUT,
-    "write": ErrorKind.WRITE,
-    "read": ErrorKind.READ_TIMEOUT,
-}
-
-
-def _interrupt(op: Op, cancel: threading.Event | None) -> Callable[[], bool] | None:
-    """What tells ``netbudget`` to abandon an attempt of ``op``."""
-    if cancel is None:
-        return None
-    if op is not Op.SUBMIT:
-        return cancel.is_set
-    noticed: list[float] = []
-
-    def after_grace() -> bool:
-        if not cancel.is_set():
-            return False
-        if not noticed:
-            noticed.append(time.monotonic())
-        return time.monotonic() - noticed[0] >= retry.SUBMIT_CANCEL_GRACE_S
-
-    return after_grace
-
-
-def _deadline_error(op: Op) -> OutpaintTimeoutError:
-    if op is Op.SUBMIT:
-        return OutpaintTimeoutError(
-            "No answer to the submit within the time limit; fal may have accepted it, so it "
-            "was not sent again"
-        )
-    return OutpaintTimeoutError("No result from fal within the time limit")
-
-
-def _certificate_failure(exc: BaseException) -> bool:
-    """A TLS certificate that does not verify: no retry can change that."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, ssl.SSLCertVerificationError):
-            return True
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return "CERTIFICATE_VERIFY_FAILED" in str(exc)
-
-
-def _error_kind(exc: BaseException) -> ErrorKind | None:
-    """How far a failed request got; None for failures that no retry can fix."""
-    if _certificate_failure(exc):
-        return None
-    if isinstance(exc, netbudget.Expired):
-        return _EXPIRED_KIND.get(exc.phase, ErrorKind.READ_TIMEOUT)
-    if isinstance(exc, httpx.ConnectTimeout):
-        return ErrorKind.CONNECT_TIMEOUT
-    if isinstance(exc, httpx.PoolTimeout):
-        return ErrorKind.POOL_TIMEOUT
-    if isinstance(exc, (httpx.ConnectError, httpx.ProxyError)):
-        return ErrorKind.CONNECT
-    if isinstance(exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError)):
-        return None
-    if isinstance(exc, (httpx.WriteError, httpx.WriteTimeout)):
-        return ErrorKind.WRITE
-    if isinstance(exc, httpx.ReadTimeout):
-        return ErrorKind.READ_TIMEOUT
-    return ErrorKind.READ  # read error, dropped connection, anything else: maybe sent
-
-
-def _host(url: str) -> str:
-    """host[:port] of a URL for a message: never its user name or password (a hostile URL
-    could carry the key there), never anything unparsable."""
-    try:
-        parts = urlsplit(url)
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        return "the server"
-    if not host:
-        return "the server"
-    shown = f"[{host}]" if ":" in host else host
-    return err.clean(shown if port is None else f"{shown}:{port}", limit=80)
-
-
-def _json_value(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # "[[[[…": too deep to be fal's
-        return None
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    data = _json_value(body)
-    return data if isinstance(data, dict) else {}
