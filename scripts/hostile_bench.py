@@ -59,6 +59,9 @@ class Case:
     interrupt_after_s: float | None = None  # send SIGINT after this long
     run_seconds: float = 0.5
     tty: bool = False  # the CLI's output on a terminal (its live progress shows log lines)
+    # Not the CLI: the checkout's stdlib PNG decoder (the plug-in's fallback inside GIMP) on a
+    # 12000×12000 black PNG of ~420 KB, as GIMP would meet it after GdkPixbuf refused it.
+    stdlib_decode: bool = False
 
 
 CASES = [
@@ -66,7 +69,7 @@ CASES = [
     Case("trickle-result", "trickle-result"),
     Case("trickle-image", "trickle-image"),
     Case("endless-sse-line", "endless-sse-line"),
-    Case("huge-status", "huge-status"),
+    Case("huge-status", "huge-status", run_seconds=30.0),  # polled again and again
     Case("huge-result", "huge-result"),
     Case("size-lie", "size-lie"),
     Case("png-bomb", "png-bomb"),
@@ -82,7 +85,21 @@ CASES = [
     Case("data-dir-under-a-file", data="under-file"),
     Case("full-disk", data="full-disk"),
     Case("ctrl-c-while-waiting", "never-finish", interrupt_after_s=3.0),
+    Case("stdlib-png-bomb", stdlib_decode=True),
 ]
+
+# Decodes argv[2] with the pngcodec of the checkout argv[1]; prints what came of it.
+DECODE = """
+import sys
+sys.path.insert(0, sys.argv[1] + "/plugin/flux-outpaint")
+from outpaint import pngcodec
+data = open(sys.argv[2], "rb").read()
+try:
+    pixels, w, h, c = pngcodec.decode_png(data)
+    print(f"decoded {w}x{h}, {len(pixels)} bytes")
+except Exception as exc:
+    print(f"{type(exc).__name__}: {exc}")
+"""
 
 
 @dataclass
@@ -272,6 +289,8 @@ def note_for(case: Case, shown: str, data: Path) -> str:
 
 
 def run_case(case: Case, cli: Path, timeout_s: float, cap_s: float, spawn: Spawner) -> Run:
+    if case.stdlib_decode:
+        return run_decode(cli.parent.parent, cap_s, spawn)
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)
         source = tmp / "in.png"
@@ -299,6 +318,22 @@ def run_case(case: Case, cli: Path, timeout_s: float, cap_s: float, spawn: Spawn
     lines = [ln for ln in shown.splitlines() if ln.strip()]
     last = repr(lines[-1])[1:-1] if lines else ""
     return Run(code, seconds, rss, cpu, submits, note, last[:160])
+
+
+def run_decode(checkout: Path, cap_s: float, spawn: Spawner) -> Run:
+    from fal_local import hostile
+
+    with tempfile.TemporaryDirectory() as folder:
+        tmp = Path(folder)
+        bomb = tmp / "bomb.png"
+        bomb.write_bytes(hostile.black_png(12000, 12000))
+        argv = [sys.executable, "-c", DECODE, str(checkout), str(bomb)]
+        code, seconds, rss, cpu, shown_bytes, killed = spawn.run(
+            argv, dict(os.environ), cap_s, None, False, tmp
+        )
+        note = f"{bomb.stat().st_size // 1024} KB file" + (f", {killed}" if killed else "")
+    last = shown_bytes.decode("utf-8", "replace").strip().splitlines()
+    return Run(code, seconds, rss, cpu, 0, note, last[-1][:160] if last else "")
 
 
 def table(results: list[tuple[Case, dict[str, Run]]], versions: list[str]) -> str:
