@@ -79,7 +79,7 @@ EXPECTED: dict[str, tuple[bool, str]] = {
     "endless-sse-line": (True, ""),
     "huge-status": (False, "larger than 4 MiB"),
     "huge-result": (False, "larger than 4 MiB"),
-    "size-lie": (False, "instead of"),
+    "size-lie": (False, "more than any outpaint result"),
     "png-bomb": (False, "decompression bomb"),
     "truncated-image": (False, "truncated"),
     "bad-result-url": (False, "malformed result URL"),
@@ -118,13 +118,15 @@ class Row:
 
 
 _REQUEST_ID = re.compile(r"\(request [0-9a-f-]{36}\)")
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
 _LOOPBACK_PORT = re.compile(r"\b(127\.0\.0\.1|localhost|\[::1\]):\d+")
 
 
 def stable(message: str) -> str:
-    """A message without its request id or the local server's port, so tables and
-    comparisons are reproducible."""
-    return _LOOPBACK_PORT.sub(r"\1:…", _REQUEST_ID.sub("(request …)", message)).strip()
+    """A message without its request id (however it is quoted) or the local server's port,
+    so tables and comparisons are reproducible."""
+    message = _UUID.sub("…", _REQUEST_ID.sub("(request …)", message))
+    return _LOOPBACK_PORT.sub(r"\1:…", message).strip()
 
 
 def _sample_png(path: Path) -> None:

@@ -70,7 +70,7 @@ PIPELINE_OUTCOME = {
     "drop-result": None,
     "stall-status": None,
     "ignore-cancel": None,
-    "wrong-size": "ResultError",  # checked against the plan before it is cached
+    "wrong-size": None,  # whole and paid for: the caller refuses to place it
     "fail-job": "ServerError",
     "content-policy": "ContentPolicyError",
     "never-finish": "OutpaintTimeoutError",

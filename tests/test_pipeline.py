@@ -8,12 +8,14 @@ import os
 import re
 import shutil
 import threading
+import zlib
 from pathlib import Path
 
 import httpx
 import pytest
 from outpaint import errors, payload
 from outpaint.geometry import Expansion, from_numbers
+from outpaint.imageinfo import check_header
 from outpaint.journal import Journal
 from outpaint.pipeline import InFlight, Job, expected_output, recover, run_job
 from outpaint.planning import make_plan
@@ -23,7 +25,10 @@ from outpaint.status import Phase, Progress, RequestHandle
 
 BASE = "https://queue.fal.run"
 KEY = "pipeline-test-key:abcdef123456"
-PNG = encode_png(bytes(range(28)) * 4 * 10, 28, 10, 4)  # the plan of job(): 28×10
+PNG = encode_png(bytes(range(28)) * 4 * 10, 28, 10, 4)  # the shape of job()s output
+# A header claiming 12000×9600 (nothing behind it): more than any outpaint result.
+_IHDR = b"IHDR" + (12000).to_bytes(4, "big") + (9600).to_bytes(4, "big") + PNG[24:29]
+HEADER_LIE = PNG[:12] + _IHDR + (zlib.crc32(_IHDR) & 0xFFFFFFFF).to_bytes(4, "big")
 RID = "3f0c9d2e-1111-4c55-9c39-8f0d2a3b9e11"
 
 
@@ -305,7 +310,7 @@ def test_a_journal_that_fails_after_the_submit_cancels_the_request_and_names_it(
     ("image", "url", "needle"),
     [
         (PNG[: len(PNG) // 2], "https://v3b.fal.media/o.png", "truncated"),
-        (encode_png(bytes(560 * 200 * 4), 560, 200, 4), "https://v3b.fal.media/o.png", "560×200"),
+        (HEADER_LIE, "https://v3b.fal.media/o.png", "12000×9600"),
         (PNG, "https://[::1", "malformed result URL"),
         (b"<html>", "https://v3b.fal.media/o.png", "not a PNG or JPEG"),
     ],
@@ -391,12 +396,17 @@ def test_recover_checks_the_cached_copy_and_fetches_a_damaged_one_again(journal)
     assert journal.cached_result("r1") == (PNG, "image/png")
 
 
-def test_recover_refuses_a_result_of_the_wrong_size(journal):
-    journal.record_submit(handle("r1"), {"request_output": [14, 5]})
-    with pytest.raises(errors.ResultError, match="instead of 14×5") as info:
-        recover("r1", client_for(Fal()), journal)
-    assert info.value.request_id == "r1"
-    assert journal.cached_result("r1") is None
+def test_a_whole_result_of_the_wrong_size_is_kept_for_the_caller_to_refuse(journal):
+    # Paid for and whole: cached and handed back; placing it is what the caller refuses.
+    wrong = encode_png(bytes(20 * 10 * 4), 20, 10, 4)
+    fal = Fal(image=wrong)
+    result = run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
+    assert result.data == wrong and journal.cached_result(RID) == (wrong, "image/png")
+    with pytest.raises(errors.ResultError, match="fal returned 20×10 instead of"):
+        check_header(result.data, job().plan.request_output)
+    journal.record_submit(handle("r1"), {"request_output": [28, 10]})
+    assert recover("r1", client_for(fal), journal)[0] == wrong
+    assert expected_output(journal.find("r1")) == (28, 10)
 
 
 @pytest.mark.parametrize(

@@ -16,6 +16,7 @@ certificate failure is final and says so; every string taken from a failure is c
 from __future__ import annotations
 
 import json
+import logging
 import ssl
 import threading
 import time
@@ -31,6 +32,10 @@ from .errors import CancelledError, OutpaintTimeoutError, error_from_response
 from .retry import ErrorKind, Op, Timeouts
 
 __all__ = ["Caller", "Perform", "host_of", "json_object", "json_value"]
+
+# Each retry is told here (INFO) with its reason; the CLI shows it with -v.  The reason is
+# built from status codes and error kinds only, never from server text.
+log = logging.getLogger(__name__)
 
 # Performs one attempt itself (e.g. a streamed download) with the timeout it is given;
 # returns the response and its (capped) body.
@@ -160,6 +165,14 @@ class Caller:
                 time_scale=self._scale,
             )
             if decision.retry:
+                log.info(
+                    "%s attempt %d failed (%s); retrying in %.1f s%s",
+                    op.value,
+                    attempt,
+                    decision.reason,
+                    decision.delay_s,
+                    f" (request {request_id})" if request_id else "",
+                )
                 self.pause(decision.delay_s, cancel, deadline)
                 continue
             if decision.outcome_unknown:
