@@ -284,7 +284,8 @@ def note_for(case: Case, shown: str, data: Path) -> str:
     if case.data != "normal" or case.interrupt_after_s:
         journal = data / "journal.jsonl"
         lines = journal.read_text().splitlines() if journal.exists() else []
-        notes.append(f"journal lines {len(lines)}")
+        states = [json.loads(line).get("state", "?") for line in lines if line.strip()]
+        notes.append("journal: " + (" → ".join(states) if states else "empty"))
     return ", ".join(notes)
 
 
