@@ -116,3 +116,48 @@ def after(seconds: float, fn: Callable[[], None]) -> threading.Timer:
 
 def monotonic() -> float:
     return time.monotonic()
+
+
+class TrickleProxy:
+    """A TCP proxy on 127.0.0.1 that forwards what the client sends at once and what the
+    server answers one byte at a time (a TLS handshake included)."""
+
+    def __init__(self, upstream_port: int, every_s: float = 0.1) -> None:
+        import socket
+
+        self._upstream, self._every = upstream_port, every_s
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self._stop = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+
+        while not self._stop.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self._upstream))
+            threading.Thread(target=self._pipe, args=(client, server, 0.0), daemon=True).start()
+            threading.Thread(
+                target=self._pipe, args=(server, client, self._every), daemon=True
+            ).start()
+
+    def _pipe(self, src, dst, every_s: float) -> None:
+        with contextlib.suppress(OSError):
+            while not self._stop.is_set():
+                data = src.recv(1 if every_s else 65536)
+                if not data:
+                    break
+                dst.sendall(data)
+                if every_s and self._stop.wait(every_s):
+                    break
+        for sock in (src, dst):
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._listener.close()

@@ -13,7 +13,7 @@ import time
 
 import httpx
 import pytest
-from hostile import after, answer, serve, stall, trickle, trickle_headers
+from hostile import TrickleProxy, after, answer, serve, stall, trickle, trickle_headers
 from outpaint import errors, netbudget, retry
 from outpaint.queue_client import FalQueueClient
 from outpaint.status import RequestHandle
@@ -151,3 +151,34 @@ def test_limit_is_per_thread_and_restored():
         seen.append(netbudget._current().end)
     seen.append(netbudget._current())
     assert seen == [1.0, None, 2.0, 1.0, None]
+
+
+def test_a_trickled_tls_handshake_ends_at_the_deadline(tmp_path, monkeypatch):
+    import fal_local
+    import trustme
+
+    ca = trustme.CA()
+    cert = ca.issue_cert("127.0.0.1")
+    cert.private_key_and_cert_chain_pem.write_to_path(str(tmp_path / "cert.pem"))
+    cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+    server = fal_local.start_server(
+        tls_cert=str(tmp_path / "cert.pem"), tls_key=str(tmp_path / "key.pem")
+    )
+    proxy = TrickleProxy(int(server.base_url.rsplit(":", 1)[1]))
+    try:
+        base = f"https://127.0.0.1:{proxy.port}"
+        c = client(base)
+        with pytest.raises(errors.OutpaintTimeoutError):
+            c.status(handle(base), deadline=time.monotonic() + 1.0)
+        # The ssl module waits without looking at any flag: only the watchdog ends this
+        # handshake before its (here one-minute) connect timeout.
+        cancel = threading.Event()
+        after(0.3, cancel.set)
+        slow = client(base, timeouts=retry.Timeouts(connect=60.0))
+        with pytest.raises(errors.CancelledError):
+            slow.status(handle(base), cancel=cancel)
+    finally:
+        proxy.close()
+        server.stop()

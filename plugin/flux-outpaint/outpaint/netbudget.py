@@ -13,7 +13,9 @@ value), and a read that waits wakes every ``SLICE_S`` to ask ``cancelled()``:
 
 Neither is an httpx error: both pass through httpx unchanged, and the caller (the queue
 client) decides what they mean; httpcore closes the connection they interrupt.  Writes go
-out in ``WRITE_CHUNK`` pieces with the same checks between them.  Outside a ``limit`` block
+out in ``WRITE_CHUNK`` pieces with the same checks between them.  A TLS handshake, many
+reads inside the ssl module, is bounded as a whole by a watchdog thread that shuts the
+socket down when its time is up or the flag is set.  Outside a ``limit`` block
 the streams behave exactly like the ones they wrap.
 
 ``install(client)`` puts the wrapper under an httpx client's connection pools (the default
@@ -27,6 +29,7 @@ import of httpcore: httpx stays the core's one third-party import).
 from __future__ import annotations
 
 import contextlib
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -141,12 +144,63 @@ class _Stream:
         timeout: float | None = None,
     ) -> _Stream:
         budget = _current()
-        if budget is not None:
-            timeout = budget.cut(timeout, "connect")
-        return _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        if budget is None:
+            return _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        timeout = budget.cut(timeout, "connect")
+        # A handshake waits inside the ssl module, where no flag is looked at: a watchdog
+        # shuts the socket down when the handshake's time is up or the cancel flag is set,
+        # and the handshake then fails at once.
+        watch = _Watchdog(self._inner.get_extra_info("socket"), timeout, budget.cancelled)
+        try:
+            return _Stream(self._inner.start_tls(ssl_context, server_hostname, timeout))
+        except Exception:
+            if watch.fired == "cancelled":
+                raise Interrupted("cancelled") from None
+            if watch.fired == "expired":
+                raise Expired("connect") from None
+            raise
+        finally:
+            watch.stop()
 
     def get_extra_info(self, info: str) -> Any:
         return self._inner.get_extra_info(info)
+
+
+class _Watchdog:
+    """Shuts the socket down after ``timeout`` seconds or once ``cancelled()``, unless
+    stopped first; ``fired`` says which ("expired" | "cancelled" | "")."""
+
+    def __init__(
+        self, sock: Any, timeout: float | None, cancelled: Callable[[], bool] | None
+    ) -> None:
+        self.fired = ""
+        self._cancelled = cancelled
+        self._end = None if timeout is None else time.monotonic() + timeout
+        self._done = threading.Event()
+        # By number: the ssl module detaches the socket object it wraps.
+        self._fd = sock.fileno() if isinstance(sock, socket.socket) else -1
+        if self._fd >= 0:
+            threading.Thread(target=self._run, name="tls-watchdog", daemon=True).start()
+
+    def _run(self) -> None:
+        while not self._done.wait(SLICE_S):
+            if self._cancelled is not None and self._cancelled():
+                self.fired = "cancelled"
+            elif self._end is not None and time.monotonic() >= self._end:
+                self.fired = "expired"
+            else:
+                continue
+            view = socket.socket(fileno=self._fd)
+            try:
+                view.shutdown(socket.SHUT_RDWR)  # wakes the handshake; the fd stays open
+            except OSError:
+                pass  # already closed: nothing left to wake
+            finally:
+                view.detach()
+            return
+
+    def stop(self) -> None:
+        self._done.set()
 
 
 class _Backend:
