@@ -10,6 +10,10 @@ same shape (``Row``) when ``FLUX_OUTPAINT_MATRIX_OUT`` names a JSON-lines file.
 For every row: the outcome (``ok`` or the one-line message), how many submits the server
 accepted (always exactly one: a retry never bills twice), and whether the user's image was
 left unchanged on failure (CLI: the input file's bytes and no output file).
+
+The hostile scenarios (trickling, endless or bloated bodies, lying or broken images, text
+with escapes and the key) are rows like the others; their time and memory figures live in
+``scripts/hostile_bench.py``, not here.
 """
 
 from __future__ import annotations
@@ -36,9 +40,12 @@ import fal_local  # noqa: E402
 __all__ = [
     "EXPECTED",
     "EXPECTED_SUBMITS",
+    "KEY",
+    "SLOW",
     "Row",
     "load_recorded",
     "parse_table",
+    "run_cli",
     "run_cli_case",
     "stable",
     "table",
@@ -66,7 +73,27 @@ EXPECTED: dict[str, tuple[bool, str]] = {
     "wrong-size": (False, "instead of"),
     "expired-result": (False, "no longer knows this request"),
     "locked": (False, "User is locked"),
+    "trickle-status": (False, "within the time limit"),
+    "trickle-result": (False, "within the time limit"),
+    "trickle-image": (False, "within the time limit"),
+    "endless-sse-line": (True, ""),
+    "huge-status": (False, "larger than 4 MiB"),
+    "huge-result": (False, "larger than 4 MiB"),
+    "size-lie": (False, "more than any outpaint result"),
+    "png-bomb": (False, "decompression bomb"),
+    "truncated-image": (False, "truncated"),
+    "bad-result-url": (False, "malformed result URL"),
+    "redirect-result": (False, "redirect refused"),
+    "echo-key": (True, ""),
+    "hostile-error": (False, "HTTP 500"),
+    "key-in-url": (True, ""),
+    "proxy-504": (False, "not sent again"),
+    "mode-not-in-schema": (True, ""),
 }
+# The ones that wait out the whole deadline.
+SLOW = frozenset({"never-finish", "trickle-status", "trickle-result", "trickle-image"})
+# The key every path runs with; the hostile scenarios echo it back.
+KEY = "matrix-key"
 
 # accepted submits per scenario: "locked" is refused at submit, so nothing is billed
 EXPECTED_SUBMITS = {name: (0 if name == "locked" else 1) for name in EXPECTED}
@@ -91,11 +118,15 @@ class Row:
 
 
 _REQUEST_ID = re.compile(r"\(request [0-9a-f-]{36}\)")
+_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+_LOOPBACK_PORT = re.compile(r"\b(127\.0\.0\.1|localhost|\[::1\]):\d+")
 
 
 def stable(message: str) -> str:
-    """A message without its request id, so tables and comparisons are reproducible."""
-    return _REQUEST_ID.sub("(request …)", message).strip()
+    """A message without its request id (however it is quoted) or the local server's port,
+    so tables and comparisons are reproducible."""
+    message = _UUID.sub("…", _REQUEST_ID.sub("(request …)", message))
+    return _LOOPBACK_PORT.sub(r"\1:…", message).strip()
 
 
 def _sample_png(path: Path) -> None:
@@ -106,16 +137,18 @@ def _sample_png(path: Path) -> None:
     image.save(path)
 
 
-def run_cli_case(scenario: str, workdir: Path) -> Row:
+def run_cli(scenario: str, workdir: Path) -> tuple[Row, subprocess.CompletedProcess, Path]:
+    """One scenario through the CLI: its row, the finished process and the data folder."""
     source = workdir / f"{scenario}.png"
     _sample_png(source)
     before = hashlib.sha256(source.read_bytes()).hexdigest()
     out = workdir / f"{scenario}-out.png"
+    data = workdir / f"{scenario}-data"
     env = {
         **os.environ,
-        "FAL_KEY": "matrix-key",
+        "FAL_KEY": KEY,
         "FLUX_OUTPAINT_TIME_SCALE": str(TIME_SCALE),
-        "FLUX_OUTPAINT_DATA_DIR": str(workdir / "data"),
+        "FLUX_OUTPAINT_DATA_DIR": str(data),
         "FLUX_OUTPAINT_CONFIG_DIR": str(workdir / "config"),
     }
     env.pop("FAL_QUEUE_URL", None)
@@ -148,7 +181,11 @@ def run_cli_case(scenario: str, workdir: Path) -> Row:
     unchanged = hashlib.sha256(source.read_bytes()).hexdigest() == before and (
         ok or not out.exists()
     )
-    return Row(scenario, "CLI", ok, message, submits, unchanged)
+    return Row(scenario, "CLI", ok, message, submits, unchanged), proc, data
+
+
+def run_cli_case(scenario: str, workdir: Path) -> Row:
+    return run_cli(scenario, workdir)[0]
 
 
 def table(rows: list[Row]) -> str:

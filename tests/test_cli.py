@@ -345,3 +345,21 @@ def test_console_command_is_declared():
 
     assert callable(entry)
     assert os.access(ROOT / "scripts" / "outpaint.py", os.R_OK)
+
+
+def test_an_unwritable_data_folder_stops_the_run_before_anything_is_sent(tmp_path, env):
+    import fal_local
+
+    src = tmp_path / "in.png"
+    photo(64, 64).save(src)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    env = {**keyed(env), "FLUX_OUTPAINT_DATA_DIR": str(blocker / "data")}
+    out = tmp_path / "out.png"
+    with fal_local.start_server() as server:
+        r = run([src, "--left", 32, "--base-url", server.base_url, "-o", out], env)
+        submits = len(server.submits)
+    _, err = text(r)
+    assert r.returncode == 1 and submits == 0 and not out.exists(), err
+    assert "Cannot write the journal" in err and "nothing was sent" in err, err
+    assert "Traceback" not in err

@@ -10,9 +10,9 @@ pytestmark = pytest.mark.server  # the local fal server on loopback
 fault_matrix = script("fault_matrix")
 EXPECTED, EXPECTED_SUBMITS = fault_matrix.EXPECTED, fault_matrix.EXPECTED_SUBMITS
 parse_table, run_cli_case = fault_matrix.parse_table, fault_matrix.run_cli_case
-# never-finish waits out the whole deadline; the others take about a second each
+# never-finish and the trickles wait out the whole deadline; the others take about a second
 SCENARIOS = [
-    pytest.param(name, marks=pytest.mark.slow) if name == "never-finish" else name
+    pytest.param(name, marks=pytest.mark.slow) if name in fault_matrix.SLOW else name
     for name in fault_matrix.EXPECTED
 ]
 
@@ -29,7 +29,24 @@ def test_cli_fault(scenario, tmp_path):
     if not succeeds:
         assert fragment in row.message, row
         assert "\n" not in row.message and row.message
-        assert "matrix-key" not in row.message
+        assert fault_matrix.KEY not in row.message
+
+
+@pytest.mark.parametrize("scenario", ["echo-key", "hostile-error", "key-in-url"])
+def test_hostile_text_reaches_neither_the_terminal_nor_the_disk(scenario, tmp_path):
+    row, proc, data = fault_matrix.run_cli(scenario, tmp_path)
+    assert row.ok is EXPECTED[scenario][0], row
+    shown = proc.stdout + proc.stderr
+    assert fault_matrix.KEY not in shown
+    assert not any(ch in shown for ch in "\x1b\x07\r\x9b"), repr(shown)
+    # one line per phase and per outcome: the forged "-> /tmp/elsewhere.png" is never a line
+    assert not any(line.startswith("in.png ->") for line in shown.splitlines())
+    written = [p for p in data.rglob("*") if p.is_file()]
+    assert written, "the journal should exist"
+    for path in written:
+        assert fault_matrix.KEY.encode() not in path.read_bytes(), path
+    journal = (data / "journal.jsonl").read_text()
+    assert "\x1b" not in journal and "\\u001b" not in journal
 
 
 def test_committed_table_matches_expectations():
@@ -53,12 +70,28 @@ PIPELINE_OUTCOME = {
     "drop-result": None,
     "stall-status": None,
     "ignore-cancel": None,
-    "wrong-size": None,  # the size is the caller's
+    "wrong-size": None,  # whole and paid for: the caller refuses to place it
     "fail-job": "ServerError",
     "content-policy": "ContentPolicyError",
     "never-finish": "OutpaintTimeoutError",
     "expired-result": "ResultUnavailableError",
     "locked": "AuthError",
+    "trickle-status": "OutpaintTimeoutError",
+    "trickle-result": "OutpaintTimeoutError",
+    "trickle-image": "OutpaintTimeoutError",
+    "endless-sse-line": None,
+    "huge-status": "ApiError",
+    "huge-result": "ApiError",
+    "size-lie": "ResultError",
+    "png-bomb": "ResultError",
+    "truncated-image": "ResultError",
+    "bad-result-url": "ResultError",
+    "redirect-result": "ResultError",
+    "echo-key": None,
+    "hostile-error": "ServerError",
+    "key-in-url": None,
+    "proxy-504": "SubmitUnknownError",
+    "mode-not-in-schema": None,
 }
 
 
@@ -75,7 +108,9 @@ def test_queue_client_fault(scenario, tmp_path):
     plan = planning.make_plan(geometry.from_numbers(96, 64, geometry.Expansion(16, 16, 0, 0)))
     rgba = bytes([200, 100, 50, 255]) * (96 * 64)
     with fal_local.start_server(scenarios=[scenario], run_seconds=0.2) as server:
-        client = FalQueueClient(server.base_url, "matrix-key", time_scale=fault_matrix.TIME_SCALE)
+        client = FalQueueClient(
+            server.base_url, fault_matrix.KEY, time_scale=fault_matrix.TIME_SCALE
+        )
         try:
             result = run_job(
                 Job(rgba, plan, payload.RequestOptions()),

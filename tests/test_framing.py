@@ -203,6 +203,26 @@ def test_placement_json_round_trip():
 
 
 @pytest.mark.parametrize(
+    "change",
+    [
+        {"rect": [0, 0, 90]},
+        {"rect": "0,0,90,70"},
+        {"reference": [10, 5, "60", 50]},
+        {"sides": [1, 0, 1, None]},
+        {"seam_blend": "12"},
+        {"seam_blend": True},
+        {"seam_blend": -1},
+    ],
+)
+def test_a_damaged_placement_record_is_a_value_error(change):
+    good = Placement(Rect(0, 0, 90, 70), Rect(10, 5, 60, 50), Expansion(1, 0, 1, 0), 12)
+    with pytest.raises(ValueError):
+        Placement.from_json({**good.to_json(), **change})
+    with pytest.raises(ValueError):
+        Placement.from_json({})
+
+
+@pytest.mark.parametrize(
     ("got", "want", "ok"),
     [
         ((900, 664), (900, 664), True),
@@ -210,6 +230,11 @@ def test_placement_json_round_trip():
         ((675, 664), (900, 664), False),  # a quarter narrower
         ((904, 664), (900, 664), True),  # within the 2 % aspect tolerance
         ((930, 664), (900, 664), False),
+        ((905, 668), (900, 664), True),  # a few pixels more, same shape
+        ((12000, 9600), (320, 256), False),  # right shape, a header that lies about size
+        ((640, 512), (320, 256), False),
+        ((0, 0), (320, 256), False),
+        ((320, 0), (320, 256), False),
     ],
 )
 def test_check_size(got, want, ok):

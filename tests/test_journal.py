@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
 import sys
 import threading
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from outpaint import journal as journal_module
+from outpaint.errors import StorageError
 from outpaint.journal import Journal, default_journal_path
 from outpaint.status import RequestHandle
 
@@ -150,6 +152,76 @@ def test_store_result_refuses_ids_that_are_not_file_names(journal, rid):
 def test_store_result_refuses_non_images(journal):
     with pytest.raises(ValueError):
         journal.store_result("r1", b"<html>", "text/html")
+
+
+def test_the_secrets_it_is_given_are_redacted_everywhere(journal):
+    secret = "plainsecretwithoutprefix"
+    safe = journal.with_secrets((secret,))
+    assert safe.path == journal.path and safe.with_secrets((secret,)) is safe
+    root = f"{BASE}/fal-ai/flux-2-pro/requests/r1"
+    safe.record_submit(
+        RequestHandle("r1", f"{root}/status?key={secret}", root, f"{root}/cancel"),
+        {"note": f"echo {secret}"},
+    )
+    safe.mark("r1", "failed", error=f"server said {secret}", detail=[{"x": secret}])
+    text = journal.path.read_text()
+    assert secret not in text and text.count("***") == 4
+
+
+def test_control_characters_never_reach_the_file(journal):
+    journal.record_submit(handle("r1"), {"layer": "bg\x1b]0;pwned\x07"})
+    journal.mark("r1", "failed", error="boom\x1b[2J\x9b31m\u202e")
+    raw = journal.path.read_bytes()
+    assert b"\x1b" not in raw and "\u202e".encode() not in raw and b"\xc2\x9b" not in raw
+    assert journal.find("r1").details["error"] == "boom"
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"request_id": "r2", "state": "completed", "time": 5},
+        {"request_id": "r2", "state": 3},
+        {"request_id": "r2", "event": "submitted", "handle": "not a dict"},
+        {"request_id": "r2", "event": "submitted", "purpose": ["x"]},
+        {"request_id": "../../etc", "state": "completed"},
+        {"request_id": 7, "state": "completed"},
+    ],
+)
+def test_malformed_records_are_skipped(journal, bad):
+    journal.record_submit(handle("r1"), {})
+    journal.mark("r1", "completed")
+    with journal.path.open("a") as out:
+        out.write(json.dumps(bad) + "\n")
+    entries = journal.entries()
+    assert [e.request_id for e in entries] == ["r1"]
+    assert journal.latest() == entries[0]
+    assert all(isinstance(e.updated_at, str) for e in entries)
+
+
+def test_ensure_writable_proves_the_folder_and_leaves_nothing_behind(journal):
+    journal.ensure_writable(10 * 1024)
+    assert journal.path.exists() and journal.path.read_bytes() == b""
+    assert list(journal.results_dir.iterdir()) == []
+
+
+def test_ensure_writable_refuses_a_folder_under_a_file(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    journal = Journal(blocker / "data" / "journal.jsonl")
+    with pytest.raises(StorageError, match="Cannot write the journal") as info:
+        journal.ensure_writable()
+    assert "Not a directory" in str(info.value) or "exists" in str(info.value)
+
+
+def test_ensure_writable_refuses_a_disk_without_room_for_the_result(journal, monkeypatch):
+    usage = shutil.disk_usage(journal.path.parent.parent)
+    monkeypatch.setattr(
+        "outpaint.journal.shutil.disk_usage",
+        lambda path: usage._replace(free=3 * 1024 * 1024),
+    )
+    journal.ensure_writable(1024 * 1024)
+    with pytest.raises(StorageError, match="Not enough free space"):
+        journal.ensure_writable(16 * 1024 * 1024)
 
 
 def _age(journal: Journal, rid: str, seconds_ago: float) -> None:

@@ -71,6 +71,13 @@ def test_build_request_has_every_field():
         build_request("data:x", Expansion(), RequestOptions())
 
 
+def test_mode_is_sent_only_when_it_is_not_the_default():
+    body = build_request("data:x", Expansion(left=8), RequestOptions())
+    assert "mode" not in body  # a schema without the field never sees it
+    assert body["output_format"] == "png" and body["expand_left"] == 8
+    assert build_request("data:x", Expansion(left=8), RequestOptions("fast"))["mode"] == "fast"
+
+
 @pytest.mark.parametrize("kwargs", [{"mode": "slow"}, {"output_format": "webp"}])
 def test_options_validated(kwargs):
     with pytest.raises(InputError):

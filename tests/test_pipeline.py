@@ -3,16 +3,21 @@ request, and ``recover`` (cache first, fetched by id otherwise, never a submit).
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import shutil
 import threading
+import zlib
 from pathlib import Path
 
 import httpx
 import pytest
 from outpaint import errors, payload
 from outpaint.geometry import Expansion, from_numbers
+from outpaint.imageinfo import check_header
 from outpaint.journal import Journal
-from outpaint.pipeline import Job, recover, run_job
+from outpaint.pipeline import InFlight, Job, expected_output, recover, run_job
 from outpaint.planning import make_plan
 from outpaint.pngcodec import encode_png
 from outpaint.queue_client import FalQueueClient
@@ -20,7 +25,10 @@ from outpaint.status import Phase, Progress, RequestHandle
 
 BASE = "https://queue.fal.run"
 KEY = "pipeline-test-key:abcdef123456"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x01" * 32
+PNG = encode_png(bytes(range(28)) * 4 * 10, 28, 10, 4)  # the shape of job()s output
+# A header claiming 12000×9600 (nothing behind it): more than any outpaint result.
+_IHDR = b"IHDR" + (12000).to_bytes(4, "big") + (9600).to_bytes(4, "big") + PNG[24:29]
+HEADER_LIE = PNG[:12] + _IHDR + (zlib.crc32(_IHDR) & 0xFFFFFFFF).to_bytes(4, "big")
 RID = "3f0c9d2e-1111-4c55-9c39-8f0d2a3b9e11"
 
 
@@ -249,3 +257,169 @@ def test_recover_reports_the_models_error(journal):
         recover("r1", client_for(Failed()), journal)
     assert info.value.request_id == "r1"
     assert not os.path.exists(journal.results_dir)
+
+
+# -- paid requests are never lost; every failure after the submit names the request --------
+
+
+def test_an_unwritable_journal_stops_the_job_before_anything_is_sent(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    fal = Fal()
+    with pytest.raises(errors.StorageError, match="nothing was sent") as info:
+        run_job(
+            job(),
+            client=client_for(fal),
+            journal=Journal(blocker / "data" / "journal.jsonl"),
+            encoder=encoder,
+        )
+    assert fal.requests == [] and info.value.request_id is None
+
+
+def test_a_disk_without_room_for_the_result_stops_the_job_before_anything_is_sent(
+    journal, monkeypatch
+):
+    real = shutil.disk_usage(journal.path.parent.parent)
+    monkeypatch.setattr(
+        "outpaint.journal.shutil.disk_usage", lambda p: real._replace(free=512 * 1024)
+    )
+    fal = Fal()
+    with pytest.raises(errors.StorageError, match="Not enough free space"):
+        run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
+    assert fal.requests == []
+
+
+def test_a_journal_that_fails_after_the_submit_cancels_the_request_and_names_it(
+    journal, monkeypatch
+):
+    def full(self, handle, purpose=None):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(Journal, "record_submit", full)
+    fal = Fal(state="IN_PROGRESS")
+    with pytest.raises(errors.StorageError) as info:
+        run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
+    assert info.value.request_id == RID
+    assert "No space left on device" in str(info.value) and "cancelled on fal" in str(info.value)
+    assert RID in errors.user_message(info.value)
+    assert fal.count("POST", "/outpaint") == 1 and fal.count("PUT", "/cancel") == 1
+    assert fal.count("GET", "/status") == 0  # nothing waited on a request it could not keep
+
+
+@pytest.mark.parametrize(
+    ("image", "url", "needle"),
+    [
+        (PNG[: len(PNG) // 2], "https://v3b.fal.media/o.png", "truncated"),
+        (HEADER_LIE, "https://v3b.fal.media/o.png", "12000×9600"),
+        (PNG, "https://[::1", "malformed result URL"),
+        (b"<html>", "https://v3b.fal.media/o.png", "not a PNG or JPEG"),
+    ],
+    ids=["truncated", "size-lie", "bad-url", "not-an-image"],
+)
+def test_a_bad_result_names_the_request_is_journaled_and_is_never_cached(
+    journal, image, url, needle
+):
+    fal = Fal(image=image, result={"images": [{"url": url}]})
+    with pytest.raises(errors.ResultError, match=re.escape(needle)) as info:
+        run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
+    assert info.value.request_id == RID and RID in errors.user_message(info.value)
+    entry = journal.find(RID)
+    assert entry.state == "failed" and needle in entry.details["error"]
+    assert journal.cached_result(RID) is None
+
+
+def test_an_unexpected_failure_after_the_submit_still_names_the_request(journal, monkeypatch):
+    def broken(self, result_json, **kw):
+        raise ValueError("something odd")
+
+    monkeypatch.setattr(FalQueueClient, "download", broken)
+    with pytest.raises(errors.OutpaintError, match="ValueError") as info:
+        run_job(job(), client=client_for(Fal()), journal=journal, encoder=encoder)
+    assert info.value.request_id == RID
+    assert journal.find(RID).state == "failed"
+
+
+def test_in_flight_lists_a_request_while_it_runs_and_forgets_it_after(journal):
+    in_flight = InFlight()
+    seen: list[list[str]] = []
+    fal = Fal(statuses=[{"status": "IN_PROGRESS", "logs": []}, {"status": "COMPLETED"}])
+    run_job(
+        job(),
+        client=client_for(fal),
+        journal=journal,
+        encoder=encoder,
+        on_progress=lambda p: seen.append(in_flight.ids()),
+        in_flight=in_flight,
+    )
+    assert seen[0] == [] and [RID] in seen
+    assert in_flight.ids() == [] and len(in_flight) == 0
+
+
+def test_a_cancel_after_completion_keeps_the_request_recoverable(journal):
+    cancel = threading.Event()
+
+    def progress(p: Progress) -> None:
+        if p.phase is Phase.DOWNLOADING:
+            cancel.set()
+
+    with pytest.raises(errors.CancelledError, match="already finished") as info:
+        run_job(
+            job(),
+            client=client_for(Fal()),
+            journal=journal,
+            encoder=encoder,
+            on_progress=progress,
+            cancel=cancel,
+        )
+    assert info.value.request_id == RID
+    assert journal.find(RID).state == "cancelled"
+
+
+def test_journal_lines_never_hold_the_key_or_its_halves(journal):
+    secret_half = KEY.split(":")[1]
+    fal = Fal(
+        result={"detail": f"failed for {secret_half}\x1b]0;x\x07"},
+        result_status=500,
+    )
+    with pytest.raises(errors.ServerError):
+        run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
+    text = journal.path.read_text()
+    assert secret_half not in text and "\x1b" not in text and "\\u001b" not in text
+
+
+def test_recover_checks_the_cached_copy_and_fetches_a_damaged_one_again(journal):
+    journal.record_submit(handle("r1"), {"request_output": [28, 10]})
+    journal.store_result("r1", PNG[:40], "image/png")  # cut short by an older version
+    fal = Fal()
+    assert recover("r1", client_for(fal), journal) == (PNG, "image/png")
+    assert fal.count("GET") == 3
+    assert journal.cached_result("r1") == (PNG, "image/png")
+
+
+def test_a_whole_result_of_the_wrong_size_is_kept_for_the_caller_to_refuse(journal):
+    # Paid for and whole: cached and handed back; placing it is what the caller refuses.
+    wrong = encode_png(bytes(20 * 10 * 4), 20, 10, 4)
+    fal = Fal(image=wrong)
+    result = run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
+    assert result.data == wrong and journal.cached_result(RID) == (wrong, "image/png")
+    with pytest.raises(errors.ResultError, match="fal returned 20×10 instead of"):
+        check_header(result.data, job().plan.request_output)
+    journal.record_submit(handle("r1"), {"request_output": [28, 10]})
+    assert recover("r1", client_for(fal), journal)[0] == wrong
+    assert expected_output(journal.find("r1")) == (28, 10)
+
+
+@pytest.mark.parametrize(
+    ("purpose", "size"),
+    [
+        ({"request_output": [28, 10]}, (28, 10)),
+        ({"request_output": [28]}, None),
+        ({"request_output": ["28", 10]}, None),
+        ({"request_output": [True, 10]}, None),
+        ({}, None),
+    ],
+)
+def test_expected_output_trusts_only_a_sane_record(journal, purpose, size):
+    journal.record_submit(handle("r1"), purpose)
+    assert expected_output(journal.find("r1")) == size
+    assert expected_output(None) is None

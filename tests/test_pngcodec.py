@@ -41,3 +41,26 @@ def test_decode_rejects_garbage():
     broken = good.replace(zlib.compress(b"x"), b"")[:-20] + b"\x00" * 20
     with pytest.raises(ResultError):
         decode_png(broken)
+
+
+def test_decode_refuses_a_size_over_its_limit_before_inflating():
+    header = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (60000).to_bytes(4, "big") * 2
+    with pytest.raises(ResultError, match="Refusing to decode"):
+        decode_png(header + b"\x08\x06\x00\x00\x00" + bytes(100))
+    small = encode_png(bytes(16 * 16 * 4), 16, 16, 4)
+    with pytest.raises(ResultError, match="Refusing"):
+        decode_png(small, max_pixels=100)
+
+
+def test_decode_inflates_no_further_than_the_header_allows():
+    # A 16×16 grey PNG whose image data inflates to 64 MiB: the decoder stops at the first
+    # byte past 16 × (16 + 1) and never holds the rest.
+    inflater = zlib.compressobj(9)
+    body = b"".join(inflater.compress(bytes(1 << 20)) for _ in range(64)) + inflater.flush()
+    good = encode_png(bytes(256), 16, 16, 1)
+    ihdr_end = 8 + 25
+    idat = len(body).to_bytes(4, "big") + b"IDAT" + body
+    idat += (zlib.crc32(b"IDAT" + body) & 0xFFFFFFFF).to_bytes(4, "big")
+    bomb = good[:ihdr_end] + idat + good[-12:]
+    with pytest.raises(ResultError, match="bomb"):
+        decode_png(bomb)

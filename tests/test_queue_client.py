@@ -140,7 +140,7 @@ def test_submit_ignores_returned_urls_on_another_host():
         httpx.Response(408),
         httpx.Response(409),
         httpx.Response(502, text="<html>nginx</html>"),
-        httpx.Response(504),
+        httpx.Response(504, text="<center>nginx</center>"),
     ],
 )
 def test_submit_repeats_only_what_fal_provably_never_accepted(failure):
@@ -170,6 +170,25 @@ def test_submit_whose_reply_was_lost_is_never_repeated(failure):
         client.submit({})
     assert fal.count("submit") == 1
     assert "not sent again" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        httpx.Response(504),
+        httpx.Response(502, text="Bad Gateway"),
+        httpx.Response(503, json={"detail": "upstream unavailable"}),
+    ],
+)
+def test_a_proxy_5xx_that_is_not_falls_ingress_is_never_repeated(reply):
+    # Another proxy may answer 5xx after fal's queue accepted the job: repeating could bill
+    # twice, so the official client's stricter rule applies (no id AND "nginx" in the body).
+    fal = FakeFal(submit=[reply, httpx.Response(200, json=SUBMITTED)])
+    client, _ = make(fal)
+    with pytest.raises(errors.SubmitUnknownError) as info:
+        client.submit({})
+    assert fal.count("submit") == 1
+    assert "not sent again" in str(info.value) and f"HTTP {reply.status_code}" in str(info.value)
 
 
 def test_submit_answer_without_request_id_is_an_unknown_outcome():
@@ -593,16 +612,125 @@ def test_status_once_and_handle_for():
     assert client.status(HANDLE) == Queued(4)
 
 
+# -- hostile answers -----------------------------------------------------------------------
+
+
+def test_a_json_answer_over_the_cap_is_refused_without_reading_it_all():
+    big = b'{"status": "IN_PROGRESS", "pad": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    pulled = []
+
+    def body():  # no Content-Length: only the running count can stop it
+        for i in range(0, len(big), 65536):
+            pulled.append(i)
+            yield big[i : i + 65536]
+
+    fal = FakeFal(status=[lambda r: httpx.Response(202, content=body())])
+    client, _ = make(fal, use_stream=False)
+    with pytest.raises(errors.ApiError, match="larger than 4 MiB") as info:
+        client.status(HANDLE)
+    assert info.value.request_id == RID
+    assert len(pulled) < len(big) // 65536
+    assert fal.count("status") == 1  # a bloated answer is not asked for again
+
+
+def test_a_declared_length_over_the_cap_is_refused_before_reading():
+    fal = FakeFal(result=[httpx.Response(200, headers={"content-length": str(400 << 20)})])
+    client, _ = make(fal)
+    with pytest.raises(errors.ApiError, match="larger than") as info:
+        client.result(HANDLE)
+    assert info.value.request_id == RID
+
+
+def test_a_bloated_submit_answer_is_an_unknown_outcome_not_a_retry():
+    fal = FakeFal(submit=[httpx.Response(200, headers={"content-length": str(100 << 20)})])
+    client, _ = make(fal)
+    with pytest.raises(errors.SubmitUnknownError, match="larger than"):
+        client.submit({})
+    assert fal.count("submit") == 1
+
+
+@pytest.mark.parametrize("code", [301, 302, 307, 308])
+def test_redirects_are_refused_by_name(code):
+    moved = httpx.Response(code, headers={"location": "https://elsewhere.example/x.png"})
+    client, _ = make(FakeFal(result=[moved]))
+    with pytest.raises(errors.ApiError, match="redirect refused"):
+        client.result(HANDLE)
+    fal = FakeFal(other=[moved])
+    client, _ = make(fal)
+    with pytest.raises(errors.ResultError, match="redirect refused"):
+        client.download({"images": [{"url": "https://v3b.fal.media/files/out.png"}]})
+    assert fal.count("other") == 1  # never followed
+
+
+def test_a_tls_certificate_failure_is_final_and_says_so():
+    import ssl
+
+    def refuse(request):
+        cause = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed")
+        raise httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED]") from cause
+
+    fal = FakeFal(submit=[refuse])
+    client, clock = make(fal)
+    with pytest.raises(errors.NetworkError) as info:
+        client.submit({})
+    assert fal.count("submit") == 1 and clock.slept == []
+    assert "certificate" in str(info.value) and "not retried" in str(info.value)
+
+
+def test_returned_urls_carrying_a_query_or_credentials_are_not_used():
+    key_in_url = {
+        **SUBMITTED,
+        "status_url": f"{ROOT}/status?key={KEY}",
+        "response_url": f"https://user:pw@queue.fal.run/fal-ai/flux-2-pro/requests/{RID}",
+        "cancel_url": f"{ROOT}/cancel#{KEY}",
+    }
+    client, _ = make(FakeFal(submit=[httpx.Response(200, json=key_in_url)]))
+    assert client.submit({}) == HANDLE
+    odd = {**SUBMITTED, "status_url": f"{ROOT}/status\x1b]0;x\x07", "cancel_url": 5}
+    client, _ = make(FakeFal(submit=[httpx.Response(200, json=odd)]))
+    assert client.submit({}) == HANDLE
+
+
+def test_hostile_log_lines_reach_the_caller_cleaned():
+    echo = log(f"key {KEY}\x1b]0;pwned\x07\nin.png -> /tmp/elsewhere.png\x1b[2J", "1")
+    fal = FakeFal(status=[status("IN_PROGRESS", logs=[echo]), status("COMPLETED", 200)])
+    client, _ = make(fal, use_stream=False)
+    seen: list[Status] = []
+    client.wait(HANDLE, on_event=seen.append)
+    (line,) = seen[0].logs
+    assert line == "key *** in.png -> /tmp/elsewhere.png"
+
+
+def test_a_malformed_result_url_is_a_result_error():
+    client, _ = make(FakeFal())
+    with pytest.raises(errors.ResultError, match="malformed result URL"):
+        client.download({"images": [{"url": "https://[::1"}]})
+    with pytest.raises(errors.ResultError, match="malformed result URL"):
+        client.download({"images": [{"url": "https://cdn.example.com/a b.png"}]})
+
+
+def test_messages_name_a_host_never_the_user_name_of_its_url():
+    from outpaint.caller import host_of as _host
+
+    assert _host(f"https://{KEY}@cdn.example.com:8443/a.png") == "cdn.example.com:8443"
+    assert _host("https://[::1]:9/x") == "[::1]:9"
+    assert _host("https://[::1") == "the server"
+    client, _ = make(FakeFal())
+    with pytest.raises(errors.ResultError, match="user name") as info:
+        client.download({"images": [{"url": f"https://{KEY}@cdn.example.com/a.png"}]})
+    assert "s3cret" not in str(info.value)
+
+
 def test_each_retry_is_logged_with_its_reason_and_never_server_text(caplog):
     fal = FakeFal(
         submit=[httpx.Response(429, text=f"busy {KEY}"), httpx.Response(200, json=SUBMITTED)],
         result=[httpx.Response(503, text="<html>nginx</html>"), httpx.Response(200, json=OUTPUT)],
     )
     client, _ = make(fal)
-    with caplog.at_level("INFO", logger="outpaint.queue_client"):
+    with caplog.at_level("INFO", logger="outpaint.caller"):
         handle = client.submit({"image_url": "data:,"})
         client.result(handle)
-    lines = [r.getMessage() for r in caplog.records if r.name == "outpaint.queue_client"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "outpaint.caller"]
     assert lines[0].startswith("submit attempt 1 failed (HTTP 429); retrying in ")
     assert lines[1].startswith("result attempt 1 failed (HTTP 503 from the gateway)")
     assert lines[1].endswith(f"(request {RID})")

@@ -20,9 +20,11 @@ TABLE = [
     (Op.SUBMIT, 408, None, False, False, True, False),
     (Op.SUBMIT, 409, None, False, False, True, False),
     (Op.SUBMIT, 429, None, True, False, True, False),
-    (Op.SUBMIT, 502, None, False, False, True, False),
-    (Op.SUBMIT, 503, None, False, False, True, False),
-    (Op.SUBMIT, 504, None, False, False, True, False),
+    # a 5xx without a request id from a proxy that is not fal's ingress (no "nginx" in the
+    # body) may come after the queue accepted the job: never repeated, outcome unknown
+    (Op.SUBMIT, 502, None, False, False, False, True),
+    (Op.SUBMIT, 503, None, False, False, False, True),
+    (Op.SUBMIT, 504, None, False, False, False, True),
     (Op.SUBMIT, 502, None, True, False, False, False),  # fal's own 5xx: it saw the request
     (Op.SUBMIT, 503, None, True, False, False, False),
     (Op.SUBMIT, 500, None, False, False, False, False),
@@ -72,6 +74,18 @@ def test_decision_table(op, status, error, rid, user, again, unknown):
         assert 0 < d.delay_s <= retry.BACKOFF_MAX_S
     else:
         assert d.delay_s == 0
+
+
+@pytest.mark.parametrize("status", [502, 503, 504])
+def test_submit_repeats_an_ingress_failure_only_when_the_official_rule_holds(status):
+    # fal's ingress (nginx) failed and no request id was assigned: never queued, repeat it
+    d = decide(Op.SUBMIT, 1, status=status, ingress_failure=True)
+    assert d.retry and not d.outcome_unknown
+    # the ingress page, but fal's queue had tagged the answer: it saw the request
+    d = decide(Op.SUBMIT, 1, status=status, has_request_id=True, ingress_failure=True)
+    assert not d.retry and not d.outcome_unknown
+    # read-only calls keep retrying a gateway 5xx whatever its body
+    assert decide(Op.RESULT, 1, status=status).retry
 
 
 @pytest.mark.parametrize("op", list(Op))

@@ -152,10 +152,24 @@ def test_queue_base_url_refuses(given, needle):
     assert "pw" not in str(info.value) or needle != "password"
 
 
-def test_rest_base_for_fal_and_for_other_servers():
-    assert settings.rest_base_url("https://queue.fal.run") == "https://rest.fal.ai"
-    assert settings.rest_base_url("http://127.0.0.1:8765/x") == "http://127.0.0.1:8765"
-    assert settings.rest_base_url("https://q.example.com:8443") == "https://q.example.com:8443"
+@pytest.mark.parametrize(
+    ("base", "rest"),
+    [
+        ("https://queue.fal.run", "https://rest.fal.ai"),
+        ("https://QUEUE.fal.run", "https://rest.fal.ai"),
+        ("https://queue.fal.run:443", "https://rest.fal.ai"),
+        ("https://queue.fal.run/", "https://rest.fal.ai"),
+        ("https://queue.falrun.com", "https://rest.fal.ai"),  # fal's backup host
+        ("https://fal.run", "https://rest.fal.ai"),
+        ("http://127.0.0.1:8765/x", "http://127.0.0.1:8765"),
+        ("https://q.example.com:8443", "https://q.example.com:8443"),
+        ("https://queue.fal.run:8443", "https://queue.fal.run:8443"),  # not fal's own port
+        ("https://notfal.run", "https://notfal.run"),
+        ("https://queue.fal.run.example.com", "https://queue.fal.run.example.com"),
+    ],
+)
+def test_rest_base_for_every_fal_host_and_for_other_servers(base, rest):
+    assert settings.rest_base_url(base) == rest
 
 
 def test_functions_default_to_the_process_environment(tmp_path, monkeypatch):

@@ -6,7 +6,15 @@ import queue
 import threading
 
 import pytest
-from outpaint.sse import SSEEvent, SSEParser, StreamItem, pump
+from outpaint.sse import (
+    MAX_EVENT_CHARS,
+    MAX_LINE_CHARS,
+    SSEError,
+    SSEEvent,
+    SSEParser,
+    StreamItem,
+    pump,
+)
 
 
 def parse_all(chunks: list[bytes]) -> list[SSEEvent]:
@@ -148,3 +156,61 @@ def test_pump_reports_a_stream_that_cannot_open():
     pump(chunks, q, threading.Event())
     (item,) = drain(q)
     assert item.kind == "end" and isinstance(item.error, ConnectionRefusedError)
+
+
+def test_a_line_that_never_ends_is_refused_at_the_cap_in_linear_time():
+    parser = SSEParser()
+    chunk = b"data: " + b"x" * (64 * 1024)
+    fed = 0
+    with pytest.raises(SSEError, match="line longer"):
+        while True:
+            parser.feed(chunk)
+            fed += len(chunk)
+            assert fed <= MAX_LINE_CHARS + len(chunk), "the cap was not applied"
+    # Each chunk is scanned once: the parser never holds more than the cap.
+    assert len(parser._buffer) <= MAX_LINE_CHARS
+
+
+def test_a_long_line_within_the_cap_still_parses():
+    data = "y" * (MAX_LINE_CHARS // 2)
+    encoded = f"data: {data}\n\n".encode()
+    pieces = [encoded[i : i + 65536] for i in range(0, len(encoded), 65536)]
+    assert parse_all(pieces) == [SSEEvent(data)]
+
+
+def test_an_event_of_endless_data_lines_is_refused():
+    parser = SSEParser()
+    line = b"data: " + b"z" * 1000 + b"\n"
+    with pytest.raises(SSEError, match="event larger"):
+        for _ in range(MAX_EVENT_CHARS // 1000 + 2):
+            parser.feed(line)
+
+
+def test_the_pump_ends_with_the_parsers_error():
+    q: queue.Queue = queue.Queue()
+    endless = (b"data: " + b"x" * 65536 for _ in range(10_000))
+    pump(lambda: endless, q, threading.Event())
+    (item,) = drain(q)
+    assert item.kind == "end" and isinstance(item.error, SSEError)
+
+
+def test_a_pump_ahead_of_its_reader_waits_and_still_stops():
+    q: queue.Queue = queue.Queue(maxsize=2)
+    stop = threading.Event()
+    produced = []
+
+    def chunks():
+        for n in range(1000):
+            produced.append(n)
+            yield f"data: {n}\n\n".encode()
+
+    worker = threading.Thread(target=pump, args=(chunks, q, stop))
+    worker.start()
+    while len(produced) < 3:  # the queue is full: the producer is held up
+        worker.join(0.01)
+    stop.set()
+    worker.join(10)
+    assert not worker.is_alive()
+    assert len(produced) < 1000
+    items = drain(q)
+    assert items[-1].kind == "end"

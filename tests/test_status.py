@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from outpaint.status import (
+    MAX_REMEMBERED_LOGS,
     REQUEST_ID,
     Completed,
     InProgress,
@@ -94,3 +95,27 @@ def test_progress_describe(progress, text):
 )
 def test_request_id_pattern(value, ok):
     assert bool(REQUEST_ID.fullmatch(value)) is ok
+
+
+def test_log_lines_and_errors_are_cleaned_and_redacted():
+    key = "key-id-1234:s3cret-abcdef"
+    tracker = LogTracker(("key-id-1234:s3cret-abcdef", "s3cret-abcdef"))
+    body = {
+        "status": "COMPLETED",
+        "logs": [
+            {"message": f"auth {key}\x1b]0;pwned\x07\nin.png -> /tmp/x.png", "timestamp": "1"},
+            {"message": "\x1b[2J", "timestamp": "2"},  # nothing left to show: dropped
+        ],
+        "error": "failed\x1b[31m s3cret-abcdef",
+        "error_type": "runner\nerror",
+    }
+    status = parse_status(body, 200, tracker)
+    assert status == Completed(("auth *** in.png -> /tmp/x.png",), "failed ***", "runner error")
+
+
+def test_the_log_window_remembered_is_bounded():
+    tracker = LogTracker()
+    for n in range(MAX_REMEMBERED_LOGS + 10):
+        assert tracker.new([{"message": f"line {n}", "timestamp": str(n)}]) == (f"line {n}",)
+    assert len(tracker._seen) == MAX_REMEMBERED_LOGS
+    assert tracker.new([{"message": "x" * 1000, "timestamp": "t"}])[0].endswith("…")

@@ -36,6 +36,41 @@ whatever the scenario (``LocalServer.submits``), so tests can assert "exactly on
 | locked         | answers submit and uploads 403 "User is       | show the detail verbatim       |
 |                | locked…"; status still works                  |                                |
 
+Hostile scenarios (fal would not do this; a broken proxy or an attacker might).  The bodies
+themselves come from ``hostile``:
+
+| name               | the server…                                | a client should…               |
+|--------------------|--------------------------------------------|--------------------------------|
+| trickle-status     | has no status stream (404) and sends each  | give up at its deadline, name  |
+|                    | status poll one byte a second              | the request, cancel it         |
+| trickle-result     | sends the result JSON one byte a second    | give up at its deadline        |
+| trickle-image      | sends the result image one byte a second   | give up at its deadline        |
+| endless-sse-line   | streams one `data:` line that never ends   | drop the stream at a capped    |
+|                    | (64 KiB chunks); polling still works       | length, poll, succeed          |
+| huge-status        | has no status stream; each poll is a 100   | refuse it without reading it   |
+|                    | MB JSON body without Content-Length        | all                            |
+| huge-result        | answers the result with 400 MB of JSON     | refuse it without reading it   |
+|                    |                                            | all                            |
+| size-lie           | returns a PNG whose header claims 37.5×    | refuse it before decoding      |
+|                    | the requested size (same shape, ~340 KB)   |                                |
+| png-bomb           | returns a PNG of the requested size whose  | stop inflating at the size's   |
+|                    | data inflates to 256 MiB                   | byte count, refuse it          |
+| truncated-image    | returns the first half of the image        | refuse it, never cache it      |
+| bad-result-url     | gives `https://[::1` as the image URL      | an error naming the request    |
+| redirect-result    | answers the image URL with a 302 to itself | refuse the redirect by name    |
+| echo-key           | puts the key it received, terminal escapes | show the logs cleaned, the key |
+|                    | and a forged output line in the status     | nowhere                        |
+|                    | logs                                       |                                |
+| hostile-error      | fails the job with such a text as its      | a clean one-line error         |
+|                    | error                                      |                                |
+| key-in-url         | returns status/result/cancel URLs carrying | ignore them; keep the key out  |
+|                    | `?key=<the key>`                           | of the journal                 |
+| proxy-504          | accepts the first submit, then answers it  | never send it again (it may    |
+|                    | 504 as another proxy would: no x-fal-      | have been accepted)            |
+|                    | request-id, no "nginx" in the body         |                                |
+| mode-not-in-schema | rejects a body with a `mode` field (422),  | leave out the default mode     |
+|                    | as the endpoint's first schema would       |                                |
+
 Slow links are options, not scenarios: ``--bandwidth MBIT`` paces request and response bodies,
 ``--latency MS`` delays every response.
 """
@@ -56,9 +91,9 @@ from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from . import fill
+from . import fill, hostile
 
-ONCE = frozenset({"429-once", "500-once", "ingress-503", "drop-result"})
+ONCE = frozenset({"429-once", "500-once", "ingress-503", "drop-result", "proxy-504"})
 PER_JOB = frozenset(
     {
         "stall-status",
@@ -71,7 +106,26 @@ PER_JOB = frozenset(
         "locked",
     }
 )
-NAMES = ONCE | PER_JOB
+HOSTILE = frozenset(
+    {
+        "trickle-status",
+        "trickle-result",
+        "trickle-image",
+        "endless-sse-line",
+        "huge-status",
+        "huge-result",
+        "size-lie",
+        "png-bomb",
+        "truncated-image",
+        "bad-result-url",
+        "redirect-result",
+        "echo-key",
+        "hostile-error",
+        "key-in-url",
+        "mode-not-in-schema",
+    }
+)
+NAMES = ONCE | PER_JOB | HOSTILE
 
 RATE_LIMITED = {"detail": "Rate limit exceeded, please retry later", "error_type": "rate_limited"}
 INTERNAL_ERROR = {"detail": "Internal Server Error", "error_type": "internal_error"}
@@ -81,6 +135,12 @@ INGRESS_503_HTML = (
     "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
 )
 RUNNER_FAILED = {"detail": "Internal Server Error", "error_type": "runner_server_error"}
+RUNNER_FAILED_TYPE = {"error_type": "runner_server_error"}
+MODE_NOT_PERMITTED = {
+    "loc": ["body", "mode"],
+    "msg": "Extra inputs are not permitted",
+    "type": "extra_forbidden",
+}
 CONTENT_POLICY = {
     "detail": [
         {
@@ -177,6 +237,7 @@ class Job:
     error: tuple[str, str | None] | None = None  # (error, error_type) for the COMPLETED status
     result: tuple[int, object, dict] | None = None  # (HTTP status, JSON body, extra headers)
     size: tuple[int, int] | None = None
+    key: str = ""  # the key the submit carried (echoed by the hostile scenarios)
 
     def log(self, message: str) -> None:
         self.logs.append(
@@ -213,7 +274,7 @@ class Backend:
         with self.cond:
             self.cond.notify_all()
 
-    def submit(self, body, timeout_s: float | None) -> Job:
+    def submit(self, body, timeout_s: float | None, key: str = "") -> Job:
         now = time.monotonic()
         job = Job(
             str(uuid.uuid4()),
@@ -221,6 +282,7 @@ class Backend:
             now + self.queue_s,
             None if timeout_s is None else now + timeout_s,
             position=QUEUE_POSITIONS - 1 if self.queue_s > 0 else 0,
+            key=key,
         )
         with self.cond:
             self.jobs[job.id] = job
@@ -263,10 +325,16 @@ class Backend:
                 if left <= 0 and not forever:
                     break
                 self.cond.wait(1.0 if forever else min(left, max(self.run_s / RUN_LOG_LINES, 0.01)))
-                if forever or len(job.logs) < RUN_LOG_LINES:
-                    job.log("Still working…" if forever else "Filling the new area…")
+                if forever or len(job.logs) < RUN_LOG_LINES or self.faults.active("echo-key"):
+                    job.log("Still working…" if forever else self._filler(job))
                     self.cond.notify_all()
             self._complete(job, *outcome)
+
+    def _filler(self, job: Job) -> str:
+        """A running job's log line (echo-key: the hostile one, so it is the latest)."""
+        if self.faults.active("echo-key"):
+            return hostile.log_line(job.key)
+        return "Filling the new area…"
 
     def _queued_step(self, job: Job) -> bool:
         """One wait in the queue (caller holds `cond`); True once the job may run or is over."""
@@ -318,10 +386,18 @@ class Backend:
                 f"{out_w}x{out_h} ({p['mode']})"
             )
             self.cond.notify_all()
+        if self.faults.active("echo-key"):
+            with self.cond:
+                job.log(hostile.log_line(job.key))
+                self.cond.notify_all()
         if self.faults.active("content-policy"):
             return 422, CONTENT_POLICY, {}
         if self.faults.active("fail-job"):
             return 500, RUNNER_FAILED, {}
+        if self.faults.active("hostile-error"):
+            return 500, {"detail": hostile.error_detail(job.key), **RUNNER_FAILED_TYPE}, {}
+        if self.faults.active("mode-not-in-schema") and "mode" in job.body:
+            return 422, {"detail": [MODE_NOT_PERMITTED]}, {}
         rendered = fill.render(
             prep.reference,
             left=p["expand_left"],
@@ -332,23 +408,34 @@ class Backend:
             distort=self.faults.active("wrong-size"),
         )
         ext = "png" if p["output_format"] == "png" else "jpg"
+        data, content_type = self._forged(rendered.data, rendered.content_type, out_w, out_h)
         image = {
-            "content_type": rendered.content_type,
+            "content_type": content_type,
             "file_name": f"{job.id}.{ext}",
-            "file_size": len(rendered.data),
+            "file_size": len(data),
             "width": rendered.width,
             "height": rendered.height,
         }
-        if p["sync_mode"]:
-            b64 = base64.b64encode(rendered.data).decode("ascii")
+        if self.faults.active("bad-result-url"):
+            image["url"] = hostile.BAD_URL
+        elif p["sync_mode"]:
+            b64 = base64.b64encode(data).decode("ascii")
             image["url"] = f"data:{rendered.content_type};base64,{b64}"
         else:
             # relative: the HTTP layer prefixes the origin the client used
-            image["url"] = "/files/" + self.store(
-                f"{uuid.uuid4().hex}.{ext}", rendered.data, rendered.content_type
-            )
+            image["url"] = "/files/" + self.store(f"{uuid.uuid4().hex}.{ext}", data, content_type)
         job.size = (rendered.width, rendered.height)
         return 200, {"images": [image]}, {}
+
+    def _forged(self, data: bytes, content_type: str, width: int, height: int) -> tuple[bytes, str]:
+        """The image the hostile scenarios return in place of the real one."""
+        if self.faults.active("size-lie"):
+            return hostile.size_lie_png(width, height), "image/png"
+        if self.faults.active("png-bomb"):
+            return hostile.bomb_png(width, height), "image/png"
+        if self.faults.active("truncated-image"):
+            return hostile.truncated(data), content_type
+        return data, content_type
 
     def store(self, key: str, data: bytes, content_type: str) -> str:
         with self.lock:

@@ -33,6 +33,7 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from . import hostile
 from . import scenarios as sc
 
 APP_PATH = "outpaint"
@@ -124,6 +125,11 @@ class _Handler(BaseHTTPRequestHandler):
             entry = self.backend.file("/".join(segs[1:]))
             if entry is None:
                 return self._json(404, {"detail": "File not found"})
+            faults = self.backend.faults
+            if faults.active("redirect-result") and "moved" not in self._query:
+                return hostile.redirect(self, f"{self._base()}{self._parts.path}?moved=1")
+            if faults.active("trickle-image"):
+                return hostile.trickle(self, 200, entry[0], entry[1], self.backend.stopping)
             return self._send(200, entry[0], entry[1])
         if segs == ["storage", "upload", "initiate"] and method == "POST":
             return self._initiate(body)
@@ -169,15 +175,17 @@ class _Handler(BaseHTTPRequestHandler):
             payload = json.loads(body)
         except ValueError:  # fal checks the input when the job runs, not here
             payload = body.decode("utf-8", "replace")
-        job = self.backend.submit(payload, timeout_s)
+        key = (self.headers.get("Authorization") or "").partition(" ")[2].strip()
+        job = self.backend.submit(payload, timeout_s, key)
+        if faults.once("proxy-504"):  # accepted (and billed); the answer is lost on the way
+            return self._send(504, b"Gateway Timeout", "text/plain", rid=False)
         self._rid = job.id
         status = self.backend.status_body(job, self._base(), False)[1]
-        reply = {
-            "request_id": job.id,
-            "status": "IN_QUEUE",
-            "queue_position": job.position,
-            **{k: status[k] for k in ("response_url", "status_url", "cancel_url")},
-        }
+        urls = {k: status[k] for k in ("response_url", "status_url", "cancel_url")}
+        if faults.active("key-in-url"):
+            urls = {k: f"{v}?key={key}" for k, v in urls.items()}
+        reply = {"request_id": job.id, "status": "IN_QUEUE", "queue_position": job.position}
+        reply.update(urls)
         if "fal_webhook" in self._query:
             reply["gateway_request_id"] = job.id
         self._json(200, reply)
@@ -197,9 +205,21 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._send(503, sc.INGRESS_503_HTML.encode(), "text/html", rid=False)
             if faults.once("500-once"):
                 return self._json(500, sc.INTERNAL_ERROR)
+            polled_only = faults.active("trickle-status") or faults.active("huge-status")
+            if op == "status/stream" and polled_only:
+                return self._json(404, {"detail": "Not Found"})
             if op == "status/stream":
+                if faults.active("endless-sse-line"):
+                    return hostile.endless_sse_line(self, backend.stopping)
                 return self._stream(job)
-            return self._json(*backend.status_body(job, self._base(), self._logs_wanted()))
+            code, body = backend.status_body(job, self._base(), self._logs_wanted())
+            if faults.active("trickle-status"):
+                data = json.dumps(body).encode()
+                return hostile.trickle(self, code, data, "application/json", backend.stopping)
+            if faults.active("huge-status"):
+                size = hostile.HUGE_STATUS_BYTES
+                return hostile.huge_json(self, code, size, backend.stopping, status=body["status"])
+            return self._json(code, body)
         if op == "cancel":
             return self._json(*backend.cancel(job))
         result = backend.result(job)
@@ -218,6 +238,12 @@ class _Handler(BaseHTTPRequestHandler):
                     for im in body["images"]
                 ],
             }
+            if faults.active("huge-result"):
+                size = hostile.HUGE_RESULT_BYTES
+                return hostile.huge_json(self, 200, size, backend.stopping)
+            if faults.active("trickle-result"):
+                data = json.dumps(body).encode()
+                return hostile.trickle(self, 200, data, "application/json", backend.stopping)
         self._json(code, body, headers)
 
     def _logs_wanted(self) -> bool:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from outpaint import geometry, planning
+from outpaint import geometry, imageinfo, planning
 from outpaint.errors import CancelledError, InputError, OutpaintError, about_request
 from outpaint.framing import check_size
 from outpaint.journal import Journal
@@ -315,7 +315,7 @@ class Runner:
             self.board.update(name, COMPOSING, elapsed_s=time.monotonic() - t0)
             self._slots.acquire()
             try:
-                returned = open_result(data)
+                returned = open_result(data, item.plan.request_output)
                 check_size(returned.size, item.plan.request_output)
                 if early is None:
                     early = Lazy(start_canvas, photo, item.plan, item.origin)
@@ -431,7 +431,10 @@ class Lazy:
         return self._value
 
 
-def open_result(data: bytes) -> Image.Image:
+def open_result(data: bytes, want: tuple[int, int] | None = None) -> Image.Image:
+    """fal's image, decoded once its header has shown a size worth decoding: the planned
+    ``want`` (or a uniformly smaller one), else no more than any outpaint result."""
+    imageinfo.check_header(data, want)  # the size decides what decoding allocates
     try:
         image = Image.open(io.BytesIO(data))
         image.load()

@@ -2,7 +2,9 @@
 
 GIMP's Python has no numpy or Pillow: pixels travel as ``bytes`` in babl's ``"R'G'B'A u8"``
 (8-bit sRGB-encoded RGBA), which GEGL converts to and from any image type and precision.
-GdkPixbuf does the codecs in C; the stdlib ``outpaint.pngcodec`` is the fallback.
+GdkPixbuf does the codecs in C; the stdlib ``outpaint.pngcodec`` is the fallback.  A returned
+image's header is checked (``outpaint.imageinfo``) before either decoder sees it: its size
+decides how much memory decoding takes.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import gi
 gi.require_version("Gegl", "0.4")
 gi.require_version("GdkPixbuf", "2.0")
 from gi.repository import GdkPixbuf, Gegl, GLib  # noqa: E402
-from outpaint import pngcodec  # noqa: E402
+from outpaint import imageinfo, pngcodec  # noqa: E402
 from outpaint.errors import ResultError  # noqa: E402
 from outpaint.geometry import Rect  # noqa: E402
 from outpaint.payload import Encoding  # noqa: E402
@@ -108,16 +110,22 @@ def encode(rgba: bytes, width: int, height: int, encoding: Encoding) -> bytes:
     return bytes(data)
 
 
-def decode(data: bytes) -> tuple[bytes, int, int]:
-    """A returned PNG/JPEG as RGBA u8 ``(pixels, width, height)``."""
+def decode(data: bytes, want: tuple[int, int] | None = None) -> tuple[bytes, int, int]:
+    """A returned PNG/JPEG as RGBA u8 ``(pixels, width, height)``.
+
+    ``want`` is the planned output size (None: unknown); the header must agree with it, or
+    stay within any outpaint result's size, before a single pixel is decoded.  (Whether
+    the file is whole was checked before it was cached; see ``recover`` for cached copies.)
+    """
+    info = imageinfo.check_header(data, want)
     try:
         loader = GdkPixbuf.PixbufLoader()
         loader.write(data)
         loader.close()
         pb = loader.get_pixbuf()
     except GLib.Error as exc:
-        if data[:8] == b"\x89PNG\r\n\x1a\n":
-            return _decode_png_stdlib(data)
+        if info.content_type == "image/png":
+            return _decode_png_stdlib(data, info.width * info.height)
         raise ResultError(f"The returned image cannot be read: {exc.message}") from None
     if pb is None:
         raise ResultError("The returned image cannot be read")
@@ -139,8 +147,8 @@ def _rgba_bytes(pb, with_size: bool = False):
     return (data, width, height) if with_size else data
 
 
-def _decode_png_stdlib(data: bytes) -> tuple[bytes, int, int]:
-    pixels, width, height, channels = pngcodec.decode_png(data)
+def _decode_png_stdlib(data: bytes, max_pixels: int) -> tuple[bytes, int, int]:
+    pixels, width, height, channels = pngcodec.decode_png(data, max_pixels=max_pixels)
     if channels == 4:
         return pixels, width, height
     out = bytearray(width * height * 4)

@@ -14,7 +14,14 @@ import traceback
 
 from gi.repository import Gimp, GLib, GObject
 from outpaint import framing, payload, planning
-from outpaint.errors import InputError, OutpaintError, about_request, redact, user_message
+from outpaint.errors import (
+    InputError,
+    OutpaintError,
+    about_request,
+    redact,
+    strip_controls,
+    user_message,
+)
 from outpaint.framing import Placement, check_size
 from outpaint.pipeline import Job, run_job
 
@@ -39,7 +46,8 @@ def _guarded(procedure, body):
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller as text
         message = user_message(exc, tuple(secrets))
         if not isinstance(exc, OutpaintError) and sys.stderr is not None:  # a bug: keep a trace
-            print(redact(traceback.format_exc(), tuple(secrets)), file=sys.stderr)
+            trace = strip_controls(traceback.format_exc())  # may quote server text
+            print(redact(trace, tuple(secrets)), file=sys.stderr)
         return procedure.new_return_values(Gimp.PDBStatusType.EXECUTION_ERROR, GLib.Error(message))
     values = procedure.new_return_values(Gimp.PDBStatusType.SUCCESS, None)
     values.remove(1)
@@ -123,8 +131,8 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
 
     result = _wait(run_mode, session.start(key, url, work))
     with about_request(result.request_id):  # paid for: the id lets the person recover it
-        rgba, width, height = pixels.decode(result.data)
-        check_size((width, height), plan.request_output)
+        rgba, width, height = pixels.decode(result.data, plan.request_output)
+        check_size((width, height), plan.request_output)  # what the decoder made of it
     return apply(image, layer, rgba, width, height, where, edit_mask_of=layer if was_mask else None)
 
 

@@ -9,8 +9,8 @@ canvas origin, unmasked.
 
 from __future__ import annotations
 
-from outpaint import pipeline
-from outpaint.errors import InputError, about_request
+from outpaint import imageinfo, pipeline
+from outpaint.errors import InputError, ResultError, about_request
 from outpaint.framing import Placement
 from outpaint.geometry import Expansion, Rect
 
@@ -38,8 +38,11 @@ def _fetch(run_mode, request_id: str, journal, secrets: list[str]) -> bytes:
     """From fal, in the worker thread (the main thread keeps pumping)."""
     key = session.api_key(run_mode, secrets)
 
+    deadline = session.deadline_s()
+    extra = {} if deadline is None else {"deadline_s": deadline}
+
     def work(client, report, cancel):
-        return pipeline.recover(request_id, client, journal)[0]
+        return pipeline.recover(request_id, client, journal, cancel=cancel, **extra)[0]
 
     return worker.wait_quietly(session.start(key, session.base_url(), work))
 
@@ -47,7 +50,10 @@ def _fetch(run_mode, request_id: str, journal, secrets: list[str]) -> bytes:
 def where_from(entry, width: int, height: int) -> Placement:
     recorded = (entry.purpose or {}).get("placement")
     if recorded:
-        return Placement.from_json(recorded)
+        try:
+            return Placement.from_json(recorded)
+        except ValueError:  # a damaged record: place it like an unknown one
+            pass
     # Unknown origin: the whole result, unmasked (an empty reference protects nothing).
     return Placement(Rect(0, 0, width, height), Rect(0, 0, 0, 0), Expansion(), 0)
 
@@ -61,8 +67,14 @@ def recover(run_mode, image, drawables, config, secrets: list[str]):
     data = cached[0] if cached is not None else None
     if data is None:
         data = _fetch(run_mode, request_id, journal, secrets)
+    want = pipeline.expected_output(entry)
     with about_request(request_id):
-        rgba, width, height = pixels.decode(data)
+        if cached is not None:
+            try:
+                imageinfo.check_result(data, None)  # whole (the size: decode checks it)
+            except ResultError:  # damaged in the cache: fetch it again (and check that)
+                data = _fetch(run_mode, request_id, journal, secrets)
+        rgba, width, height = pixels.decode(data, want)
     above = None
     if drawables and len(drawables) == 1:
         try:

@@ -4,12 +4,17 @@ A result JSON comes from the network, so its image URL is untrusted input:
 
 * only ``https:`` URLs, ``data:`` URIs, or URLs on the configured server's own origin (the
   local server speaks plain http on loopback) are fetched — never ``file:``, never plain http
-  to some other host;
+  to some other host, never a URL with a user name or password in it;
 * at most ``MAX_RESULT_BYTES`` are accepted, checked against Content-Length before reading,
   against the byte count while streaming, and against the encoded length of a data URI
   before it is decoded, so a hostile or broken server cannot make us allocate without bound;
 * the bytes must be PNG or JPEG by their magic numbers, and a declared content type (header,
-  data URI or the result's own ``content_type``) must not claim anything else.
+  data URI or the result's own ``content_type``) must not claim anything else;
+* a redirect is never followed: the image must come from the URL fal gave.
+
+Every JSON answer the client reads (submit, status, result, cancel, storage) is capped at
+``MAX_JSON_BYTES`` the same way (``read_capped``); error bodies are cut at
+``MAX_ERROR_BODY_BYTES``.  A URL shown in a message is cleaned first (``errors.clean``).
 
 The API key is never sent to the image host: the caller passes headers only for its own
 server's origin.
@@ -25,11 +30,12 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from .errors import ResultError
+from .errors import OutpaintError, ResultError, clean
 
 __all__ = [
     "ALLOWED_CONTENT_TYPES",
     "MAX_ERROR_BODY_BYTES",
+    "MAX_JSON_BYTES",
     "MAX_RESULT_BYTES",
     "ImageRef",
     "check_url",
@@ -48,6 +54,9 @@ __all__ = [
 MAX_RESULT_BYTES = 64 * 1024 * 1024
 # Error bodies are read only to build a message.
 MAX_ERROR_BODY_BYTES = 64 * 1024
+# fal's JSON answers are a few kilobytes (a status with all its logs rarely 100 KB); a body
+# beyond this is not worth holding in memory, whoever sent it.
+MAX_JSON_BYTES = 4 * 1024 * 1024
 ALLOWED_CONTENT_TYPES = ("image/png", "image/jpeg")
 # Types that say nothing about the content: the magic bytes decide.
 _UNINFORMATIVE_TYPES = ("", "application/octet-stream", "binary/octet-stream")
@@ -83,18 +92,24 @@ def origin(url: str) -> str:
 
 def check_url(url: str, base_url: str) -> str:
     """Return how the URL is fetched ("data" or "http"); ResultError if it is not allowed."""
-    scheme = urlsplit(url).scheme.lower()
-    if scheme == "data":
-        return "data"
     try:
-        allowed = scheme == "https" or (scheme == "http" and origin(url) == origin(base_url))
-        host = urlsplit(url).hostname
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if scheme == "data":
+            return "data"
+        host = parts.hostname
+        _ = parts.port  # a malformed port raises here, not later in the HTTP client
     except ValueError:
-        allowed, host = False, None
+        raise ResultError(f"fal returned a malformed result URL ({clean(url)[:120]})") from None
+    if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+        raise ResultError(f"fal returned a malformed result URL ({clean(url)[:120]})")
+    allowed = scheme == "https" or (scheme == "http" and origin(url) == origin(base_url))
+    if "@" in parts.netloc:  # credentials in a URL would be sent to its host: never
+        raise ResultError("Refusing to download the result from a URL with a user name in it")
     if not allowed or not host:
         shown = url if scheme in ("http", "https") else f"{scheme or 'a schemeless'} URL"
         raise ResultError(
-            f"Refusing to download the result from {shown[:120]}: "
+            f"Refusing to download the result from {clean(shown)[:120]}: "
             "only https, data: or the configured server are allowed"
         )
     return "http"
@@ -112,7 +127,7 @@ def decode_data_uri(uri: str, max_bytes: int | None = None) -> tuple[bytes, str]
     payload = "".join(payload.split())
     # Four base64 characters carry three bytes: refuse before allocating the decoded copy.
     if len(payload) // 4 * 3 > max_bytes:
-        raise ResultError(f"The result image is larger than {max_bytes // (1024 * 1024)} MiB")
+        raise ResultError(f"The result image is larger than {_size_text(max_bytes)}")
     try:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
@@ -121,14 +136,22 @@ def decode_data_uri(uri: str, max_bytes: int | None = None) -> tuple[bytes, str]
 
 
 def read_capped(
-    response: httpx.Response, max_bytes: int | None = None, *, truncate: bool = False
+    response: httpx.Response,
+    max_bytes: int | None = None,
+    *,
+    truncate: bool = False,
+    what: str = "The result image",
+    error: type[OutpaintError] = ResultError,
 ) -> bytes:
-    """Read a streamed body, refusing (or, with ``truncate``, cutting) past ``max_bytes``."""
+    """Read a streamed body, refusing (or, with ``truncate``, cutting) past ``max_bytes``.
+
+    The refusal is ``error("<what> is larger than N MiB …")``.
+    """
     max_bytes = MAX_RESULT_BYTES if max_bytes is None else max_bytes
-    too_big = f"The result image is larger than {max_bytes // (1024 * 1024)} MiB"
+    too_big = f"{what} is larger than {_size_text(max_bytes)}; it was not read"
     length = response.headers.get("content-length", "")
     if not truncate and length.isdigit() and int(length) > max_bytes:
-        raise ResultError(too_big)
+        raise error(too_big)
     parts: list[bytes] = []
     total = 0
     for chunk in response.iter_bytes():
@@ -137,9 +160,13 @@ def read_capped(
             if truncate:
                 parts.append(chunk[: max_bytes - (total - len(chunk))])
                 break
-            raise ResultError(too_big)
+            raise error(too_big)
         parts.append(chunk)
     return b"".join(parts)
+
+
+def _size_text(n: int) -> str:
+    return f"{n // (1024 * 1024)} MiB" if n >= 1024 * 1024 else f"{n // 1024} KiB"
 
 
 def sniff(data: bytes) -> str | None:
@@ -173,8 +200,17 @@ def fetch(
     timeout: httpx.Timeout | float | None = None,
     max_bytes: int | None = None,
 ) -> tuple[httpx.Response, bytes]:
-    """One GET.  Returns the (closed) response and its capped body; error bodies are truncated."""
+    """One GET.  Returns the (closed) response and its capped body; error bodies are truncated.
+
+    A redirect is refused: the image must come from the URL fal gave, never from wherever
+    that host points next.
+    """
     with http.stream("GET", url, headers=dict(headers or {}), timeout=timeout) as response:
+        if 300 <= response.status_code < 400:
+            raise ResultError(
+                f"The result host answered with a redirect (HTTP {response.status_code}); "
+                "redirect refused"
+            )
         if response.status_code >= 400:
             return response, read_capped(response, MAX_ERROR_BODY_BYTES, truncate=True)
         return response, read_capped(response, max_bytes)
@@ -200,5 +236,5 @@ def load_result_image(
         return data, image_type(data, declared, ref.content_type)
     response, data = fetch_url(ref.url)
     if len(data) > max_bytes:  # fetch_url may come from elsewhere: the cap is ours to keep
-        raise ResultError(f"The result image is larger than {max_bytes // (1024 * 1024)} MiB")
+        raise ResultError(f"The result image is larger than {_size_text(max_bytes)}")
     return data, image_type(data, response.headers.get("content-type"), ref.content_type)

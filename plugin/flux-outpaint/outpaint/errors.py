@@ -12,7 +12,9 @@
     │   ├── RateLimitError            429 / 408 / 409 still failing after retries
     │   ├── ServerError               5xx from fal or the model runner
     │   └── ResultUnavailableError    404 / 410: unknown or expired request id
-    ├── ResultError                   the result is unusable (bad URL, too big, wrong type/size)
+    ├── ResultError                   the result is unusable (bad URL, too big, wrong type/size,
+    │                                 truncated, a decompression bomb)
+    ├── StorageError                  the journal or the result cache cannot be written
     ├── OutpaintTimeoutError          our own deadline passed (also a builtin TimeoutError)
     └── CancelledError                the user cancelled (499 included)
 
@@ -22,6 +24,11 @@ the one place an error learns its request.  Messages never contain the API key: 
 is applied to every message built from server text.  ``user_message`` turns any exception,
 ours or not, into exactly one non-empty line; the CLI, the GIMP plug-in and the tests all go
 through it.
+
+Server text is hostile until cleaned: ``clean`` (used by every message, log line and journal
+note built from it) drops terminal escape sequences (CSI, OSC, …), control characters and
+bidirectional overrides, redacts the key and folds everything onto one capped line, so a
+server can neither retitle a terminal, nor forge a second output line, nor show the key.
 """
 
 from __future__ import annotations
@@ -50,9 +57,14 @@ __all__ = [
     "ServerError",
     "SubmitUnknownError",
     "ValidationError",
+    "StorageError",
     "about_request",
+    "clean",
     "error_from_response",
+    "one_line",
     "redact",
+    "secrets_of",
+    "strip_controls",
     "user_message",
 ]
 
@@ -131,6 +143,10 @@ class ResultError(OutpaintError):
     pass
 
 
+class StorageError(OutpaintError):
+    """The journal or the result cache cannot be written (unwritable folder, full disk)."""
+
+
 class OutpaintTimeoutError(OutpaintError, TimeoutError):
     pass
 
@@ -144,21 +160,64 @@ class CancelledError(OutpaintError):
 _KEYISH = re.compile(r"\b((?:Authorization:\s*)?Key\s+)(?=[^\s\"',]*[\d:])[^\s\"',]{8,}")
 
 
+# Terminal escape sequences as a whole (so their parameters vanish with them): CSI
+# (ESC [ … final byte), OSC / DCS / SOS / PM / APC strings (ESC ] … BEL or ST), and the
+# two-character escapes; then the single C1 introducers a UTF-8 terminal may honour.
+_ESCAPES = re.compile(
+    r"\x1b\[[0-?]*[ -/]*[@-~]?"
+    r"|\x1b[\]PX^_][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|\x9b[0-?]*[ -/]*[@-~]?"
+    r"|[\x90\x9d\x98\x9e\x9f][^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+)
+# What remains that a terminal or a text widget would act on: C0 controls but tab and line
+# feed, DEL, C1 controls, and the bidirectional overrides and isolates that reorder text.
+_CONTROLS = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# A carriage return (or vertical tab, form feed) would let text overwrite what is shown.
+_BREAKS = str.maketrans({"\r": "\n", "\v": "\n", "\f": "\n"})
+
+
+def strip_controls(text: str) -> str:
+    """``text`` without escape sequences and control characters; line breaks become LF."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", text)).translate(_BREAKS)
+
+
 def one_line(text: object) -> str:
-    """Collapse whitespace, cap the length, never return an empty string."""
-    s = " ".join(str(text).split())
+    """Drop controls, collapse whitespace, cap the length, never return an empty string."""
+    s = " ".join(strip_controls(str(text)).split())
     if len(s) > _MAX_MESSAGE:
         s = s[: _MAX_MESSAGE - 1].rstrip() + "…"
     return s or "Unknown error"
 
 
+def clean(text: object, secrets: tuple[str, ...] = (), *, limit: int = _MAX_MESSAGE) -> str:
+    """Server text made safe to show or store: no escapes or controls, no key, one line.
+
+    Escapes go first, so a key split by an escape sequence is whole again when it is
+    redacted.  Returns "" for text that is empty once cleaned.
+    """
+    s = " ".join(redact(strip_controls(str(text)), secrets).split())
+    if len(s) > limit:
+        s = s[: limit - 1].rstrip() + "…"
+    return s
+
+
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
     """Remove API keys from text that came from elsewhere (server bodies, exceptions)."""
     out = _KEYISH.sub(r"\1***", text)
-    for secret in secrets:
+    # Longest first: a secret that contains another is removed whole.
+    for secret in sorted(secrets, key=len, reverse=True):
         if secret and len(secret) >= 4:
             out = out.replace(secret, "***")
     return out
+
+
+def secrets_of(api_key: str) -> tuple[str, ...]:
+    """What to redact for a key: the key, and the id and secret halves of an ``id:secret``
+    key (a server may echo either alone)."""
+    key = api_key.strip()
+    parts = tuple(p for p in key.split(":") if len(p) >= 8) if ":" in key else ()
+    return (key, *parts) if key else ()
 
 
 def user_message(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
@@ -168,7 +227,7 @@ def user_message(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
         if (
             exc.request_id
             and exc.request_id not in text
-            and not isinstance(exc, (InputError, ConfigError, CancelledError))
+            and not isinstance(exc, (InputError, ConfigError))
         ):
             text = f"{text} (request {exc.request_id})"
     elif isinstance(exc, KeyboardInterrupt):
@@ -181,7 +240,7 @@ def user_message(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
     else:
         detail = str(exc)
         text = f"Unexpected error ({type(exc).__name__}){': ' + detail if detail else ''}"
-    return one_line(redact(text, secrets))
+    return one_line(redact(strip_controls(text), secrets))
 
 
 @contextlib.contextmanager
@@ -216,7 +275,7 @@ def error_from_response(
     rid = lowered.get("x-fal-request-id") or request_id
     try:
         data: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…"
         data = None
     detail = data.get("detail") if isinstance(data, dict) else None
     error_type = data.get("error_type") if isinstance(data, dict) else None
@@ -224,7 +283,7 @@ def error_from_response(
         error_type = lowered.get("x-fal-error-type")
     items = [d for d in detail if isinstance(d, Mapping)] if isinstance(detail, list) else []
     fields = tuple(f for f in map(_field, items) if f)
-    text = redact(_detail_text(detail, items, body if data is None else b""), secrets)
+    text = clean(_detail_text(detail, items, body if data is None else b""), secrets)
     suffix = f": {text}" if text else ""
     common: dict[str, Any] = {"status": status, "error_type": error_type, "request_id": rid}
 

@@ -44,7 +44,8 @@ __all__ = [
 AUTO = -1
 SIDES = ("left", "right", "top", "bottom")
 # A returned image of the wrong size is accepted only as a uniformly scaled version of the
-# requested one: then scaling it onto the placement is what the plan meant anyway.
+# requested one, no larger than asked: then scaling it onto the placement is what the plan
+# meant anyway.
 ASPECT_TOLERANCE = 0.02
 
 
@@ -182,21 +183,39 @@ class Placement:
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Placement:
-        return cls(
-            Rect(*data["rect"]),
-            Rect(*data["reference"]),
-            Expansion(*data["sides"]),
-            int(data["seam_blend"]),
-        )
+        """ValueError unless ``data`` is what ``to_json`` writes (the journal is a file
+        anyone can edit)."""
+
+        def ints(name: str, count: int) -> list[int]:
+            value = data.get(name) if isinstance(data, Mapping) else None
+            if not (
+                isinstance(value, list)
+                and len(value) == count
+                and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+            ):
+                raise ValueError(f"placement {name!r} is not {count} integers")
+            return value
+
+        rect, reference, sides = ints("rect", 4), ints("reference", 4), ints("sides", 4)
+        blend = data.get("seam_blend")
+        if not isinstance(blend, int) or isinstance(blend, bool) or blend < 0:
+            raise ValueError("placement 'seam_blend' is not an integer")
+        return cls(Rect(*rect), Rect(*reference), Expansion(*sides), blend)
 
 
 def check_size(got: tuple[int, int], want: tuple[int, int]) -> None:
-    """Accept the requested size or a uniformly scaled one; refuse anything else."""
+    """Accept the requested size or a uniformly scaled-down one; refuse anything else.
+
+    Larger than asked is refused beyond the aspect tolerance: the size comes from the
+    image's header, before any pixel is decoded, and a header may lie to make a decoder
+    allocate gigabytes.
+    """
     if got == want:
         return
-    ratio = (got[0] / got[1]) / (want[0] / want[1])
-    if abs(ratio - 1.0) > ASPECT_TOLERANCE:
-        raise ResultError(
-            f"fal returned {got[0]}×{got[1]} instead of {want[0]}×{want[1]}; "
-            "the image was not changed"
-        )
+    (gw, gh), (ww, wh) = got, want
+    if gw > 0 and gh > 0 and ww > 0 and wh > 0:
+        ratio = (gw / gh) / (ww / wh)
+        larger = max(gw / ww, gh / wh) > 1.0 + ASPECT_TOLERANCE
+        if abs(ratio - 1.0) <= ASPECT_TOLERANCE and not larger:
+            return
+    raise ResultError(f"fal returned {gw}×{gh} instead of {ww}×{wh}; the image was not changed")

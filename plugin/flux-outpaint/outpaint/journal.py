@@ -15,13 +15,24 @@ Storage only: nothing here talks to the network (``pipeline.recover`` fetches a 
 that is not cached).
 
 The journal never holds the API key: it stores handles (URLs without credentials), the
-caller's ``purpose`` and state notes, and every line is passed through ``errors.redact``.
+caller's ``purpose`` and state notes; every string in a record is stripped of control
+characters and redacted with the secrets the journal was given (``Journal(path, secrets)``
+or ``with_secrets``: the pipeline hands it the client's), and the whole line is redacted
+once more.
+
+``ensure_writable`` proves, before anything is submitted, that the journal and the result
+cache can be written and that the disk has room for the result: a paid request is never
+sent while its id could not be written down.
+
+Readers skip what they cannot trust: damaged lines, and records whose fields have the wrong
+types (a ``"time": 5`` never reaches a caller that sorts by time).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -30,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from . import settings
-from .errors import redact
+from .errors import StorageError, redact, strip_controls
 from .status import REQUEST_ID, RequestHandle
 
 __all__ = [
@@ -51,6 +62,12 @@ _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg"}
 RESULT_CACHE_MAX_FILES = 50
 RESULT_CACHE_MAX_BYTES = 500 * 1024 * 1024
 _RESERVED = frozenset({"time", "event", "request_id", "state", "handle", "purpose"})
+
+# Besides the result itself: the journal lines of a few requests and the file system's own
+# bookkeeping.
+ROOM_MARGIN_BYTES = 1024 * 1024
+# Written and removed by ensure_writable: a real write, so a full disk shows up.
+_PROBE_BYTES = 4096
 
 # One lock per journal file, shared by every Journal object on it in this process.
 _LOCKS: dict[str, threading.Lock] = {}
@@ -81,15 +98,51 @@ class JournalEntry:
 
 
 class Journal:
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], secrets: tuple[str, ...] = ()) -> None:
         self.path = Path(path)
         self.results_dir = self.path.parent / RESULTS_DIR_NAME
+        self._secrets = tuple(secrets)
         key = os.path.abspath(self.path)
         with _LOCKS_GUARD:
             self._lock = _LOCKS.setdefault(key, threading.Lock())
 
     def __repr__(self) -> str:
         return f"Journal({str(self.path)!r})"
+
+    def with_secrets(self, secrets: tuple[str, ...]) -> Journal:
+        """The same journal (same file, same lock), also redacting ``secrets``."""
+        merged = tuple(dict.fromkeys((*self._secrets, *secrets)))
+        return self if merged == self._secrets else Journal(self.path, merged)
+
+    def ensure_writable(self, room_bytes: int = 0) -> None:
+        """StorageError unless the journal and the result cache can be written now and the
+        disk has ``room_bytes`` (plus a margin) free for the result."""
+        where = self.path.parent
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            self.results_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND | getattr(os, "O_BINARY", 0)
+            os.close(os.open(self.path, flags, 0o600))
+            probe = self.results_dir / f".probe.{os.getpid()}.{threading.get_ident()}.tmp"
+            flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_BINARY", 0)
+            fd = os.open(probe, flags, 0o600)
+            try:
+                try:
+                    _write_all(fd, bytes(_PROBE_BYTES))
+                finally:
+                    os.close(fd)
+            finally:
+                probe.unlink(missing_ok=True)
+            free = shutil.disk_usage(self.results_dir).free
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise StorageError(f"Cannot write the journal in {where} ({reason})") from None
+        need = room_bytes + ROOM_MARGIN_BYTES
+        if free < need:
+            raise StorageError(
+                f"Not enough free space in {where} for the result ({_mb(free)} free, "
+                f"{_mb(need)} needed)"
+            )
 
     # -- writing -------------------------------------------------------------------------
 
@@ -182,8 +235,9 @@ class Journal:
         return deleted
 
     def _append(self, record: dict[str, Any]) -> None:
-        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **record}
-        line = redact(json.dumps(record, ensure_ascii=False, default=str)) + "\n"
+        record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **self._scrub(record)}
+        line = json.dumps(record, ensure_ascii=False, default=str)
+        line = redact(line, self._secrets) + "\n"
         data = line.encode("utf-8")
         with self._lock:
             self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -200,6 +254,16 @@ class Journal:
             finally:
                 os.close(fd)
 
+    def _scrub(self, value: Any) -> Any:
+        """Every string without control characters and secrets, at any depth."""
+        if isinstance(value, str):
+            return redact(strip_controls(value), self._secrets)
+        if isinstance(value, dict):
+            return {str(k): self._scrub(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self._scrub(v) for v in value]
+        return value
+
     # -- reading -------------------------------------------------------------------------
 
     def events(self) -> Iterator[dict[str, Any]]:
@@ -211,9 +275,9 @@ class Journal:
         for line in raw.splitlines():
             try:
                 record = json.loads(line)
-            except (ValueError, UnicodeDecodeError):
+            except (ValueError, UnicodeDecodeError, RecursionError):
                 continue
-            if isinstance(record, dict) and isinstance(record.get("request_id"), str):
+            if _well_formed(record):
                 yield record
 
     def entries(self) -> list[JournalEntry]:
@@ -268,6 +332,31 @@ class Journal:
             except FileNotFoundError:
                 continue
         return None
+
+
+# Fields every reader relies on, and the types they must have when present.
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "request_id": str,
+    "time": str,
+    "event": str,
+    "state": str,
+    "handle": dict,
+    "purpose": dict,
+}
+
+
+def _well_formed(record: object) -> bool:
+    if not isinstance(record, dict) or not isinstance(record.get("request_id"), str):
+        return False
+    if not REQUEST_ID.fullmatch(record["request_id"]):
+        return False
+    return all(
+        isinstance(record[name], kind) for name, kind in _FIELD_TYPES.items() if name in record
+    )
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
 
 
 def _safe_id(request_id: str) -> str:

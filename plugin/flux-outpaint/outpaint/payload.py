@@ -52,6 +52,7 @@ PNG_LEVEL = 6
 SMALL_EXACT_PIXELS = 256 * 256
 INLINE_MAX_BYTES = 1_500_000
 MODES = ("high", "fast")
+DEFAULT_MODE = "high"
 OUTPUT_FORMATS = ("png", "jpeg")
 
 
@@ -77,7 +78,7 @@ Encoder = Callable[[bytes, int, int, Encoding], bytes]
 
 @dataclass(frozen=True)
 class RequestOptions:
-    mode: str = "high"
+    mode: str = DEFAULT_MODE
     output_format: str = "png"
     enable_safety_checker: bool = True
     sync_mode: bool = False
@@ -115,12 +116,18 @@ def data_uri(data: bytes, mime: str) -> str:
 
 
 def build_request(image_url: str, expansion: Expansion, options: RequestOptions) -> dict[str, Any]:
-    """The submit body; every field explicit so the request means the same on any server."""
+    """The submit body; every field explicit so the request means the same on any server.
+
+    All but ``mode``: it is missing from the endpoint's first published schema (only fal's
+    newer listing has it), so it is sent only when it is not the default ``high`` — a
+    schema without it can then never turn every job into a 422.
+    """
     if expansion.is_zero:
         raise InputError("Nothing to expand: at least one side must be larger than 0")
     body: dict[str, Any] = {"image_url": image_url, **expansion.as_request()}
+    if options.mode != DEFAULT_MODE:
+        body["mode"] = options.mode
     body.update(
-        mode=options.mode,
         output_format=options.output_format,
         enable_safety_checker=options.enable_safety_checker,
         sync_mode=options.sync_mode,

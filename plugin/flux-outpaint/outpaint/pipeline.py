@@ -4,28 +4,65 @@
 Shared by the CLI and the GIMP plug-in.  It never touches GIMP or decodes pixels, so the
 plug-in runs it in a worker thread while the main thread keeps GIMP's UI alive.
 
-Order matters for money: the journal entry is written right after the submit returns and
-before any waiting, and the downloaded result is stored in the journal's cache before it is
-handed back — a crash, a kill or a lost connection after that point loses nothing paid for.
+Order matters for money:
+
+* the journal is proven writable, with room for the result, before anything is sent
+  (``Journal.ensure_writable``): a request is never paid for while its id could not be kept;
+* its entry is written right after the submit returns and before any waiting; if that write
+  fails, the request is cancelled on fal at once and the error names it;
+* the result is checked (``imageinfo.check_result``: whole, and of a size an outpaint result
+  can have) before it is cached and handed back, so broken or hostile bytes are never kept
+  as a result.  Whether it fits the plan is the placing caller's question, asked of the
+  header before it decodes (``imageinfo.check_header``): a whole image of the wrong size is
+  still a paid result, kept so that it can be recovered as it came back.
+
+Every failure after the submit is an OutpaintError that names the request (unexpected ones
+too), and the journal says how the request ended.  Later journal notes and the result cache
+are best effort: once the id is written down the request can always be recovered from fal,
+and a full disk must not cost the person a result that is already in memory.
+
+Cancelling: ``cancel`` (a threading.Event) stops the job wherever it is — a blocked network
+read included (``netbudget``) — and a request already submitted is cancelled on fal and
+marked ``cancelled`` in the journal.  ``InFlight`` lets a caller that runs several jobs learn
+which requests are submitted and not finished at any moment (e.g. to print their ids on
+Ctrl-C).  ``deadline_s`` bounds the whole job; every call inside it is bounded by it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import payload
-from .errors import CancelledError, OutpaintError, ResultUnavailableError, about_request
-from .journal import Journal
+from . import imageinfo, payload
+from .errors import (
+    CancelledError,
+    OutpaintError,
+    OutpaintTimeoutError,
+    ResultError,
+    ResultUnavailableError,
+    StorageError,
+    about_request,
+)
+from .journal import Journal, JournalEntry
 from .planning import Plan
 from .queue_client import FalQueueClient
-from .retry import DEFAULT_DEADLINE_S
-from .status import Completed, Phase, Progress, Queued, Status
+from .retry import CANCEL_BUDGET_S, DEFAULT_DEADLINE_S
+from .status import Completed, Phase, Progress, Queued, RequestHandle, Status
 
-__all__ = ["Job", "JobResult", "ProgressCallback", "recover", "run_job"]
+__all__ = [
+    "InFlight",
+    "Job",
+    "JobResult",
+    "ProgressCallback",
+    "expected_output",
+    "recover",
+    "room_for",
+    "run_job",
+]
 
 
 @dataclass(frozen=True)
@@ -46,6 +83,43 @@ class JobResult:
 ProgressCallback = Callable[[Progress], None]
 
 
+class InFlight:
+    """The requests submitted and not yet finished, across the jobs that share it.
+
+    ``run_job(..., in_flight=…)`` adds a request the moment its submit returns and removes it
+    when the job ends, however it ends.  Thread-safe.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._handles: dict[str, RequestHandle] = {}
+
+    def add(self, handle: RequestHandle) -> None:
+        with self._lock:
+            self._handles[handle.request_id] = handle
+
+    def discard(self, request_id: str) -> None:
+        with self._lock:
+            self._handles.pop(request_id, None)
+
+    def handles(self) -> list[RequestHandle]:
+        with self._lock:
+            return list(self._handles.values())
+
+    def ids(self) -> list[str]:
+        return [h.request_id for h in self.handles()]
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._handles)
+
+
+def room_for(plan: Plan) -> int:
+    """Disk space a result of this plan can need: an uncompressed RGBA PNG, a bit more."""
+    width, height = plan.request_output
+    return (width * 4 + 1) * height + 64 * 1024
+
+
 def run_job(
     job: Job,
     *,
@@ -56,10 +130,13 @@ def run_job(
     cancel: threading.Event | None = None,
     deadline_s: float = DEFAULT_DEADLINE_S,
     clock: Callable[[], float] = time.monotonic,
+    in_flight: InFlight | None = None,
 ) -> JobResult:
+    """Run one job; ``clock`` must be the client's clock (both time.monotonic by default)."""
     start = clock()
     deadline = start + deadline_s
     request_id: str | None = None
+    journal = journal.with_secrets(client.secrets)
 
     def report(phase: Phase, position: int | None = None, log: str | None = None) -> None:
         if on_progress is not None:
@@ -69,7 +146,12 @@ def run_job(
         if cancel is not None and cancel.is_set():
             raise CancelledError("Cancelled")
 
+    check_cancel()
     plan = job.plan
+    try:
+        journal.ensure_writable(room_for(plan))
+    except StorageError as exc:
+        raise StorageError(f"{exc}; nothing was sent to fal") from None
     width, height = plan.request_reference
     report(Phase.ENCODING)
     encoding = payload.choose_encoding(payload.has_alpha(job.reference_rgba), width, height)
@@ -79,69 +161,196 @@ def run_job(
         image_url = payload.data_uri(data, encoding.mime)
     else:
         report(Phase.UPLOADING)
-        image_url = client.upload(data, encoding.mime, f"reference.{encoding.extension}")
+        image_url = client.upload(
+            data,
+            encoding.mime,
+            f"reference.{encoding.extension}",
+            deadline=deadline,
+            cancel=cancel,
+        )
     body = payload.build_request(image_url, plan.request_expansion, job.options)
     check_cancel()
 
     report(Phase.SUBMITTING)
-    handle = client.submit(body)
+    handle = client.submit(body, deadline=deadline, cancel=cancel)
     request_id = handle.request_id
-    journal.record_submit(handle, _purpose(job, encoding, len(data)))
-    report(Phase.QUEUED)
+    if in_flight is not None:
+        in_flight.add(handle)
+    try:
+        _record_or_cancel(client, journal, handle, _purpose(job, encoding, len(data)))
+        report(Phase.QUEUED)
 
-    def on_status(status: Status) -> None:
-        if isinstance(status, Queued):
-            report(Phase.QUEUED, status.position)
-            return
-        for line in status.logs or (None,):
-            report(Phase.RUNNING, None, line)
+        def on_status(status: Status) -> None:
+            if isinstance(status, Queued):
+                report(Phase.QUEUED, status.position)
+                return
+            for line in status.logs or (None,):
+                report(Phase.RUNNING, None, line)
 
-    with about_request(request_id):
-        try:
-            client.wait(handle, on_event=on_status, deadline=deadline, cancel=cancel)
-            result_json = client.result(handle)
-            journal.mark(request_id, "completed")
-            report(Phase.DOWNLOADING)
-            blob, content_type = client.download(result_json)
-            cached = journal.store_result(request_id, blob, content_type)
-            journal.mark(request_id, "downloaded", result_path=str(cached))
-        except CancelledError:
-            journal.mark(request_id, "cancelled")
-            raise
-        except OutpaintError as exc:
-            journal.mark(request_id, "failed", error=str(exc))
-            raise
+        with about_request(request_id):
+            blob, content_type = _finish(
+                client, journal, handle, plan, on_status, report, deadline, cancel
+            )
+    finally:
+        if in_flight is not None:
+            in_flight.discard(request_id)
     report(Phase.DONE)
     return JobResult(request_id, blob, content_type)
 
 
-def recover(request_id: str, client: FalQueueClient, journal: Journal) -> tuple[bytes, str]:
+def _record_or_cancel(
+    client: FalQueueClient, journal: Journal, handle: RequestHandle, purpose: dict[str, Any]
+) -> None:
+    """Write the request down; if that fails, cancel it on fal so nothing unkept is billed."""
+    try:
+        journal.record_submit(handle, purpose)
+    except OSError as exc:
+        outcome = client.cancel_quietly(handle, CANCEL_BUDGET_S)
+        what = {
+            "CANCELLATION_REQUESTED": "it was cancelled on fal",
+            "OK": "it was cancelled on fal",
+            "ALREADY_COMPLETED": "it had already finished on fal: recover it by its id",
+            "NOT_FOUND": "fal no longer knows it",
+        }.get(outcome, "fal did not confirm the cancel")
+        reason = exc.strerror or type(exc).__name__
+        raise StorageError(
+            f"The journal could not be written after the submit ({reason}); {what}",
+            request_id=handle.request_id,
+        ) from None
+
+
+def _finish(
+    client: FalQueueClient,
+    journal: Journal,
+    handle: RequestHandle,
+    plan: Plan,
+    on_status: Callable[[Status], None],
+    report: Callable[[Phase], None],
+    deadline: float,
+    cancel: threading.Event | None,
+) -> tuple[bytes, str]:
+    """Wait, fetch, check and cache the result of a submitted request (journaled already)."""
+    request_id = handle.request_id
+    finished = False  # COMPLETED on fal: from here a cancel only stops our side
+    try:
+        client.wait(handle, on_event=on_status, deadline=deadline, cancel=cancel)
+        finished = True
+        result_json = client.result(handle, deadline=deadline, cancel=cancel)
+        _note(journal, request_id, "completed")
+        report(Phase.DOWNLOADING)
+        blob, content_type = client.download(result_json, deadline=deadline, cancel=cancel)
+        info = imageinfo.check_result(blob, None)
+    except CancelledError as exc:
+        _note(journal, request_id, "cancelled")
+        if not finished:
+            raise  # wait() has asked fal to cancel it, and says how that went
+        raise CancelledError(
+            "Cancelled (the request had already finished on fal; its result can be "
+            "recovered from the journal)",
+            request_id=request_id,
+        ) from exc
+    except OutpaintTimeoutError as exc:
+        if finished:  # wait() cancels on its own; result or download ran out of time
+            exc = client.timed_out_on_fal(handle, exc)
+        _note(journal, request_id, "failed", error=str(exc))
+        raise exc from None
+    except OutpaintError as exc:
+        _note(journal, request_id, "failed", error=str(exc))
+        raise
+    except MemoryError:
+        short = ResultError("Out of memory while fetching the result", request_id=request_id)
+        _note(journal, request_id, "failed", error=str(short))
+        raise short from None
+    except Exception as exc:  # after a submit every failure must name it
+        error = OutpaintError(
+            f"Unexpected error ({type(exc).__name__}): {exc}", request_id=request_id
+        )
+        _note(journal, request_id, "failed", error=str(error))
+        raise error from exc
+    try:
+        cached = journal.store_result(request_id, blob, info.content_type)
+    except OSError:
+        pass  # the result is in hand; fal keeps it too, and the id is in the journal
+    else:
+        _note(journal, request_id, "downloaded", result_path=str(cached))
+    return blob, content_type
+
+
+def _note(journal: Journal, request_id: str, state: str, **extra: Any) -> None:
+    """A state change in the journal, best effort: the submit record is what recovery needs."""
+    with contextlib.suppress(OSError):
+        journal.mark(request_id, state, **extra)
+
+
+def expected_output(entry: JournalEntry | None) -> tuple[int, int] | None:
+    """The output size the journal recorded for a request (``request_output``), if sane."""
+    if entry is None:
+        return None
+    size = entry.purpose.get("request_output") if isinstance(entry.purpose, Mapping) else None
+    if (
+        isinstance(size, list)
+        and len(size) == 2
+        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
+    ):
+        return size[0], size[1]
+    return None
+
+
+def recover(
+    request_id: str,
+    client: FalQueueClient,
+    journal: Journal,
+    *,
+    deadline_s: float = DEFAULT_DEADLINE_S,
+    cancel: threading.Event | None = None,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[bytes, str]:
     """The image of a paid request: from the cache, else fetched by id.  Never submits.
 
     Asks fal for the request's status first, so a request that is still queued or running
-    gives a clear message instead of a confusing result error.  A fetched result is stored in
-    the cache and marked ``downloaded``.
+    gives a clear message instead of a confusing result error.  A cached or fetched result
+    is checked like a fresh one (whole, a sane size) before it is handed back; a cached copy
+    that fails is fetched again.  A fetched result is stored in the cache and marked
+    ``downloaded``.  Whether it fits the plan (``expected_output``) is the caller's check.
     """
+    journal = journal.with_secrets(client.secrets)
+    entry = journal.find(request_id)
     cached = journal.cached_result(request_id)
     if cached is not None:
-        return cached
-    entry = journal.find(request_id)
+        try:
+            imageinfo.check_result(cached[0], None)
+            return cached
+        except ResultError:
+            pass  # damaged in the cache (or kept by an older version): fetch it again
     handle = (
         entry.handle
         if entry is not None and entry.handle is not None
         else (client.handle_for(request_id))
     )
+    deadline = clock() + deadline_s
     with about_request(request_id):
-        status = client.status(handle)
-        if not isinstance(status, Completed):
-            state = "queued" if isinstance(status, Queued) else "running"
-            raise ResultUnavailableError(
-                f"Request {request_id} is still {state} on fal; try again once it has finished"
-            )
-        result_json = client.result(handle)
-        blob, content_type = client.download(result_json)
-        path = journal.store_result(request_id, blob, content_type)
-        journal.mark(request_id, "downloaded", result_path=str(path), recovered=True)
+        try:
+            status = client.status(handle, deadline=deadline, cancel=cancel)
+            if not isinstance(status, Completed):
+                state = "queued" if isinstance(status, Queued) else "running"
+                raise ResultUnavailableError(
+                    f"Request {request_id} is still {state} on fal; try again once it has finished"
+                )
+            result_json = client.result(handle, deadline=deadline, cancel=cancel)
+            blob, content_type = client.download(result_json, deadline=deadline, cancel=cancel)
+            info = imageinfo.check_result(blob, None)
+        except OutpaintError:
+            raise
+        except Exception as exc:  # every failure names the request
+            raise OutpaintError(
+                f"Unexpected error ({type(exc).__name__}): {exc}", request_id=request_id
+            ) from exc
+        try:
+            path = journal.store_result(request_id, blob, info.content_type)
+        except OSError:
+            pass  # handed back all the same
+        else:
+            _note(journal, request_id, "downloaded", result_path=str(path), recovered=True)
     return blob, content_type
 
 

@@ -7,6 +7,10 @@ rows are built in C (bytes arithmetic via ``int.from_bytes``) and compress nearl
 as adaptive filtering on photographs' smooth gradients.  Decoding supports every filter;
 pure-Python Paeth/average rows are slow, which is acceptable for its uses (tests, small
 images).
+
+Decoding is bounded by the header: an image over ``max_pixels`` is refused before anything
+is inflated, and the image data is inflated to exactly the byte count the header implies and
+no further, so a decompression bomb stops at its first byte too many.
 """
 
 from __future__ import annotations
@@ -16,7 +20,11 @@ import zlib
 
 from .errors import ResultError
 
-__all__ = ["decode_png", "encode_png", "png_size"]
+__all__ = ["MAX_DECODE_PIXELS", "decode_png", "encode_png", "png_size"]
+
+# Pure-Python decoding of more than this would take minutes; outpaint results are ≤ 4 MP.
+MAX_DECODE_PIXELS = 16 * 1024 * 1024
+_INFLATE_STEP = 1 << 16
 
 _SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type → samples per pixel
@@ -74,7 +82,7 @@ def encode_png(pixels: bytes, width: int, height: int, channels: int = 4, level:
 
 
 def png_size(data: bytes) -> tuple[int, int]:
-    if data[:8] != _SIGNATURE or data[12:16] != b"IHDR":
+    if len(data) < 24 or data[:8] != _SIGNATURE or data[12:16] != b"IHDR":
         raise ResultError("Not a PNG image")
     return struct.unpack(">II", data[16:24])
 
@@ -106,9 +114,33 @@ def _unfilter(kind: int, row: bytearray, previous: bytes, bpp: int) -> None:
         raise ResultError(f"Corrupt PNG: unknown row filter {kind}")
 
 
-def decode_png(data: bytes) -> tuple[bytes, int, int, int]:
+def _inflate_exactly(parts: list[bytes], size: int) -> bytes:
+    """The first ``size`` inflated bytes; ResultError if there are fewer or more."""
+    inflater = zlib.decompressobj()
+    out = bytearray()
+    try:
+        for part in [*parts, b""]:
+            pending: bytes = part
+            while True:
+                piece = inflater.decompress(pending, _INFLATE_STEP)
+                out += piece
+                if len(out) > size:
+                    raise ResultError("Corrupt PNG: more image data than its size (a bomb)")
+                pending = inflater.unconsumed_tail
+                if not pending and not piece:
+                    break
+    except zlib.error as exc:
+        raise ResultError(f"Corrupt PNG: {exc}") from None
+    if len(out) < size:
+        raise ResultError("Corrupt PNG: truncated image data")
+    return bytes(out)
+
+
+def decode_png(data: bytes, *, max_pixels: int = MAX_DECODE_PIXELS) -> tuple[bytes, int, int, int]:
     """Decode to (pixels, width, height, channels); palette images become RGB(A)."""
     width, height = png_size(data)
+    if width * height > max_pixels or width == 0 or height == 0:
+        raise ResultError(f"Refusing to decode a {width}×{height} PNG (more than {max_pixels} px)")
     pos, idat, palette, trns = 8, [], None, None
     depth = colour = interlace = None
     while pos + 8 <= len(data):
@@ -129,12 +161,7 @@ def decode_png(data: bytes) -> tuple[bytes, int, int, int]:
         raise ResultError("Unsupported PNG (only 8-bit non-interlaced images are read)")
     channels = _CHANNELS[colour]
     stride = width * channels
-    try:
-        raw = zlib.decompress(b"".join(idat))
-    except zlib.error as exc:
-        raise ResultError(f"Corrupt PNG: {exc}") from exc
-    if len(raw) < (stride + 1) * height:
-        raise ResultError("Corrupt PNG: truncated image data")
+    raw = _inflate_exactly(idat, (stride + 1) * height)
     out = bytearray()
     previous = bytes(stride)
     for y in range(height):

@@ -14,14 +14,17 @@ failure proves the queue never accepted it:
   of the request left this machine;
 * 408 / 409 / 429: the gateway refused the request before queueing it (the official
   clients retry these too);
-* 502 / 503 / 504 **without** ``x-fal-request-id``: the answer came from the ingress proxy,
-  not from fal's queue, which puts that header on every response it produces, so no request
-  id was assigned.
+* 502 / 503 / 504 **without** ``x-fal-request-id`` **and** with a body that shows the
+  ingress itself failed (it names ``nginx``, fal's ingress): the answer came from the front
+  door, not from fal's queue, which puts that header on every response it produces, so no
+  request id was assigned.  This is the official client's rule.  A 502/503/504 from some
+  other proxy may come after the queue accepted the job: its outcome is unknown.
 
 Any other failure after the body was written (write error, read error or read timeout,
-dropped connection) leaves the outcome unknown: a request id may exist.  Such a submit is
-never sent again; the caller gets ``SubmitUnknownError`` instead.  Status, result and cancel
-are read-only or idempotent, so they retry freely and never lead to a new submit.
+dropped connection, such a proxy 5xx) leaves the outcome unknown: a request id may exist.
+Such a submit is never sent again; the caller gets ``SubmitUnknownError`` instead.  Status,
+result and cancel are read-only or idempotent, so they retry freely and never lead to a new
+submit.
 
 Time scale
 ----------
@@ -40,6 +43,7 @@ from dataclasses import dataclass
 __all__ = [
     "BACKOFF_BASE_S",
     "BACKOFF_MAX_S",
+    "CANCEL_AFTER_DEADLINE_S",
     "CANCEL_BUDGET_S",
     "CANCEL_CHECK_INTERVAL_S",
     "DEFAULT_DEADLINE_S",
@@ -53,6 +57,7 @@ __all__ = [
     "RETRY_AFTER_MAX_S",
     "RETRY_BUDGET_S",
     "STREAM_SILENCE_POLL_S",
+    "SUBMIT_CANCEL_GRACE_S",
     "THROTTLE_STATUSES",
     "Decision",
     "ErrorKind",
@@ -132,13 +137,24 @@ POLL_INTERVAL_QUEUED_S = 0.5
 CANCEL_CHECK_INTERVAL_S = 0.1
 # A status stream silent this long is backed by one status poll (then again after as long).
 STREAM_SILENCE_POLL_S = 5.0
-# The best-effort cancel sent after a user cancel or a deadline gets at most this long.
-CANCEL_BUDGET_S = 10.0
+# The best-effort cancel sent after a user cancel gets at most this long (retries included),
+# and after our own deadline at most CANCEL_AFTER_DEADLINE_S, so that a run given N seconds
+# ends within about N + 1 s even when fal's cancel endpoint does not answer.
+CANCEL_BUDGET_S = 2.0
+CANCEL_AFTER_DEADLINE_S = 1.0
+# After a cancel, a submit already on the wire gets this long to bring back its request id
+# (then the request can be cancelled on fal); after that it is abandoned.
+SUBMIT_CANCEL_GRACE_S = 2.0
 
 
 @dataclass(frozen=True)
 class Timeouts:
-    """Per-call httpx timeouts, seconds.  Each is clamped to what is left of the deadline."""
+    """Per-call httpx timeouts, seconds.  Each is clamped to what is left of the deadline.
+
+    httpx's are per operation (a read timeout restarts with each byte); the ``*_total``
+    values bound one attempt of a call as a whole, however slowly its bytes trickle in
+    (``netbudget``), and they too are clamped to the deadline.
+    """
 
     connect: float = 10.0
     read: float = 60.0  # a status/result/submit answer; fal answers these in well under 1 s
@@ -149,6 +165,9 @@ class Timeouts:
     # The status stream sends a keep-alive comment every 15 s; this long without a byte means
     # the stream is dead and polling takes over.
     stream_idle: float = 40.0
+    total: float = 120.0  # one attempt of submit, status, result or cancel, end to end
+    upload_total: float = 900.0
+    download_total: float = 300.0
 
 
 DEFAULT_TIMEOUTS = Timeouts()
@@ -197,6 +216,7 @@ def decide(
     status: int | None = None,
     error: ErrorKind | None = None,
     has_request_id: bool = False,
+    ingress_failure: bool = False,
     user_timeout: bool = False,
     retry_after_s: float | None = None,
     elapsed_s: float = 0.0,
@@ -208,7 +228,8 @@ def decide(
 
     Exactly one of ``status`` (an HTTP error status) and ``error`` (a transport failure) is
     given.  ``has_request_id`` / ``user_timeout`` / ``retry_after_s`` describe the response
-    headers (``x-fal-request-id``, ``X-Fal-Request-Timeout-Type: user``, ``Retry-After``).
+    headers (``x-fal-request-id``, ``X-Fal-Request-Timeout-Type: user``, ``Retry-After``);
+    ``ingress_failure`` says the body shows fal's ingress failed (it contains "nginx").
     ``elapsed_s`` is the time since the first attempt, ``remaining_s`` what is left of the
     caller's deadline (None: no deadline).  ``time_scale`` shortens our own backoff only.
     """
@@ -225,6 +246,18 @@ def decide(
         transient, why = True, f"transport error ({error.value})"
     else:
         assert status is not None  # checked above: exactly one of the two
+        if (
+            op is Op.SUBMIT
+            and status in INGRESS_STATUSES
+            and not has_request_id
+            and not ingress_failure
+            and not user_timeout
+        ):
+            return Decision(
+                False,
+                reason=f"HTTP {status} from a proxy, not from fal's ingress",
+                outcome_unknown=True,
+            )
         transient, why = _status_is_transient(op, status, has_request_id, user_timeout)
 
     if not transient:

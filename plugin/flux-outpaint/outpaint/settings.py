@@ -36,6 +36,7 @@ __all__ = [
     "check_base_url",
     "config_dir",
     "data_dir",
+    "is_fal_host",
     "is_loopback",
     "key_path",
     "load_api_key",
@@ -208,12 +209,23 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+# fal's own hosts (the queue, its backup queue.falrun.com, the sync host): storage for all
+# of them lives on the REST host, whatever the spelling or an explicit :443.
+FAL_DOMAINS = ("fal.run", "falrun.com")
+
+
+def is_fal_host(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return any(host == d or host.endswith("." + d) for d in FAL_DOMAINS)
+
+
 def rest_base_url(queue_base: str) -> str:
-    """Where storage lives: fal's REST host for fal's queue, else the queue server's origin."""
-    base = queue_base.rstrip("/")
-    if base == DEFAULT_QUEUE_BASE_URL:
+    """Where storage lives: fal's REST host for any of fal's hosts, else the queue server's
+    origin (the local server serves storage itself)."""
+    parts = urlsplit(queue_base.strip())
+    host = parts.hostname or ""
+    if parts.scheme == "https" and parts.port in (None, 443) and is_fal_host(host):
         return DEFAULT_REST_BASE_URL
-    parts = urlsplit(base)
     return f"{parts.scheme}://{parts.netloc}"
 
 

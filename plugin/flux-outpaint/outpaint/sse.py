@@ -6,8 +6,14 @@ colon, comment lines starting with ``:``, several ``data`` lines joined by LF, a
 dispatched at a blank line.  fal's status stream sends one JSON status per ``data`` line and
 closes after COMPLETED, so ``close()`` also dispatches a final event that lost its blank line.
 
+Parsing is linear in the bytes received: each chunk is scanned once for line ends, and a
+line that never ends is refused at ``MAX_LINE_CHARS`` (as is an event whose ``data`` lines add
+up to more than ``MAX_EVENT_CHARS``) with ``SSEError``, so a hostile stream costs neither
+quadratic time nor unbounded memory.
+
 The pump runs in a worker thread so that whoever waits on the queue can look at a cancel flag
-and a deadline between events, however long the server stays silent.
+and a deadline between events, however long the server stays silent.  Its queue is bounded
+too: a producer far ahead of the reader waits (and still notices ``stop``).
 """
 
 from __future__ import annotations
@@ -15,11 +21,35 @@ from __future__ import annotations
 import codecs
 import contextlib
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-__all__ = ["SSEEvent", "SSEParser", "StreamItem", "pump"]
+__all__ = [
+    "MAX_EVENT_CHARS",
+    "MAX_LINE_CHARS",
+    "QUEUE_SIZE",
+    "SSEError",
+    "SSEEvent",
+    "SSEParser",
+    "StreamItem",
+    "pump",
+]
+
+# fal's status events are one JSON status per line, a few kilobytes with logs; the same cap
+# as any other JSON answer (download.MAX_JSON_BYTES).
+MAX_LINE_CHARS = 4 * 1024 * 1024
+MAX_EVENT_CHARS = MAX_LINE_CHARS
+# Events parsed but not yet taken by the reader.
+QUEUE_SIZE = 64
+# How often a pump blocked on a full queue looks at ``stop``.
+_PUT_POLL_S = 0.1
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+class SSEError(ValueError):
+    """The stream breaks the limits above: not a status stream worth reading on."""
 
 
 @dataclass(frozen=True)
@@ -34,8 +64,9 @@ class SSEParser:
 
     def __init__(self) -> None:
         self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._buffer = ""
+        self._buffer = ""  # the line not yet ended; never holds a line end but a final CR
         self._data: list[str] = []
+        self._data_chars = 0
         self._event = ""
         self._id: str | None = None
         self._bom_checked = False
@@ -56,15 +87,23 @@ class SSEParser:
         if not self._bom_checked and text:
             self._bom_checked = True
             text = text.removeprefix("\ufeff")
-        self._buffer += text
+        if not text:
+            return []
+        # Only the new text can hold a line end (or the CR the buffer may end with).
+        scan_from = max(len(self._buffer) - 1, 0)
+        if len(self._buffer) + len(text) > MAX_LINE_CHARS and not _LINE_END.search(text):
+            raise SSEError(f"an event-stream line longer than {MAX_LINE_CHARS} characters")
+        buffer = self._buffer + text
         events: list[SSEEvent] = []
-        while True:
-            cut = _line_end(self._buffer)
-            if cut is None:
-                break
-            line, rest = cut
-            self._buffer = rest
-            self._line(line, events)
+        start = 0
+        for match in _LINE_END.finditer(buffer, scan_from):
+            if match.group() == "\r" and match.end() == len(buffer):
+                break  # may be half of a CRLF: wait for the next chunk
+            self._line(buffer[start : match.start()], events)
+            start = match.end()
+        self._buffer = buffer[start:]
+        if len(self._buffer) > MAX_LINE_CHARS:
+            raise SSEError(f"an event-stream line longer than {MAX_LINE_CHARS} characters")
         return events
 
     def _line(self, line: str, events: list[SSEEvent]) -> None:
@@ -77,6 +116,9 @@ class SSEParser:
         if sep and value.startswith(" "):
             value = value[1:]
         if name == "data":
+            self._data_chars += len(value) + 1
+            if self._data_chars > MAX_EVENT_CHARS:
+                raise SSEError(f"an event larger than {MAX_EVENT_CHARS} characters")
             self._data.append(value)
         elif name == "event":
             self._event = value
@@ -87,20 +129,8 @@ class SSEParser:
         if self._data:
             events.append(SSEEvent("\n".join(self._data), self._event or "message", self._id))
         self._data = []
+        self._data_chars = 0
         self._event = ""
-
-
-def _line_end(buffer: str) -> tuple[str, str] | None:
-    """Split off the first complete line.  A trailing CR may be half of a CRLF: wait for more."""
-    for i, ch in enumerate(buffer):
-        if ch == "\n":
-            return buffer[:i], buffer[i + 1 :]
-        if ch == "\r":
-            if i + 1 == len(buffer):
-                return None
-            skip = 2 if buffer[i + 1] == "\n" else 1
-            return buffer[:i], buffer[i + skip :]
-    return None
 
 
 @dataclass(frozen=True)
@@ -124,18 +154,30 @@ def pump(
     """
     parser = SSEParser()
     source = None
+
+    def put(item: StreamItem) -> bool:
+        """Wait for room, unless the reader has gone; False once ``stop`` is set."""
+        while not stop.is_set():
+            try:
+                out.put(item, timeout=_PUT_POLL_S)
+                return True
+            except queue.Full:
+                continue
+        return False
+
     try:
         source = iter(chunks())
         for chunk in source:
             if stop.is_set():
                 break
             for event in parser.feed(chunk):
-                out.put(StreamItem("event", event))
+                if not put(StreamItem("event", event)):
+                    break
         else:
             for event in parser.close():
-                out.put(StreamItem("event", event))
+                put(StreamItem("event", event))
     except BaseException as exc:  # noqa: BLE001 - the reader decides what it means
-        out.put(StreamItem("end", error=exc))
+        _put_end(out, StreamItem("end", error=exc), stop)
         return
     finally:
         close = getattr(source, "close", None)
@@ -144,4 +186,22 @@ def pump(
             # abandoned, so a failure while closing it changes nothing.
             with contextlib.suppress(Exception):
                 close()
-    out.put(StreamItem("end"))
+    _put_end(out, StreamItem("end"), stop)
+
+
+def _put_end(out: queue.Queue[StreamItem], item: StreamItem, stop: threading.Event) -> None:
+    """The final item always arrives: it waits for room while the reader reads, and once the
+    reader has gone (``stop``) it replaces a stale event."""
+    while not stop.is_set():
+        try:
+            out.put(item, timeout=_PUT_POLL_S)
+            return
+        except queue.Full:
+            continue
+    while True:
+        try:
+            out.put_nowait(item)
+            return
+        except queue.Full:
+            with contextlib.suppress(queue.Empty):
+                out.get_nowait()

@@ -11,21 +11,28 @@
     RequestHandle   a submitted request: its id and the status, result and cancel URLs
 
 Pure data and parsing: no network, no storage, so the journal and the client can both use it.
+Every string a status answer carries (log lines, the error) is server text: ``parse_status``
+hands it on only through ``errors.clean``, with the key the tracker was given.
 """
 
 from __future__ import annotations
 
 import enum
 import re
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from .errors import clean
 
 __all__ = [
     "REQUEST_ID",
     "Completed",
     "InProgress",
     "LogTracker",
+    "MAX_LOG_CHARS",
+    "MAX_REMEMBERED_LOGS",
     "Phase",
     "Progress",
     "Queued",
@@ -111,23 +118,43 @@ class Progress:
         return f"{text}… {int(self.elapsed_s)} s"
 
 
-class LogTracker:
-    """fal returns logs in a moving window: report each (timestamp, message) once."""
+# A log line is shown on one status line: longer ones are cut.
+MAX_LOG_CHARS = 300
+# Log entries remembered to report each once; a window of this many keeps memory bounded
+# whatever a server streams (fal's own window is far smaller).
+MAX_REMEMBERED_LOGS = 4096
 
-    def __init__(self) -> None:
-        self._seen: set[tuple[str, str]] = set()
+
+class LogTracker:
+    """fal returns logs in a moving window: report each (timestamp, message) once, cleaned.
+
+    ``secrets`` are redacted from every line (and from a completed status's error).
+    """
+
+    def __init__(self, secrets: tuple[str, ...] = ()) -> None:
+        self.secrets = secrets
+        self._seen: OrderedDict[tuple[str, str], None] = OrderedDict()
+
+    def clean(self, text: str) -> str:
+        return clean(text, self.secrets, limit=MAX_LOG_CHARS)
 
     def new(self, logs: object) -> tuple[str, ...]:
         fresh = []
         for entry in logs if isinstance(logs, list) else ():
             if isinstance(entry, Mapping):
-                message, stamp = entry.get("message"), str(entry.get("timestamp", ""))
+                message, stamp = entry.get("message"), entry.get("timestamp", "")
             else:
                 message, stamp = entry, ""
-            if not isinstance(message, str) or (stamp, message) in self._seen:
+            if not isinstance(message, str):
                 continue
-            self._seen.add((stamp, message))
-            fresh.append(message)
+            line = self.clean(message)
+            key = (self.clean(str(stamp)), line)
+            if not line or key in self._seen:
+                continue
+            self._seen[key] = None
+            if len(self._seen) > MAX_REMEMBERED_LOGS:
+                self._seen.popitem(last=False)
+            fresh.append(line)
         return tuple(fresh)
 
 
@@ -147,7 +174,7 @@ def parse_status(body: Mapping[str, Any], http_status: int | None, logs: LogTrac
         error, error_type = body.get("error"), body.get("error_type")
         return Completed(
             fresh,
-            error if isinstance(error, str) else None,
-            error_type if isinstance(error_type, str) else None,
+            logs.clean(error) if isinstance(error, str) else None,
+            logs.clean(error_type) if isinstance(error_type, str) else None,
         )
     return InProgress(fresh)
