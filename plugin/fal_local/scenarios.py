@@ -35,6 +35,9 @@ whatever the scenario (``LocalServer.submits``), so tests can assert "exactly on
 | ignore-cancel  | answers cancel 202, finishes the job anyway   | accept the 200 result          |
 | locked         | answers submit and uploads 403 "User is       | show the detail verbatim       |
 |                | locked…"; status still works                  |                                |
+| drift          | succeeds, but the whole canvas comes back     | measure the drift over the     |
+|                | slightly blurred with a colour cast, over the | original and take it out of    |
+|                | original too (as a re-rendering model does)   | the new pixels                 |
 
 Slow links are options, not scenarios: ``--bandwidth MBIT`` paces request and response bodies,
 ``--latency MS`` delays every response.
@@ -69,6 +72,7 @@ PER_JOB = frozenset(
         "expired-result",
         "ignore-cancel",
         "locked",
+        "drift",
     }
 )
 NAMES = ONCE | PER_JOB
@@ -330,6 +334,7 @@ class Backend:
             bottom=p["expand_bottom"],
             output_format=p["output_format"],
             distort=self.faults.active("wrong-size"),
+            drift=self.faults.active("drift"),
         )
         ext = "png" if p["output_format"] == "png" else "jpg"
         image = {
