@@ -10,8 +10,8 @@ from trustme), with its simulated link (``--bandwidth`` Mbit/s paces request and
 bodies, ``--latency`` ms delays every response) and simulated model time (``--inference``).
 Each client runs in its own process, so CPU time and peak memory are the client's alone.
 
-* **ours**: the CLI pipeline (``scripts/outpaint.py``'s prepare → ``run_job`` → compose →
-  PNG), reference encoded by the core's rule;
+* **ours**: the CLI itself (``outpaint_cli.main``: read → reference → ``run_job`` → compose
+  the new bands → PNG), reference encoded by the core's rule;
 * **baseline**: what a Python user writes from fal's docs: the official ``fal-client``
   ``subscribe`` with the reference as a Pillow PNG data URI (resized with Pillow where the
   canvas is over fal's limits), then an httpx GET of the result.
@@ -20,6 +20,9 @@ The physical limit of a job is ``inference + (min upload + result bytes) / link 
 the model time, the fewest bytes that must cross the link (the smaller of the two clients'
 uploads, and the result image), and the three unavoidable round trips (submit, result JSON,
 image; the completion notice overlaps the model time on an open stream).
+
+Goals (``GOALS``): photo-12mp end to end within 1.2× the physical limit and within 400 MB
+peak RSS; the table is followed by one line per goal saying whether it was met.
 
 Inputs are photographs from scikit-image's sample data (NASA's public-domain "astronaut",
 Rachel Michetti's CC0 "coffee"), taken from the scikit-image wheel on PyPI and scaled to
@@ -53,6 +56,9 @@ SCRIPTS = ROOT / "scripts"
 APP = "fal-ai/flux-2-pro/outpaint"
 SKIMAGE = "scikit-image==0.25.2"
 CACHE = ROOT / "bench-results" / "inputs"  # downloaded and scaled photos, kept between runs
+
+# scenario → (largest ours/limit, largest peak RSS MB of ours)
+GOALS = {"photo-12mp": (1.2, 400.0)}
 
 # name → (photo, reference size, expansion left/right/top/bottom)
 SCENARIOS = {
@@ -175,54 +181,33 @@ def run_measured(cmd: list[str], env: dict) -> tuple[int, str, str, float, float
 
 
 def worker_ours(input_path: str, expansion: list[int], base_url: str, out: str) -> dict:
-    from outpaint.journal import Journal
-    from outpaint.pipeline import Job, run_job
-    from outpaint.queue_client import FalQueueClient
+    """The CLI itself (``outpaint_cli.main.main``), its progress board recording when each
+    step began: the same code path as ``flux-outpaint IN --left … -o OUT``."""
+    from outpaint.status import Phase
     from outpaint_cli import main as cli
+    from outpaint_cli import progress
 
-    left, right, top, bottom = expansion
-    args = cli.parse_args(
-        [
-            input_path,
-            "--left",
-            str(left),
-            "--right",
-            str(right),
-            "--top",
-            str(top),
-            "--bottom",
-            str(bottom),
-            "-o",
-            out,
-        ]
-    )
     marks = {"imported": time.time()}
-    prep = cli.prepare(Path(input_path), args)
-    marks["prepared"] = time.time()
-    client = FalQueueClient(base_url, os.environ["FAL_KEY"])
-    journal = Journal(Path(tempfile.mkdtemp()) / "journal.jsonl")
-    options = cli.payload.RequestOptions(mode="high", output_format="png")
 
-    def progress(p) -> None:
-        marks.setdefault(p.phase.value, time.time())
+    class Recording(progress.ProgressBoard):
+        def update(self, name, step, **kw) -> None:
+            marks.setdefault(step.value if isinstance(step, Phase) else str(step), time.time())
+            super().update(name, step, **kw)
 
-    result = run_job(
-        Job(prep.reference_rgba, prep.plan, options),
-        client=client,
-        journal=journal,
-        encoder=cli.encode,
-        on_progress=progress,
-    )
-    in_hand = marks["in_hand"] = time.time()
-    from PIL import Image
-
-    returned = Image.open(io.BytesIO(result.data))
-    final = cli.compose(prep.original, prep.origin, returned, prep.plan, args.seam_blend)
-    marks["composed"] = time.time()
-    cli.save(final, Path(out))
+    cli.ProgressBoard = Recording
+    left, right, top, bottom = expansion
+    argv = [input_path, "--left", str(left), "--right", str(right), "--top", str(top)]
+    argv += ["--bottom", str(bottom), "-o", out, "--force", "-q", "--json"]
+    argv += ["--base-url", base_url]
+    with contextlib.redirect_stdout(io.StringIO()) as printed:
+        code = cli.main(argv)
+    if code != 0:
+        raise RuntimeError(f"the CLI exited {code}")
     marks["saved"] = time.time()
-    client.close()
-    return {"request_id": result.request_id, "in_hand": in_hand, "marks": marks}
+    record = json.loads(printed.getvalue().splitlines()[0])
+    # The result is in hand when composing starts (run_job has returned).
+    in_hand = marks["in_hand"] = marks["composing"]
+    return {"request_id": record["request_id"], "in_hand": in_hand, "marks": marks}
 
 
 def worker_baseline(input_path: str, expansion: list[int], out: str) -> dict:
@@ -399,7 +384,7 @@ def bench_load(args, tmp: Path) -> dict:
         )
         time.sleep(0.3)
         entries = log_lines(log)
-    outputs = [json.loads(x) for x in stdout.splitlines() if x.startswith("{")]
+    outputs = [json.loads(x) for x in stdout.splitlines() if x.startswith('{"input"')]
     submits = [
         e.get("request_id")
         for e in entries
@@ -489,6 +474,15 @@ def print_table(rows: list[dict], args) -> None:
             f"COMPLETED → result in hand (ours), beyond the result's transfer time: median "
             f"{statistics.median(beyond):.1f} ms"
         )
+    for r in rows:
+        if r["scenario"] in GOALS:
+            most_over, most_rss = GOALS[r["scenario"]]
+            over, rss = r["ours_over_limit"], r["ours"]["peak_rss_mb"]
+            print(
+                f"goal {r['scenario']}: end to end {over:.2f}× the limit (goal ≤ {most_over}: "
+                f"{'met' if over <= most_over else 'missed'}), peak RSS {rss:.0f} MB "
+                f"(goal ≤ {most_rss:.0f}: {'met' if rss <= most_rss else 'missed'})"
+            )
     print(
         "ours = whole process (Python start, read, plan, job, compose, PNG save); "
         "job = encode → result bytes in hand; limit = inference + bytes/link + 3 RTT"

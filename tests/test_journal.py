@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
+from outpaint import journal as journal_module
 from outpaint.journal import Journal, default_journal_path
 from outpaint.status import RequestHandle
 
@@ -147,3 +150,52 @@ def test_store_result_refuses_ids_that_are_not_file_names(journal, rid):
 def test_store_result_refuses_non_images(journal):
     with pytest.raises(ValueError):
         journal.store_result("r1", b"<html>", "text/html")
+
+
+def _age(journal: Journal, rid: str, seconds_ago: float) -> None:
+    path = journal.results_dir / f"{rid}.png"
+    when = time.time() - seconds_ago
+    os.utime(path, (when, when))
+
+
+def test_cache_keeps_the_newest_results_by_count(journal, monkeypatch):
+    monkeypatch.setattr(journal_module, "RESULT_CACHE_MAX_FILES", 3)
+    for i in range(5):
+        journal.store_result(f"r{i}", b"\x89PNG" + bytes(10), "image/png")
+        _age(journal, f"r{i}", 100 - i)  # r4 is the newest
+    journal.store_result("r5", b"\x89PNG" + bytes(10), "image/png")
+    kept = sorted(p.stem for p in journal.results_dir.iterdir())
+    assert kept == ["r3", "r4", "r5"]
+    assert journal.cached_result("r1") is None
+
+
+def test_cache_keeps_the_newest_results_by_size(journal, monkeypatch):
+    monkeypatch.setattr(journal_module, "RESULT_CACHE_MAX_BYTES", 2500)
+    for i in range(4):
+        journal.store_result(f"r{i}", bytes(1000), "image/png")
+        _age(journal, f"r{i}", 100 - i)
+    assert sorted(p.stem for p in journal.results_dir.iterdir()) == ["r2", "r3"]
+
+
+def test_the_result_just_stored_is_kept_even_over_the_limit(journal, monkeypatch):
+    monkeypatch.setattr(journal_module, "RESULT_CACHE_MAX_BYTES", 10)
+    journal.store_result("old", bytes(5), "image/png")
+    _age(journal, "old", 50)
+    journal.store_result("big", bytes(100), "image/png")
+    assert [p.stem for p in journal.results_dir.iterdir()] == ["big"]
+
+
+def test_pruning_ignores_files_that_are_not_results(journal):
+    journal.results_dir.mkdir(parents=True)
+    (journal.results_dir / ".x.png.1.2.tmp").write_bytes(b"partial")
+    (journal.results_dir / "notes.txt").write_text("mine")
+    journal.store_result("a", bytes(10), "image/png")
+    assert journal.prune_results(max_files=0, max_bytes=0) == [journal.results_dir / "a.png"]
+    assert sorted(p.name for p in journal.results_dir.iterdir()) == [".x.png.1.2.tmp", "notes.txt"]
+
+
+def test_cache_limits_are_documented():
+    doc = journal_module.__doc__ or ""
+    assert "RESULT_CACHE_MAX_FILES" in doc and "RESULT_CACHE_MAX_BYTES" in doc
+    assert journal_module.RESULT_CACHE_MAX_FILES == 50
+    assert journal_module.RESULT_CACHE_MAX_BYTES == 500 * 1024 * 1024

@@ -591,3 +591,20 @@ def test_status_once_and_handle_for():
     client, _ = make(fal)
     assert client.handle_for(RID) == HANDLE
     assert client.status(HANDLE) == Queued(4)
+
+
+def test_each_retry_is_logged_with_its_reason_and_never_server_text(caplog):
+    fal = FakeFal(
+        submit=[httpx.Response(429, text=f"busy {KEY}"), httpx.Response(200, json=SUBMITTED)],
+        result=[httpx.Response(503, text="<html>nginx</html>"), httpx.Response(200, json=OUTPUT)],
+    )
+    client, _ = make(fal)
+    with caplog.at_level("INFO", logger="outpaint.queue_client"):
+        handle = client.submit({"image_url": "data:,"})
+        client.result(handle)
+    lines = [r.getMessage() for r in caplog.records if r.name == "outpaint.queue_client"]
+    assert lines[0].startswith("submit attempt 1 failed (HTTP 429); retrying in ")
+    assert lines[1].startswith("result attempt 1 failed (HTTP 503 from the gateway)")
+    assert lines[1].endswith(f"(request {RID})")
+    assert len(lines) == 2
+    assert not any(KEY in line or "nginx" in line or "busy" in line for line in lines)

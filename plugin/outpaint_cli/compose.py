@@ -1,55 +1,162 @@
 """Put a returned outpaint image and the original together, as the CLI writes them.
 
-The result covers the whole canvas; the original goes back on top through the seam mask
-(``Placement.mask``, the same mask the GIMP plug-in puts on its layer), so everything
-outside the seam band is the original, bit for bit, at full resolution.
+The output is the original, untouched, plus the new bands around it taken from fal's image;
+only the new bands (and the seam strips just inside the expanded edges) are resampled and
+colour-converted, so the cost grows with the new area, not with the whole canvas.  In the
+seam strips fal's pixels fade in through ``Placement.mask`` (the mask the GIMP plug-in puts
+on its layer); everywhere else the original's samples are copied bit for bit, at their own
+depth and in their own colour space.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 from outpaint.framing import Placement, check_size
+from outpaint.geometry import Rect
 from outpaint.planning import Plan
 from PIL import Image
 
+from . import photo as ph
 
-def fit_result(result: Image.Image, plan: Plan) -> Image.Image:
-    """Scale the returned image onto the plan's placement, or refuse a wrong one clearly."""
-    check_size(result.size, plan.request_output)
+
+def new_area(plan: Plan) -> Iterator[Rect]:
+    """The canvas outside the reference: up to four rectangles that do not overlap."""
+    src = plan.source
+    ref, w, h = src.reference, src.canvas_width, src.canvas_height
+    candidates = (
+        Rect(0, 0, w, ref.y),
+        Rect(0, ref.bottom, w, h - ref.bottom),
+        Rect(0, ref.y, ref.x, ref.height),
+        Rect(ref.right, ref.y, w - ref.right, ref.height),
+    )
+    return (r for r in candidates if not r.is_empty)
+
+
+def seam_strips(plan: Plan, blend: int) -> Iterator[Rect]:
+    """The strips just inside the reference's grown sides where the mask ramps."""
+    ref, sides = plan.source.reference, plan.source.expansion.sides()
+    top = min(blend, ref.height) if sides.top else 0
+    bottom = min(blend, ref.height - top) if sides.bottom else 0
+    left = min(blend, ref.width) if sides.left else 0
+    right = min(blend, ref.width - left) if sides.right else 0
+    middle = ref.height - top - bottom
+    candidates = (
+        Rect(ref.x, ref.y, ref.width, top),
+        Rect(ref.x, ref.bottom - bottom, ref.width, bottom),
+        Rect(ref.x, ref.y + top, left, middle),
+        Rect(ref.right - right, ref.y + top, right, middle),
+    )
+    return (r for r in candidates if not r.is_empty)
+
+
+def piece(result: Image.Image, plan: Plan, area: Rect) -> Image.Image:
+    """fal's pixels for ``area`` (canvas coordinates), scaled onto the placement."""
     place = plan.placement
-    if result.size != (place.width, place.height):
-        result = result.resize((place.width, place.height), Image.Resampling.LANCZOS)
-    return result
+    if result.size == (place.width, place.height):
+        x, y = area.x - place.x, area.y - place.y
+        return result.crop((x, y, x + area.width, y + area.height))
+    sx, sy = result.width / place.width, result.height / place.height
+    box = (
+        (area.x - place.x) * sx,
+        (area.y - place.y) * sy,
+        (area.right - place.x) * sx,
+        (area.bottom - place.y) * sy,
+    )
+    return result.resize((area.width, area.height), Image.Resampling.LANCZOS, box=box)
+
+
+def start_canvas(photo: ph.Photo, plan: Plan, origin: tuple[int, int]) -> np.ndarray:
+    """The canvas with the original in place and the new area still empty; it needs no
+    result, so it is made while fal works."""
+    src = plan.source
+    values = photo.array()
+    canvas = np.empty(
+        (src.canvas_height, src.canvas_width, photo.space.channels), dtype=values.dtype
+    )
+    ox, oy = origin
+    canvas[oy : oy + photo.height, ox : ox + photo.width] = values
+    return canvas
+
+
+def fill(
+    canvas: np.ndarray,
+    photo: ph.Photo,
+    result: Image.Image,
+    plan: Plan,
+    seam_blend: int,
+    threads: int = 2,
+) -> np.ndarray:
+    """fal's pixels into the new area and the seam strips of ``start_canvas``'s canvas.
+
+    The bands are resampled in ``threads`` threads (Pillow releases the GIL while it
+    resamples and converts colours).
+    """
+    check_size(result.size, plan.request_output)
+    space = photo.space
+    wanted = "RGBA" if space.alpha else "RGB"
+    if result.mode != wanted:
+        result = result.convert(wanted)
+    profile = photo.colour_profile
+    where = Placement.from_plan(plan, seam_blend) if seam_blend > 0 else None
+    work = [(area, False) for area in new_area(plan)]
+    if where is not None:
+        work += [(area, True) for area in seam_strips(plan, seam_blend)]
+
+    def paint(job: tuple[Rect, bool]) -> None:
+        area, blend = job
+        new = _converted(piece(result, plan, area), photo, profile)
+        target = canvas[area.y : area.bottom, area.x : area.right]
+        if blend:
+            assert where is not None
+            mask = np.frombuffer(where.mask(area), np.uint8).reshape(area.height, area.width)
+            target[...] = _blend(new, target, mask[..., None])
+        else:
+            target[...] = new
+
+    if threads > 1 and len(work) > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(paint, work))
+    else:
+        for job in work:
+            paint(job)
+    return canvas
 
 
 def compose(
-    original: Image.Image, origin: tuple[int, int], result: Image.Image, plan: Plan, seam_blend: int
-) -> Image.Image:
-    """The full canvas: result everywhere, original over it through the seam mask.
+    photo: ph.Photo, origin: tuple[int, int], result: Image.Image, plan: Plan, seam_blend: int
+) -> np.ndarray:
+    """The full canvas as H×W×C samples in the photo's own colour space and depth.
 
-    ``original`` is the whole input image and ``origin`` where its pixel (0, 0) sits on the
-    canvas; the part that was sent is ``plan.source.reference`` (canvas coordinates).
+    ``origin`` is where the photo's pixel (0, 0) sits on the canvas; the part that was sent
+    is ``plan.source.reference`` (canvas coordinates).
     """
-    src = plan.source
-    reference = src.reference
-    mode = "RGBA" if original.mode in ("RGBA", "LA", "PA") else "RGB"
-    fitted = fit_result(result, plan).convert(mode)
-    canvas = Image.new(mode, (src.canvas_width, src.canvas_height))
-    canvas.paste(fitted, (plan.placement.x, plan.placement.y))
+    check_size(result.size, plan.request_output)
+    return fill(start_canvas(photo, plan, origin), photo, result, plan, seam_blend)
 
-    x0, y0 = reference.x - origin[0], reference.y - origin[1]
-    ref_pixels = original.convert(mode).crop((x0, y0, x0 + reference.width, y0 + reference.height))
-    where = Placement.from_plan(plan, seam_blend)
-    alpha = np.frombuffer(where.mask(reference), np.uint8).reshape(
-        reference.height, reference.width
-    )
 
-    out = np.asarray(canvas).copy()
-    region = out[reference.y : reference.bottom, reference.x : reference.right]
-    orig = np.asarray(ref_pixels)
-    # The mask is the new layer's opacity: 0 keeps the original exactly.
-    # (o*255 + 127) // 255 == o, so a 0 weight leaves the original bit-exact.
-    weight = alpha.astype(np.uint32)[..., None]
-    blended = region.astype(np.uint32) * weight + orig.astype(np.uint32) * (255 - weight) + 127
-    region[...] = (blended // 255).astype(np.uint8)
-    return Image.fromarray(out, mode)
+def _converted(part: Image.Image, photo: ph.Photo, profile) -> np.ndarray:
+    """fal's sRGB pixels as samples of the photo's colour space and depth."""
+    space = photo.space
+    colour = ph.from_srgb(part if part.mode == "RGB" else part.convert("RGB"), space, profile)
+    values = np.asarray(colour)
+    if values.ndim == 2:
+        values = values[..., None]
+    if space.alpha:
+        alpha = np.asarray(part.getchannel("A"))[..., None]
+        values = np.concatenate([values, alpha], axis=-1)
+    return ph.from_8bit(values, space.dtype, photo.array())
+
+
+def _blend(new: np.ndarray, old: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """``weight`` (0–255) of ``new`` over ``old``; a 0 weight leaves ``old`` exact."""
+    if old.dtype == np.float32:
+        w = weight.astype(np.float32) / 255.0
+        return (new * w + old * (1.0 - w)).astype(np.float32)
+    wide = np.uint64 if old.dtype == np.uint16 else np.uint32
+    w = weight.astype(wide)
+    # (o*255 + 127) // 255 == o: the original comes back exactly where the weight is 0.
+    mixed = (new.astype(wide) * w + old.astype(wide) * (255 - w) + 127) // 255
+    return mixed.astype(old.dtype)

@@ -1,182 +1,380 @@
-"""Outpaint images from the command line with FLUX.2 [pro] on fal.ai.
+"""Outpaint images from the command line with FLUX.2 [pro] on fal.ai: ``flux-outpaint --help``.
 
-    flux-outpaint IN [IN ...] (--left N --right N --top N --bottom N | --to WxH [--anchor A]
-                | --aspect W:H) [-o OUT | --out-dir DIR] [--mode high|fast]
-                [--format png|jpeg] [--no-safety-checker] [--seam-blend PX] [--local]
-                [--base-url URL] [--jobs N] [--timeout S] [--dry-run] [--json]
+Order of work: parse the command line (usage errors exit 2); inspect every input and check
+every output (nothing is sent while any output would collide or overwrite an input); then
+run the jobs, ``--jobs`` at a time, each in a worker thread while the main thread only
+waits, so Ctrl-C is handled at once: the first cancels every request in flight on fal
+(each is marked ``cancelled`` in the journal and named on stderr), writes nothing more and
+exits 130; a second one exits at once.  A batch ends with a summary line.
 
-With no size option, an image with transparent margins is expanded into them.
-The written image is the full canvas; outside the seam band its original pixels are
-bit-exact.  ``--format`` is what fal returns; the written file is PNG unless ``-o`` names
-another type.  Exit status: 0 success, 1 failure (one line on stderr per failed input),
-2 usage error.
+Exit status: 0 every output written, 1 a failure or a skipped input, 2 usage error,
+130 Ctrl-C.
 """
 
 from __future__ import annotations
 
-import argparse
-import io
+import contextlib
 import json
+import logging
 import os
-import re
+import signal
 import sys
 import threading
-import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
-from pathlib import Path
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import CancelledError as FutureCancelled
+from dataclasses import dataclass, field
+from typing import Any
 
-from outpaint import geometry, payload, planning, settings
-from outpaint.errors import ConfigError, InputError, OutpaintError, about_request, user_message
+from outpaint import payload
+from outpaint.errors import (
+    AuthError,
+    CancelledError,
+    ConfigError,
+    ContentPolicyError,
+    InputError,
+    OutpaintError,
+    ResultUnavailableError,
+    ServerError,
+    ValidationError,
+    user_message,
+)
 from outpaint.journal import Journal, default_journal_path
-from outpaint.pipeline import Job, run_job
 from outpaint.queue_client import FalQueueClient
-from outpaint.retry import DEFAULT_DEADLINE_S
-from outpaint.seam import DEFAULT_BLEND, MAX_BLEND
-from outpaint.status import Progress
-from PIL import Image, UnidentifiedImageError
 
-from .compose import compose
-from .imageio import encode
+from . import imageio, jobs, outputs, recovery
+from . import photo as ph
+from .args import parse_args
+from .console import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PROG_NAME,
+    BoardLog,
+    Console,
+    local_server,
+    server_and_key,
+)
 from .progress import ProgressBoard
 
-LOCAL_KEY = "local-key"
+# How often the waiting main thread wakes (it is also woken by each finished job).
+WAIT_SLICE_S = 0.25
 
 
-@dataclass(frozen=True)
-class Prepared:
-    path: Path
-    original: Image.Image
-    origin: tuple[int, int]
-    plan: planning.Plan
-    reference_rgba: bytes
+@dataclass
+class Tally:
+    done: int = 0
+    failed: int = 0
+    skipped: int = 0
+    cancelled: int = 0
+    cost_usd: float = 0.0
+    lines: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"done {self.done}", f"failed {self.failed}", f"skipped {self.skipped}"]
+        if self.cancelled:
+            parts.append(f"cancelled {self.cancelled}")
+        return ", ".join(parts) + f"; estimated cost ${self.cost_usd:.3f}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "summary": {
+                "done": self.done,
+                "failed": self.failed,
+                "skipped": self.skipped,
+                "cancelled": self.cancelled,
+                "cost_usd_estimate": round(self.cost_usd, 6),
+            }
+        }
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="flux-outpaint", description=__doc__.split("\n\n")[0])
-    p.add_argument("inputs", nargs="+", metavar="IN", type=Path)
-    sides = p.add_argument_group("expansion (pick one way)")
-    for side in ("left", "right", "top", "bottom"):
-        sides.add_argument(f"--{side}", type=int, metavar="N")
-    sides.add_argument("--to", metavar="WxH", help="target canvas size")
-    sides.add_argument("--anchor", choices=tuple(geometry.ANCHORS), default="center")
-    sides.add_argument("--aspect", metavar="W:H", help="grow to this aspect ratio")
-    out = p.add_mutually_exclusive_group()
-    out.add_argument("-o", "--output", type=Path, metavar="OUT")
-    out.add_argument("--out-dir", type=Path, metavar="DIR")
-    p.add_argument("--mode", choices=("high", "fast"), default="high")
-    p.add_argument("--format", choices=("png", "jpeg"), default="png", dest="output_format")
-    p.add_argument("--no-safety-checker", action="store_true")
-    p.add_argument("--seam-blend", type=int, default=DEFAULT_BLEND, metavar="PX")
-    p.add_argument("--local", action="store_true", help="use an in-process local server")
-    p.add_argument("--base-url", metavar="URL")
-    p.add_argument("--jobs", type=int, default=1, metavar="N")
-    p.add_argument("--timeout", type=float, default=DEFAULT_DEADLINE_S, metavar="S")
-    p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--json", action="store_true")
-    args = p.parse_args(argv)
-    numbers = any(getattr(args, s) is not None for s in ("left", "right", "top", "bottom"))
-    if sum([numbers, args.to is not None, args.aspect is not None]) > 1:
-        p.error("use only one of --left/--right/--top/--bottom, --to and --aspect")
-    if args.to is not None and not re.fullmatch(r"\d+[xX×]\d+", args.to):
-        p.error(f"--to wants WxH, e.g. 2048x1024, not {args.to!r}")
-    if args.aspect is not None and not re.fullmatch(r"\d+(\.\d+)?:\d+(\.\d+)?", args.aspect):
-        p.error(f"--aspect wants W:H, e.g. 16:9, not {args.aspect!r}")
-    if args.output and len(args.inputs) > 1:
-        p.error("-o takes one input; use --out-dir for several")
-    if not 0 <= args.seam_blend <= MAX_BLEND:
-        p.error(f"--seam-blend must be between 0 and {MAX_BLEND}")
-    if args.jobs < 1 or args.timeout <= 0:
-        p.error("--jobs and --timeout must be positive")
-    if args.local and args.base_url:
-        p.error("--local and --base-url exclude each other")
-    args.numbers = numbers
-    return args
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.recover is not None:
+        return recovery.run(args)
+    return outpaint(args)
 
 
-def load(path: Path) -> Image.Image:
+# -- outpainting ------------------------------------------------------------------------------
+
+
+def outpaint(args: Any) -> int:
+    names = ["stdin" if raw == jobs.STDIN else raw for raw in args.inputs]
+    board = ProgressBoard(names, quiet=args.quiet)
+    console = Console(args, board)
+    tally = Tally()
+    items: list[jobs.Item] = []
+    for raw, name in zip(args.inputs, names, strict=True):
+        try:
+            items.append(jobs.inspect(raw, args, jobs.read_stdin))
+        except outputs.UsageError as exc:
+            console.error(f"{name}: {exc}")
+            return EXIT_USAGE
+        except Exception as exc:  # noqa: BLE001 - one line per bad input, the others run
+            tally.failed += 1
+            board.finish(name, False, "")
+            console.error(f"{name}: {user_message(exc)}")
     try:
-        img = Image.open(path)
-        img.load()
-    except FileNotFoundError:
-        raise InputError(f"No such file: {path}") from None
-    except IsADirectoryError:
-        raise InputError(f"Not a file: {path}") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-        raise InputError(f"Not an image (or unreadable): {path}") from None
-    return img
-
-
-def prepare(path: Path, args: argparse.Namespace) -> Prepared:
-    img = load(path)
-    w, h = img.size
-    rgba = img.convert("RGBA")
-    whole = geometry.Rect(0, 0, w, h)
-    if args.numbers:
-        exp = geometry.Expansion(
-            left=args.left or 0, right=args.right or 0, top=args.top or 0, bottom=args.bottom or 0
-        )
-        source = geometry.from_numbers(w, h, exp)
-    elif args.to:
-        tw, th = (int(v) for v in re.split(r"[xX×]", args.to))
-        source = geometry.from_target_size(w, h, tw, th, args.anchor)
-    elif args.aspect:
-        aw, ah = (float(v) for v in args.aspect.split(":"))
-        source = geometry.from_aspect(w, h, aw, ah, args.anchor)
-    else:
-        bounds = geometry.alpha_bounds(rgba.tobytes(), w, h)
-        if bounds is None or bounds == whole:
-            raise InputError(
-                f"{path.name}: no transparent margins; give --left/--right/--top/--bottom, "
-                "--to or --aspect"
-            )
-        source = geometry.from_alpha_margins(whole, bounds)
-    plan = planning.make_plan(source)
-    ref = source.reference
-    # In every mode the input file's own pixels keep their size: where its (0, 0) lands.
-    origin = (ref.x, ref.y) if args.numbers or args.to or args.aspect else (0, 0)
-    crop = rgba.crop(
-        (
-            ref.x - origin[0],
-            ref.y - origin[1],
-            ref.x - origin[0] + ref.width,
-            ref.y - origin[1] + ref.height,
-        )
+        outputs.check_batch([(i.name, i.path, i.target) for i in items])
+    except outputs.UsageError as exc:
+        console.error(f"{PROG_NAME}: {exc}")
+        return EXIT_USAGE
+    ready = []
+    for item in items:
+        try:
+            outputs.check_free(item.target, args.force)
+        except outputs.OutputExistsError as exc:
+            if args.dry_run:  # the plan still matters; say what a run would do
+                board.say(f"{item.name}: {exc} (a run would skip it)", always=True)
+                ready.append(item)
+                continue
+            tally.skipped += 1
+            board.finish(item.name, None, "skipped")
+            console.error(f"{item.name}: skipped: {exc}")
+            continue
+        except InputError as exc:
+            tally.failed += 1
+            board.finish(item.name, False, "")
+            console.error(f"{item.name}: {user_message(exc)}")
+            continue
+        ready.append(item)
+    if args.dry_run:
+        return dry_run(args, ready, tally, console, board)
+    if not ready:
+        _summary(args, tally, console, board, len(names))
+        return EXIT_FAILED
+    server = None
+    try:
+        if args.local:
+            server = local_server()
+        base_url, key = server_and_key(args, server)
+        if not key.strip() or any(ch.isspace() or ord(ch) < 32 for ch in key.strip()):
+            raise ConfigError("The fal API key is empty or contains spaces")
+    except (OutpaintError, OSError) as exc:
+        console.error(user_message(exc))
+        if server is not None:
+            server.stop()
+        return EXIT_FAILED
+    # The client's TLS setup takes a moment: it happens while the first input is read.
+    client = jobs.Lazy(FalQueueClient, base_url, key)
+    if args.verbose:
+        logging.getLogger("outpaint").addHandler(BoardLog(board))
+        logging.getLogger("outpaint").setLevel(logging.INFO)
+    secrets = (key,)
+    cancel = threading.Event()
+    runner = jobs.Runner(
+        client,
+        Journal(default_journal_path()),
+        board,
+        jobs.Settings(
+            payload.RequestOptions(
+                mode=args.mode,
+                output_format=args.output_format,
+                enable_safety_checker=not args.no_safety_checker,
+            ),
+            args.seam_blend,
+            args.quality,
+            args.force,
+            args.timeout,
+        ),
+        cancel,
+        background_writes=len(ready) > 1,
+        verbose=args.verbose,
     )
-    if crop.size != plan.request_reference:
-        crop = crop.resize(plan.request_reference, Image.Resampling.LANCZOS)
-    return Prepared(path, img, origin, plan, crop.tobytes())
+    try:
+        code = _run_all(args, ready, runner, tally, console, board, secrets, cancel)
+    finally:
+        runner.close()
+        with contextlib.suppress(Exception):  # a client that failed to start failed its jobs
+            client.result().close()
+        if server is not None:
+            server.stop()
+    _summary(args, tally, console, board, len(names))
+    if code == EXIT_INTERRUPTED:
+        return code
+    return EXIT_OK if tally.failed == 0 and tally.skipped == 0 else EXIT_FAILED
 
 
-def output_path(prep: Prepared, args: argparse.Namespace) -> Path:
-    if args.output:
-        return args.output
-    folder = args.out_dir or prep.path.parent
-    return folder / f"{prep.path.stem}-outpaint.png"
+def _run_all(
+    args: Any,
+    items: list[jobs.Item],
+    runner: jobs.Runner,
+    tally: Tally,
+    console: Console,
+    board: ProgressBoard,
+    secrets: tuple[str, ...],
+    cancel: threading.Event,
+) -> int:
+    pool = ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="job")
+    pending: dict[Future[Any], jobs.Item] = {pool.submit(runner.run, item): item for item in items}
+    interrupted = False
+    try:
+        while pending:
+            try:
+                _collect(pending, tally, console, board, secrets, runner.journal)
+            except KeyboardInterrupt:
+                if interrupted:  # the second one, before the handler below took over
+                    _quit_now(pending, console)
+                interrupted = True
+                cancel.set()
+                signal.signal(signal.SIGINT, lambda *_: _quit_now(pending, console))
+                console.error(
+                    "Cancelling: every request in flight is cancelled on fal "
+                    "(Ctrl-C again quits at once)"
+                )
+                pool.shutdown(wait=False, cancel_futures=True)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+    return EXIT_INTERRUPTED if interrupted else EXIT_OK
 
 
-def save(image: Image.Image, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    suffix = path.suffix.lower()
-    if suffix in (".jpg", ".jpeg") and image.mode == "RGBA":
-        image = image.convert("RGB")
-    tmp = path.with_name(f".{path.name}.part")
-    fmt = Image.registered_extensions().get(suffix, "PNG")
-    # PNG level 3: a third of level 6's time for files ~8% larger (a 3 MP photo: 0.3 s, not 0.9)
-    kwargs = {"quality": 95, "subsampling": 0} if fmt == "JPEG" else {"compress_level": 3}
-    image.save(tmp, format=fmt, **kwargs)
-    os.replace(tmp, path)
+def _collect(
+    pending: dict[Future[Any], jobs.Item],
+    tally: Tally,
+    console: Console,
+    board: ProgressBoard,
+    secrets: tuple[str, ...],
+    journal: Journal,
+) -> None:
+    """Wait a little; account for every job or write that finished."""
+    # A job cancelled by the pool's shutdown is never "done" for wait(): take it out first.
+    dropped = [fut for fut in pending if fut.cancelled()]
+    done = set(dropped) if dropped else set()
+    if not done:
+        done, _ = wait(list(pending), timeout=WAIT_SLICE_S, return_when=FIRST_COMPLETED)
+    for fut in done:
+        item = pending.pop(fut)
+        try:
+            value = fut.result()
+        except FutureCancelled:
+            tally.skipped += 1
+            board.finish(item.name, None, "not sent (cancelled)")
+            continue
+        except CancelledError as exc:
+            tally.cancelled += 1
+            _count_cost(item, tally)
+            rid = exc.request_id or item.request_id
+            board.finish(item.name, None, "cancelled")
+            if rid:
+                console.error(f"{item.name}: cancelled request {rid} on fal ({exc})")
+            else:
+                console.error(f"{item.name}: cancelled before it was sent")
+            continue
+        except Exception as exc:  # noqa: BLE001 - one line per failed input, the others run
+            tally.failed += 1
+            _count_cost(item, tally)
+            rid = getattr(exc, "request_id", None) or item.request_id
+            msg = user_message(exc, secrets)
+            board.finish(item.name, False, "failed")
+            if rid is not None:
+                _mark_unplaced(journal, rid, exc)
+                msg = f"{msg}; {recovery.hint(rid)}"
+            console.error(f"{item.name}: {msg}")
+            continue
+        if isinstance(value, Future):
+            pending[value] = item  # the write, in the background
+            continue
+        tally.done += 1
+        _count_cost(item, tally)
+        board.finish(item.name, True, f"-> {item.target}")
+        console.result(f"{item.name} -> {item.target}", value.as_json())
+        for note in value.notes:
+            board.say(f"{item.name}: {note}")
 
 
-def describe(prep: Prepared, args: argparse.Namespace) -> dict:
-    plan = prep.plan
+# fal said the job itself produced nothing usable: nothing to recover.
+_NO_RESULT = (ContentPolicyError, ValidationError, ServerError, ResultUnavailableError, AuthError)
+
+
+def _mark_unplaced(journal: Journal, rid: str, exc: BaseException) -> None:
+    """A failure after the submit whose result may exist: --recover looks for these."""
+    if isinstance(exc, _NO_RESULT):
+        return
+    # The message printed names the request; the journal has its submit even if this fails.
+    with contextlib.suppress(OSError):
+        journal.mark(rid, "unplaced", error=user_message(exc))
+
+
+def _count_cost(item: jobs.Item, tally: Tally) -> None:
+    if item.submitted or item.request_id:
+        tally.cost_usd += item.plan.cost_usd
+
+
+def _quit_now(pending: dict[Future[Any], jobs.Item], console: Console) -> None:
+    """The second Ctrl-C: name the requests still in flight and leave at once.
+
+    Writes to stderr directly: the board's lock may be held by the code this interrupted.
+    """
+    lines = [
+        f"{item.name}: request {item.request_id} may still run on fal; "
+        f"{recovery.hint(item.request_id)}\n"
+        for item in list(pending.values())
+        if item.request_id
+    ]
+    with contextlib.suppress(OSError):
+        sys.stderr.write("".join(lines) + "Quit\n")
+        sys.stderr.flush()
+    os._exit(EXIT_INTERRUPTED)
+
+
+def _summary(args: Any, tally: Tally, console: Console, board: ProgressBoard, n: int) -> None:
+    if args.json:
+        console._print(json.dumps(tally.as_json()))
+    elif n > 1 or tally.cancelled:
+        board.say(tally.summary(), always=True)
+
+
+def dry_run(
+    args: Any, items: list[jobs.Item], tally: Tally, console: Console, board: ProgressBoard
+) -> int:
+    for item in items:
+        try:
+            info = describe(item)
+        except Exception as exc:  # noqa: BLE001 - one line per input that cannot be read
+            tally.failed += 1
+            console.error(f"{item.name}: {user_message(exc)}")
+            continue
+        tally.cost_usd += item.plan.cost_usd
+        tally.done += 1
+        what, cost = item.plan.describe()
+        console.result(
+            f"{item.name} -> {item.target}: {what}; {cost.lower()}; payload {info['encoding']} "
+            f"{info['payload_bytes']} bytes, {info['transport']}",
+            info,
+        )
+    total = f"total estimated cost: ${tally.cost_usd:.3f} for {len(items)} image(s)"
+    if args.json:
+        console._print(
+            json.dumps(
+                {
+                    "total_cost_usd_estimate": round(tally.cost_usd, 6),
+                    "images": len(items),
+                    "failed": tally.failed,
+                    "skipped": tally.skipped,
+                }
+            )
+        )
+    else:
+        board.say(total, always=True)
+    return EXIT_OK if tally.failed == 0 and tally.skipped == 0 else EXIT_FAILED
+
+
+def describe(item: jobs.Item) -> dict[str, Any]:
+    """The plan as JSON, with the reference encoded exactly as a run would send it."""
+    plan = item.plan
     ref_w, ref_h = plan.request_reference
-    enc = payload.choose_encoding(payload.has_alpha(prep.reference_rgba), ref_w, ref_h)
-    size = len(encode(prep.reference_rgba, ref_w, ref_h, enc))
     src = plan.source
+    photo = ph.load(
+        item.data if item.data is not None else jobs._read(item.path, item.name),
+        item.name,
+        item.path,
+    )
+    rgba = photo.rgba8(jobs.reference_box(plan, item.origin), plan.request_reference)
+    enc = payload.choose_encoding(payload.has_alpha(rgba), ref_w, ref_h)
+    size = len(imageio.encode(rgba, ref_w, ref_h, enc))
     return {
-        "input": str(prep.path),
-        "output": str(output_path(prep, args)),
+        "input": item.name,
+        "output": str(item.target),
         "canvas": [src.canvas_width, src.canvas_height],
         "reference": [src.reference.x, src.reference.y, src.reference.width, src.reference.height],
         "expand": {
@@ -197,147 +395,18 @@ def describe(prep: Prepared, args: argparse.Namespace) -> dict:
     }
 
 
-def make_client(args: argparse.Namespace, server) -> FalQueueClient:
-    if server is not None:
-        return FalQueueClient(server.base_url, LOCAL_KEY)
-    env = dict(os.environ)
-    if args.base_url:
-        env["FAL_QUEUE_URL"] = args.base_url
-    return FalQueueClient(settings.queue_base_url(env), settings.load_api_key(env))
-
-
-def run_one(
-    prep: Prepared, args, client, journal, board: ProgressBoard, cancel: threading.Event
-) -> dict:
-    name = prep.path.name
-
-    def progress(p: Progress) -> None:
-        board.update(
-            name,
-            p.phase,
-            queue_position=p.queue_position,
-            elapsed_s=p.elapsed_s,
-            note=p.log_line or "",
-        )
-
-    options = payload.RequestOptions(
-        mode=args.mode,
-        output_format=args.output_format,
-        enable_safety_checker=not args.no_safety_checker,
-    )
-    job = Job(
-        reference_rgba=prep.reference_rgba,
-        plan=prep.plan,
-        options=options,
-        purpose={"tool": "cli", "input": str(prep.path.resolve())},
-    )
-    t0 = time.monotonic()
-    result = run_job(
-        job,
-        client=client,
-        journal=journal,
-        encoder=encode,
-        on_progress=progress,
-        cancel=cancel,
-        deadline_s=args.timeout,
-    )
-    with about_request(result.request_id):  # paid for: the id lets the person recover it
-        returned = Image.open(io.BytesIO(result.data))
-        returned.load()
-        final = compose(prep.original, prep.origin, returned, prep.plan, args.seam_blend)
-    out = output_path(prep, args)
-    save(final, out)
-    return {
-        "input": str(prep.path),
-        "output": str(out),
-        "request_id": result.request_id,
-        "size": list(final.size),
-        "seconds": round(time.monotonic() - t0, 3),
-        "cost_usd_estimate": prep.plan.cost_usd,
-    }
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
-    failures = 0
-    prepared: list[Prepared] = []
-    for path in args.inputs:
-        try:
-            prepared.append(prepare(path, args))
-        except Exception as exc:  # noqa: BLE001 - one line per bad input, the others run
-            failures += 1
-            print(f"{path}: {user_message(exc)}", file=sys.stderr)
-    if args.dry_run:
-        for prep in prepared:
-            info = describe(prep, args)
-            if args.json:
-                print(json.dumps(info))
-            else:
-                print(
-                    f"{prep.path}: {'; '.join(prep.plan.describe())}; payload {info['encoding']} "
-                    f"{info['payload_bytes']} bytes, {info['transport']}"
-                )
-        return 1 if failures else 0
-    if not prepared:
-        return 1
-    server = None
-    try:
-        if args.local:
-            server = _local_server()
-        client = make_client(args, server)
-    except (OutpaintError, OSError) as exc:
-        print(user_message(exc), file=sys.stderr)
-        if server is not None:
-            server.stop()
-        return 1
-    secrets = (client.api_key_value,)
-    journal = Journal(default_journal_path())
-    board = ProgressBoard([p.path.name for p in prepared])
-    cancel = threading.Event()
-    try:
-        with ThreadPoolExecutor(max_workers=args.jobs) as pool:
-            futures = {
-                pool.submit(run_one, p, args, client, journal, board, cancel): p for p in prepared
-            }
-            for fut in as_completed(futures):
-                prep = futures[fut]
-                try:
-                    info = fut.result()
-                except Exception as exc:  # noqa: BLE001 - one line per failed input
-                    failures += 1
-                    msg = user_message(exc, secrets)
-                    board.finish(prep.path.name, False, msg)
-                    print(f"{prep.path}: {msg}", file=sys.stderr)
-                    continue
-                board.finish(prep.path.name, True, info["output"])
-                print(json.dumps(info) if args.json else f"{info['input']} -> {info['output']}")
-    except KeyboardInterrupt:
-        cancel.set()
-        print("Cancelled", file=sys.stderr)
-        return 1
-    finally:
-        client.close()
-        if server is not None:
-            server.stop()
-    return 1 if failures else 0
-
-
-def _local_server():
-    """The local fal-compatible server, in this process (``--local``: trying things offline)."""
-    try:
-        import fal_local  # only --local needs it
-    except ImportError:
-        raise ConfigError(
-            "--local needs the local server package fal_local (a checkout of "
-            "flux-outpaint with numpy and Pillow)"
-        ) from None
-    return fal_local.start_server()
-
-
 def entry() -> None:
-    """The console command: exit status 0 success, 1 failure, 2 usage error."""
+    """The console command ``flux-outpaint``."""
     try:
-        sys.exit(main())
+        code = main()
+    except KeyboardInterrupt:
+        print("Cancelled", file=sys.stderr)
+        code = EXIT_INTERRUPTED
     except ConfigError as exc:
         print(user_message(exc), file=sys.stderr)
-        sys.exit(1)
+        code = EXIT_FAILED
+    sys.stdout.flush()
+    sys.exit(code)
+
+
+__all__ = ["entry", "imageio", "main"]

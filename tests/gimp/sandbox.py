@@ -6,7 +6,11 @@ as ``session.host_dir`` and GIMP as ``session.chroot_dir``:
 
     profile/   GIMP3_DIRECTORY, copied from the chroot's pre-warmed profile template
     home/      HOME (the plug-in's key file, journal and caches land here, not in /root)
-    batch-N.py, batch-N.runner.py, batch-N.json   one set per run_batch() call
+    inside/    a copy of tests/gimp/inside/: the code that runs in the chroot (batches, drivers)
+    batch-N.json, batch-N.result.json   one job and its result per run_batch() call
+
+Code never travels as text: a batch is a function in a module of inside/, its parameters
+travel as JSON in the job file, and what it reports comes back as JSON (see inside/runner.py).
 """
 
 from __future__ import annotations
@@ -39,28 +43,15 @@ STALE_SESSION_S = 6 * 3600  # leftovers of interrupted runs older than this are 
 KEEP_ENV = "FLUX_OUTPAINT_KEEP_GIMP_TMP"  # "1" keeps session folders for post-mortems
 WHEELHOUSE_ENV = "FLUX_OUTPAINT_WHEELHOUSE"  # offline vendor/ builds from a wheel folder
 
-# Runs inside GIMP's python-fu-eval: executes the batch file with report() and the usual
-# gi modules in scope, and always leaves a JSON record of what was reported or raised.
-_RUNNER = """\
-import json, runpy, traceback
-import gi
-gi.require_version("Gimp", "3.0")
-gi.require_version("Gegl", "0.4")
-from gi.repository import Gegl, Gimp, Gio, GLib
-_state = {{"report": {{}}, "error": None}}
-def report(**values):
-    _state["report"].update(values)
-try:
-    runpy.run_path({code!r}, run_name="__batch__", init_globals={{
-        "report": report, "Gimp": Gimp, "Gegl": Gegl, "Gio": Gio, "GLib": GLib,
-        "SESSION_DIR": {session!r}}})
-except BaseException:
-    _state["error"] = traceback.format_exc()
-    raise
-finally:
-    with open({result!r}, "w") as _out:
-        json.dump(_state, _out, default=repr)
-"""
+INSIDE = Path(__file__).resolve().parent / "inside"  # copied into each session folder
+# The one line python-fu-eval runs: it runs the file RUNNER_ENV names (the session's copy of
+# inside/runner.py), which reads the job JOB_ENV names.  The paths travel in the environment,
+# so this line is a constant: nothing is ever spliced into code.
+RUNNER_ENV = "FLUX_OUTPAINT_RUNNER"
+JOB_ENV = "FLUX_OUTPAINT_BATCH"  # inside/runner.py reads the same name
+BATCH_COMMAND = (
+    "import os, runpy; runpy.run_path(os.environ['FLUX_OUTPAINT_RUNNER'], run_name='__main__')"
+)
 
 
 def _install_module() -> ModuleType:
@@ -94,7 +85,7 @@ def install_plugin(
 
 @dataclass(frozen=True)
 class BatchResult:
-    returncode: int  # gimp-console's: 0 ok, 64 when the batch raised, 124 timed out
+    returncode: int  # GIMP's: 0 ok, 64 when the batch raised, 124 timed out
     stdout: str
     stderr: str
     seconds: float  # wall clock, GIMP start to exit
@@ -108,7 +99,7 @@ class BatchResult:
     def describe(self) -> str:
         tail = "\n".join(self.stderr.splitlines()[-40:])
         return (
-            f"gimp-console exit {self.returncode} after {self.seconds:.1f} s\n"
+            f"GIMP exit {self.returncode} after {self.seconds:.1f} s\n"
             f"error: {self.error}\nstdout:\n{self.stdout[-2000:]}\nstderr (tail):\n{tail}"
         )
 
@@ -197,50 +188,79 @@ class GimpSession:
             cwd=cwd or self.chroot_dir,
         )
 
+    def inside(self) -> str:
+        """tests/gimp/inside/ copied into the session folder (once); returns its chroot path."""
+        dest = self.host_dir / "inside"
+        if not dest.exists():
+            shutil.copytree(INSIDE, dest, ignore=shutil.ignore_patterns("__pycache__"))
+        return self.chroot(dest)
+
+    @property
+    def gimp_gui(self) -> str:
+        """The full GIMP (with windows) beside gimp-console, as a chroot path."""
+        return self.sandbox.gimp_console.replace("gimp-console-", "gimp-")
+
     def run_batch(
         self,
-        code: str,
+        batch: str,
+        params: Mapping[str, object] | None = None,
         *,
         timeout: float = BATCH_TIMEOUT_S,
         env: Mapping[str, str] | None = None,
         load_data: bool = False,
         load_fonts: bool = False,
+        gui: bool = False,
         extra_args: Sequence[str] = (),
     ) -> BatchResult:
-        """Start gimp-console on this profile and run ``code`` with python-fu-eval, then quit.
+        """Start GIMP on this profile, run one batch with python-fu-eval, then quit.
 
-        ``code`` sees ``Gimp``, ``Gegl``, ``Gio``, ``GLib``, ``SESSION_DIR`` (chroot path) and
-        ``report(**values)``; the reported JSON-able values come back in ``.report``.
-        Installed plug-ins are queried at start-up, so install before calling this.
+        ``batch`` names a function in tests/gimp/inside/: ``"module"`` (its ``main``) or
+        ``"module:function"``.  It is called with ``params`` plus ``session_dir`` (the session
+        folder's chroot path), which travel as JSON; what it passes to ``report(**values)``
+        comes back in ``.report``.  ``gui`` starts the full GIMP instead of gimp-console
+        (it needs a ``DISPLAY`` in ``env``).  Installed plug-ins are queried at start-up, so
+        install before calling this.
         """
         n = next(self._batches)
-        code_file = self.host_dir / f"batch-{n}.py"
-        runner = self.host_dir / f"batch-{n}.runner.py"
-        result = self.host_dir / f"batch-{n}.json"
-        code_file.write_text(code, encoding="utf-8")
-        runner.write_text(
-            _RUNNER.format(
-                code=self.chroot(code_file), result=self.chroot(result), session=self.chroot_dir
+        job = self.host_dir / f"batch-{n}.json"
+        result = self.host_dir / f"batch-{n}.result.json"
+        job.write_text(
+            json.dumps(
+                {
+                    "batch": batch,
+                    "params": {"session_dir": self.chroot_dir, **(params or {})},
+                    "result": self.chroot(result),
+                }
             ),
             encoding="utf-8",
         )
-        flags = ["-i", *([] if load_data else ["-d"]), *([] if load_fonts else ["-f"])]
+        batch_env = {
+            **(env or {}),
+            RUNNER_ENV: f"{self.inside()}/runner.py",
+            JOB_ENV: self.chroot(job),
+        }
+        binary = self.gimp_gui if gui else self.sandbox.gimp_console
+        flags = [
+            "--no-splash" if gui else "-i",
+            *([] if load_data else ["-d"]),
+            *([] if load_fonts else ["-f"]),
+        ]
         argv = [
             "timeout",
             "-k",
             str(KILL_GRACE_S),
             str(int(timeout)),
-            self.sandbox.gimp_console,
+            binary,
             *flags,
             *extra_args,
             "--batch-interpreter",
             "python-fu-eval",
             "-b",
-            f"exec(open({self.chroot(runner)!r}).read())",
+            BATCH_COMMAND,
             "--quit",
         ]
         started = time.monotonic()
-        done = self.run(argv, env=env, timeout=timeout + KILL_GRACE_S + 30)
+        done = self.run(argv, env=batch_env, timeout=timeout + KILL_GRACE_S + 30)
         seconds = time.monotonic() - started
         state = None
         with contextlib.suppress(OSError, ValueError):

@@ -1,4 +1,6 @@
-"""install.py against real GIMP 3.0 and 3.2: install, run, uninstall; and the release zip."""
+"""install.py against real GIMP 3.0 and 3.2: install, run, uninstall; and the release zip.
+
+The probe that runs inside GIMP is inside/install_probe.py."""
 
 from __future__ import annotations
 
@@ -8,21 +10,10 @@ import sys
 import zipfile
 from pathlib import Path
 
+from .harness import local_server, run, server_env
 from .sandbox import GimpSession
-from .test_plugin_helpers import local_server, run, server_env
 
 ROOT = Path(__file__).resolve().parents[2]
-
-PROBE = r"""
-exists = PDB.procedure_exists("plug-in-flux-outpaint")
-report(registered=exists,
-       recover_registered=PDB.procedure_exists("plug-in-flux-outpaint-recover"))
-if exists:
-    img, layer = make_image(160, 96, 32, 0, 96, 96)
-    out = outpaint(img, [layer])
-    report(ok=out["ok"], message=out["message"],
-           layers=[x.get_name() for x in img.get_layers()])
-"""
 
 
 def installer(*args: str) -> subprocess.CompletedProcess:
@@ -36,7 +27,7 @@ def installer(*args: str) -> subprocess.CompletedProcess:
 
 def probe(gimp: GimpSession) -> dict:
     with local_server() as server:
-        report = run(gimp, PROBE, server_env(server))
+        report = run(gimp, "install_probe", None, server_env(server))
         report["submits"] = len(server.submits)
     return report
 

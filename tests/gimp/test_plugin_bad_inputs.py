@@ -7,7 +7,8 @@ clean before the run and must still be clean after it (any undo step would dirty
 
 One GIMP start per version runs every state.  The key comes from the per-user key file, so
 the batch can remove it or put a wrong one there between states; the unreachable server is
-the local one, stopped by the host when the batch asks (see ``SwitchedServer``).
+the local one, stopped by the host when the batch asks (see ``SwitchedServer``).  The batch
+is inside/bad_inputs.py; each state reaches it as data (a builder's name and arguments).
 
 With ``FLUX_OUTPAINT_BADINPUT_OUT=FILE`` every state appends its ``bad_input_matrix.Row``;
 ``python scripts/bad_input_matrix.py FILE --write docs/bad-input-matrix.md`` makes the table.
@@ -24,221 +25,30 @@ from outpaint.geometry import Rect, Source
 from outpaint.planning import make_plan
 from script_modules import script
 
-from .sandbox import GimpSession
-from .test_plugin_fault_matrix import SWITCH_CODE, SwitchedServer, path_name
-from .test_plugin_helpers import (
+from .harness import (
     KEY,
-    PLUGIN_DIR_CODE,
-    PRELUDE,
     files_containing,
     one_line,
     ramp,
     server_env,
     words,
 )
+from .sandbox import GimpSession
+from .test_plugin_fault_matrix import SWITCH_PARAMS, SwitchedServer, path_name
 
 bad_input_matrix = script("bad_input_matrix")
 OUT_ENV = "FLUX_OUTPAINT_BADINPUT_OUT"
 BLEND = 16  # the seam-blend default
 WRONG_KEY = "wrong-key-0000"
 
-BUILDERS = r"""
-from outpaint import settings as _settings
-
-
-def set_key(value):
-    path = _settings.key_path()
-    if value is None:
-        if path.exists():
-            path.unlink()
-        return
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(value + "\n")
-
-
-def plain(cw, ch, lx, ly, lw, lh, base="rgb", precision="u8"):
-    img, layer = make_image(cw, ch, lx, ly, lw, lh, base, precision)
-    return img, [layer], layer
-
-
-def indexed():
-    img, layer = make_image(400, 300, 50, 40, 300, 200)
-    img.convert_indexed(Gimp.ConvertDitherType.NONE, Gimp.ConvertPaletteType.GENERATE, 256,
-                        False, False, "")
-    return img, [layer], layer
-
-
-def group():
-    img, layer = make_image(400, 300, 50, 40, 300, 200)
-    grp = Gimp.GroupLayer.new(img, "Group")
-    img.insert_layer(grp, None, 0)
-    img.reorder_item(layer, grp, 0)
-    img.set_selected_layers([grp])
-    return img, [grp], None
-
-
-def text():
-    img, _ = make_image(400, 200, 0, 0, 400, 200, name="Background")
-    layer = Gimp.TextLayer.new(img, "Outpaint me", Gimp.context_get_font(), 48.0,
-                               Gimp.Unit.pixel())
-    img.insert_layer(layer, None, 0)
-    layer.set_name("Text")
-    layer.set_offsets(20, 20)
-    return img, [layer], layer
-
-
-def hidden():
-    img, layers, layer = plain(400, 300, 50, 40, 300, 200)
-    layer.set_visible(False)
-    return img, layers, layer
-
-
-def locked_pixels():
-    img, layers, layer = plain(400, 300, 50, 40, 300, 200)
-    layer.set_lock_content(True)
-    layer.set_lock_alpha(True)
-    return img, layers, layer
-
-
-def locked_position():
-    img, layers, layer = plain(300, 200, 0, 0, 300, 200)
-    layer.set_lock_position(True)
-    return img, layers, layer
-
-
-def locked_group():
-    img, layers, layer = plain(300, 200, 0, 0, 300, 200)
-    grp = Gimp.GroupLayer.new(img, "Group")
-    img.insert_layer(grp, None, 0)
-    img.reorder_item(layer, grp, 0)
-    grp.set_lock_content(True)
-    img.set_selected_layers([layer])
-    return img, layers, layer
-
-
-def mask_selected():
-    img, layers, layer = plain(400, 300, 50, 40, 300, 200)
-    mask = layer.create_mask(Gimp.AddMaskType.WHITE)
-    layer.add_mask(mask)
-    return img, [mask], layer
-
-
-def with_mask():
-    img, layers, layer = plain(400, 300, 50, 40, 300, 200)
-    layer.add_mask(layer.create_mask(Gimp.AddMaskType.BLACK))
-    layer.set_edit_mask(False)
-    return img, layers, layer
-
-
-def several():
-    img, layers, layer = plain(400, 300, 50, 40, 300, 200)
-    other = Gimp.Layer.new(img, "Other", 40, 40, Gimp.ImageType.RGBA_IMAGE, 100.0,
-                           Gimp.LayerMode.NORMAL)
-    img.insert_layer(other, None, 0)
-    img.set_selected_layers([layer, other])
-    return img, [layer, other], None
-
-
-def nothing_selected():
-    img, layers, layer = plain(400, 300, 50, 40, 300, 200)
-    return img, [], None
-
-
-def background():
-    img = Gimp.Image.new(300, 200, Gimp.ImageBaseType.RGB)
-    layer = Gimp.Layer.new(img, "Background", 300, 200, Gimp.ImageType.RGB_IMAGE, 100.0,
-                           Gimp.LayerMode.NORMAL)
-    img.insert_layer(layer, None, 0)
-    write(layer, pattern(300, 200), 300, 200)
-    return img, [layer], layer
-
-
-def floating():
-    img, layers, layer = plain(200, 150, 20, 20, 160, 110)
-    img.select_rectangle(Gimp.ChannelOps.REPLACE, 30, 30, 40, 40)
-    Gimp.edit_copy([layer])
-    Gimp.edit_paste(layer, False)
-    Gimp.Selection.none(img)
-    piece = img.get_floating_sel()
-    piece.set_name("Floating")
-    return img, [piece], piece
-
-
-def channel():
-    img, layers, layer = plain(400, 300, 50, 40, 300, 200)
-    chan = Gimp.Channel.new(img, "Channel", 400, 300, 50.0, Gegl.Color.new("red"))
-    img.insert_channel(chan, None, 0)
-    return img, [chan], None
-
-
-def selection():
-    img, layers, layer = plain(400, 300, 50, 40, 300, 200)
-    img.select_rectangle(Gimp.ChannelOps.REPLACE, 60, 60, 100, 80)
-    return img, [img.get_selection()], None
-
-
-def transparent():
-    img = Gimp.Image.new(300, 200, Gimp.ImageBaseType.RGB)
-    layer = Gimp.Layer.new(img, "Source", 300, 200, Gimp.ImageType.RGBA_IMAGE, 100.0,
-                           Gimp.LayerMode.NORMAL)
-    img.insert_layer(layer, None, 0)
-    return img, [layer], layer
-
-
-def flags(layer):
-    return {"visible": layer.get_visible(), "lock_content": layer.get_lock_content(),
-            "lock_position": layer.get_lock_position(), "text": layer.is_text_layer(),
-            "floating": layer.is_floating_sel(), "edit_mask": layer.get_edit_mask()}
-
-
-def without_offsets(layers):
-    return [entry[:1] + entry[3:] for entry in layers]
-
-
-def case(name, built, args=None, key=KEY_VALUE, stop_server=False):
-    img, drawables, src = built
-    switch_server(name, stop=stop_server)  # a server of its own: its submits are this case's
-    set_key(key)
-    img.clean_all()
-    before = snapshot(img)
-    src_flags = flags(src) if src is not None else None
-    info = {"undo_enabled": img.undo_is_enabled()}
-    r = outpaint(img, drawables, **(args or {}))
-    after = snapshot(img)
-    info.update(ok=r["ok"], status=r["status"], message=r["message"],
-                dirty=bool(img.is_dirty()), canvas=[img.get_width(), img.get_height()])
-    set_key(KEY_VALUE)
-    if not r["ok"]:
-        info.update(same=after == before, layers=[entry[0] for entry in after["layers"]])
-        report(**{name: info})
-        img.delete()
-        return
-    new = r["layer"]
-    parent = new.get_parent()
-    siblings = parent.get_children() if parent is not None else img.get_layers()
-    kept = [entry for entry in after["layers"] if entry[0] != new.get_name()]
-    info.update(new=describe(new, img), new_visible=new.get_visible(),
-                stack=[x.get_name() for x in siblings],
-                kept=without_offsets(kept) == without_offsets(before["layers"]),
-                selected_kept=after["selected"] == before["selected"],
-                src=describe(src, img), src_flags_kept=flags(src) == src_flags)
-    nx, ny, nw, nh = (info["new"][k] for k in ("x", "y", "w", "h"))
-    _, sx, sy = src.get_offsets()
-    mask = read(new.get_mask(), fmt="Y u8")
-    points = {"top_left": (nx, ny), "top_right": (nx + nw - 1, ny),
-              "bottom_left": (nx, ny + nh - 1), "bottom_right": (nx + nw - 1, ny + nh - 1),
-              "source_centre": (sx + src.get_width() // 2, sy + src.get_height() // 2)}
-    info["mask"] = {k: [x, y, mask[(y - ny) * nw + (x - nx)]] for k, (x, y) in points.items()}
-    report(**{name: info})
-    img.delete()
-"""
-
 
 @dataclass(frozen=True)
 class State:
     name: str
     title: str
-    build: str  # a builder call in the batch: returns (image, drawables, source layer)
+    # a builder in inside/bad_inputs.py and its arguments: it returns (image, drawables,
+    # source layer)
+    build: tuple
     args: dict = field(default_factory=dict)
     refusal: str = ""  # the message holds this (lower case); "" = the state works
     key: str | None = KEY
@@ -270,40 +80,40 @@ def planned(canvas: tuple[int, int], reference: tuple[int, int, int, int]) -> tu
 
 
 STATES = [
-    State("rgb_u8", "RGB 8-bit, canvas margins all round", "plain(400, 300, 50, 40, 300, 200)"),
+    State("rgb_u8", "RGB 8-bit, canvas margins all round", ("plain", 400, 300, 50, 40, 300, 200)),
     State(
         "gray",
         "grayscale image",
-        "plain(400, 300, 50, 40, 300, 200, 'gray')",
+        ("plain", 400, 300, 50, 40, 300, 200, "gray"),
         layer_type="graya-image",
     ),
-    State("rgb_u16", "RGB 16-bit integer", "plain(400, 300, 50, 40, 300, 200, 'rgb', 'u16')"),
+    State("rgb_u16", "RGB 16-bit integer", ("plain", 400, 300, 50, 40, 300, 200, "rgb", "u16")),
     State(
         "rgb_float",
         "RGB 32-bit float, linear light",
-        "plain(400, 300, 50, 40, 300, 200, 'rgb', 'float')",
+        ("plain", 400, 300, 50, 40, 300, 200, "rgb", "float"),
     ),
     State(
         "indexed",
         "indexed image, called from a script (its menu item is greyed out)",
-        "indexed()",
+        ("indexed",),
         layer_type="indexeda-image",
     ),
-    State("group", "a layer group selected", "group()", refusal="is a layer group"),
+    State("group", "a layer group selected", ("group",), refusal="is a layer group"),
     State(
         "text",
         "a text layer",
-        "text()",
+        ("text",),
         canvas=(400, 200),
         source_at=(20, 20),
         stack=("Outpaint", "Text", "Background"),
     ),
-    State("hidden", "a hidden layer: it stays hidden, the result is visible", "hidden()"),
-    State("locked_pixels", "pixels and alpha locked", "locked_pixels()"),
+    State("hidden", "a hidden layer: it stays hidden, the result is visible", ("hidden",)),
+    State("locked_pixels", "pixels and alpha locked", ("locked_pixels",)),
     State(
         "locked_position",
         "position locked, the canvas grows 32 left and 16 up",
-        "locked_position()",
+        ("locked_position",),
         args={"expand_left": 32, "expand_top": 16},
         canvas=(332, 216),
         source_at=(32, 16),
@@ -312,25 +122,27 @@ STATES = [
     State(
         "locked_group",
         "a layer in a group whose pixels are locked, 64 px added right",
-        "locked_group()",
+        ("locked_group",),
         args={"expand_right": 64},
         refusal="locked",
     ),
-    State("mask_selected", "the layer's mask selected, being edited", "mask_selected()"),
-    State("with_mask", "a layer with a black mask, the layer selected", "with_mask()"),
-    State("several", "two layers selected", "several()", refusal="several layers"),
-    State("nothing_selected", "no drawable passed", "nothing_selected()", refusal="select a layer"),
+    State("mask_selected", "the layer's mask selected, being edited", ("mask_selected",)),
+    State("with_mask", "a layer with a black mask, the layer selected", ("with_mask",)),
+    State("several", "two layers selected", ("several",), refusal="several layers"),
+    State(
+        "nothing_selected", "no drawable passed", ("nothing_selected",), refusal="select a layer"
+    ),
     State(
         "tiny_on_canvas",
         "a 1×1 layer centred on a 65×65 canvas",
-        "plain(65, 65, 32, 32, 1, 1)",
+        ("plain", 65, 65, 32, 32, 1, 1),
         canvas=(65, 65),
         source_at=(32, 32),
     ),
     State(
         "tiny_image_grown",
         "a 1×1 image grown 16 px per side (sent upscaled)",
-        "plain(1, 1, 0, 0, 1, 1)",
+        ("plain", 1, 1, 0, 0, 1, 1),
         args={"expand_left": 16, "expand_right": 16, "expand_top": 16, "expand_bottom": 16},
         canvas=(33, 33),
         rect=planned((33, 33), (16, 16, 1, 1)),
@@ -339,13 +151,13 @@ STATES = [
     State(
         "zero_expansion",
         "the layer fills the canvas, no margins, no numbers",
-        "plain(300, 200, 0, 0, 300, 200)",
+        ("plain", 300, 200, 0, 0, 300, 200),
         refusal="nothing to expand",
     ),
     State(
         "over_2048_per_side",
         "3000 px of canvas left of the layer (sent downscaled)",
-        "plain(3512, 512, 3000, 0, 512, 512)",
+        ("plain", 3512, 512, 3000, 0, 512, 512),
         canvas=(3512, 512),
         rect=planned((3512, 512), (3000, 0, 512, 512)),
         source_at=(3000, 0),
@@ -354,7 +166,7 @@ STATES = [
     State(
         "over_4_mp",
         "a 2600×1700 canvas, 4.4 MP (sent downscaled)",
-        "plain(2600, 1700, 300, 250, 2000, 1200)",
+        ("plain", 2600, 1700, 300, 250, 2000, 1200),
         canvas=(2600, 1700),
         rect=planned((2600, 1700), (300, 250, 2000, 1200)),
         source_at=(300, 250),
@@ -362,13 +174,13 @@ STATES = [
     State(
         "too_lopsided",
         "an 8000×64 canvas around a 64×64 layer",
-        "plain(8000, 64, 3968, 0, 64, 64)",
+        ("plain", 8000, 64, 3968, 0, 64, 64),
         refusal="cannot fit fal's limits",
     ),
     State(
         "background_no_alpha",
         "an alpha-less background layer, 64 px added right",
-        "background()",
+        ("background",),
         args={"expand_right": 64},
         canvas=(364, 200),
         source_at=(0, 0),
@@ -378,7 +190,7 @@ STATES = [
     State(
         "floating_selection",
         "a floating selection selected: it stays floating",
-        "floating()",
+        ("floating",),
         canvas=(200, 150),
         source_at=(30, 30),
         stack=("Outpaint", "Floating", "Source"),
@@ -386,38 +198,38 @@ STATES = [
     State(
         "channel",
         "a channel passed as the drawable",
-        "channel()",
+        ("channel",),
         refusal="channels cannot be outpainted",
     ),
     State(
         "selection",
         "the selection mask passed as the drawable",
-        "selection()",
+        ("selection",),
         refusal="channels cannot be outpainted",
     ),
     State(
         "outside_canvas",
         "a layer entirely off the canvas",
-        "plain(300, 200, 400, 0, 100, 100)",
+        ("plain", 300, 200, 400, 0, 100, 100),
         refusal="outside the canvas",
     ),
     State(
         "fully_transparent",
         "a fully transparent layer filling the canvas",
-        "transparent()",
+        ("transparent",),
         refusal="fully transparent",
     ),
     State(
         "no_key",
         "no fal API key anywhere",
-        "plain(400, 300, 50, 40, 300, 200)",
+        ("plain", 400, 300, 50, 40, 300, 200),
         key=None,
         refusal="no fal api key",
     ),
     State(
         "wrong_key",
         "a key fal does not accept",
-        "plain(400, 300, 50, 40, 300, 200)",
+        ("plain", 400, 300, 50, 40, 300, 200),
         key=WRONG_KEY,
         refusal="rejected the api key",
     ),
@@ -425,26 +237,29 @@ STATES = [
     State(
         "unreachable",
         "the fal server cannot be reached",
-        "plain(400, 300, 50, 40, 300, 200)",
+        ("plain", 400, 300, 50, 40, 300, 200),
         stop_server=True,
         refusal="could not reach",
     ),
 ]
 
 
-def batch_code() -> str:
-    calls = []
-    for s in STATES:
-        calls.append(f"case({s.name!r}, {s.build}, {s.args!r}, {s.key!r}, {s.stop_server!r})")
-    return (
-        PLUGIN_DIR_CODE
-        + PRELUDE
-        + SWITCH_CODE
-        + BUILDERS.replace("KEY_VALUE", repr(KEY))
-        + "\n"
-        + "\n".join(calls)
-        + "\n"
-    )
+def batch_params() -> dict:
+    """What inside/bad_inputs.py gets: every state as data, in order."""
+    return {
+        "key": KEY,
+        "switch": SWITCH_PARAMS,
+        "states": [
+            {
+                "name": s.name,
+                "build": s.build,
+                "args": s.args,
+                "key": s.key,
+                "stop_server": s.stop_server,
+            }
+            for s in STATES
+        ],
+    }
 
 
 def expected_mask(
@@ -501,7 +316,9 @@ def outcome(request, vendor_dir):
         session.install_plugin()
         with SwitchedServer(session) as server:
             env = server_env(server, key=None)  # the key file, not FAL_KEY, so it can change
-            result = session.run_batch(batch_code(), env=env, timeout=600, load_fonts=True)
+            result = session.run_batch(
+                "bad_inputs", batch_params(), env=env, timeout=600, load_fonts=True
+            )
         report = result.check()
         record(session, report)
         yield report, server.submits, files_containing(session.host_profile, KEY)

@@ -1,116 +1,68 @@
 """The interactive path under Xvfb: the settings dialog, the key prompt, the wait dialog.
 
 GIMP runs as gimp-console with DISPLAY set (a plug-in may open windows from the console
-build); a small driver inside the chroot finds the windows with xdotool, takes screenshots
-with ImageMagick and clicks.  There is no window manager, so keyboard focus follows the
-pointer: the driver moves the pointer onto a window before typing.
+build) and the batch inside/dialog_run.py; a small driver inside the chroot
+(inside/dialog_driver.py) finds the windows with xdotool, waits until each is drawn, takes
+screenshots with ImageMagick and clicks.  There is no window manager, so keyboard focus
+follows the pointer: the driver moves the pointer onto a window (and waits until it is
+there) before typing.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from .test_plugin_helpers import KEY, PRELUDE, files_containing, local_server, server_env
+from .harness import KEY, files_containing, gui_driver, local_server, server_env
 
-DISPLAY = ":77"
 SETTINGS_TITLE = r"^Outpaint \(FLUX\.2 pro\)$"
-
-# Runs inside the chroot with its python3 (no GIMP imports): argv[1] = the steps as JSON.
-DRIVER = r"""
-import json, os, subprocess, sys, time
-steps = json.loads(sys.argv[1])
-env = dict(os.environ, DISPLAY="@DISPLAY@")
-xvfb = subprocess.Popen(["Xvfb", "@DISPLAY@", "-screen", "0", "1280x1024x24", "-nolisten",
-                         "tcp"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-seen = []
-
-def x(*args):
-    return subprocess.run(["xdotool", *args], env=env, capture_output=True, text=True).stdout
-
-def find(title, timeout):
-    end = time.time() + timeout
-    while time.time() < end:
-        ids = x("search", "--name", title).split()
-        if ids:
-            return ids[0]
-        time.sleep(0.3)
-    return None
-
-def geometry(wid):
-    values = dict(line.split("=", 1) for line in x("getwindowgeometry", "--shell", wid).split())
-    return int(values["WIDTH"]), int(values["HEIGHT"])
-
-try:
-    for step in steps:
-        wid = find(step["window"], step.get("timeout", 60))
-        if wid is None:
-            seen.append({"window": step["window"], "found": False})
-            subprocess.run(["import", "-window", "root", "missing.png"], env=env)
-            break
-        time.sleep(step.get("settle", 1.0))
-        if step.get("shot"):
-            subprocess.run(["import", "-window", "root", step["shot"]], env=env)
-        width, height = geometry(wid)
-        if step.get("type"):
-            x("mousemove", "--window", wid, str(width // 2), str(height // 2))
-            time.sleep(0.3)
-            x("type", "--delay", "20", step["type"])
-        if step.get("click", True):
-            # OK in GIMP's dialogs, or the wait dialog's only button (Cancel): bottom-right
-            x("mousemove", "--window", wid, str(width - 50), str(height - 28), "click", "1")
-        seen.append({"window": step["window"], "found": True})
-    for _ in range(600):
-        if os.path.exists("batch-done"):
-            break
-        time.sleep(0.2)
-finally:
-    json.dump(seen, open("driver.json", "w"))
-    xvfb.terminate()
-""".replace("@DISPLAY@", DISPLAY)
-
-BODY = r"""
-import os
-for _ in range(100):
-    if os.path.exists("/tmp/.X11-unix/X@N@"):
-        break
-    time.sleep(0.1)
-img, layer = make_image(400, 300, 50, 40, 300, 200)
-img.set_selected_layers([layer])
-before = snapshot(img)
-procedure = PDB.lookup_procedure("plug-in-flux-outpaint")
-cfg = procedure.create_config()
-cfg.set_property("run-mode", Gimp.RunMode.INTERACTIVE)
-cfg.set_property("image", img)
-cfg.set_core_object_array("drawables", [layer])
-result = procedure.run(cfg)
-status = result.index(0)
-value = result.index(1) if result.length() > 1 else None
-report(status=status.value_nick, message=value if isinstance(value, str) else None,
-       layers=[x.get_name() for x in img.get_layers()], unchanged=snapshot(img) == before)
-""".replace("@N@", DISPLAY[1:])
+SCREEN = "1280x1024x24"
+DRIVER_TIMEOUT_S = 240
+MARK_POLL_S = 0.05
 
 
-def run_interactive(gimp, steps: list[dict], env: dict[str, str]) -> tuple[dict, list]:
-    gimp.install_plugin()
-    (gimp.host_dir / "driver.py").write_text(DRIVER)
-    outcome: dict = {}
+@contextlib.contextmanager
+def marks(gimp, conditions: dict[str, Callable[[], bool]]) -> Iterator[None]:
+    """Write the file ``name`` into the session folder as soon as ``conditions[name]()`` holds
+    (a driver step's ``after``: what the host sees that the driver cannot)."""
+    done = threading.Event()
 
-    def drive() -> None:
-        outcome["driver"] = gimp.run(
-            ["python3", f"{gimp.chroot_dir}/driver.py", json.dumps(steps)], timeout=240
-        )
+    def watch() -> None:
+        pending = dict(conditions)
+        while pending and not done.is_set():
+            for name, condition in list(pending.items()):
+                if condition():
+                    (gimp.host_dir / name).write_text("1")
+                    del pending[name]
+            done.wait(MARK_POLL_S)
 
-    thread = threading.Thread(target=drive)
+    thread = threading.Thread(target=watch, name="marks")
     thread.start()
     try:
-        result = gimp.run_batch(PRELUDE + BODY, env={**env, "DISPLAY": DISPLAY}, timeout=200)
+        yield
     finally:
-        (gimp.host_dir / "batch-done").write_text("1")
-        thread.join(300)
-    seen = json.loads((gimp.host_dir / "driver.json").read_text())
-    return result.check(), seen
+        done.set()
+        thread.join()
+
+
+def run_interactive(
+    gimp, steps: list[dict], env: dict[str, str], when: dict[str, Callable[[], bool]] | None = None
+) -> tuple[dict, list]:
+    gimp.install_plugin()
+    params = {"screen": SCREEN, "steps": steps}
+    with (
+        marks(gimp, when or {}),
+        gui_driver(gimp, "dialog_driver.py", params, DRIVER_TIMEOUT_S) as display,
+    ):
+        result = gimp.run_batch("dialog_run", env={**env, "DISPLAY": display}, timeout=200)
+    driver = json.loads((gimp.host_dir / "driver.json").read_text())
+    assert driver["failure"] is None, (
+        f"the driver gave up: {driver['failure']} (Xvfb: {driver['xvfb']})\n{result.describe()}"
+    )
+    return result.check(), driver["steps"]
 
 
 def saved_shot(gimp, name: str) -> Path:
@@ -169,9 +121,11 @@ def test_wait_dialog_cancel_asks_fal_to_cancel_and_changes_nothing(gimp):
             gimp,
             [
                 {"window": SETTINGS_TITLE},
-                {"window": "^Outpainting$", "settle": 2.0},
+                # Cancel once fal has the job: the cancel must reach fal
+                {"window": "^Outpainting$", "after": "submitted"},
             ],
             server_env(server),
+            when={"submitted": lambda: bool(server.submits)},
         )
         submits = len(server.submits)
         cancels = [e for e in server.log if str(e.get("path", "")).endswith("/cancel")]

@@ -5,6 +5,7 @@ server's URL from the environment GIMP was started with, so the URL stays fixed 
 server behind it changes: before each case the batch asks the host (a file in the session
 folder) to restart the local server on the same port with that case's scenario.  A fresh
 server per case also gives each case its own submit count and fresh "once" faults.
+The batch is inside/fault_scenarios.py, the asking is inside/switching.py.
 
 With ``FLUX_OUTPAINT_MATRIX_OUT=FILE`` each case appends its ``fault_matrix.Row`` as a JSON
 line; ``python scripts/fault_matrix.py --gimp-rows FILE --write docs/fault-matrix.md`` then
@@ -26,35 +27,16 @@ import fal_local
 import pytest
 from script_modules import script
 
+from .harness import KEY, files_containing, one_line, run, server_env
 from .sandbox import GimpSession
-from .test_plugin_helpers import KEY, files_containing, one_line, run, server_env
 
 fault_matrix = script("fault_matrix")
 MATRIX_OUT_ENV = "FLUX_OUTPAINT_MATRIX_OUT"
 SWITCH_POLL_S = 0.02
 SWITCH_TIMEOUT_S = 60
 
-# Inside GIMP: ask the host for another server (or none) and wait until it is there.
-SWITCH_CODE = r"""
-import os as _os
-_switches = [0]
-
-
-def switch_server(label, scenarios=(), stop=False):
-    _switches[0] += 1
-    path = _os.path.join(SESSION_DIR, "switch-%d" % _switches[0])
-    with open(path + ".tmp", "w") as out:
-        json.dump({"label": label, "scenarios": list(scenarios), "stop": stop}, out)
-    _os.rename(path + ".tmp", path)  # the host never sees half a command
-    deadline = time.monotonic() + @TIMEOUT@
-    while not _os.path.exists(path + ".done"):
-        if time.monotonic() > deadline:
-            raise RuntimeError("the host did not switch the local server")
-        time.sleep(@POLL@)
-    error = open(path + ".done").read()
-    if error:
-        raise RuntimeError("switching the local server failed: " + error)
-""".replace("@TIMEOUT@", str(SWITCH_TIMEOUT_S)).replace("@POLL@", str(SWITCH_POLL_S))
+# What inside/switching.py gets: how long to wait for a switch, and how often to look.
+SWITCH_PARAMS = {"timeout_s": SWITCH_TIMEOUT_S, "poll_s": SWITCH_POLL_S}
 
 
 def operation(method: str, path: str) -> str:
@@ -146,31 +128,6 @@ EVIDENCE: dict[str, tuple[str, int | None]] = {
     "locked": ("submit", 403),
 }
 
-# One scenario, the CLI's geometry (a 96×64 layer, 16 px added left and 8 below): the
-# messages then name the same sizes as the CLI rows.
-CASE_CODE = r"""
-def scenario_case(name):
-    switch_server(name, [name])
-    img, layer = make_image(112, 72, 16, 0, 96, 64)
-    img.set_selected_layers([layer])
-    img.clean_all()
-    before = snapshot(img)
-    r = outpaint(img, [layer])
-    after = snapshot(img)
-    info = {"ok": r["ok"], "status": r["status"], "message": r["message"],
-            "undo_enabled": img.undo_is_enabled()}
-    if r["ok"]:
-        new = describe(r["layer"], img)
-        kept = [entry for entry in after["layers"] if entry[0] != new["name"]]
-        info.update(new=new, layers=len(all_layers(img)),
-                    kept=kept == before["layers"] and after["size"] == before["size"]
-                    and after["selected"] == before["selected"])
-    else:
-        info.update(same=after == before, dirty=bool(img.is_dirty()))
-    report(**{name: info})
-    img.delete()
-"""
-
 
 def path_name(session: GimpSession) -> str:
     return "GIMP " + ".".join(session.gimp_version.split(".")[:2])
@@ -197,11 +154,7 @@ def matrix(request, vendor_dir):
     session = GimpSession(request.param, vendor=lambda: vendor_dir)
     try:
         session.install_plugin()
-        body = (
-            SWITCH_CODE
-            + CASE_CODE
-            + "\n".join(f"scenario_case({name!r})" for name in fault_matrix.EXPECTED)
-        )
+        params = {"scenarios": list(fault_matrix.EXPECTED), "switch": SWITCH_PARAMS}
         with SwitchedServer(session, run_seconds=0.2) as server:
             env = server_env(
                 server,
@@ -209,7 +162,7 @@ def matrix(request, vendor_dir):
                 FLUX_OUTPAINT_DEADLINE_S=str(fault_matrix.DEADLINE_S),
                 FLUX_OUTPAINT_TIME_SCALE=str(fault_matrix.TIME_SCALE),
             )
-            report = run(session, body, env)
+            report = run(session, "fault_scenarios", params, env)
         rows = [
             fault_matrix.Row(
                 name,

@@ -1,7 +1,7 @@
 """Every failure the user can meet: one clear line, the image untouched, at most one submit.
 
 Each case is its own GIMP run, because the plug-in reads the server URL and the key from
-the environment GIMP was started with.
+the environment GIMP was started with.  The batch is inside/faults.py.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from .test_plugin_helpers import (
+from .harness import (
     KEY,
     files_containing,
     local_server,
@@ -20,15 +20,6 @@ from .test_plugin_helpers import (
     server_env,
     words,
 )
-
-BODY = r"""
-img, layer = make_image({canvas[0]}, {canvas[1]}, {layer[0]}, {layer[1]}, {layer[2]}, {layer[3]})
-img.set_selected_layers([layer])
-before = snapshot(img)
-r = outpaint(img, [layer])
-report(ok=r["ok"], status=r["status"], message=r["message"], seconds=r["seconds"],
-       unchanged=snapshot(img) == before, layers=len(all_layers(img)))
-"""
 
 
 @dataclass(frozen=True)
@@ -89,7 +80,7 @@ def test_fault(gimp, fault: Fault):
     )
     with server_cm as server:
         env = server_env(server, fault.key, **dict(fault.env))
-        report = run(gimp, BODY.format(canvas=fault.canvas, layer=fault.layer), env)
+        report = run(gimp, "faults", {"canvas": fault.canvas, "layer": fault.layer}, env)
         submits = len(server.submits) if server is not None else 0
     if fault.succeeds:
         assert report["ok"], report

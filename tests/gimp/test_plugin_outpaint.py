@@ -3,6 +3,7 @@
 One GIMP start per version runs every placement case (a start costs seconds, a plug-in call
 ~0.1 s); each test below then checks one case's report.  Expectations are written out here,
 not computed by the glue: canvas, layer rectangle, reference, expanded sides, mask profile.
+What runs inside GIMP is inside/outpaint_cases.py; each case reaches it as a dict of data.
 """
 
 from __future__ import annotations
@@ -13,10 +14,8 @@ import pytest
 from outpaint.geometry import Rect, Source
 from outpaint.planning import make_plan
 
-from .sandbox import GimpSession
-from .test_plugin_helpers import (
+from .harness import (
     KEY,
-    PRELUDE,
     expected_line,
     files_containing,
     local_server,
@@ -26,86 +25,9 @@ from .test_plugin_helpers import (
     server_env,
     words,
 )
+from .sandbox import GimpSession
 
 BLEND = 16
-
-CASE_CODE = r"""
-def case(name, canvas, layer_rect, args=None, base="rgb", precision="u8", box=None,
-         group=False, use_mask=False, inner=None, line_y=None, line_x=None, recover=False):
-    cw, ch = canvas
-    lx, ly, lw, lh = layer_rect
-    img, layer = make_image(cw, ch, lx, ly, lw, lh, base, precision, box)
-    if group:
-        grp = Gimp.GroupLayer.new(img, "Group")
-        img.insert_layer(grp, None, 0)
-        img.reorder_item(layer, grp, 0)
-        above = Gimp.Layer.new(img, "Above", 8, 8, BASES[base][1], 100.0,
-                               Gimp.LayerMode.NORMAL)
-        img.insert_layer(above, grp, 0)
-    drawable = layer
-    if use_mask:
-        mask = layer.create_mask(Gimp.AddMaskType.WHITE)
-        layer.add_mask(mask)
-        drawable = mask
-    img.set_selected_layers([layer])
-    before = snapshot(img)
-    src_pixels = read(layer)
-    info = {"position_before": img.get_item_position(layer),
-            "precision": img.get_precision().value_nick}
-    r = outpaint(img, [drawable], **(args or {}))
-    info.update(ok=r["ok"], status=r["status"], message=r["message"], seconds=r["seconds"])
-    if not r["ok"]:
-        info["unchanged"] = snapshot(img) == before
-        report(**{name: info})
-        img.delete()
-        return
-    new = r["layer"]
-    _, sx, sy = layer.get_offsets()
-    info.update(new=describe(new, img), src=describe(layer, img), src_offsets=[sx, sy],
-                canvas=[img.get_width(), img.get_height()], layers=len(all_layers(img)),
-                src_unchanged=read(layer) == src_pixels,
-                selected=[x.get_name() for x in img.get_selected_layers()],
-                src_has_mask=layer.get_mask() is not None)
-    mask = read(new.get_mask(), fmt="Y u8")
-    nw = new.get_width()
-    if line_y is not None:
-        info["mask_row"] = rle(list(mask[line_y * nw:(line_y + 1) * nw]))
-    if line_x is not None:
-        info["mask_col"] = rle(list(mask[line_x::nw]))
-    comp = composite(img)
-    info["corner_alpha"] = comp[3]
-    if inner is not None:
-        ix, iy, iw, ih = inner
-        src_inner = region(src_pixels, lw, (ix - sx, iy - sy, iw, ih))
-        info["exact"] = region(comp, img.get_width(), inner) == src_inner
-        # fal_local returns the reference itself there: what was sent, as GIMP got it back
-        # (mean RGB difference; q95 JPEG of this noisy pattern costs about 13 in GIMP 3.0)
-        _, nx, ny = new.get_offsets()
-        got = read(new, ix - nx, iy - ny, iw, ih)
-        picks = range(0, len(got), 4 * max(1, len(got) // 4 // 20000))
-        info["sent_diff"] = sum(abs(got[i + c] - src_inner[i + c]) for i in picks
-                                for c in range(3)) / (3 * len(picks))
-    if recover:
-        again = outpaint(img, [layer], proc="plug-in-flux-outpaint-recover")
-        info["recover"] = {k: again[k] for k in ("ok", "status", "message")}
-        if again["ok"]:
-            back = again["layer"]
-            info["recover"].update(
-                describe=describe(back, img), same_pixels=read(back) == read(new),
-                same_mask=read(back.get_mask(), fmt=None) == read(new.get_mask(), fmt=None))
-        # without the cached file, recover fetches the result from fal again by its id
-        import glob, os
-        cached = glob.glob(os.path.expanduser("~/.local/share/flux-outpaint/results/*"))
-        for path in cached:
-            os.remove(path)
-        fetched = outpaint(img, [layer], proc="plug-in-flux-outpaint-recover")
-        info["refetch"] = {"cached_files": len(cached), "ok": fetched["ok"],
-                           "message": fetched["message"]}
-        if fetched["ok"]:
-            info["refetch"]["same_pixels"] = read(fetched["layer"]) == read(new)
-    report(**{name: info})
-    img.delete()
-"""
 
 
 @dataclass(frozen=True)
@@ -142,14 +64,24 @@ class Case:
         x, y, w, h = self.reference
         return y + h // 2 - self.rect[1], x + w // 2 - self.rect[0]
 
-    def call(self) -> str:
+    def batch_args(self) -> dict:
+        """The keyword arguments of ``case`` in inside/outpaint_cases.py."""
         row, col = self.line()
-        args = {**self.args, "seam_blend": self.blend}
-        return (
-            f"case({self.name!r}, {self.canvas!r}, {self.layer!r}, {args!r}, "
-            f"{self.base!r}, {self.precision!r}, {self.box!r}, {self.group!r}, "
-            f"{self.use_mask!r}, {self.inner()!r}, {row}, {col}, {self.recover!r})"
-        )
+        return {
+            "name": self.name,
+            "canvas": self.canvas,
+            "layer_rect": self.layer,
+            "args": {**self.args, "seam_blend": self.blend},
+            "base": self.base,
+            "precision": self.precision,
+            "box": self.box,
+            "group": self.group,
+            "use_mask": self.use_mask,
+            "inner": self.inner(),
+            "line_y": row,
+            "line_x": col,
+            "recover": self.recover,
+        }
 
 
 def _downscaled_rect() -> tuple[int, int, int, int]:
@@ -240,29 +172,6 @@ CASES = [
         new_rect=_downscaled_rect(),
     ),
 ]
-REFUSALS = r"""
-img, layer = make_image(300, 200, 0, 0, 300, 200)
-second = Gimp.Layer.new(img, "Second", 300, 200, Gimp.ImageType.RGBA_IMAGE, 100.0,
-                        Gimp.LayerMode.NORMAL)
-img.insert_layer(second, None, 0)
-grp = Gimp.GroupLayer.new(img, "Group")
-img.insert_layer(grp, None, 0)
-before = snapshot(img)
-for name, drawables in (("nothing", [layer]), ("several", [layer, second]), ("group", [grp]),
-                        ("none", [])):
-    r = outpaint(img, drawables)
-    report(**{"refuse_" + name: {"ok": r["ok"], "status": r["status"],
-                                 "message": r["message"]}})
-report(refusals_unchanged=snapshot(img) == before)
-img.delete()
-
-# with-last-values (none saved yet: the defaults, all automatic) never opens a window;
-# there is no display here, so a window would fail the run
-img, layer = make_image(400, 300, 50, 40, 300, 200)
-r = outpaint(img, [layer], run_mode=Gimp.RunMode.WITH_LAST_VALS)
-report(last_values={"ok": r["ok"], "message": r["message"],
-                    "layers": [x.get_name() for x in img.get_layers()]})
-"""
 
 
 @pytest.fixture(scope="module", params=["trixie", "forky"], ids=["gimp3.0", "gimp3.2"])
@@ -272,8 +181,8 @@ def outcome(request, vendor_dir):
     try:
         session.install_plugin()
         with local_server() as server:
-            body = CASE_CODE + "\n".join(case.call() for case in CASES) + "\n" + REFUSALS
-            report = run(session, body, server_env(server))
+            cases = [case.batch_args() for case in CASES]
+            report = run(session, "outpaint_cases", {"cases": cases}, server_env(server))
             submits = len(server.submits)
         leaks = files_containing(session.host_profile, KEY)
         yield report, submits, leaks
@@ -369,21 +278,12 @@ def test_key_is_in_no_profile_file_and_no_message(outcome):
     assert KEY not in repr(report)
 
 
-TEXT_BODY = r"""
-img, _ = make_image(400, 200, 0, 0, 400, 200, name="Background")
-text = Gimp.TextLayer.new(img, "Outpaint me", Gimp.context_get_font(), 48.0, Gimp.Unit.pixel())
-img.insert_layer(text, None, 0)
-text.set_offsets(20, 20)
-report(is_text=text.is_text_layer())
-r = outpaint(img, [text], expand_right=64)  # a layer inside the canvas: canvas mode anyway
-report(ok=r["ok"], message=r["message"], layers=[x.get_name() for x in img.get_layers()])
-"""
-
-
 def test_text_layer_is_outpainted(gimp):
     gimp.install_plugin()
     with local_server() as server:
-        result = gimp.run_batch(PRELUDE + TEXT_BODY, env=server_env(server), load_fonts=True)
+        result = gimp.run_batch(
+            "outpaint_cases:text_layer", env=server_env(server), load_fonts=True
+        )
     report = result.check()
     assert report["is_text"]
     assert report["ok"], report

@@ -6,6 +6,11 @@ cancelled) are appended too; nothing is ever rewritten, so a crash can at worst 
 line short, and readers skip such a line.  Downloaded results are kept in ``results/`` beside
 the journal, each written atomically (temporary file, fsync, rename).
 
+The result cache is bounded: after each result is stored, the oldest results are deleted
+until at most ``RESULT_CACHE_MAX_FILES`` remain and they take at most
+``RESULT_CACHE_MAX_BYTES``; the result just stored is always kept.  A pruned result can
+still be fetched from fal by its request id while fal keeps it.
+
 Storage only: nothing here talks to the network (``pipeline.recover`` fetches a result
 that is not cached).
 
@@ -31,6 +36,8 @@ from .status import REQUEST_ID, RequestHandle
 __all__ = [
     "JOURNAL_FILE_NAME",
     "RESULTS_DIR_NAME",
+    "RESULT_CACHE_MAX_BYTES",
+    "RESULT_CACHE_MAX_FILES",
     "Journal",
     "JournalEntry",
     "default_journal_path",
@@ -39,6 +46,10 @@ __all__ = [
 JOURNAL_FILE_NAME = "journal.jsonl"
 RESULTS_DIR_NAME = "results"
 _EXTENSIONS = {"image/png": ".png", "image/jpeg": ".jpg"}
+# The newest results kept in the cache: at most this many, in at most this many bytes (a
+# 4 MP result is 5-12 MB as PNG, so both limits allow about 50 recent results).
+RESULT_CACHE_MAX_FILES = 50
+RESULT_CACHE_MAX_BYTES = 500 * 1024 * 1024
 _RESERVED = frozenset({"time", "event", "request_id", "state", "handle", "purpose"})
 
 # One lock per journal file, shared by every Journal object on it in this process.
@@ -127,7 +138,48 @@ class Journal:
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
+        self.prune_results(keep=target)
         return target
+
+    def prune_results(
+        self,
+        max_files: int | None = None,
+        max_bytes: int | None = None,
+        keep: Path | None = None,
+    ) -> list[Path]:
+        """Delete the oldest cached results beyond the limits; returns what was deleted.
+
+        The limits default to ``RESULT_CACHE_MAX_FILES`` and ``RESULT_CACHE_MAX_BYTES``.
+        ``keep`` (the result just stored) is never deleted.  Files that vanish meanwhile (a
+        second process pruning too) are skipped.
+        """
+        max_files = RESULT_CACHE_MAX_FILES if max_files is None else max_files
+        max_bytes = RESULT_CACHE_MAX_BYTES if max_bytes is None else max_bytes
+        found: list[tuple[float, str, Path, int]] = []
+        try:
+            names = list(self.results_dir.iterdir())
+        except FileNotFoundError:
+            return []
+        for path in names:
+            if path.suffix not in _EXTENSIONS.values() or path.name.startswith("."):
+                continue
+            try:
+                info = path.stat()
+            except FileNotFoundError:
+                continue
+            found.append((info.st_mtime, path.name, path, info.st_size))
+        found.sort(reverse=True)  # newest first
+        kept_files, kept_bytes, full, deleted = 0, 0, False, []
+        for _, _, path, size in found:
+            # Newest first: once one result does not fit, every older one goes too.
+            full = full or kept_files >= max_files or kept_bytes + size > max_bytes
+            if path == keep or not full:
+                kept_files += 1
+                kept_bytes += size
+                continue
+            path.unlink(missing_ok=True)
+            deleted.append(path)
+        return deleted
 
     def _append(self, record: dict[str, Any]) -> None:
         record = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), **record}

@@ -17,6 +17,7 @@ storage API, never to an image host, and never appears in a message or a repr.
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import random
 import threading
@@ -47,6 +48,9 @@ APP_ID = "fal-ai/flux-2-pro/outpaint"
 USER_AGENT = f"flux-outpaint/{__version__}"
 CANCEL_OUTCOMES = ("CANCELLATION_REQUESTED", "ALREADY_COMPLETED", "NOT_FOUND", "OK")
 UPLOAD_STORAGE_TYPE = "fal-cdn-v3"
+# Each retry is told here (INFO) with its reason; the CLI shows it with -v.  The reason is
+# built from status codes and error kinds only, never from server text.
+log = logging.getLogger(__name__)
 
 
 class FalQueueClient:
@@ -440,6 +444,14 @@ class FalQueueClient:
                 time_scale=self._scale,
             )
             if decision.retry:
+                log.info(
+                    "%s attempt %d failed (%s); retrying in %.1f s%s",
+                    op.value,
+                    attempt,
+                    decision.reason,
+                    decision.delay_s,
+                    f" (request {request_id})" if request_id else "",
+                )
                 self._pause(decision.delay_s, cancel, deadline)
                 continue
             if decision.outcome_unknown:

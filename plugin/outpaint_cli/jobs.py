@@ -1,0 +1,442 @@
+"""One input from file to written output: look, plan, send, compose, write.
+
+``inspect`` runs for every input before anything is sent: it reads only what the plan and
+the output checks need (the header, or the alpha channel for transparent margins), so a
+batch of many photos never holds them all in memory.  ``Runner.run`` is one job in a
+worker thread; the file is written by ``Runner.write``, in a background thread when the
+batch has more than one input, so the next job's network wait overlaps this one's writing.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from outpaint import geometry, planning
+from outpaint.errors import CancelledError, InputError, OutpaintError, about_request
+from outpaint.framing import check_size
+from outpaint.journal import Journal
+from outpaint.payload import RequestOptions
+from outpaint.pipeline import Job, run_job
+from outpaint.status import Phase, Progress
+from PIL import Image
+
+from . import imageio, outputs
+from . import photo as ph
+from .compose import fill, start_canvas
+from .progress import COMPOSING, READING, WRITING, ProgressBoard
+
+STDIN = "-"
+# At most this many composed canvases wait for (or are in) the background writer: each is
+# the size of the output, so the bound is what keeps a long batch's memory flat.
+MAX_PENDING_WRITES = 2
+
+
+@dataclass
+class Item:
+    """One input, inspected: what it is, its plan and its output."""
+
+    name: str
+    path: Path | None  # None: standard input
+    data: bytes | None  # standard input's bytes (files are read again by the job)
+    size: tuple[int, int]  # upright
+    source_format: str
+    colour: str
+    plan: planning.Plan
+    origin: tuple[int, int]  # where the input's pixel (0, 0) sits on the canvas
+    target: outputs.Target
+    request_id: str | None = None
+    cost_usd: float = 0.0
+    submitted: bool = False
+
+
+@dataclass
+class Written:
+    item: Item
+    request_id: str
+    seconds: float
+    size: tuple[int, int]
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "input": self.item.name,
+            "output": str(self.item.target),
+            "request_id": self.request_id,
+            "size": list(self.size),
+            "seconds": round(self.seconds, 3),
+            "cost_usd_estimate": self.item.plan.cost_usd,
+        }
+
+
+class NotWritten(OutpaintError):
+    """A paid result that was not written (cancelled, or the output appeared meanwhile)."""
+
+
+def peek(data: bytes | None, path: Path | None, name: str) -> tuple[Image.Image, bytes | None]:
+    """The image opened for its header only."""
+    try:
+        if data is None:
+            assert path is not None
+            image = Image.open(path)
+        else:
+            image = Image.open(io.BytesIO(data))
+        image.size  # noqa: B018 - header only
+    except FileNotFoundError:
+        raise InputError(f"No such file: {name}") from None
+    except IsADirectoryError:
+        raise InputError(f"Not a file: {name}") from None
+    except PermissionError:
+        raise InputError(f"Not readable (permission denied): {name}") from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise InputError(f"{name}: too many pixels (over {ph.MAX_INPUT_PIXELS:,})") from None
+    except (OSError, SyntaxError, ValueError, EOFError):
+        raise InputError(f"Not an image (or unreadable): {name}") from None
+    return image, data
+
+
+def framing(
+    args: Any, size: tuple[int, int], alpha_bounds: Callable[[], geometry.Rect | None], name: str
+) -> tuple[geometry.Source, tuple[int, int]]:
+    """The output area for an upright image of ``size``, and where the image lands on it."""
+    w, h = size
+    if args.numbers:
+        exp = geometry.Expansion(
+            left=args.left or 0, right=args.right or 0, top=args.top or 0, bottom=args.bottom or 0
+        )
+        source = geometry.from_numbers(w, h, exp)
+    elif args.to is not None:
+        source = geometry.from_target_size(w, h, *args.to, args.anchor)
+    elif args.aspect is not None:
+        source = geometry.from_aspect(w, h, *args.aspect, args.anchor)
+    else:
+        bounds = alpha_bounds()
+        if bounds is None or bounds == geometry.Rect(0, 0, w, h):
+            raise InputError(
+                f"{name}: no transparent margins; give --left/--right/--top/--bottom, "
+                "--to or --aspect"
+            )
+        return geometry.from_alpha_margins(geometry.Rect(0, 0, w, h), bounds), (0, 0)
+    return source, (source.reference.x, source.reference.y)
+
+
+def inspect(raw: str, args: Any, stdin: Callable[[], bytes]) -> Item:
+    path = None if raw == STDIN else Path(raw)
+    name = "stdin" if path is None else raw
+    data = stdin() if path is None else None
+    image, _ = peek(data, path, name)
+    orientation = _orientation(image, data, path)
+    w, h = image.size
+    if orientation in (5, 6, 7, 8):
+        w, h = h, w
+    mode = image.mode
+    colour = "CMYK" if mode == "CMYK" else ("L" if mode[0] in "LI1F" else "RGB")
+    has_alpha = mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+
+    def bounds() -> geometry.Rect | None:
+        if not has_alpha:
+            return geometry.Rect(0, 0, w, h)
+        loaded = ph.load(data if data is not None else _read(path, name), name, path)
+        return alpha_bounds(loaded.alpha8())
+
+    source, origin = framing(args, (w, h), bounds, name)
+    plan = planning.make_plan(source)
+    target = outputs.target_for(
+        name, path, image.format or "PNG", colour, args.output, args.out_dir, args.output_type
+    )
+    image.close()
+    return Item(name, path, data, (w, h), image.format or "PNG", colour, plan, origin, target)
+
+
+def _orientation(image: Image.Image, data: bytes | None, path: Path | None) -> int:
+    """The EXIF orientation without decoding pixels where that can be avoided.
+
+    Pillow decodes a whole PNG to look for EXIF that is not in front of the pixels; the
+    chunk list says whether there is any, for the price of reading a few headers.
+    """
+    if image.format == "PNG" and "exif" not in image.info and not _png_late_exif(data, path):
+        return 1
+    value = image.getexif().get(ph.ORIENTATION, 1)
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _png_late_exif(data: bytes | None, path: Path | None) -> bool:
+    """True if the PNG has an eXIf chunk (one after the pixels, as Pillow's info lacks it)."""
+    try:
+        stream = io.BytesIO(data) if data is not None else open(path, "rb")  # noqa: SIM115
+    except OSError:
+        return True  # let Pillow find out (and fail) as before
+    with stream:
+        stream.seek(8)
+        while True:
+            head = stream.read(8)
+            if len(head) < 8:
+                return False
+            kind = head[4:]
+            if kind == b"eXIf":
+                return True
+            if kind == b"IEND":
+                return False
+            stream.seek(int.from_bytes(head[:4], "big") + 4, io.SEEK_CUR)
+
+
+def alpha_bounds(alpha: np.ndarray | None) -> geometry.Rect | None:
+    """Bounding box of the pixels that are not fully transparent (None: all are)."""
+    if alpha is None:
+        return None
+    seen = alpha > 0
+    rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
+    if rows.size == 0:
+        return None
+    return geometry.Rect(
+        int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+    )
+
+
+def _read(path: Path | None, name: str) -> bytes:
+    assert path is not None
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"Cannot read {name}: {exc.strerror or exc}") from None
+
+
+def read_stdin() -> bytes:
+    return sys.stdin.buffer.read()
+
+
+def reference_box(item_plan: planning.Plan, origin: tuple[int, int]) -> tuple[int, int, int, int]:
+    ref = item_plan.source.reference
+    x0, y0 = ref.x - origin[0], ref.y - origin[1]
+    return x0, y0, x0 + ref.width, y0 + ref.height
+
+
+@dataclass
+class Settings:
+    options: RequestOptions
+    seam_blend: int
+    quality: int | None
+    force: bool
+    timeout: float
+
+
+class Runner:
+    """Runs items: shared client, journal, board and cancel flag; thread-safe."""
+
+    def __init__(
+        self,
+        client: Lazy,
+        journal: Journal,
+        board: ProgressBoard,
+        settings: Settings,
+        cancel: threading.Event,
+        background_writes: bool,
+        verbose: bool = False,
+    ) -> None:
+        self.client, self.journal, self.board = client, journal, board
+        self.settings, self.cancel, self.verbose = settings, cancel, verbose
+        self._writer = ThreadPoolExecutor(1, "writer") if background_writes else None
+        self._slots = threading.Semaphore(MAX_PENDING_WRITES)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=False, cancel_futures=True)
+
+    def run(self, item: Item) -> Written | Future[Written]:
+        """The job; returns what was written, or the background write that will be."""
+        t0 = time.monotonic()
+        name = item.name
+        if self.cancel.is_set():
+            raise CancelledError("Cancelled before it was sent")
+        self.board.update(name, READING, elapsed_s=0.0)
+        photo = ph.load(
+            item.data if item.data is not None else _read(item.path, name), name, item.path
+        )
+        if photo.size != item.size:
+            raise InputError(f"{name} changed while the batch ran")
+        for note in photo.notes:
+            self.board.say(f"{name}: {note}")
+        if self.verbose:
+            self.board.say(f"{name}: {describe(photo)}")
+        reference = photo.rgba8(reference_box(item.plan, item.origin), item.plan.request_reference)
+
+        def progress(p: Progress) -> None:
+            if p.phase is Phase.DONE:
+                return  # the network part is done; composing and writing follow
+            if p.request_id and not item.request_id:
+                item.request_id = p.request_id
+                item.submitted = True
+            self.board.update(
+                name,
+                p.phase,
+                queue_position=p.queue_position,
+                elapsed_s=time.monotonic() - t0,
+                note=p.log_line or "",
+                request_id=p.request_id,
+            )
+
+        purpose = self.purpose(item, photo)
+        job = Job(reference, item.plan, self.settings.options, purpose)
+        del reference
+        # The original goes onto the canvas while fal works: it needs no result.
+        early = Lazy(start_canvas, photo, item.plan, item.origin)
+        result = run_job(
+            job,
+            client=self.client.result(),
+            journal=self.journal,
+            encoder=imageio.encode,
+            on_progress=progress,
+            cancel=self.cancel,
+            deadline_s=self.settings.timeout,
+        )
+        return self.place(item, photo, result.data, result.request_id, t0, early)
+
+    def place(
+        self,
+        item: Item,
+        photo: ph.Photo,
+        data: bytes,
+        rid: str,
+        t0: float,
+        early: Lazy | None = None,
+    ) -> Written | Future[Written]:
+        """Compose fal's image with the photo, then write it (in the background in a batch)."""
+        name = item.name
+        with about_request(rid):
+            self._check_cancel(rid)
+            self.board.update(name, COMPOSING, elapsed_s=time.monotonic() - t0)
+            self._slots.acquire()
+            try:
+                returned = open_result(data)
+                check_size(returned.size, item.plan.request_output)
+                if early is None:
+                    early = Lazy(start_canvas, photo, item.plan, item.origin)
+                canvas = fill(early.result(), photo, returned, item.plan, self.settings.seam_blend)
+                del returned, early
+                meta = imageio.Metadata(
+                    photo.icc,
+                    ph.exif_for_size(photo.exif, canvas.shape[1], canvas.shape[0]),
+                    photo.dpi,
+                )
+                space = photo.space
+                del photo
+            except BaseException:
+                self._slots.release()
+                raise
+        if self._writer is None:
+            return self.write(item, rid, canvas, space, meta, t0)
+        return self._writer.submit(self.write, item, rid, canvas, space, meta, t0)
+
+    def write(
+        self,
+        item: Item,
+        rid: str,
+        canvas: np.ndarray,
+        space: ph.ColourSpace,
+        meta: imageio.Metadata,
+        t0: float,
+    ) -> Written:
+        try:
+            with about_request(rid):
+                self._check_cancel(rid)
+                t_write = time.monotonic()
+                self.board.update(item.name, WRITING, elapsed_s=t_write - t0)
+                try:
+                    with outputs.atomic(item.target, self.settings.force, self.cancel.is_set) as f:
+                        notes = imageio.write(
+                            canvas, space, item.target.format, f, meta, self.settings.quality
+                        )
+                except outputs.OutputExistsError as exc:
+                    raise NotWritten(str(exc)) from None
+                except OSError as exc:
+                    raise NotWritten(
+                        f"Could not write {item.target}: {exc.strerror or exc}"
+                    ) from None
+                self._check_cancel(rid)
+                size = (canvas.shape[1], canvas.shape[0])
+        finally:
+            self._slots.release()
+        where = "-" if item.target.path is None else str(item.target.path.resolve())
+        self.journal.mark(rid, "placed", output=where)
+        if self.verbose:
+            self.board.say(f"{item.name}: written in {time.monotonic() - t_write:.2f} s")
+        return Written(item, rid, time.monotonic() - t0, size, notes)
+
+    def _check_cancel(self, rid: str) -> None:
+        if self.cancel.is_set():
+            raise NotWritten(
+                "Cancelled after the result arrived: nothing was written, the result is kept",
+                request_id=rid,
+            )
+
+    def purpose(self, item: Item, photo: ph.Photo) -> dict[str, Any]:
+        """What --recover needs, recorded in the journal with the request."""
+        return {
+            "tool": "cli",
+            "input": STDIN if item.path is None else str(item.path.resolve()),
+            "input_sha256": photo.sha256,
+            "input_size": list(photo.size),
+            "origin": list(item.origin),
+            "output": outputs.STDOUT
+            if item.target.path is None
+            else str(item.target.path.resolve()),
+            "output_type": item.target.format,
+            "quality": self.settings.quality,
+            "seam_blend": self.settings.seam_blend,
+        }
+
+
+def describe(photo: ph.Photo) -> str:
+    """What -v says about an input: its pixels, its profile, its orientation."""
+    profile = photo.colour_profile
+    if profile is None:
+        colour = "no colour profile (sRGB assumed)"
+    elif ph.is_srgb(profile):
+        colour = "sRGB profile"
+    else:
+        name = (profile.profile.profile_description or "an embedded profile").strip()
+        colour = f"profile {name!r}, sent to fal converted to sRGB"
+    turned = f"; EXIF orientation {photo.orientation} applied" if photo.orientation != 1 else ""
+    w, h = photo.size
+    return f"{w}×{h} {photo.space.describe()}, {colour}{turned}"
+
+
+class Lazy:
+    """A value made in its own thread; ``result()`` waits for it (or re-raises its error)."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self._thread.start()
+
+    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+        try:
+            self._value = fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            self._error = exc
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def open_result(data: bytes) -> Image.Image:
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+        from outpaint.errors import ResultError
+
+        raise ResultError(f"fal's image could not be decoded ({type(exc).__name__})") from None
+    return image

@@ -1,0 +1,261 @@
+"""``--recover [REQUEST_ID]``: a paid result back into the output it was meant for.
+
+The journal entry of a CLI request records the input (path and SHA-256), where it sat on
+the canvas, the plan and the output (path, type, quality, seam blend).  Recovering reads
+the same input again (or the one given on the command line, which must have the same
+hash), rebuilds the same plan, takes the result from the cache — or from fal by its id
+when the cache no longer has it — and writes the output exactly as the first run would
+have.  It never submits.  Without an id it takes the newest CLI request that was never
+written (``UNPLACED``).  ``--raw`` writes fal's image as it came back, without the original:
+the way to keep a result that cannot be placed (a wrong size) or one made in GIMP.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from outpaint import geometry, payload, planning
+from outpaint.errors import (
+    InputError,
+    OutpaintError,
+    ResultError,
+    about_request,
+    user_message,
+)
+from outpaint.journal import Journal, JournalEntry, default_journal_path
+from outpaint.pipeline import recover as fetch_result
+from outpaint.queue_client import FalQueueClient
+
+from . import imageio, jobs, outputs
+from . import photo as ph
+from .args import RECOVER_LATEST
+from .console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROG_NAME, Console, local_server, make_client
+from .jobs import STDIN, Item
+from .progress import ProgressBoard
+
+# Journal states of a CLI request whose result may exist but was never written: the job
+# ended (or was killed) before the output was in place.
+UNPLACED = frozenset({"submitted", "completed", "downloaded", "unplaced"})
+
+
+class RecoverError(OutpaintError):
+    pass
+
+
+def hint(request_id: str) -> str:
+    return f"recover with: flux-outpaint --recover {request_id}"
+
+
+def choose(journal: Journal, wanted: str | None) -> JournalEntry:
+    """The entry for ``wanted``, or the newest unplaced CLI request."""
+    if wanted is not None:
+        entry = journal.find(wanted)
+        if entry is None:
+            raise RecoverError(f"The journal ({journal.path}) has no request {wanted}")
+        return entry
+    newest = None
+    for entry in journal.entries():
+        if entry.purpose.get("tool") == "cli" and entry.state in UNPLACED:
+            newest = entry  # entries() is oldest first
+    if newest is None:
+        raise RecoverError(f"Nothing to recover: every request in {journal.path} was written")
+    return newest
+
+
+def rebuild(
+    entry: JournalEntry, input_override: str | None, output: str | None, out_type: str | None
+) -> tuple[Item, ph.Photo, dict[str, Any]]:
+    """The item (plan, origin, target) and the photo as the first run had them."""
+    rid = entry.request_id
+    p = entry.purpose
+    with about_request(rid):
+        if p.get("tool") != "cli":
+            raise RecoverError(
+                f"Request {rid} was made by the GIMP plug-in: recover it there "
+                "(Filters ▸ Generative ▸ Recover last outpaint result), or write fal's image "
+                "with --raw -o OUT"
+            )
+        try:
+            canvas = [int(v) for v in p["canvas"]]
+            ref = geometry.Rect(*(int(v) for v in p["reference"]))
+            origin = (int(p["origin"][0]), int(p["origin"][1]))
+            recorded_output = str(p["output"])
+            out_format = str(p["output_type"])
+            seam_blend = int(p["seam_blend"])
+            quality = p.get("quality")
+            source_path = str(p["input"])
+            digest = str(p["input_sha256"])
+        except (KeyError, TypeError, ValueError, IndexError):
+            raise RecoverError(
+                f"The journal entry of {rid} lacks what recover needs (made by an older version?)"
+            ) from None
+        raw = input_override or source_path
+        if raw == STDIN:
+            raise RecoverError(
+                f"The input of {rid} came from standard input: give the same image again, "
+                f"e.g. flux-outpaint --recover {rid} photo.jpg"
+            )
+        path = Path(raw)
+        photo = ph.read(path)
+        if photo.sha256 != digest:
+            raise InputError(
+                f"{path} is not the image request {rid} was made from (it changed or is another "
+                "file); give the original: flux-outpaint --recover ID ORIGINAL"
+            )
+        plan = planning.make_plan(geometry.Source(ref, canvas[0], canvas[1]))
+        if list(plan.request_output) != [int(v) for v in p.get("request_output", [])]:
+            raise RecoverError(f"The plan of {rid} cannot be rebuilt by this version")
+        if output is not None:
+            target = outputs.target_for(
+                photo.name, path, photo.source_format, photo.space.colour, output, None, out_type
+            )
+        elif recorded_output == outputs.STDOUT:
+            raise RecoverError(
+                f"Request {rid} was written to standard output: give -o OUT (or -o -)"
+            )
+        else:
+            target = outputs.Target(Path(recorded_output), out_format)
+        item = Item(
+            name=str(path),
+            path=path,
+            data=None,
+            size=photo.size,
+            source_format=photo.source_format,
+            colour=photo.space.colour,
+            plan=plan,
+            origin=origin,
+            target=target,
+            request_id=rid,
+        )
+        return item, photo, {"seam_blend": seam_blend, "quality": quality}
+
+
+def result_bytes(entry: JournalEntry, journal: Journal, client_factory) -> tuple[bytes, str]:
+    """The cached result, else fetched from fal (a client is made only then)."""
+    cached = journal.cached_result(entry.request_id)
+    if cached is not None:
+        return cached
+    client = client_factory()
+    try:
+        return fetch_result(entry.request_id, client, journal)
+    finally:
+        client.close()
+
+
+def run(args: Any) -> int:
+    """``flux-outpaint --recover [REQUEST_ID] [IN] [-o OUT]``: exit status as for a run."""
+    journal = Journal(default_journal_path())
+    wanted = None if args.recover == RECOVER_LATEST else args.recover
+    inputs = list(args.inputs)
+    if wanted is not None and journal.find(wanted) is None and Path(wanted).is_file():
+        inputs, wanted = [wanted, *inputs], None  # `--recover photo.jpg`: the input, not an id
+    if len(inputs) > 1:
+        print(f"{PROG_NAME}: --recover takes at most one input", file=sys.stderr)
+        return EXIT_USAGE
+    board = ProgressBoard(["recover"], quiet=args.quiet)
+    console = Console(args, board)
+    server = None
+
+    def client() -> FalQueueClient:
+        nonlocal server
+        if args.local:
+            server = local_server()
+        return make_client(args, server)
+
+    try:
+        entry = choose(journal, wanted)
+        rid = entry.request_id
+        if args.raw:
+            return _raw(args, entry, journal, client, board, console)
+        item, photo, recorded = rebuild(
+            entry, inputs[0] if inputs else None, args.output, args.output_type
+        )
+        board = ProgressBoard([item.name], quiet=args.quiet)
+        console = Console(args, board)
+        outputs.check_free(item.target, args.force)
+        board.update(item.name, "fetching", request_id=rid)
+        data, _ = result_bytes(entry, journal, client)
+        runner = jobs.Runner(
+            None,  # type: ignore[arg-type]  # recover never talks to fal through the runner
+            journal,
+            board,
+            jobs.Settings(
+                payload.RequestOptions(),
+                recorded["seam_blend"],
+                args.quality if args.quality is not None else recorded["quality"],
+                args.force,
+                args.timeout,
+            ),
+            threading.Event(),
+            background_writes=False,
+        )
+        written = runner.place(item, photo, data, rid, time.monotonic())
+        assert not isinstance(written, Future)
+    except outputs.UsageError as exc:
+        console.error(f"{PROG_NAME}: {exc}")
+        return EXIT_USAGE
+    except outputs.OutputExistsError as exc:
+        console.error(f"{exc}")
+        return EXIT_FAILED
+    except ResultError as exc:
+        console.error(f"{user_message(exc)}; --raw writes fal's image as it came back")
+        return EXIT_FAILED
+    except Exception as exc:  # noqa: BLE001 - one line, the request named
+        console.error(user_message(exc))
+        return EXIT_FAILED
+    finally:
+        if server is not None:
+            server.stop()
+    board.finish(item.name, True, f"-> {item.target}")
+    console.result(f"recovered {rid}: {item.name} -> {item.target}", written.as_json())
+    return EXIT_OK
+
+
+def _raw(
+    args: Any,
+    entry: JournalEntry,
+    journal: Journal,
+    client: Callable[[], FalQueueClient],
+    board: ProgressBoard,
+    console: Console,
+) -> int:
+    """``--recover --raw``: fal's image as it came back, to -o or the recorded output."""
+    rid = entry.request_id
+    recorded = entry.purpose.get("output") if entry.purpose.get("tool") == "cli" else None
+    if args.output is not None:
+        target = outputs.target_for(rid, None, "PNG", "RGB", args.output, None, args.output_type)
+    elif isinstance(recorded, str) and recorded != outputs.STDOUT:
+        path = Path(recorded)
+        target = outputs.Target(path, outputs.format_of(path))
+    else:
+        raise RecoverError(f"Give -o OUT: request {rid} has no output file in the journal")
+    outputs.check_free(target, args.force)
+    data, _ = result_bytes(entry, journal, client)
+    with about_request(rid):
+        image = jobs.open_result(data).convert("RGB")
+        values = np.asarray(image)
+        with outputs.atomic(target, args.force, lambda: False) as stream:
+            imageio.write(
+                values,
+                ph.ColourSpace("RGB", False, "uint8"),
+                target.format,
+                stream,
+                imageio.Metadata(),
+                args.quality,
+            )
+    where = outputs.STDOUT if target.path is None else str(target.path.resolve())
+    journal.mark(rid, "placed", output=where, raw=True)
+    w, h = image.size
+    console.result(
+        f"recovered {rid} as fal returned it ({w}×{h}, not composited) -> {target}",
+        {"request_id": rid, "output": str(target), "size": [w, h], "raw": True},
+    )
+    board.finish("recover", True, "")
+    return EXIT_OK

@@ -1,0 +1,69 @@
+"""The person at the screen in test_plugin_dialog.py, run by the chroot's python3:
+
+    python3 dialog_driver.py PARAMS_JSON    (in the session folder)
+
+PARAMS_JSON: ``screen`` (Xvfb's) and ``steps``, each ``{"window": title regex, ...}`` with
+optional ``timeout`` (to find it, default 60 s), ``shot`` (a screenshot's file name),
+``type`` (text typed into it), ``after`` (a file the host writes when the window may be
+answered) and ``click`` (default true: click its bottom-right button, OK in GIMP's dialogs
+or the wait dialog's only one, Cancel).  Starts Xvfb (``display``) and handles the steps in
+order; a window that never shows up ends the steps.  Writes ``driver.json``
+(``{"steps": [{"window", "found"}...], "failure": the wait that ran out, or None,
+"xvfb": "running" or how it ended}``) and
+keeps Xvfb up until the host writes ``batch-done``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from xdriver import GaveUp, Xvfb, wait_file
+
+
+def answer(xvfb, step, wid):
+    xvfb.wait_drawn(wid, 60, f"the window {step['window']!r}")
+    if step.get("shot"):
+        xvfb.shot(step["shot"])
+    if step.get("type"):
+        g = xvfb.geometry(wid)
+        xvfb.pointer_into(wid, g["width"] // 2, g["height"] // 2)
+        xvfb.x("type", "--delay", "20", step["type"])
+    if step.get("after"):
+        wait_file(step["after"], 60, f"the host never wrote {step['after']!r}")
+    if step.get("click", True):
+        g = xvfb.geometry(wid)
+        xvfb.pointer_into(wid, g["width"] - 50, g["height"] - 28)
+        xvfb.x("click", "1")
+
+
+def main(params):
+    seen = []
+    failure = None
+    xvfb = None
+    try:
+        xvfb = Xvfb(params["screen"])
+        for step in params["steps"]:
+            try:
+                wid = xvfb.find(step["window"], step.get("timeout", 60), visible=False, last=False)
+            except GaveUp:
+                seen.append({"window": step["window"], "found": False})
+                xvfb.shot("missing.png")
+                break
+            answer(xvfb, step, wid)
+            seen.append({"window": step["window"], "found": True})
+    except GaveUp as exc:
+        failure = str(exc)
+    finally:
+        with open("driver.json", "w") as out:
+            xvfb_status = xvfb.status() if xvfb is not None else None
+            json.dump({"steps": seen, "failure": failure, "xvfb": xvfb_status}, out)
+        if xvfb is not None:
+            try:
+                wait_file("batch-done", 120, "the host never said the batch was done")
+            finally:
+                xvfb.stop()
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))

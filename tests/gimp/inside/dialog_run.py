@@ -1,0 +1,24 @@
+"""Batch of test_plugin_dialog.py: one interactive run (DISPLAY set, gimp-console), so the
+plug-in opens its windows; the driver answers them."""
+
+from __future__ import annotations
+
+import gi
+from prelude import make_image, outpaint, snapshot
+from reporting import report
+
+gi.require_version("Gimp", "3.0")
+from gi.repository import Gimp  # noqa: E402
+
+
+def main(params):
+    img, layer = make_image(400, 300, 50, 40, 300, 200)
+    img.set_selected_layers([layer])
+    before = snapshot(img)
+    r = outpaint(img, [layer], run_mode=Gimp.RunMode.INTERACTIVE)
+    report(
+        status=r["status"],
+        message=r["message"],
+        layers=[x.get_name() for x in img.get_layers()],
+        unchanged=snapshot(img) == before,
+    )

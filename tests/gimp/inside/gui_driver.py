@@ -1,0 +1,121 @@
+"""The person at the screen in test_plugin_gui.py, run by the chroot's python3:
+
+    python3 gui_driver.py PARAMS_JSON    (in the session folder)
+
+PARAMS_JSON: ``title`` (the dialog's), ``canvas`` ([w, h]: the image window's title holds
+"WxH"), ``screen`` (Xvfb's).  Starts Xvfb (``display``), waits for the batch's ``ready``,
+opens the dialog from the image window's menu with the keyboard, screenshots it, reads the
+live line, clicks OK, and waits for ``placed``.  Writes what it saw to ``driver.json``
+(``failure``: the wait that ran out, if one did), then ``driver-done``, and keeps Xvfb up
+until the host writes ``batch-done``.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from xdriver import GaveUp, Xvfb, wait_file, write_file
+
+
+def drive(xvfb, params, state):
+    escaped = params["title"].replace("(", "\\(").replace(")", "\\)").replace(".", "\\.")
+    title = "^" + escaped + "$"  # xdotool's --name takes a POSIX regex
+    wait_file("ready", 180, "the batch never showed its image")
+    cw, ch = params["canvas"]
+    image = xvfb.find(f"{cw}x{ch}", 60)
+    state["image_window"] = True
+    g = xvfb.place(image, 0, 0, 1280, 960)
+    xvfb.wait_settled(what="the resized image window")
+    # The pointer rests over the canvas (never clicks there): keyboard focus follows it.
+    xvfb.pointer_to(g["width"] // 2, g["height"] // 2)
+    # View ▸ Zoom ▸ Fit Image in Window, for the picture
+    xvfb.key_and_wait("shift+ctrl+j", "Fit Image in Window")
+    xvfb.shot("image.png")
+    xvfb.key_and_wait("alt+r", "the Filters menu")  # Filte_rs
+    xvfb.key_and_wait("End", "the menu's last entry")  # Generative
+    xvfb.key_and_wait("Right", "the Generative submenu")  # Outpaint (FLUX.2 pro)… selected
+    xvfb.shot("menu.png")
+    xvfb.x("key", "Return")
+    try:
+        dialog = xvfb.find(title, 90)
+    except GaveUp:
+        xvfb.shot("missing.png")
+        raise
+    state["dialog"] = True
+    xvfb.wait_settled(dialog, 60, "the dialog")
+    d = xvfb.geometry(dialog)
+    # Over the canvas's right half, with the image window around it.
+    d = xvfb.place(dialog, max(0, g["width"] - d["width"] - 300), 150)
+    state["dialog_geometry"] = d
+    xvfb.wait_settled(what="the screen around the moved dialog")
+    xvfb.shot("dialog.png", dialog)
+    xvfb.shot("screen.png")
+
+    import gi
+
+    gi.require_version("Gtk", "3.0")
+    gi.require_version("Gdk", "3.0")
+    from gi.repository import Gdk, Gtk
+
+    clipboard = Gtk.Clipboard.get(Gdk.SELECTION_PRIMARY)
+    xvfb.pointer_to(d["x"] + 12, d["y"] + 12)
+    # The menu left the X focus on the image window (Tab there hides the docks).
+    xvfb.focus(dialog)
+    for _ in range(40):
+        xvfb.x("key", "Tab")
+        # No pause needed: asking for PRIMARY goes to its owner, the plug-in (the dialog's
+        # fields and the live line are its widgets), whose X events are handled in order,
+        # so it answers only after it has handled the Tab (and any new selection it made).
+        text = clipboard.wait_for_text()
+        state["focus_texts"].append(text)
+        if text and text.startswith("Output"):
+            state["live_line"] = text
+            break
+    xvfb.shot("read.png")
+    # OK sits bottom-right in GIMP's dialogs.
+    xvfb.pointer_to(d["x"] + d["width"] - 50, d["y"] + d["height"] - 28)
+    xvfb.x("click", "1")
+    state["ok_clicked"] = True
+    xvfb.wait_gone(title, 60)
+    state["dialog_closed"] = True
+    wait_file("placed", 120, "no Outpaint layer appeared after OK")
+    state["placed"] = True
+    # the plug-in returns just after it adds the layer; the picture once GIMP has redrawn
+    xvfb.wait_settled(what="the image window with the result")
+    xvfb.shot("after.png")
+
+
+def main(params):
+    state = {
+        "display": None,
+        "image_window": False,
+        "dialog": False,
+        "focus_texts": [],
+        "live_line": None,
+        "ok_clicked": False,
+        "dialog_closed": False,
+        "placed": False,
+        "failure": None,
+    }
+    xvfb = None
+    try:
+        xvfb = Xvfb(params["screen"])
+        state["display"] = xvfb.display
+        drive(xvfb, params, state)
+    except GaveUp as exc:
+        state["failure"] = str(exc)
+    finally:
+        state["xvfb"] = xvfb.status() if xvfb is not None else None
+        with open("driver.json", "w") as out:
+            json.dump(state, out)
+        write_file("driver-done", "1")
+        if xvfb is not None:
+            try:
+                wait_file("batch-done", 300, "the host never said the batch was done")
+            finally:
+                xvfb.stop()
+
+
+if __name__ == "__main__":
+    main(json.loads(sys.argv[1]))

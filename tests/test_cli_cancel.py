@@ -1,0 +1,114 @@
+"""Ctrl-C: every request in flight is cancelled on fal and in the journal, each id is named,
+nothing is written, exit 130; a second Ctrl-C leaves at once.  The CLI runs as a subprocess
+against the local server in this process, whose jobs never finish unless cancelled."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from cli_support import CLI, keyed, make_env, photo
+from outpaint.journal import Journal
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture
+def env(tmp_path):
+    return make_env(tmp_path)
+
+
+@pytest.fixture
+def endless():
+    import fal_local
+
+    srv = fal_local.start_server(scenarios=["never-finish"])
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+def start(tmp_path: Path, env, srv, n: int, jobs: int) -> tuple[subprocess.Popen, list[Path]]:
+    inputs = []
+    for i in range(n):
+        p = tmp_path / f"in{i}.png"
+        photo(96, 80, seed=i).save(p)
+        inputs.append(p)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            str(CLI),
+            *map(str, inputs),
+            "--left",
+            "16",
+            "--jobs",
+            str(jobs),
+            "--base-url",
+            srv.base_url,
+        ],
+        env=keyed(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    return proc, inputs
+
+
+def wait_for(condition, proc: subprocess.Popen) -> None:
+    """Until ``condition()`` holds (the test's own timeout is the only limit)."""
+    while not condition():
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+
+
+def running(srv, n: int):
+    def check() -> bool:
+        jobs = [srv._backend.jobs.get(rid) for rid in srv.submits]
+        return len(jobs) == n and all(j is not None and j.state == "IN_PROGRESS" for j in jobs)
+
+    return check
+
+
+def test_ctrl_c_cancels_every_request_in_flight(tmp_path, env, endless):
+    proc, inputs = start(tmp_path, env, endless, 2, 2)
+    wait_for(running(endless, 2), proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 130, err
+    journal = Journal(Path(env["FLUX_OUTPAINT_DATA_DIR"]) / "journal.jsonl")
+    for rid in endless.submits:
+        assert f"cancelled request {rid}" in err
+        assert endless._backend.jobs[rid].cancel_requested
+        entry = journal.find(rid)
+        assert entry is not None and entry.state == "cancelled"
+    assert "Traceback" not in err
+    assert not any(p.name.endswith("-outpaint.png") for p in tmp_path.iterdir())
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_ctrl_c_sends_nothing_more_and_counts_the_rest_as_skipped(tmp_path, env, endless):
+    proc, _ = start(tmp_path, env, endless, 3, 1)
+    wait_for(running(endless, 1), proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 130, err
+    assert len(endless.submits) == 1
+    assert "skipped 2, cancelled 1" in err
+
+
+def test_a_second_ctrl_c_leaves_at_once(tmp_path, env, endless):
+    proc, _ = start(tmp_path, env, endless, 2, 2)
+    wait_for(running(endless, 2), proc)
+    proc.send_signal(signal.SIGINT)
+    wait_for(lambda: True, proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err.decode()
+    assert "Traceback" not in err.decode()
+    assert not any(p.name.endswith("-outpaint.png") for p in tmp_path.iterdir())
