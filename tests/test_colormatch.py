@@ -157,3 +157,18 @@ def test_apply_touches_only_the_colour_channels_and_describe_says_what():
     assert fixed[0] == round((120 - 10) / 1.1)
     assert "R×1.100+10.0" in correction.describe()
     assert colormatch.IDENTITY.describe() == "no colour drift"
+
+
+def test_for_plan_finds_the_reference_where_the_plan_put_it():
+    from outpaint.geometry import from_numbers
+    from outpaint.planning import make_plan
+
+    ref = scene(120, 160)
+    plan = make_plan(from_numbers(160, 120, Expansion(left=40, top=20)))
+    ow, oh = plan.request_output
+    result = canvas_with(drift(ref, GAINS, OFFSETS), (40, 20), (ow, oh))
+    correction = colormatch.for_plan(rgba(result), (ow, oh), rgba(ref), plan)
+    assert correction.gains == pytest.approx(GAINS, abs=0.02)
+    half = np.asarray(Image.fromarray(result).resize((ow // 2, oh // 2)))
+    scaled = colormatch.for_plan(rgba(half), (ow // 2, oh // 2), rgba(ref), plan)
+    assert scaled.gains == pytest.approx(GAINS, abs=0.04)

@@ -188,6 +188,14 @@ def parser() -> argparse.ArgumentParser:
         help=f"pixels inside each grown edge where fal's pixels fade in; 0 = a hard edge, "
         f"the original exact everywhere (default: {DEFAULT_BLEND})",
     )
+    out.add_argument(
+        "--no-color-match",
+        dest="color_match",
+        action="store_false",
+        help="keep fal's colours as they come: by default the colour drift fal's image shows "
+        "over the original is measured and taken out of the new pixels (the original's "
+        "pixels stay exact either way)",
+    )
 
     req = p.add_argument_group("request")
     req.add_argument(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from outpaint import geometry, planning
+from outpaint import colormatch, geometry, planning
 from outpaint.errors import CancelledError, InputError, OutpaintError, about_request
 from outpaint.framing import check_size
 from outpaint.journal import Journal
@@ -226,6 +226,7 @@ class Settings:
     quality: int | None
     force: bool
     timeout: float
+    color_match: bool = True
 
 
 class Runner:
@@ -297,7 +298,9 @@ class Runner:
             cancel=self.cancel,
             deadline_s=self.settings.timeout,
         )
-        return self.place(item, photo, result.data, result.request_id, t0, early)
+        return self.place(
+            item, photo, result.data, result.request_id, t0, early, job.reference_rgba
+        )
 
     def place(
         self,
@@ -307,8 +310,12 @@ class Runner:
         rid: str,
         t0: float,
         early: Lazy | None = None,
+        reference: bytes | None = None,
     ) -> Written | Future[Written]:
-        """Compose fal's image with the photo, then write it (in the background in a batch)."""
+        """Compose fal's image with the photo, then write it (in the background in a batch).
+
+        ``reference``: the pixels that were sent (made again from the photo when not given),
+        against which fal's colour drift is measured."""
         name = item.name
         with about_request(rid):
             self._check_cancel(rid)
@@ -317,6 +324,8 @@ class Runner:
             try:
                 returned = open_result(data)
                 check_size(returned.size, item.plan.request_output)
+                if self.settings.color_match:
+                    returned = self.color_matched(item, photo, returned, reference)
                 if early is None:
                     early = Lazy(start_canvas, photo, item.plan, item.origin)
                 canvas = fill(early.result(), photo, returned, item.plan, self.settings.seam_blend)
@@ -370,6 +379,24 @@ class Runner:
             self.board.say(f"{item.name}: written in {time.monotonic() - t_write:.2f} s")
         return Written(item, rid, time.monotonic() - t0, size, notes)
 
+    def color_matched(
+        self, item: Item, photo: ph.Photo, returned: Image.Image, reference: bytes | None
+    ) -> Image.Image:
+        """fal's image with the colour drift it shows over the original taken out (in the
+        sRGB it was sent and returned in, before the pixels go back to the photo's space)."""
+        if reference is None:
+            box = reference_box(item.plan, item.origin)
+            reference = photo.rgba8(box, item.plan.request_reference)
+        rgba = returned.convert("RGBA")
+        pixels = rgba.tobytes()
+        correction = colormatch.for_plan(pixels, rgba.size, reference, item.plan)
+        if self.verbose:
+            self.board.say(f"{item.name}: {correction.describe()}")
+        if correction.is_identity:
+            return returned
+        fixed = Image.frombytes("RGBA", rgba.size, correction.apply(pixels))
+        return fixed if returned.mode == "RGBA" else fixed.convert(returned.mode)
+
     def _check_cancel(self, rid: str) -> None:
         if self.cancel.is_set():
             raise NotWritten(
@@ -391,6 +418,7 @@ class Runner:
             "output_type": item.target.format,
             "quality": self.settings.quality,
             "seam_blend": self.settings.seam_blend,
+            "color_match": self.settings.color_match,
         }
 
 

@@ -176,6 +176,7 @@ def outpaint(args: Any) -> int:
             args.quality,
             args.force,
             args.timeout,
+            args.color_match,
         ),
         cancel,
         background_writes=len(ready) > 1,

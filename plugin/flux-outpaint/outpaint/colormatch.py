@@ -28,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .geometry import Expansion, Rect
+from .planning import Plan
 
 __all__ = [
     "DEAD_GAIN",
@@ -39,6 +40,7 @@ __all__ = [
     "MAX_SHIFT",
     "Correction",
     "estimate",
+    "for_plan",
 ]
 
 GRID = 32
@@ -183,3 +185,17 @@ def estimate(
         len(original[0]),
     )
     return IDENTITY if correction.is_identity else correction
+
+
+def for_plan(
+    result: bytes, result_size: tuple[int, int], reference: bytes, plan: Plan
+) -> Correction:
+    """``estimate`` for a returned image of ``plan``: the reference sits where the plan put it
+    (``request_expansion`` from the top left), scaled with the result if fal returned another
+    size of the same shape."""
+    rw, rh = plan.request_reference
+    ow, oh = plan.request_output
+    sx, sy = result_size[0] / ow, result_size[1] / oh
+    rexp = plan.request_expansion
+    where = Rect(round(rexp.left * sx), round(rexp.top * sy), round(rw * sx), round(rh * sy))
+    return estimate(result, result_size, reference, (rw, rh), where, plan.source.expansion.sides())
