@@ -35,6 +35,8 @@ whatever the scenario (``LocalServer.submits``), so tests can assert "exactly on
 | ignore-cancel  | answers cancel 202, finishes the job anyway   | accept the 200 result          |
 | locked         | answers submit and uploads 403 "User is       | show the detail verbatim       |
 |                | locked…"; status still works                  |                                |
+| fail-once      | fails the first job that runs (as fail-job);  | report that one, use the       |
+|                | the jobs after it succeed                     | others (variations)            |
 | drift          | succeeds, but the whole canvas comes back     | measure the drift over the     |
 |                | slightly blurred with a colour cast, over the | original and take it out of    |
 |                | original too (as a re-rendering model does)   | the new pixels                 |
@@ -61,7 +63,7 @@ from urllib.parse import unquote, urlsplit
 
 from . import fill
 
-ONCE = frozenset({"429-once", "500-once", "ingress-503", "drop-result"})
+ONCE = frozenset({"429-once", "500-once", "ingress-503", "drop-result", "fail-once"})
 PER_JOB = frozenset(
     {
         "stall-status",
@@ -324,7 +326,7 @@ class Backend:
             self.cond.notify_all()
         if self.faults.active("content-policy"):
             return 422, CONTENT_POLICY, {}
-        if self.faults.active("fail-job"):
+        if self.faults.active("fail-job") or self.faults.once("fail-once"):
             return 500, RUNNER_FAILED, {}
         rendered = fill.render(
             prep.reference,
