@@ -89,6 +89,8 @@ EXPECTED: dict[str, tuple[bool, str]] = {
     "key-in-url": (True, ""),
     "proxy-504": (False, "not sent again"),
     "mode-not-in-schema": (True, ""),
+    "fail-once": (False, "HTTP 500"),
+    "drift": (True, ""),
 }
 # The ones that wait out the whole deadline.
 SLOW = frozenset({"never-finish", "trickle-status", "trickle-result", "trickle-image"})

@@ -228,3 +228,37 @@ def test_rgba_and_palette_references_are_filled_from_their_rgb():
     prep = fal_fill.prepare({"image_url": uri, "expand_top": 1}, no_fetch)
     assert prep.reference.mode == "RGB"
     np.testing.assert_array_equal(np.asarray(prep.reference), np.asarray(palette.convert("RGB")))
+
+
+def textured(h: int, w: int, seed: int = 4) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w]
+    base = np.stack([100 + 60 * np.sin(x / 9.0), 120 + 50 * np.cos(y / 7.0), 90 + 0 * x], -1)
+    return np.clip(base + rng.normal(0, 14, base.shape), 0, 255).astype(np.uint8)
+
+
+def test_the_first_new_pixels_meet_the_border_without_a_line():
+    """The border's own texture must not show twice: no step along the seam."""
+    ref = textured(160, 160)
+    out = fal_fill.extend(ref, left=0, right=64, top=0, bottom=0).astype(float)
+    step = (out[:, 160] - out[:, 159]).reshape(10, 16, 3).mean(axis=1)  # 16-px segments
+    inside = (out[:, 159] - out[:, 158]).reshape(10, 16, 3).mean(axis=1)
+    # the step into the new area is smaller than the texture's own pixel-to-pixel step
+    assert np.abs(step).mean() < 0.5 * np.abs(inside).mean()
+
+
+def test_drift_casts_and_softens_the_whole_canvas():
+    ref = textured(120, 120)
+    plain = fal_fill.render(
+        Image.fromarray(ref), left=40, right=0, top=0, bottom=0, output_format="png"
+    )
+    drifted = fal_fill.render(
+        Image.fromarray(ref), left=40, right=0, top=0, bottom=0, output_format="png", drift=True
+    )
+    a = np.asarray(Image.open(io.BytesIO(plain.data))).astype(float)
+    b = np.asarray(Image.open(io.BytesIO(drifted.data))).astype(float)
+    assert (drifted.width, drifted.height) == (plain.width, plain.height) == (160, 120)
+    over = b[:, 40:]  # the region over the original changed too
+    expected = ref.astype(float).mean(axis=(0, 1)) * fal_fill.DRIFT_GAINS + fal_fill.DRIFT_OFFSETS
+    np.testing.assert_allclose(over.mean(axis=(0, 1)), expected, atol=1.0)
+    assert np.abs(np.diff(over, axis=1)).mean() < np.abs(np.diff(a[:, 40:], axis=1)).mean()

@@ -92,6 +92,8 @@ PIPELINE_OUTCOME = {
     "key-in-url": None,
     "proxy-504": "SubmitUnknownError",
     "mode-not-in-schema": None,
+    "fail-once": "ServerError",
+    "drift": None,  # a colour cast is the caller's to take out
 }
 
 

@@ -41,11 +41,17 @@ TEXTURE_FALLOFF_FRACTION = 0.12
 TEXTURE_FALLOFF_MIN_PX = 12.0
 # Texture = reference minus its blur at this many pyramid levels (radius about 2**levels px).
 TEXTURE_LEVELS = 3
+# How far (px) the streaks keep the border pixel's own detail before the blur removes it.
+STREAK_DETAIL_PX = 3.0
 # Grain standard deviation (8-bit levels): starts at GRAIN_NEAR at the border, reaches GRAIN_FAR.
 GRAIN_NEAR = 0.6
 GRAIN_FAR = 2.4
 GRAIN_RAMP_PX = 256.0
 PNG_COMPRESS_LEVEL = 1  # the output is noisy; higher levels cost seconds and save little
+# The drift scenario's colour cast, per channel (R, G, B): out = gain · in + offset, applied
+# to the whole canvas after a slight blur, as a model that re-renders everything would.
+DRIFT_GAINS = (1.06, 0.96, 0.92)
+DRIFT_OFFSETS = (6.0, -4.0, 5.0)
 JPEG_QUALITY = 95
 
 MAX_EXPAND = 2048
@@ -117,10 +123,18 @@ def extend(
     # High-pass the reference first and mirror the detail: same result near the border as
     # high-passing a mirrored canvas, at the cost of the reference instead of the canvas.
     detail = ref - _low_pass(ref, TEXTURE_LEVELS)
-    detail = np.pad(detail, ((top, bottom), (left, right), (0, 0)), mode="symmetric")
-    detail *= np.exp(dist * np.float32(-1.0 / falloff))[..., None]
-    colour += detail
-    del detail
+    pad = ((top, bottom), (left, right), (0, 0))
+    mirrored = np.pad(detail, pad, mode="symmetric")
+    mirrored *= np.exp(dist * np.float32(-1.0 / falloff))[..., None]
+    colour += mirrored
+    del mirrored
+    # The streaks still carry the border pixel's own detail for the first few pixels, until
+    # the growing blur removes it: take it out there, or the border's texture would show
+    # twice and draw a line along the seam.
+    repeated = np.pad(detail, pad, mode="edge")
+    repeated *= np.exp(dist * np.float32(-1.0 / STREAK_DETAIL_PX))[..., None]
+    colour -= repeated
+    del repeated, detail
 
     rng = np.random.default_rng(seed)
     grain = rng.standard_normal((out_h, out_w, 1), dtype=np.float32)
@@ -229,6 +243,20 @@ def encode(pixels: np.ndarray, output_format: str) -> bytes:
     return buf.getvalue()
 
 
+def drifted(pixels: np.ndarray) -> np.ndarray:
+    """The canvas as a re-rendering model returns it: a [1 2 1]/4 blur, then a colour cast.
+
+    Everything changes, the region over the original included: that is what colour matching
+    has to measure and undo.
+    """
+    img = pixels.astype(np.float32)
+    padded = np.pad(img, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    img = (padded[:, :-2] + 2 * padded[:, 1:-1] + padded[:, 2:]) / 4.0
+    img = (img[:-2] + 2 * img[1:-1] + img[2:]) / 4.0
+    img = img * np.asarray(DRIFT_GAINS, np.float32) + np.asarray(DRIFT_OFFSETS, np.float32)
+    return (np.clip(img, 0.0, 255.0) + 0.5).astype(np.uint8)
+
+
 def render(
     reference: Image.Image,
     *,
@@ -238,11 +266,15 @@ def render(
     bottom: int,
     output_format: str,
     distort: bool = False,
+    drift: bool = False,
 ) -> Rendered:
-    """Fill and encode; `distort` squeezes the width by a quarter (the wrong-size fault)."""
+    """Fill and encode; `distort` squeezes the width by a quarter (the wrong-size fault),
+    `drift` casts and softens the whole canvas (the drift scenario)."""
     pixels = extend(
         np.asarray(reference.convert("RGB")), left=left, right=right, top=top, bottom=bottom
     )
+    if drift:
+        pixels = drifted(pixels)
     if distort:
         squeezed = Image.fromarray(pixels).resize(
             (max(1, pixels.shape[1] * 3 // 4), pixels.shape[0])

@@ -35,6 +35,11 @@ whatever the scenario (``LocalServer.submits``), so tests can assert "exactly on
 | ignore-cancel  | answers cancel 202, finishes the job anyway   | accept the 200 result          |
 | locked         | answers submit and uploads 403 "User is       | show the detail verbatim       |
 |                | locked…"; status still works                  |                                |
+| fail-once      | fails the first job that runs (as fail-job);  | report that one, use the       |
+|                | the jobs after it succeed                     | others (variations)            |
+| drift          | succeeds, but the whole canvas comes back     | measure the drift over the     |
+|                | slightly blurred with a colour cast, over the | original and take it out of    |
+|                | original too (as a re-rendering model does)   | the new pixels                 |
 
 Hostile scenarios (fal would not do this; a broken proxy or an attacker might).  The bodies
 themselves come from ``hostile``:
@@ -93,7 +98,7 @@ from urllib.parse import unquote, urlsplit
 
 from . import fill, hostile
 
-ONCE = frozenset({"429-once", "500-once", "ingress-503", "drop-result", "proxy-504"})
+ONCE = frozenset({"429-once", "500-once", "ingress-503", "drop-result", "proxy-504", "fail-once"})
 PER_JOB = frozenset(
     {
         "stall-status",
@@ -104,6 +109,7 @@ PER_JOB = frozenset(
         "expired-result",
         "ignore-cancel",
         "locked",
+        "drift",
     }
 )
 HOSTILE = frozenset(
@@ -392,7 +398,7 @@ class Backend:
                 self.cond.notify_all()
         if self.faults.active("content-policy"):
             return 422, CONTENT_POLICY, {}
-        if self.faults.active("fail-job"):
+        if self.faults.active("fail-job") or self.faults.once("fail-once"):
             return 500, RUNNER_FAILED, {}
         if self.faults.active("hostile-error"):
             return 500, {"detail": hostile.error_detail(job.key), **RUNNER_FAILED_TYPE}, {}
@@ -406,6 +412,7 @@ class Backend:
             bottom=p["expand_bottom"],
             output_format=p["output_format"],
             distort=self.faults.active("wrong-size"),
+            drift=self.faults.active("drift"),
         )
         ext = "png" if p["output_format"] == "png" else "jpg"
         data, content_type = self._forged(rendered.data, rendered.content_type, out_w, out_h)

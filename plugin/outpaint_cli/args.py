@@ -16,6 +16,7 @@ from outpaint import __version__, geometry
 from outpaint.journal import RESULT_CACHE_MAX_BYTES, RESULT_CACHE_MAX_FILES
 from outpaint.retry import DEFAULT_DEADLINE_S
 from outpaint.seam import DEFAULT_BLEND, MAX_BLEND
+from outpaint.variations import MAX_VARIATIONS
 
 from .imageio import DEFAULT_JPEG_QUALITY
 from .outputs import STDOUT, TYPES
@@ -188,8 +189,25 @@ def parser() -> argparse.ArgumentParser:
         help=f"pixels inside each grown edge where fal's pixels fade in; 0 = a hard edge, "
         f"the original exact everywhere (default: {DEFAULT_BLEND})",
     )
+    out.add_argument(
+        "--no-color-match",
+        dest="color_match",
+        action="store_false",
+        help="keep fal's colours as they come: by default the colour drift fal's image shows "
+        "over the original is measured and taken out of the new pixels (the original's "
+        "pixels stay exact either way)",
+    )
 
     req = p.add_argument_group("request")
+    req.add_argument(
+        "--variations",
+        type=_count(1, MAX_VARIATIONS),
+        default=1,
+        metavar="N",
+        help=f"takes to choose from, 1-{MAX_VARIATIONS}: N requests sent together, N outputs "
+        "named IN-outpaint-1 … IN-outpaint-N (with -o, put {n} in the name); each is billed "
+        "(default: 1)",
+    )
     req.add_argument(
         "--mode",
         choices=("high", "fast"),
@@ -296,6 +314,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error('"-" (standard input) can be given once')
         if STDOUT in args.inputs and args.output is None:
             p.error("reading standard input needs -o OUT (or -o - for standard output)")
+    if args.variations > 1 and args.recover is None:
+        if args.output == STDOUT:
+            p.error("--variations writes several files: -o - cannot hold them")
+        if args.output is not None and "{n}" not in args.output:
+            p.error("with --variations, -o names every take: put {n} in it, e.g. -o wide-{n}.png")
     if args.output == STDOUT and sys.stdout.isatty():
         p.error("-o - would write an image to the terminal; redirect it or name a file")
     args.numbers = numbers

@@ -9,6 +9,7 @@ batch has more than one input, so the next job's network wait overlaps this one'
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import sys
 import threading
@@ -20,13 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from outpaint import geometry, imageinfo, planning
+from outpaint import colormatch, geometry, imageinfo, planning
 from outpaint.errors import CancelledError, InputError, OutpaintError, about_request
 from outpaint.framing import check_size
 from outpaint.journal import Journal
 from outpaint.payload import RequestOptions
 from outpaint.pipeline import Job, run_job
 from outpaint.status import Phase, Progress
+from outpaint.variations import Take, failure_line, run_variations
 from PIL import Image
 
 from . import imageio, outputs
@@ -56,6 +58,13 @@ class Item:
     request_id: str | None = None
     cost_usd: float = 0.0
     submitted: bool = False
+    # --variations: one output per take (the first is ``target``); ids as they are submitted
+    targets: list[outputs.Target] = field(default_factory=list)
+    request_ids: list[str] = field(default_factory=list)
+
+    @property
+    def variations(self) -> int:
+        return max(1, len(self.targets))
 
 
 @dataclass
@@ -153,7 +162,19 @@ def inspect(raw: str, args: Any, stdin: Callable[[], bytes]) -> Item:
         name, path, image.format or "PNG", colour, args.output, args.out_dir, args.output_type
     )
     image.close()
-    return Item(name, path, data, (w, h), image.format or "PNG", colour, plan, origin, target)
+    targets = outputs.variant_targets(target, args.variations, args.output)
+    return Item(
+        name,
+        path,
+        data,
+        (w, h),
+        image.format or "PNG",
+        colour,
+        plan,
+        origin,
+        targets[0],
+        targets=targets,
+    )
 
 
 def _orientation(image: Image.Image, data: bytes | None, path: Path | None) -> int:
@@ -226,6 +247,7 @@ class Settings:
     quality: int | None
     force: bool
     timeout: float
+    color_match: bool = True
 
 
 class Runner:
@@ -250,8 +272,10 @@ class Runner:
         if self._writer is not None:
             self._writer.shutdown(wait=False, cancel_futures=True)
 
-    def run(self, item: Item) -> Written | Future[Written]:
+    def run(self, item: Item) -> Written | Future[Written] | Variants:
         """The job; returns what was written, or the background write that will be."""
+        if item.variations > 1:
+            return self.run_variations(item)
         t0 = time.monotonic()
         name = item.name
         if self.cancel.is_set():
@@ -297,7 +321,81 @@ class Runner:
             cancel=self.cancel,
             deadline_s=self.settings.timeout,
         )
-        return self.place(item, photo, result.data, result.request_id, t0, early)
+        return self.place(
+            item, photo, result.data, result.request_id, t0, early, job.reference_rgba
+        )
+
+    def run_variations(self, item: Item) -> Variants:
+        """--variations N: N requests for one reference, sent together; each take that
+        arrives is placed into its own output, and the takes that failed are named."""
+        t0 = time.monotonic()
+        name, count = item.name, item.variations
+        if self.cancel.is_set():
+            raise CancelledError("Cancelled before it was sent")
+        self.board.update(name, READING, elapsed_s=0.0)
+        photo = ph.load(
+            item.data if item.data is not None else _read(item.path, name), name, item.path
+        )
+        if photo.size != item.size:
+            raise InputError(f"{name} changed while the batch ran")
+        reference = photo.rgba8(reference_box(item.plan, item.origin), item.plan.request_reference)
+        phases: dict[int, Progress] = {}
+        lock = threading.Lock()
+
+        def progress(index: int, p: Progress) -> None:
+            with lock:
+                phases[index] = p
+                if p.request_id and p.request_id not in item.request_ids:
+                    item.request_ids.append(p.request_id)
+                    item.request_id = item.request_id or p.request_id
+                    item.submitted = True
+                least = min(phases.values(), key=lambda q: _STEP.get(q.phase, 0))
+                done = sum(1 for q in phases.values() if q.phase is Phase.DONE)
+            self.board.update(
+                name,
+                least.phase if least.phase is not Phase.DONE else Phase.DOWNLOADING,
+                queue_position=least.queue_position,
+                elapsed_s=time.monotonic() - t0,
+                note=f"{done}/{count} takes in",
+                request_id=p.request_id,
+            )
+
+        job = Job(reference, item.plan, self.settings.options, self.purpose(item, photo))
+        takes = run_variations(
+            job,
+            count,
+            client=self.client.result(),
+            journal=self.journal,
+            encoder=imageio.encode,
+            on_progress=progress,
+            cancel=self.cancel,
+            deadline_s=self.settings.timeout,
+        )
+        placed: list[Written | Future[Written]] = []
+        for take in takes:
+            if take.result is None:
+                continue
+            one = dataclasses.replace(
+                item,
+                target=item.targets[take.index],
+                request_id=take.result.request_id,
+                targets=[item.targets[take.index]],
+            )
+            try:
+                placed.append(
+                    self.place(
+                        one, photo, take.result.data, take.result.request_id, t0, None, reference
+                    )
+                )
+            except OutpaintError as exc:
+                takes[take.index] = Take(take.index, error=exc)
+        if not placed:
+            first = next(t.error for t in takes if t.error is not None)
+            assert first is not None
+            if all(isinstance(t.error, CancelledError) for t in takes):
+                raise first
+            raise OutpaintError(failure_line(takes), request_id=first.request_id)
+        return Variants(placed, takes)
 
     def place(
         self,
@@ -307,8 +405,12 @@ class Runner:
         rid: str,
         t0: float,
         early: Lazy | None = None,
+        reference: bytes | None = None,
     ) -> Written | Future[Written]:
-        """Compose fal's image with the photo, then write it (in the background in a batch)."""
+        """Compose fal's image with the photo, then write it (in the background in a batch).
+
+        ``reference``: the pixels that were sent (made again from the photo when not given),
+        against which fal's colour drift is measured."""
         name = item.name
         with about_request(rid):
             self._check_cancel(rid)
@@ -317,6 +419,8 @@ class Runner:
             try:
                 returned = open_result(data, item.plan.request_output)
                 check_size(returned.size, item.plan.request_output)
+                if self.settings.color_match:
+                    returned = self.color_matched(item, photo, returned, reference)
                 if early is None:
                     early = Lazy(start_canvas, photo, item.plan, item.origin)
                 canvas = fill(early.result(), photo, returned, item.plan, self.settings.seam_blend)
@@ -370,6 +474,24 @@ class Runner:
             self.board.say(f"{item.name}: written in {time.monotonic() - t_write:.2f} s")
         return Written(item, rid, time.monotonic() - t0, size, notes)
 
+    def color_matched(
+        self, item: Item, photo: ph.Photo, returned: Image.Image, reference: bytes | None
+    ) -> Image.Image:
+        """fal's image with the colour drift it shows over the original taken out (in the
+        sRGB it was sent and returned in, before the pixels go back to the photo's space)."""
+        if reference is None:
+            box = reference_box(item.plan, item.origin)
+            reference = photo.rgba8(box, item.plan.request_reference)
+        rgba = returned.convert("RGBA")
+        pixels = rgba.tobytes()
+        correction = colormatch.for_plan(pixels, rgba.size, reference, item.plan)
+        if self.verbose:
+            self.board.say(f"{item.name}: {correction.describe()}")
+        if correction.is_identity:
+            return returned
+        fixed = Image.frombytes("RGBA", rgba.size, correction.apply(pixels))
+        return fixed if returned.mode == "RGBA" else fixed.convert(returned.mode)
+
     def _check_cancel(self, rid: str) -> None:
         if self.cancel.is_set():
             raise NotWritten(
@@ -391,7 +513,24 @@ class Runner:
             "output_type": item.target.format,
             "quality": self.settings.quality,
             "seam_blend": self.settings.seam_blend,
+            "color_match": self.settings.color_match,
         }
+
+
+# How far along a take is, for showing the least advanced of several.
+_STEP = {phase: n for n, phase in enumerate(Phase)}
+
+
+@dataclass
+class Variants:
+    """What --variations gave for one input: the outputs placed (or being written) and every
+    take, the failed ones included."""
+
+    placed: list[Written | Future[Written]]
+    takes: list[Take]
+
+    def failures(self, secrets: tuple[str, ...] = ()) -> str:
+        return failure_line(self.takes, secrets)
 
 
 def describe(photo: ph.Photo) -> str:

@@ -115,14 +115,15 @@ def outpaint(args: Any) -> int:
             board.finish(name, False, "")
             console.error(f"{name}: {user_message(exc)}")
     try:
-        outputs.check_batch([(i.name, i.path, i.target) for i in items])
+        outputs.check_batch([(i.name, i.path, t) for i in items for t in i.targets])
     except outputs.UsageError as exc:
         console.error(f"{PROG_NAME}: {exc}")
         return EXIT_USAGE
     ready = []
     for item in items:
         try:
-            outputs.check_free(item.target, args.force)
+            for target in item.targets:
+                outputs.check_free(target, args.force)
         except outputs.OutputExistsError as exc:
             if args.dry_run:  # the plan still matters; say what a run would do
                 board.say(f"{item.name}: {exc} (a run would skip it)", always=True)
@@ -176,6 +177,7 @@ def outpaint(args: Any) -> int:
             args.quality,
             args.force,
             args.timeout,
+            args.color_match,
         ),
         cancel,
         background_writes=len(ready) > 1,
@@ -271,15 +273,40 @@ def _collect(
                 msg = f"{msg}; {recovery.hint(rid)}"
             console.error(f"{item.name}: {msg}")
             continue
+        if isinstance(value, jobs.Variants):
+            _count_cost(item, tally)
+            for part in value.placed:
+                if isinstance(part, Future):
+                    pending[part] = item  # a take's write, in the background
+                else:
+                    _written(part, tally, console, board)
+            failed = [t for t in value.takes if t.error is not None]
+            if failed:
+                tally.failed += len(failed)
+                hints = [
+                    recovery.hint(t.error.request_id)
+                    for t in failed
+                    if t.error is not None
+                    and t.error.request_id
+                    and not isinstance(t.error, _NO_RESULT)
+                ]
+                console.error(f"{item.name}: " + "; ".join([value.failures(secrets), *hints]))
+            continue
         if isinstance(value, Future):
             pending[value] = item  # the write, in the background
             continue
-        tally.done += 1
-        _count_cost(item, tally)
-        board.finish(item.name, True, f"-> {item.target}")
-        console.result(f"{item.name} -> {item.target}", value.as_json())
-        for note in value.notes:
-            board.say(f"{item.name}: {note}")
+        if item.variations == 1:
+            _count_cost(item, tally)
+        _written(value, tally, console, board)
+
+
+def _written(value: jobs.Written, tally: Tally, console: Console, board: ProgressBoard) -> None:
+    item = value.item
+    tally.done += 1
+    board.finish(item.name, True, f"-> {item.target}")
+    console.result(f"{item.name} -> {item.target}", value.as_json())
+    for note in value.notes:
+        board.say(f"{item.name}: {note}")
 
 
 # fal said the job itself produced nothing usable: nothing to recover.
@@ -296,8 +323,9 @@ def _mark_unplaced(journal: Journal, rid: str, exc: BaseException) -> None:
 
 
 def _count_cost(item: jobs.Item, tally: Tally) -> None:
-    if item.submitted or item.request_id:
-        tally.cost_usd += item.plan.cost_usd
+    """Every request sent is billed: one per take that was submitted."""
+    sent = len(item.request_ids) or int(bool(item.submitted or item.request_id))
+    tally.cost_usd += item.plan.cost_usd * sent
 
 
 def _quit_now(pending: dict[Future[Any], jobs.Item], console: Console) -> None:
@@ -306,10 +334,10 @@ def _quit_now(pending: dict[Future[Any], jobs.Item], console: Console) -> None:
     Writes to stderr directly: the board's lock may be held by the code this interrupted.
     """
     lines = [
-        f"{item.name}: request {item.request_id} may still run on fal; "
-        f"{recovery.hint(item.request_id)}\n"
+        f"{item.name}: request {rid} may still run on fal; {recovery.hint(rid)}\n"
         for item in list(pending.values())
-        if item.request_id
+        for rid in (item.request_ids or [item.request_id])
+        if rid
     ]
     with contextlib.suppress(OSError):
         sys.stderr.write("".join(lines) + "Quit\n")
@@ -334,11 +362,12 @@ def dry_run(
             tally.failed += 1
             console.error(f"{item.name}: {user_message(exc)}")
             continue
-        tally.cost_usd += item.plan.cost_usd
+        tally.cost_usd += item.plan.cost_usd * item.variations
         tally.done += 1
-        what, cost = item.plan.describe()
+        what, cost = item.plan.describe(variations=item.variations)
+        where = ", ".join(str(t) for t in item.targets) if item.variations > 1 else item.target
         console.result(
-            f"{item.name} -> {item.target}: {what}; {cost.lower()}; payload {info['encoding']} "
+            f"{item.name} -> {where}: {what}; {cost.lower()}; payload {info['encoding']} "
             f"{info['payload_bytes']} bytes, {info['transport']}",
             info,
         )
@@ -391,7 +420,9 @@ def describe(item: jobs.Item) -> dict[str, Any]:
         "encoding": enc.format,
         "payload_bytes": size,
         "transport": payload.choose_transport(size),
-        "cost_usd_estimate": plan.cost_usd,
+        "variations": item.variations,
+        "outputs": [str(t) for t in item.targets],
+        "cost_usd_estimate": round(plan.cost_usd * item.variations, 6),
     }
 
 

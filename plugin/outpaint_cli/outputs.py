@@ -101,6 +101,24 @@ def target_for(
     return Target(folder / f"{input_path.stem}-outpaint{keep}", fmt)
 
 
+def variant_targets(base: Target, count: int, output: str | None) -> list[Target]:
+    """Where each of ``count`` variations goes: ``{n}`` in -o replaced by 1…count, else the
+    default name with ``-1`` … ``-count`` before its suffix."""
+    if count == 1:
+        return [base]
+    if base.path is None:
+        raise UsageError("--variations writes several files: -o - cannot hold them")
+    if output is not None:
+        return [
+            Target(Path(output.replace("{n}", str(n))), base.format) for n in range(1, count + 1)
+        ]
+    path = base.path
+    return [
+        Target(path.with_name(f"{path.stem}-{n}{path.suffix}"), base.format)
+        for n in range(1, count + 1)
+    ]
+
+
 def _identity(path: Path) -> tuple[object, ...]:
     """The same file under any name: its device and inode if it exists, else its full path."""
     try:

@@ -90,6 +90,7 @@ def rebuild(
             out_format = str(p["output_type"])
             seam_blend = int(p["seam_blend"])
             quality = p.get("quality")
+            color_match = p.get("color_match", True) is not False
             source_path = str(p["input"])
             digest = str(p["input_sha256"])
         except (KeyError, TypeError, ValueError, IndexError):
@@ -134,7 +135,15 @@ def rebuild(
             target=target,
             request_id=rid,
         )
-        return item, photo, {"seam_blend": seam_blend, "quality": quality}
+        return (
+            item,
+            photo,
+            {
+                "seam_blend": seam_blend,
+                "quality": quality,
+                "color_match": color_match,
+            },
+        )
 
 
 def result_bytes(entry: JournalEntry, journal: Journal, client_factory) -> tuple[bytes, str]:
@@ -192,6 +201,7 @@ def run(args: Any) -> int:
                 args.quality if args.quality is not None else recorded["quality"],
                 args.force,
                 args.timeout,
+                recorded["color_match"] and args.color_match,
             ),
             threading.Event(),
             background_writes=False,

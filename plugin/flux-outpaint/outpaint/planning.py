@@ -67,10 +67,13 @@ class Plan:
     def resampled(self) -> bool:
         return self.scale != 1.0
 
-    def describe(self, grows_to: tuple[int, int] | None = None) -> tuple[str, str]:
+    def describe(
+        self, grows_to: tuple[int, int] | None = None, variations: int = 1
+    ) -> tuple[str, str]:
         """What will be asked of fal, and what it will cost: two lines for people.
 
-        ``grows_to``: the canvas size after growing, when the output area does not fit it.
+        ``grows_to``: the canvas size after growing, when the output area does not fit it;
+        ``variations``: how many requests (takes) are sent, each billed.
         """
         src = self.source
         ow, oh = self.request_output
@@ -82,7 +85,10 @@ class Plan:
             text += (
                 f"; sent {verb} to {ow}×{oh} ({self.scale:.0%}), the original stays full resolution"
             )
-        return text, f"Estimated cost (fal's price list): about ${self.cost_usd:.3f}"
+        cost = f"Estimated cost (fal's price list): about ${self.cost_usd * variations:.3f}"
+        if variations > 1:
+            cost += f" for {variations} variations (${self.cost_usd:.3f} each)"
+        return text, cost
 
 
 def estimate_cost_usd(width: int, height: int) -> float:

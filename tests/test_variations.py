@@ -1,0 +1,170 @@
+"""Variations: N requests for one reference, each submitted once, journaled, independent."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from outpaint import errors, payload
+from outpaint.geometry import Expansion, from_numbers
+from outpaint.journal import Journal
+from outpaint.pipeline import Job
+from outpaint.planning import make_plan
+from outpaint.pngcodec import encode_png
+from outpaint.queue_client import FalQueueClient
+from outpaint.status import Phase, Progress
+from outpaint.variations import MAX_VARIATIONS, failure_line, run_variations
+
+BASE = "https://queue.fal.run"
+KEY = "variations-key:abcdef123456"
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x02" * 32
+
+
+class Fal:
+    """Each submit makes a new request; requests listed in ``failing`` end in a 500."""
+
+    def __init__(self, failing: tuple[int, ...] = (), running: bool = False) -> None:
+        self.failing, self.running = failing, running
+        self.lock = threading.Lock()
+        self.submitted: list[str] = []
+        self.bodies: list[bytes] = []
+        self.cancelled: list[str] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.path
+        if request.method == "POST" and path.endswith("/outpaint"):
+            with self.lock:
+                rid = f"req-{len(self.submitted) + 1}"
+                self.submitted.append(rid)
+                self.bodies.append(request.content)
+            root = f"{BASE}/fal-ai/flux-2-pro/requests/{rid}"
+            return httpx.Response(
+                200,
+                json={
+                    "request_id": rid,
+                    "status_url": f"{root}/status",
+                    "response_url": root,
+                    "cancel_url": f"{root}/cancel",
+                },
+            )
+        rid = path.split("/requests/")[1].split("/")[0] if "/requests/" in path else ""
+        if path.endswith("/cancel"):
+            with self.lock:
+                self.cancelled.append(rid)
+            return httpx.Response(202, json={"status": "CANCELLATION_REQUESTED"})
+        if path.endswith("/status"):
+            if self.running:
+                return httpx.Response(202, json={"status": "IN_PROGRESS", "logs": []})
+            return httpx.Response(200, json={"status": "COMPLETED", "logs": []})
+        if request.url.host == "v3b.fal.media":
+            return httpx.Response(200, headers={"content-type": "image/png"}, content=PNG)
+        if int(rid.split("-")[1]) in self.failing:
+            return httpx.Response(500, json={"detail": "boom", "error_type": "runner_server_error"})
+        return httpx.Response(200, json={"images": [{"url": f"https://v3b.fal.media/{rid}.png"}]})
+
+
+def client_for(fal: Fal) -> FalQueueClient:
+    return FalQueueClient(
+        BASE, KEY, transport=httpx.MockTransport(fal), use_stream=False, time_scale=0.01
+    )
+
+
+def job() -> Job:
+    plan = make_plan(from_numbers(300, 200, Expansion(left=40)))
+    w, h = plan.request_reference
+    return Job(
+        bytes([10, 200, 90, 255]) * (w * h), plan, payload.RequestOptions(), {"tool": "test"}
+    )
+
+
+class CountingEncoder:
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def __call__(self, rgba, width, height, encoding):
+        self.calls += 1
+        return encode_png(rgba, width, height, 4)
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    return Journal(tmp_path / "journal.jsonl")
+
+
+def test_three_takes_are_three_submits_of_one_encoded_reference(journal):
+    fal, encoder = Fal(), CountingEncoder()
+    seen: dict[int, list[Phase]] = {}
+
+    def progress(index: int, p: Progress) -> None:
+        seen.setdefault(index, []).append(p.phase)
+
+    takes = run_variations(
+        job(), 3, client=client_for(fal), journal=journal, encoder=encoder, on_progress=progress
+    )
+    assert [t.index for t in takes] == [0, 1, 2] and all(t.ok for t in takes)
+    assert sorted(t.result.request_id for t in takes) == ["req-1", "req-2", "req-3"]
+    assert encoder.calls == 1 and len(set(fal.bodies)) == 1
+    assert set(seen) == {0, 1, 2} and all(p[-1] is Phase.DONE for p in seen.values())
+    entries = journal.entries()
+    assert len(entries) == 3 and {e.state for e in entries} == {"downloaded"}
+    assert len({e.purpose["run"] for e in entries}) == 1
+    assert sorted(e.purpose["variation"] for e in entries) == [1, 2, 3]
+    assert {e.purpose["variations"] for e in entries} == {3}
+    assert failure_line(takes) == ""
+
+
+def test_one_failing_take_leaves_the_others_and_is_named(journal):
+    fal = Fal(failing=(2,))
+    takes = run_variations(
+        job(), 3, client=client_for(fal), journal=journal, encoder=CountingEncoder()
+    )
+    assert [t.ok for t in sorted(takes, key=lambda t: t.index)].count(True) == 2
+    assert len(fal.submitted) == 3  # the failure was not retried as a new submit
+    failed = [t for t in takes if not t.ok]
+    assert len(failed) == 1 and failed[0].error.request_id == "req-2"
+    line = failure_line(takes, (KEY,))
+    assert line.startswith("1 of 3 variations failed: variation")
+    assert "req-2" in line and "\n" not in line and KEY not in line
+
+
+def test_cancel_cancels_every_request_in_flight_on_fal(journal):
+    fal, cancel = Fal(running=True), threading.Event()
+    running: set[int] = set()
+
+    def progress(index: int, p: Progress) -> None:
+        if p.phase is Phase.RUNNING:
+            running.add(index)
+            if len(running) == 3:
+                cancel.set()
+
+    takes = run_variations(
+        job(),
+        3,
+        client=client_for(fal),
+        journal=journal,
+        encoder=CountingEncoder(),
+        on_progress=progress,
+        cancel=cancel,
+    )
+    assert all(isinstance(t.error, errors.CancelledError) for t in takes)
+    assert sorted(fal.cancelled) == sorted(fal.submitted) == ["req-1", "req-2", "req-3"]
+    assert {e.state for e in journal.entries()} == {"cancelled"}
+
+
+def test_a_cancel_before_the_start_submits_nothing(journal):
+    fal, cancel = Fal(), threading.Event()
+    cancel.set()
+    takes = run_variations(
+        job(), 2, client=client_for(fal), journal=journal, encoder=CountingEncoder(), cancel=cancel
+    )
+    assert fal.submitted == [] and all(not t.ok for t in takes)
+
+
+@pytest.mark.parametrize("count", [0, MAX_VARIATIONS + 1])
+def test_the_count_is_bounded(journal, count):
+    with pytest.raises(ValueError):
+        run_variations(
+            job(), count, client=client_for(Fal()), journal=journal, encoder=CountingEncoder()
+        )
