@@ -19,7 +19,7 @@ from outpaint.variations import MAX_VARIATIONS, failure_line, run_variations
 
 BASE = "https://queue.fal.run"
 KEY = "variations-key:abcdef123456"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x02" * 32
+PNG = encode_png(bytes([30, 60, 90, 255]) * 16, 4, 4, 4)  # a real (tiny) result image
 
 
 class Fal:
