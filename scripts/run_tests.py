@@ -27,6 +27,11 @@ CHECKS = (
     ("ruff format --check", ["ruff", "format", "--check", "."]),
     ("mypy (the core)", ["mypy"]),
 )
+# pytest workers (pytest-xdist).  The real-GIMP tests form one group that runs on one worker,
+# in order, as they would alone; everything else is spread over the workers.
+# FLUX_OUTPAINT_TEST_WORKERS=0 runs everything in this process.
+WORKERS_ENV = "FLUX_OUTPAINT_TEST_WORKERS"
+DEFAULT_WORKERS = 2
 
 
 def _venv_python() -> Path:
@@ -85,7 +90,20 @@ def main(argv: list[str]) -> int:
         env["FLUX_OUTPAINT_GIMP_TESTS"] = "1"
         sandbox = ROOT / "scripts" / "gimp_sandbox.py"
         subprocess.run([sys.executable, str(sandbox), "ensure", "trixie", "forky"], check=True)
-    return subprocess.run([str(py), "-m", "pytest", *argv], cwd=ROOT, env=env).returncode
+    return subprocess.run(
+        [str(py), "-m", "pytest", *_workers(argv), *argv], cwd=ROOT, env=env
+    ).returncode
+
+
+def _workers(argv: list[str]) -> list[str]:
+    """xdist arguments, unless the command line chose its own (-n, -p no:xdist, --pdb)."""
+    if any(a.startswith(("-n", "--numprocesses", "--pdb")) or a == "no:xdist" for a in argv):
+        return []
+    try:
+        count = int(os.environ.get(WORKERS_ENV, DEFAULT_WORKERS))
+    except ValueError:
+        count = DEFAULT_WORKERS
+    return ["-n", str(count), "--dist", "loadgroup"] if count > 1 else []
 
 
 if __name__ == "__main__":

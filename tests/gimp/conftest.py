@@ -27,6 +27,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if HERE in Path(item.path).resolve().parents:
             item.add_marker(pytest.mark.gimp)
+            # one xdist worker runs them all, in order: one GIMP at a time, module fixtures once
+            item.add_marker(pytest.mark.xdist_group("gimp"))
             if not ENABLED:
                 item.add_marker(pytest.mark.skip(reason=SKIP_REASON))
 
