@@ -1,0 +1,201 @@
+#!/usr/bin/env python3
+"""The plug-in in real GIMP 3.0 and 3.2: step times, its own share of the wall, peak memory.
+
+    python scripts/bench_gimp.py [--sandboxes trixie,forky] [--sizes 4,16,35] [--repeat 3]
+                                 [--plugin-ref GIT_REF | --plugin-source DIR] [--json FILE]
+
+Runs the installed plug-in through the PDB in the Debian chroots of the real-GIMP tests
+(trixie: GIMP 3.0, forky: GIMP 3.2) against the local fal server on loopback, whose model
+takes 0.5 s.  Sizes (canvas, layer centred on it; the layer is a photo plus a little seeded
+grain):
+
+* 4 MP:  2364×1773 canvas, 1892×1419 layer (sent at full size);
+* 16 MP: 4729×3546 canvas, 3785×2838 layer (sent at 0.5);
+* 35 MP: 7200×4800 canvas, 6000×4000 layer, a 24 MP camera frame (sent at ~0.35).
+
+Each size is called ``--repeat`` times in one GIMP session; every figure printed is the
+smallest of those runs (the machine is shared, so the minimum is the least disturbed).
+
+Where the time goes is measured inside the plug-in's own process: ``gimp_bench/sitecustomize``
+rides in on ``PYTHONPATH`` and times the plug-in's step functions by name, so any version of
+the plug-in can be measured unchanged (``--plugin-ref`` installs the plug-in folder as it was
+at a git commit).  Columns:
+
+* start: from the PDB call to the plug-in's run function (process, imports, GIMP's hand-over);
+* read, scale: the reference out of GIMP and down to the request's size;
+* encode: PNG/JPEG of the reference (worker thread);
+* network: the job on the wire and on the server (the rest of ``run_job``): the server's time;
+* decode: the returned image into RGBA bytes;
+* place: the result layer, minus mask: its mask;
+* other: the rest of the wall (planning, journal, waiting loop, return to GIMP);
+* wall: the PDB call as the caller sees it; own: wall − network, the plug-in's own share;
+* RSS: the plug-in process's peak resident memory.
+
+Prints tables; writes all runs as JSON with ``--json``.  Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+HERE = Path(__file__).resolve().parent
+if sys.path and Path(sys.path[0] or ".").resolve() == HERE:
+    sys.path[0:1] = [str(ROOT / "plugin" / "flux-outpaint"), str(ROOT / "plugin")]
+for extra in (ROOT / "tests", ROOT):
+    if str(extra) not in sys.path:
+        sys.path.append(str(extra))
+
+IN_GIMP = HERE / "gimp_bench"
+KEY = "bench-key-not-secret"
+MODEL_SECONDS = 0.5
+STEPS = ("start", "read", "scale", "encode", "network", "decode", "place", "mask", "other")
+SIZES = {
+    4: ((2364, 1773), (236, 177, 1892, 1419)),
+    16: ((4729, 3546), (472, 354, 3785, 2838)),
+    35: ((7200, 4800), (600, 400, 6000, 4000)),
+}
+NAMES = {"trixie": "GIMP 3.0", "forky": "GIMP 3.2"}
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("bench", HERE / "bench.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def plugin_at(ref: str, into: Path) -> Path:
+    """plugin/flux-outpaint as it was at git ``ref``."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", ref, "plugin/flux-outpaint"],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "plugin" / "flux-outpaint"
+
+
+def run_sandbox(name: str, args, source: Path, vendor: Path, photo: Path) -> dict:
+    import fal_local
+    from gimp.sandbox import GimpSession
+
+    session = GimpSession(name, vendor=lambda: vendor)
+    try:
+        session.install_plugin(source)
+        timer = session.copy_in(IN_GIMP, "gimp_bench")
+        log = f"{session.chroot_dir}/steps.jsonl"
+        config = {
+            "photo": session.copy_in(photo),
+            "log": log,
+            "repeat": args.repeat,
+            "sizes": [
+                {"name": f"{mp}MP", "canvas": list(SIZES[mp][0]), "layer": list(SIZES[mp][1])}
+                for mp in args.sizes
+            ],
+        }
+        (session.host_dir / "bench-config.json").write_text(json.dumps(config))
+        server = fal_local.start_server(keys=[KEY], run_seconds=MODEL_SECONDS)
+        try:
+            env = {
+                "FAL_QUEUE_URL": server.base_url,
+                "FAL_KEY": KEY,
+                "PYTHONPATH": timer,
+                "FLUX_OUTPAINT_BENCH_LOG": log,
+            }
+            code = (IN_GIMP / "batch.py").read_text(encoding="utf-8")
+            result = session.run_batch(code, env=env, timeout=1800)
+        finally:
+            server.stop()
+        report = result.check()
+        return {"gimp": session.gimp_version, "python": session.python_version, "sizes": report}
+    finally:
+        session.close()
+
+
+def figures(run: dict) -> dict | None:
+    """One call's figures in seconds (None if it failed or the timer saw nothing)."""
+    step = run.get("plugin")
+    if run.get("error") or not step:
+        return None
+    own = step["steps_s"]
+    wall = run["returned"] - run["called"]
+    out = {"start": step["run_entered"] - run["called"]}
+    for name in STEPS[1:-1]:
+        out[name] = own.get(name, 0.0)
+    out["other"] = wall - sum(out.values())
+    out["wall"] = wall
+    out["own"] = wall - out["network"]
+    out["rss_mb"] = step["peak_rss_kb"] / 1024
+    return out
+
+
+def best(runs: list[dict]) -> dict | None:
+    measured = [f for f in map(figures, runs) if f is not None]
+    if not measured:
+        return None
+    return {key: min(f[key] for f in measured) for key in measured[0]} | {"n": len(measured)}
+
+
+def print_tables(results: dict, sizes: list[int]) -> None:
+    for name, data in results.items():
+        print(
+            f"\n{NAMES.get(name, name)} ({data['gimp']}, Python {data['python']}): seconds, "
+            f"best of each figure over the runs; own = wall − network"
+        )
+        head = ["canvas", *STEPS, "wall", "own", "RSS MB", "runs"]
+        print("| " + " | ".join(head) + " |")
+        print("|" + "---|" * len(head))
+        for mp in sizes:
+            runs = data["sizes"].get(f"{mp}MP", [])
+            fig = best(runs)
+            if fig is None:
+                errors = {r.get("error") for r in runs}
+                print(f"| {mp} MP | failed: {errors} |")
+                continue
+            cells = [f"{fig[s]:.2f}" for s in (*STEPS, "wall", "own")]
+            print(f"| {mp} MP | " + " | ".join(cells) + f" | {fig['rss_mb']:.0f} | {fig['n']} |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sandboxes", default="trixie,forky")
+    p.add_argument("--sizes", default="4,16,35")
+    p.add_argument("--repeat", type=int, default=3)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--plugin-ref", help="measure plugin/flux-outpaint as at this commit")
+    where.add_argument("--plugin-source", type=Path, help="measure this plug-in folder")
+    p.add_argument("--json", type=Path, help="write every run here")
+    args = p.parse_args(argv)
+    args.sizes = [int(s) for s in args.sizes.split(",")]
+    bench = _bench_module()
+    from gimp.sandbox import build_vendor
+
+    results: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-gimp-") as tmp:
+        work = Path(tmp)
+        source = args.plugin_source or ROOT / "plugin" / "flux-outpaint"
+        if args.plugin_ref:
+            source = plugin_at(args.plugin_ref, work)
+        vendor = build_vendor(work / "vendor")
+        photo = bench.photo("coffee.png", bench.CACHE)
+        for name in args.sandboxes.split(","):
+            results[name] = run_sandbox(name, args, source, vendor, photo)
+            print_tables({name: results[name]}, args.sizes)
+    if args.json:
+        with contextlib.suppress(FileExistsError):
+            args.json.parent.mkdir(parents=True)
+        args.json.write_text(json.dumps(results, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
