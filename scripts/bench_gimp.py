@@ -132,6 +132,7 @@ def figures(run: dict) -> dict | None:
     for name in STEPS[1:-1]:
         out[name] = own.get(name, 0.0)
     out["other"] = wall - sum(out.values())
+    out["end"] = run["returned"] - step["run_exited"]
     out["wall"] = wall
     out["own"] = wall - out["network"]
     out["rss_mb"] = step["peak_rss_kb"] / 1024

@@ -53,6 +53,25 @@ STEPS = {
     ],
 }
 
+# Finer steps, in the JSON only (the printed table folds them into "other").
+DETAIL = {
+    "x-frame": [
+        "outpaint.framing:automatic",
+        "outpaint.framing:frame",
+        "outpaint.planning:make_plan",
+    ],
+    "x-network-imports": ["gimp_glue:network"],
+    "x-key": ["gimp_glue.session:api_key"],
+    "x-wait": ["gimp_glue.worker:wait_quietly"],
+    "x-journal": ["gimp_glue.session:journal"],
+    "x-pick": ["gimp_glue.source:pick_layer"],
+    "x-client": [
+        "outpaint.queue_client:FalQueueClient.__init__",
+        "outpaint.queue_client:FalQueueClient.close",
+    ],
+    "x-progress": ["gimp_glue.worker:drive"],
+}
+
 _local = threading.local()
 _lock = threading.Lock()
 _own: dict[str, float] = {}
@@ -126,7 +145,7 @@ def _recording_run(fn):
 def _targets() -> dict[str, list[tuple[str, str]]]:
     """module -> [(attribute path, step)]"""
     out: dict[str, list[tuple[str, str]]] = {}
-    for step, names in STEPS.items():
+    for step, names in {**STEPS, **DETAIL}.items():
         for name in names:
             module, attr = name.split(":")
             out.setdefault(module, []).append((attr, step))
