@@ -281,6 +281,27 @@ def alignment() -> dict:
     return {f"{dx},{dy}": diff(dx, dy) for dx in (-1, 0, 1) for dy in (-1, 0, 1)}
 
 
+def bands_match_one_scaling() -> dict:
+    """The plug-in's own shrinking (bands of rows on several threads) against GdkPixbuf's
+    one-call scaling of the same picture: byte for byte."""
+    import sys
+
+    plug = os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "flux-outpaint")
+    sys.path[:0] = [os.path.join(plug, "vendor"), plug]
+    from gimp_glue import pixels
+
+    w, h, size = 1000, 700, (347, 243)
+    data = bytearray(smooth(w, h, 3))
+    data[::29] = b"\xff" * len(data[::29])  # fine detail that any misplaced row would show
+    data = bytes(data)
+    ours = pixels.shrink(data, w, h, False, size)
+    pb = GdkPixbuf.Pixbuf.new_from_bytes(
+        GLib.Bytes.new(data), GdkPixbuf.Colorspace.RGB, False, 8, w, h, w * 3
+    )
+    one = pb.scale_simple(*size, GdkPixbuf.InterpType.BILINEAR).add_alpha(False, 0, 0, 0)
+    return {"threads": pixels.THREADS, "equal": ours == pixbuf_rect(one, (0, 0, *size))}
+
+
 def undo(case: dict) -> None:
     img, layer = make_image(case)
     img.clean_all()
@@ -312,7 +333,7 @@ def main() -> None:
         return
     for case in config["cases"]:
         report(**{case["name"]: check_case(case)})
-    report(alignment=alignment())
+    report(alignment=alignment(), bands=bands_match_one_scaling())
 
 
 try:

@@ -195,6 +195,11 @@ def test_enlarged_pixels_sit_on_gimps_pixel_grid(outcome):
     assert min(v for k, v in diffs.items() if k != "0,0") > 2 * diffs["0,0"], diffs
 
 
+def test_the_reference_is_one_scaling_though_made_in_bands(outcome):
+    report, _ = outcome
+    assert report["bands"]["equal"], report["bands"]
+
+
 def _wait_for(path: Path, seconds: float) -> bool:
     end = time.monotonic() + seconds
     while time.monotonic() < end:

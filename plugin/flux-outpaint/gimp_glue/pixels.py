@@ -7,7 +7,10 @@ GdkPixbuf does the codecs in C; the stdlib ``outpaint.pngcodec`` is the fallback
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import gi
 
@@ -32,6 +35,9 @@ RESAMPLE = GdkPixbuf.InterpType.BILINEAR
 # Enlarged pixels are made and sent to GIMP this many at a time: memory stays small
 # whatever the canvas.
 CHUNK_PIXELS = 1 << 20
+# GdkPixbuf lets go of Python's lock while it scales, so parts of one picture are scaled on
+# several cores at once (threads that never call GIMP).
+THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 def _read(drawable, local: Rect, fmt: str, channels: int) -> bytes:
@@ -67,10 +73,43 @@ def shrink(data: bytes, width: int, height: int, alpha: bool, size: tuple[int, i
     """Pixels from ``read_pixels`` as RGBA u8 at ``size``."""
     pb = _pixbuf(data, width, height, alpha)
     if (width, height) != size:
-        pb = pb.scale_simple(size[0], size[1], RESAMPLE)
-        if pb is None:
-            raise ResultError(f"Could not scale the reference to {size[0]}×{size[1]}")
+        pb = _scaled(pb, size)
     return _rgba_bytes(pb)
+
+
+def _scaled(pb, size: tuple[int, int]):
+    """``pb`` scaled to ``size``: what ``scale_simple`` makes, in bands of rows at once."""
+    dest = GdkPixbuf.Pixbuf.new(GdkPixbuf.Colorspace.RGB, pb.get_has_alpha(), 8, *size)
+    if dest is None:
+        raise ResultError(f"Could not scale the reference to {size[0]}×{size[1]}")
+    sx, sy = size[0] / pb.get_width(), size[1] / pb.get_height()
+
+    def band(r: Rect) -> None:
+        pb.scale(dest, r.x, r.y, r.width, r.height, 0, 0, sx, sy, RESAMPLE)
+
+    area = Rect(0, 0, *size)
+    for _ in in_parallel(band, chunks(area, -(-area.width * area.height // THREADS))):
+        pass
+    return dest
+
+
+def in_parallel(fn: Callable, items: Iterable, ahead: int = THREADS + 1) -> Iterator:
+    """``(item, fn(item))`` in order, ``fn`` running on ``THREADS`` threads at most
+    ``ahead`` items ahead of the consumer (so results never pile up in memory)."""
+    if THREADS == 1:
+        for item in items:
+            yield item, fn(item)
+        return
+    with ThreadPoolExecutor(THREADS, thread_name_prefix="pixels") as pool:
+        pending: deque = deque()
+        for item in items:
+            pending.append((item, pool.submit(fn, item)))
+            if len(pending) > ahead:
+                done, future = pending.popleft()
+                yield done, future.result()
+        while pending:
+            done, future = pending.popleft()
+            yield done, future.result()
 
 
 def resample(rgba: bytes, width: int, height: int, size: tuple[int, int]) -> bytes:

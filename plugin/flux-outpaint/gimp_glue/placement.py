@@ -88,12 +88,8 @@ def fill_layer(layer, rgba: bytes, width: int, height: int, where: Placement) ->
         pixels.write_rgba(layer, rgba, width, height)
         return
     pixels_of = pixels.enlarger(rgba, width, height, size)
-    parts = (
-        (chunk, pixels_of(chunk))
-        for area in where.shown(margin=MARGIN)
-        for chunk in pixels.chunks(area)
-    )
-    pixels.write_parts(layer, pixels.RGBA, parts)
+    areas = (chunk for area in where.shown(margin=MARGIN) for chunk in pixels.chunks(area))
+    pixels.write_parts(layer, pixels.RGBA, pixels.in_parallel(pixels_of, areas))
 
 
 def add_seam_mask(layer, where: Placement) -> None:
