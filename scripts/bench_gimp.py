@@ -32,6 +32,15 @@ at a git commit).  Columns:
 * RSS: the plug-in process's peak resident memory.
 
 Prints tables; writes all runs as JSON with ``--json``.  Asserts nothing.
+
+``--sharpness`` measures pictures instead of time (``gimp_bench/sharpness.py``): a mosaic
+of photographs at their own resolution, standing for what fal returns, enlarged onto the
+35 MP and 16 MP placements by GIMP's Cubic (the plug-in before), GIMP's Linear and the
+plug-in's own enlarger (now); and a 24 MP photograph with grain shrunk to the request by
+GdkPixbuf's HYPER (before) and the plug-in's own shrink (now).  Printed per case: the
+gradient energy (mean squared difference of neighbouring pixels) of the seam band relative
+to Cubic's, and how far each picture is from the other (PSNR, mean absolute difference);
+for shrinking, each against an exact area average (Pillow's BOX).
 """
 
 from __future__ import annotations
@@ -166,6 +175,93 @@ def print_tables(results: dict, sizes: list[int]) -> None:
             print(f"| {mp} MP | " + " | ".join(cells) + f" | {fig['rss_mb']:.0f} | {fig['n']} |")
 
 
+SHARPNESS_PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png")
+SHARPNESS = {
+    "enlarge": [
+        # fal's output, the placement rectangle, the band compared (the top one, layer coords)
+        {"name": "35MP", "result": [2506, 1672], "rect": [7201, 4805], "band": [0, 0, 7201, 418]},
+        {"name": "16MP", "result": [2363, 1772], "rect": [4730, 3546], "band": [0, 0, 4730, 370]},
+    ],
+    "shrink": {"layer": [6000, 4000], "size": [2088, 1392]},
+}
+
+
+def _raw(folder: Path, name: str, width: int, height: int):
+    import numpy as np
+
+    data = np.fromfile(folder / f"{name}.raw", np.uint8)
+    return data.reshape(height, width, 4)[..., :3].astype(np.float64)
+
+
+def _compare(a, b) -> tuple[float, float]:
+    """(PSNR dB, mean absolute difference) of two pictures."""
+    import numpy as np
+
+    mse = float(((a - b) ** 2).mean())
+    psnr = float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+    return psnr, float(np.abs(a - b).mean())
+
+
+def _gradient_energy(a) -> float:
+    import numpy as np
+
+    return float((np.diff(a, axis=1)[:-1] ** 2 + np.diff(a, axis=0)[:, :-1] ** 2).mean())
+
+
+def run_sharpness(name: str, source: Path, vendor: Path, photos: list[Path]) -> None:
+    import numpy as np
+    from gimp.sandbox import GimpSession
+    from PIL import Image
+
+    session = GimpSession(name, vendor=lambda: vendor)
+    try:
+        session.install_plugin(source)
+        config = {**SHARPNESS, "photos": [session.copy_in(p) for p in photos]}
+        (session.host_dir / "sharpness.json").write_text(json.dumps(config))
+        code = (IN_GIMP / "sharpness.py").read_text(encoding="utf-8")
+        report = session.run_batch(code, timeout=1800).check()
+        folder = session.host_dir
+        print(f"\n{NAMES.get(name, name)} ({session.gimp_version}): the seam band enlarged")
+        print(
+            "| case | method | seconds | gradient energy vs Cubic | PSNR vs Cubic | mean abs diff |"
+        )
+        print("|---|---|---|---|---|---|")
+        for case in SHARPNESS["enlarge"]:
+            _, _, bw, bh = case["band"]
+            edge = (slice(8, -8), slice(8, -8))  # picture borders are handled differently
+            pics = {
+                m: _raw(folder, f"{case['name']}-{m}", bw, bh)[edge]
+                for m in ("cubic", "linear", "ours")
+            }
+            base = _gradient_energy(pics["cubic"])
+            for method, pic in pics.items():
+                psnr, mad = _compare(pic, pics["cubic"])
+                seconds = report["enlarge"][case["name"]]["seconds"][method]
+                print(
+                    f"| {case['name']} | {method} | {seconds:.2f} | "
+                    f"{_gradient_energy(pic) / base:.3f} | {psnr:.1f} dB | {mad:.2f} |"
+                )
+        shrink = SHARPNESS["shrink"]
+        (lw, lh), (sw, sh) = shrink["layer"], shrink["size"]
+        src = np.fromfile(folder / "shrink-source.raw", np.uint8).reshape(lh, lw, 4)
+        box = Image.fromarray(src[..., :3].copy()).resize((sw, sh), Image.Resampling.BOX)
+        exact = np.asarray(box).astype(np.float64)
+        print(f"\n{NAMES.get(name, name)}: the 24 MP reference shrunk to {sw}×{sh}")
+        print(
+            "| method | seconds | PSNR vs area average | mean abs diff | gradient energy vs HYPER |"
+        )
+        print("|---|---|---|---|---|")
+        hyper = _raw(folder, "shrink-hyper", sw, sh)
+        for method in ("hyper", "ours"):
+            pic = _raw(folder, f"shrink-{method}", sw, sh)
+            psnr, mad = _compare(pic, exact)
+            seconds = report["shrink"]["seconds"][method]
+            ratio = _gradient_energy(pic) / _gradient_energy(hyper)
+            print(f"| {method} | {seconds:.2f} | {psnr:.1f} dB | {mad:.2f} | {ratio:.3f} |")
+    finally:
+        session.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sandboxes", default="trixie,forky")
@@ -175,6 +271,7 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--plugin-ref", help="measure plugin/flux-outpaint as at this commit")
     where.add_argument("--plugin-source", type=Path, help="measure this plug-in folder")
     p.add_argument("--json", type=Path, help="write every run here")
+    p.add_argument("--sharpness", action="store_true", help="measure pictures, not time")
     args = p.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
     bench = _bench_module()
@@ -187,6 +284,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.plugin_ref:
             source = plugin_at(args.plugin_ref, work)
         vendor = build_vendor(work / "vendor")
+        if args.sharpness:
+            photos = [bench.photo(p, bench.CACHE) for p in SHARPNESS_PHOTOS]
+            for name in args.sandboxes.split(","):
+                run_sharpness(name, source, vendor, photos)
+            return 0
         photo = bench.photo("coffee.png", bench.CACHE)
         for name in args.sandboxes.split(","):
             results[name] = run_sandbox(name, args, source, vendor, photo)
