@@ -299,7 +299,16 @@ def bands_match_one_scaling() -> dict:
         GLib.Bytes.new(data), GdkPixbuf.Colorspace.RGB, False, 8, w, h, w * 3
     )
     one = pb.scale_simple(*size, GdkPixbuf.InterpType.BILINEAR).add_alpha(False, 0, 0, 0)
-    return {"threads": pixels.THREADS, "equal": ours == pixbuf_rect(one, (0, 0, *size))}
+    # the JPEG made from the RGB picture kept aside is the one made from the RGBA bytes
+    from outpaint.payload import Encoding
+
+    kept = pixels.encode(ours, *size, Encoding("jpeg"))
+    again = pixels.encode(bytes(bytearray(ours)), *size, Encoding("jpeg"))
+    return {
+        "threads": pixels.THREADS,
+        "equal": ours == pixbuf_rect(one, (0, 0, *size)),
+        "same_jpeg": kept == again and kept[:2] == b"\xff\xd8",
+    }
 
 
 def undo(case: dict) -> None:

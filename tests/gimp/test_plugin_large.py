@@ -198,6 +198,7 @@ def test_enlarged_pixels_sit_on_gimps_pixel_grid(outcome):
 def test_the_reference_is_one_scaling_though_made_in_bands(outcome):
     report, _ = outcome
     assert report["bands"]["equal"], report["bands"]
+    assert report["bands"]["same_jpeg"], report["bands"]
 
 
 def _wait_for(path: Path, seconds: float) -> bool:

@@ -69,12 +69,21 @@ def read_pixels(drawable, local: Rect) -> tuple[bytes, bool]:
     return _read(drawable, local, RGBA if alpha else RGB, 4 if alpha else 3), alpha
 
 
+# The last reference shrunk from pixels without alpha, and the RGB picture it was made
+# from: the JPEG encoder (worker thread) takes that picture instead of stripping the alpha
+# it was given again.  Every call of the plug-in is a new process with one reference.
+_rgb_of: tuple[bytes, object] | None = None
+
+
 def shrink(data: bytes, width: int, height: int, alpha: bool, size: tuple[int, int]) -> bytes:
     """Pixels from ``read_pixels`` as RGBA u8 at ``size``."""
+    global _rgb_of
     pb = _pixbuf(data, width, height, alpha)
     if (width, height) != size:
         pb = _scaled(pb, size)
-    return _rgba_bytes(pb)
+    rgba = _rgba_bytes(pb)
+    _rgb_of = None if alpha else (rgba, pb)
+    return rgba
 
 
 def _scaled(pb, size: tuple[int, int]):
@@ -208,12 +217,16 @@ def encode(rgba: bytes, width: int, height: int, encoding: Encoding) -> bytes:
         return pngcodec.encode_png(rgba, width, height, 4, encoding.png_level)
     # JPEG has no alpha, and GdkPixbuf 2.44 (GIMP 3.2 on forky) turned an RGBA pixbuf into a
     # grey JPEG: hand it RGB.  The reference is opaque whenever JPEG is chosen.
-    rgb = bytearray(width * height * 3)
-    for channel in range(3):
-        rgb[channel::3] = rgba[channel::4]
-    pb = GdkPixbuf.Pixbuf.new_from_bytes(
-        GLib.Bytes.new(bytes(rgb)), GdkPixbuf.Colorspace.RGB, False, 8, width, height, width * 3
-    )
+    kept = _rgb_of
+    if kept is not None and kept[0] is rgba:
+        pb = kept[1]
+    else:
+        rgb = bytearray(width * height * 3)
+        for channel in range(3):
+            rgb[channel::3] = rgba[channel::4]
+        pb = GdkPixbuf.Pixbuf.new_from_bytes(
+            GLib.Bytes.new(bytes(rgb)), GdkPixbuf.Colorspace.RGB, False, 8, width, height, width * 3
+        )
     ok, data = pb.save_to_bufferv("jpeg", ["quality"], [str(encoding.quality)])
     if not ok or not data:
         raise ResultError("Could not encode the reference as JPEG")
