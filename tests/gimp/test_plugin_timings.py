@@ -3,7 +3,8 @@
 The steps are the glue's own functions, called inside GIMP exactly as a run calls them; the
 network is left out (it is the server's time, not GIMP's).  The canvas is 4:3 with the layer
 inset by a tenth on every side, so the 16 MP case takes the downscale path: the reference is
-read at the plan's scale, and placing includes scaling the result up to the canvas.
+read at the plan's scale, and placing includes scaling the result up to the canvas (where the
+mask shows it).  scripts/bench_gimp.py times whole calls through the PDB.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ for mp in SIZES:
     plan = planning.make_plan(framed.source)
     where = framing.Placement.from_plan(plan, 16, framed.origin, framed.growth)
     rw, rh = plan.request_reference
-    full, t_read = timed(pixels.read_rgba, layer, auto.reference.translate(-rect.x, -rect.y))
-    ref, t_resample = timed(pixels.resample, full, auto.reference.width,
-                            auto.reference.height, (rw, rh))
+    (full, alpha), t_read = timed(pixels.read_pixels, layer,
+                                  auto.reference.translate(-rect.x, -rect.y))
+    ref, t_resample = timed(pixels.shrink, full, auto.reference.width,
+                            auto.reference.height, alpha, (rw, rh))
     chosen = payload.choose_encoding(payload.has_alpha(ref), rw, rh)
     _, t_jpeg = timed(pixels.encode, ref, rw, rh, payload.Encoding("jpeg"))
     _, t_png = timed(pixels.encode, ref, rw, rh, payload.Encoding("png"))
