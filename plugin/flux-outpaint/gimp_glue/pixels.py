@@ -78,6 +78,9 @@ _rgb_of: tuple[bytes, object] | None = None
 def shrink(data: bytes, width: int, height: int, alpha: bool, size: tuple[int, int]) -> bytes:
     """Pixels from ``read_pixels`` as RGBA u8 at ``size``."""
     global _rgb_of
+    _rgb_of = None
+    if alpha and (width, height) == size:
+        return data
     pb = _pixbuf(data, width, height, alpha)
     if (width, height) != size:
         pb = _scaled(pb, size)
@@ -256,7 +259,7 @@ def _rgba_bytes(pb, with_size: bool = False):
         pb = pb.add_alpha(False, 0, 0, 0)
     width, height = pb.get_width(), pb.get_height()
     stride, row = pb.get_rowstride(), width * 4
-    raw = pb.read_pixel_bytes().get_data()
+    raw = pb.get_pixels()  # one copy (read_pixel_bytes().get_data() makes two)
     if stride == row:
         data = bytes(raw[: row * height])
     else:
