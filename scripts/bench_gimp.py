@@ -24,7 +24,8 @@ at a git commit).  Columns:
 * start: from the PDB call to the plug-in's run function (process, imports, GIMP's hand-over);
 * read, scale: the reference out of GIMP and down to the request's size;
 * encode: PNG/JPEG of the reference (worker thread);
-* network: the job on the wire and on the server (the rest of ``run_job``): the server's time;
+* journal: the rest of ``run_job`` (request body, journal entries, the result's cache file);
+* network: the queue client's exchanges with the server, waiting included: the server's time;
 * decode: the returned image into RGBA bytes;
 * place: the result layer, minus mask: its mask;
 * other: the rest of the wall (planning, journal, waiting loop, return to GIMP);
@@ -65,7 +66,18 @@ for extra in (ROOT / "tests", ROOT):
 IN_GIMP = HERE / "gimp_bench"
 KEY = "bench-key-not-secret"
 MODEL_SECONDS = 0.5
-STEPS = ("start", "read", "scale", "encode", "network", "decode", "place", "mask", "other")
+STEPS = (
+    "start",
+    "read",
+    "scale",
+    "encode",
+    "journal",
+    "network",
+    "decode",
+    "place",
+    "mask",
+    "other",
+)
 SIZES = {
     4: ((2364, 1773), (236, 177, 1892, 1419)),
     16: ((4729, 3546), (472, 354, 3785, 2838)),
@@ -153,6 +165,17 @@ def best(runs: list[dict]) -> dict | None:
     if not measured:
         return None
     return {key: min(f[key] for f in measured) for key in measured[0]} | {"n": len(measured)}
+
+
+def pooled(files: list[Path]) -> dict:
+    """Several --json files as one result: every run of a sandbox and size together."""
+    out: dict[str, dict] = {}
+    for path in files:
+        for name, data in json.loads(path.read_text()).items():
+            into = out.setdefault(name, {**data, "sizes": {}})
+            for size, runs in data["sizes"].items():
+                into["sizes"].setdefault(size, []).extend(runs)
+    return out
 
 
 def print_tables(results: dict, sizes: list[int]) -> None:
@@ -272,8 +295,18 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--plugin-source", type=Path, help="measure this plug-in folder")
     p.add_argument("--json", type=Path, help="write every run here")
     p.add_argument("--sharpness", action="store_true", help="measure pictures, not time")
+    p.add_argument(
+        "--tables-from",
+        type=Path,
+        nargs="+",
+        metavar="JSON",
+        help="print the tables of earlier --json files, their runs pooled (no GIMP run)",
+    )
     args = p.parse_args(argv)
     args.sizes = [int(s) for s in args.sizes.split(",")]
+    if args.tables_from:
+        print_tables(pooled(args.tables_from), args.sizes)
+        return 0
     bench = _bench_module()
     from gimp.sandbox import build_vendor
 

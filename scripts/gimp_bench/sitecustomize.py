@@ -40,7 +40,13 @@ STEPS = {
         "gimp_glue.pixels:shrink",
     ],
     "encode": ["gimp_glue.pixels:encode"],
-    "network": ["outpaint.pipeline:run_job"],
+    # the rest of run_job: the request body, the journal, the result cache
+    "journal": ["outpaint.pipeline:run_job"],
+    # the client's exchanges with the server, waiting included: the server's time
+    "network": [
+        f"outpaint.queue_client:FalQueueClient.{name}"
+        for name in ("upload", "submit", "status", "wait", "result", "download", "cancel")
+    ],
     "decode": ["gimp_glue.pixels:decode"],
     "place": [
         "gimp_glue.placement:apply",
