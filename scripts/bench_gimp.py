@@ -28,7 +28,8 @@ at a git commit).  Columns:
 * network: the queue client's exchanges with the server, waiting included: the server's time;
 * decode: the returned image into RGBA bytes;
 * place: the result layer, minus mask: its mask;
-* other: the rest of the wall (planning, journal, waiting loop, return to GIMP);
+* end: GIMP's own time from the plug-in process letting go to the call's return;
+* other: the rest of the wall (planning, the waiting loop, GIMP calls between the steps);
 * wall: the PDB call as the caller sees it; own: wall − network, the plug-in's own share;
 * RSS: the plug-in process's peak resident memory.
 
@@ -76,6 +77,7 @@ STEPS = (
     "decode",
     "place",
     "mask",
+    "end",
     "other",
 )
 SIZES = {
@@ -150,10 +152,10 @@ def figures(run: dict) -> dict | None:
     own = step["steps_s"]
     wall = run["returned"] - run["called"]
     out = {"start": step["run_entered"] - run["called"]}
-    for name in STEPS[1:-1]:
+    for name in STEPS[1:-2]:
         out[name] = own.get(name, 0.0)
+    out["end"] = run["returned"] - step.get("exiting", step["run_exited"])
     out["other"] = wall - sum(out.values())
-    out["end"] = run["returned"] - step["run_exited"]
     out["wall"] = wall
     out["own"] = wall - out["network"]
     out["rss_mb"] = step["peak_rss_kb"] / 1024

@@ -26,10 +26,19 @@ NOISE = 0.04  # gaussian RGB noise, standard deviation on 0..1
 
 
 def _log_lines(path: str) -> list[dict]:
+    """The timer's records, each with the time its process let go (if it noted one)."""
     if not os.path.exists(path):
         return []
     with open(path, encoding="utf-8") as lines:
-        return [json.loads(line) for line in lines if line.strip()]
+        records = [json.loads(line) for line in lines if line.strip()]
+    out: list[dict] = []
+    for record in records:
+        if "exiting" in record:
+            if out:
+                out[-1]["exiting"] = record["exiting"]
+        else:
+            out.append(record)
+    return out
 
 
 def make_image(photo: str, canvas: list[int], rect: list[int]):

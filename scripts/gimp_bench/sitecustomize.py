@@ -200,5 +200,17 @@ class _Finder(importlib.abc.MetaPathFinder):
         return spec
 
 
+def _timed_exit(real_exit):
+    """os._exit that first notes when the plug-in let go (after GIMP's own clean-up)."""
+
+    def _exit(status):
+        with open(LOG, "a", encoding="utf-8") as out:
+            out.write(json.dumps({"exiting": time.time()}) + "\n")
+        real_exit(status)
+
+    return _exit
+
+
 if LOG and sys.argv and os.path.basename(sys.argv[0]) == PLUGIN_FILE:
     sys.meta_path.insert(0, _Finder())
+    os._exit = _timed_exit(os._exit)
