@@ -240,8 +240,8 @@ def check_case(case: dict) -> dict:
 
 def alignment() -> dict:
     """GdkPixbuf's enlargement lands on GIMP's pixel grid: compare it with GIMP's Linear
-    under shifts of one pixel; the unshifted comparison must be the closest.  (GIMP
-    interpolates in linear light, GdkPixbuf in sRGB: close on this gentle picture, not equal.)
+    under shifts of one pixel; the unshifted comparison must be the closest.  (Close, not
+    equal: GdkPixbuf works in fixed point with 1/16-pixel sample positions, GEGL in floats.)
     """
     w, h, big_w, big_h = 300, 200, 900, 600
     red, green, blue = triangle(16) * 40, triangle(12) * 40, triangle(20) * 40
