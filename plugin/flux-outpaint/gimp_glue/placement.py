@@ -45,11 +45,15 @@ def apply(
     where: Placement,
     name: str = LAYER_NAME,
     edit_mask_of=None,
+    flush_displays: bool = True,
 ):
     """Add the result as a masked layer directly above ``above`` (same parent; None = the
     top of the image); one undo step.
 
     ``edit_mask_of``: a layer whose mask was the selected drawable, selected again after.
+    ``flush_displays``: show the change in GIMP's windows now.  A script calling the
+    plug-in flushes when it is done; in gimp-console a flush made GIMP render the image's
+    whole composite before the call returned (0.07-0.6 s at 16-35 MP), for no window.
     """
     selected = list(image.get_selected_layers())
     old_size = (image.get_width(), image.get_height())
@@ -77,7 +81,8 @@ def apply(
         raise
     finally:
         image.undo_group_end()
-    Gimp.displays_flush()
+    if flush_displays:
+        Gimp.displays_flush()
     return layer
 
 

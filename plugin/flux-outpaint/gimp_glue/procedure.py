@@ -130,7 +130,16 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     with about_request(result.request_id):  # paid for: the id lets the person recover it
         rgba, width, height = pixels.decode(result.data)
         check_size((width, height), plan.request_output)
-    return apply(image, layer, rgba, width, height, where, edit_mask_of=layer if was_mask else None)
+    return apply(
+        image,
+        layer,
+        rgba,
+        width,
+        height,
+        where,
+        edit_mask_of=layer if was_mask else None,
+        flush_displays=run_mode != Gimp.RunMode.NONINTERACTIVE,  # a script flushes itself
+    )
 
 
 def _wait(run_mode, job: worker.Background):
