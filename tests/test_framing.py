@@ -197,6 +197,54 @@ def test_placement_of_a_downscaled_plan_covers_the_canvas():
     assert where.rect.right >= 2600 and where.rect.bottom >= 1800
 
 
+SHOWN_CASES = [
+    # rect, reference (image coordinates), sides grown (l, r, t, b), blend
+    (Rect(0, 0, 800, 560), Rect(100, 80, 600, 400), Expansion(1, 1, 1, 1), 16),
+    (Rect(0, 0, 700, 400), Rect(0, 0, 600, 400), Expansion(0, 1, 0, 0), 16),
+    (Rect(-1, -2, 7201, 4805), Rect(600, 400, 6000, 4000), Expansion(1, 1, 1, 1), 16),
+    (Rect(10, 20, 300, 200), Rect(60, 20, 200, 200), Expansion(1, 1, 0, 0), 0),
+    (Rect(0, 0, 120, 90), Rect(-30, 10, 100, 60), Expansion(0, 1, 1, 1), 8),  # sticks out
+    (Rect(0, 0, 60, 50), Rect(10, 10, 40, 30), Expansion(1, 1, 1, 1), 20),  # all ramp
+    (Rect(0, 0, 90, 70), Rect(0, 0, 0, 0), Expansion(), 0),  # nothing to protect
+]
+
+
+@pytest.mark.parametrize(("rect", "reference", "sides", "blend"), SHOWN_CASES)
+def test_shown_rectangles_carry_every_non_zero_mask_pixel(rect, reference, sides, blend):
+    where = Placement(rect, reference, sides, blend)
+    parts = where.shown()
+    full = bytearray(rect.width * rect.height)  # 0 wherever no part is written
+    covered = 0
+    for part in parts:
+        assert part.intersect(Rect(0, 0, rect.width, rect.height)) == part
+        covered += part.width * part.height
+        values = where.mask(part.translate(rect.x, rect.y))
+        for y in range(part.height):
+            start = (part.y + y) * rect.width + part.x
+            assert full[start : start + part.width] == bytes(part.width)  # disjoint
+            full[start : start + part.width] = values[y * part.width : (y + 1) * part.width]
+    assert bytes(full) == where.mask()
+    assert covered <= rect.width * rect.height
+
+
+def test_shown_leaves_out_the_interior_and_a_margin_widens_the_band():
+    where = Placement(Rect(0, 0, 800, 560), Rect(100, 80, 600, 400), Expansion(1, 1, 1, 1), 16)
+    assert where.shown() == [
+        Rect(0, 0, 800, 96),
+        Rect(0, 464, 800, 96),
+        Rect(0, 96, 116, 368),
+        Rect(684, 96, 116, 368),
+    ]
+    assert where.shown(margin=10) == [
+        Rect(0, 0, 800, 106),
+        Rect(0, 454, 800, 106),
+        Rect(0, 106, 126, 348),
+        Rect(674, 106, 126, 348),
+    ]
+    one_side = Placement(Rect(0, 0, 700, 400), Rect(0, 0, 600, 400), Expansion(0, 1, 0, 0), 16)
+    assert one_side.shown(margin=10) == [Rect(574, 0, 126, 400)]
+
+
 def test_placement_json_round_trip():
     where = Placement(Rect(-3, 0, 90, 70), Rect(10, 5, 60, 50), Expansion(1, 0, 1, 0), 12)
     assert Placement.from_json(where.to_json()) == where

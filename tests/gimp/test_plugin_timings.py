@@ -3,8 +3,9 @@
 The steps are the glue's own functions, called inside GIMP exactly as a run calls them; the
 network is left out (it is the server's time, not GIMP's).  The canvas is 4:3 with the layer
 inset by a tenth on every side, so the 16 MP case takes the downscale path: the reference is
-read at the plan's scale, and placing includes scaling the result up to the canvas.
-The timed batch is inside/timings.py.
+read at the plan's scale, and placing includes scaling the result up to the canvas (where the
+mask shows it).  The timed batch is inside/timings.py; scripts/bench_gimp.py times whole calls
+through the PDB.
 """
 
 from __future__ import annotations

@@ -23,9 +23,8 @@ from outpaint.errors import (
     user_message,
 )
 from outpaint.framing import Placement, check_size
-from outpaint.pipeline import Job, run_job
 
-from . import pixels, session, source, worker
+from . import network, pixels, session, source, transport, worker
 from .placement import apply
 
 OUTPAINT = "plug-in-flux-outpaint"
@@ -86,12 +85,17 @@ def estimate_line(auto: framing.Automatic, canvas: tuple[int, int], config) -> s
     return "\n".join(plan.describe(None if growth is None else (growth.width, growth.height)))
 
 
+def _interactive(run_mode) -> bool:
+    return run_mode == Gimp.RunMode.INTERACTIVE
+
+
 def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     layer, was_mask = source.pick_layer(drawables)
     rect = source.layer_rect(layer)
     canvas = (image.get_width(), image.get_height())
     auto = framing.automatic(*canvas, rect, source.alpha_reader(layer, rect))
-    if session.interactive(run_mode):
+    if _interactive(run_mode):
+        network()  # no imports in two threads at once
         from . import dialog  # Gtk only where a window may open
 
         for side, value in framing.prefill(auto, planning.MAX_EXPAND).items():
@@ -108,6 +112,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     reference = pixels.read_reference(
         layer, auto.reference, (rect.x, rect.y), plan.request_reference
     )
+    pipeline = network()
     purpose = {
         "tool": "gimp",
         "gimp": Gimp.version(),
@@ -115,11 +120,11 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
         "layer": layer.get_name(),
         "placement": where.to_json(),
     }
-    job = Job(reference_rgba=reference, plan=plan, options=options, purpose=purpose)
+    job = pipeline.Job(reference_rgba=reference, plan=plan, options=options, purpose=purpose)
     extra = {} if deadline is None else {"deadline_s": deadline}
 
     def work(client, report, cancel):
-        return run_job(
+        return pipeline.run_job(
             job,
             client=client,
             journal=session.journal(),
@@ -129,15 +134,24 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
             **extra,
         )
 
-    result = _wait(run_mode, session.start(key, url, work))
+    result = _wait(run_mode, session.start(key, url, work, transport()))
     with about_request(result.request_id):  # paid for: the id lets the person recover it
         rgba, width, height = pixels.decode(result.data, plan.request_output)
         check_size((width, height), plan.request_output)  # what the decoder made of it
-    return apply(image, layer, rgba, width, height, where, edit_mask_of=layer if was_mask else None)
+    return apply(
+        image,
+        layer,
+        rgba,
+        width,
+        height,
+        where,
+        edit_mask_of=layer if was_mask else None,
+        flush_displays=run_mode != Gimp.RunMode.NONINTERACTIVE,  # a script flushes itself
+    )
 
 
 def _wait(run_mode, job: worker.Background):
-    if session.interactive(run_mode):
+    if _interactive(run_mode):
         from . import dialog  # Gtk only where a window may open
 
         return dialog.wait(job)
@@ -151,6 +165,7 @@ def run_outpaint(procedure, run_mode, image, drawables, config, data):
 
 
 def run_recover(procedure, run_mode, image, drawables, config, data):
+    network()  # no imports in two threads at once
     from . import recover  # only the recover procedure needs it
 
     return _guarded(

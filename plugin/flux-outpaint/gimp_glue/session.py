@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from gi.repository import Gimp
 from outpaint import settings
 from outpaint.errors import ConfigError
-from outpaint.journal import Journal, default_journal_path
-from outpaint.queue_client import FalQueueClient
 
 from . import worker
+
+if TYPE_CHECKING:  # the network half is imported when a job starts (see gimp_glue)
+    from outpaint.journal import Journal
+    from outpaint.queue_client import FalQueueClient
 
 # How long one run may wait for fal, in seconds (the core's default when unset); the CLI has
 # --timeout for the same thing.
@@ -61,21 +64,25 @@ def deadline_s() -> float | None:
 
 
 def journal() -> Journal:
+    from outpaint.journal import Journal, default_journal_path
+
     return Journal(default_journal_path())
 
 
-NetworkWork = Callable[[FalQueueClient, worker.Report, object], object]
+NetworkWork = Callable[["FalQueueClient", worker.Report, object], object]
 
 
 def base_url() -> str:
     return settings.queue_base_url()
 
 
-def start(key: str, url: str, work: NetworkWork) -> worker.Background:
-    """Run ``work(client, report, cancel)`` in a worker thread with a client of its own."""
+def start(key: str, url: str, work: NetworkWork, transport=None) -> worker.Background:
+    """Run ``work(client, report, cancel)`` in a worker thread with a client of its own
+    (over ``transport`` when given: an ``httpx`` transport no other client uses)."""
+    from outpaint.queue_client import FalQueueClient
 
     def run(report, cancel):
-        client = FalQueueClient(url, key)
+        client = FalQueueClient(url, key, transport=transport)
         try:
             return work(client, report, cancel)
         finally:

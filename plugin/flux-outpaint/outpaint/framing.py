@@ -24,7 +24,7 @@ from . import geometry
 from .errors import InputError, ResultError
 from .geometry import Expansion, Rect, Source
 from .planning import Plan
-from .seam import mask_bytes
+from .seam import MAX_BLEND, mask_bytes
 
 __all__ = [
     "ASPECT_TOLERANCE",
@@ -171,6 +171,37 @@ class Placement:
         area = self.rect if area is None else area
         local = self.reference.translate(-area.x, -area.y)
         return mask_bytes(area.width, area.height, local, self.sides, self.seam_blend)
+
+    def shown(self, margin: int = 0) -> list[Rect]:
+        """Where the mask is not 0, as at most four disjoint rectangles in the result layer's
+        own coordinates (0, 0 = ``rect``'s corner): everything but the original's interior.
+
+        ``margin`` moves the interior's edges on the sides that grew that many pixels further
+        in, for pixels wanted a little beyond what the mask shows.  The mask is exactly 0
+        everywhere outside these rectangles (``shown()`` with no margin).
+        """
+        width, height = self.rect.width, self.rect.height
+        ref = self.reference.translate(-self.rect.x, -self.rect.y)
+        blend = max(0, min(int(self.seam_blend), MAX_BLEND))
+        s = self.sides
+
+        def cut(grew: int) -> int:
+            return blend + max(0, margin) if grew else 0
+
+        x0, x1 = ref.x + cut(s.left), ref.right - cut(s.right)
+        y0, y1 = ref.y + cut(s.top), ref.bottom - cut(s.bottom)
+        hidden = None
+        if x1 > x0 and y1 > y0:
+            hidden = Rect(x0, y0, x1 - x0, y1 - y0).intersect(Rect(0, 0, width, height))
+        if hidden is None:
+            return [Rect(0, 0, width, height)]
+        parts = [
+            Rect(0, 0, width, hidden.y),
+            Rect(0, hidden.bottom, width, height - hidden.bottom),
+            Rect(0, hidden.y, hidden.x, hidden.height),
+            Rect(hidden.right, hidden.y, width - hidden.right, hidden.height),
+        ]
+        return [part for part in parts if not part.is_empty]
 
     def to_json(self) -> dict[str, Any]:
         r, o, s = self.rect, self.reference, self.sides

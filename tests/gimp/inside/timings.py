@@ -34,9 +34,11 @@ def main(params):
         plan = planning.make_plan(framed.source)
         where = framing.Placement.from_plan(plan, 16, framed.origin, framed.growth)
         rw, rh = plan.request_reference
-        full, t_read = timed(pixels.read_rgba, layer, auto.reference.translate(-rect.x, -rect.y))
+        (full, alpha), t_read = timed(
+            pixels.read_pixels, layer, auto.reference.translate(-rect.x, -rect.y)
+        )
         ref, t_resample = timed(
-            pixels.resample, full, auto.reference.width, auto.reference.height, (rw, rh)
+            pixels.shrink, full, auto.reference.width, auto.reference.height, alpha, (rw, rh)
         )
         chosen = payload.choose_encoding(payload.has_alpha(ref), rw, rh)
         _, t_jpeg = timed(pixels.encode, ref, rw, rh, payload.Encoding("jpeg"))
