@@ -41,7 +41,15 @@ def server():
 def test_the_readme_has_examples_of_every_kind():
     lines = examples()
     joined = "\n".join(lines)
-    for needle in ("--aspect 16:9", "--dry-run", "--recover", "-o -", "--local", "--out-dir"):
+    for needle in (
+        "--aspect 16:9",
+        "--dry-run",
+        "--recover",
+        "-o -",
+        "--local",
+        "--out-dir",
+        "--variations",
+    ):
         assert needle in joined
     assert sum(ln.startswith("flux-outpaint") for ln in lines) >= 6
 
@@ -75,3 +83,5 @@ def test_every_readme_example_runs_verbatim(tmp_path, server):
     assert len(list((clone / "tall").iterdir())) >= 3
     assert Image.open(clone / "taller.png").size == (600, 528)
     assert Image.open(clone / "offline.png").size == (600, 656)
+    takes = sorted((clone / "docs" / "images").glob("before-outpaint-*.png"))
+    assert [t.name for t in takes] == [f"before-outpaint-{n}.png" for n in (1, 2, 3)]
