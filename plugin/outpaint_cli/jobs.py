@@ -272,11 +272,9 @@ class Runner:
         if self._writer is not None:
             self._writer.shutdown(wait=False, cancel_futures=True)
 
-    def run(self, item: Item) -> Written | Future[Written] | Variants:
-        """The job; returns what was written, or the background write that will be."""
-        if item.variations > 1:
-            return self.run_variations(item)
-        t0 = time.monotonic()
+    def read(self, item: Item) -> tuple[ph.Photo, bytes]:
+        """The input, read again for its job, and the reference to send (sRGB RGBA 8-bit at
+        the request's size)."""
         name = item.name
         if self.cancel.is_set():
             raise CancelledError("Cancelled before it was sent")
@@ -290,7 +288,16 @@ class Runner:
             self.board.say(f"{name}: {note}")
         if self.verbose:
             self.board.say(f"{name}: {describe(photo)}")
-        reference = photo.rgba8(reference_box(item.plan, item.origin), item.plan.request_reference)
+        box = reference_box(item.plan, item.origin)
+        return photo, photo.rgba8(box, item.plan.request_reference)
+
+    def run(self, item: Item) -> Written | Future[Written] | Variants:
+        """The job; returns what was written, or the background write that will be."""
+        if item.variations > 1:
+            return self.run_variations(item)
+        t0 = time.monotonic()
+        name = item.name
+        photo, reference = self.read(item)
 
         def progress(p: Progress) -> None:
             if p.phase is Phase.DONE:
@@ -330,15 +337,7 @@ class Runner:
         arrives is placed into its own output, and the takes that failed are named."""
         t0 = time.monotonic()
         name, count = item.name, item.variations
-        if self.cancel.is_set():
-            raise CancelledError("Cancelled before it was sent")
-        self.board.update(name, READING, elapsed_s=0.0)
-        photo = ph.load(
-            item.data if item.data is not None else _read(item.path, name), name, item.path
-        )
-        if photo.size != item.size:
-            raise InputError(f"{name} changed while the batch ran")
-        reference = photo.rgba8(reference_box(item.plan, item.origin), item.plan.request_reference)
+        photo, reference = self.read(item)
         phases: dict[int, Progress] = {}
         lock = threading.Lock()
 

@@ -217,6 +217,13 @@ class FalQueueClient:
         cancel: threading.Event | None = None,
     ) -> Status:
         """One status check, with every log line the server currently shows."""
+        code, body = self._poll(handle, deadline, cancel)
+        return parse_status(body, code, LogTracker(self._secrets))
+
+    def _poll(
+        self, handle: RequestHandle, deadline: float | None, cancel: threading.Event | None
+    ) -> tuple[int, dict[str, Any]]:
+        """One status request with every log line: its HTTP status and JSON object."""
         response, body = self._calls.call(
             Op.STATUS,
             "GET",
@@ -226,7 +233,7 @@ class FalQueueClient:
             cancel=cancel,
             request_id=handle.request_id,
         )
-        return parse_status(json_object(body), response.status_code, LogTracker(self._secrets))
+        return response.status_code, json_object(body)
 
     def wait(
         self,
@@ -388,16 +395,8 @@ class FalQueueClient:
                     # finished job is noticed within seconds instead of at the idle timeout.
                     if self._clock() - heard >= retry.STREAM_SILENCE_POLL_S * self._scale:
                         heard = self._clock()
-                        response, body = self._calls.call(
-                            Op.STATUS,
-                            "GET",
-                            handle.status_url,
-                            params={"logs": "1"},
-                            deadline=deadline,
-                            cancel=cancel,
-                            request_id=handle.request_id,
-                        )
-                        if isinstance(emit(json_object(body), response.status_code), Completed):
+                        code, body = self._poll(handle, deadline, cancel)
+                        if isinstance(emit(body, code), Completed):
                             return True
                     continue
                 heard = self._clock()
@@ -418,16 +417,8 @@ class FalQueueClient:
     ) -> None:
         while True:
             self._calls.check(cancel, deadline)
-            response, body = self._calls.call(
-                Op.STATUS,
-                "GET",
-                handle.status_url,
-                params={"logs": "1"},
-                deadline=deadline,
-                cancel=cancel,
-                request_id=handle.request_id,
-            )
-            status = emit(json_object(body), response.status_code)
+            code, body = self._poll(handle, deadline, cancel)
+            status = emit(body, code)
             if isinstance(status, Completed):
                 return
             interval = (
