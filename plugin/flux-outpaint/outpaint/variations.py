@@ -8,7 +8,9 @@ once.  At most ``MAX_PARALLEL`` requests are in flight.  A cancel stops the take
 not been submitted yet and cancels the others on fal.
 
 One take failing does not fail the others: every take ends as a result or an error, and the
-caller places what succeeded and names each request that did not (``failure_line``).
+caller places what succeeded and names each request that did not (``failure_line``).  Every
+take's last report says how it ended (done, failed or cancelled), so a window can show one row
+per take (``take_status``).  ``run_of`` finds the requests of one run in the journal again.
 """
 
 from __future__ import annotations
@@ -16,24 +18,26 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from . import payload
 from .errors import CancelledError, OutpaintError, user_message
-from .journal import Journal
+from .journal import Journal, JournalEntry
 from .pipeline import Job, JobResult, run_job
 from .queue_client import FalQueueClient
 from .retry import DEFAULT_DEADLINE_S
-from .status import Progress
+from .status import Phase, Progress
 
 __all__ = [
     "MAX_PARALLEL",
     "MAX_VARIATIONS",
     "Take",
     "failure_line",
+    "run_of",
     "run_variations",
+    "take_status",
 ]
 
 MAX_VARIATIONS = 4
@@ -91,14 +95,22 @@ def run_variations(
     run_id = uuid.uuid4().hex
 
     def one(index: int) -> Take:
-        if cancel.is_set():  # never submitted: nothing to cancel on fal, nothing billed
-            return Take(index, error=CancelledError("Cancelled"))
         purpose = {**job.purpose, "run": run_id, "variation": index + 1, "variations": count}
+        started = clock()
 
         def report(progress: Progress) -> None:
             if on_progress is not None:
                 on_progress(index, progress)
 
+        def ended(exc: OutpaintError) -> Take:
+            # run_job reports nothing once it raises; a window showing each take's state
+            # must still learn that this one is over
+            phase = Phase.CANCELLED if isinstance(exc, CancelledError) else Phase.FAILED
+            report(Progress(phase, elapsed_s=clock() - started, request_id=exc.request_id))
+            return Take(index, error=exc)
+
+        if cancel.is_set():  # never submitted: nothing to cancel on fal, nothing billed
+            return ended(CancelledError("Cancelled"))
         try:
             result = run_job(
                 replace(job, purpose=purpose),
@@ -111,9 +123,9 @@ def run_variations(
                 clock=clock,
             )
         except OutpaintError as exc:
-            return Take(index, error=exc)
+            return ended(exc)
         except Exception as exc:  # noqa: BLE001 - a bug in one take must not lose the others
-            return Take(index, error=OutpaintError(user_message(exc)))
+            return ended(OutpaintError(user_message(exc)))
         return Take(index, result=result)
 
     with ThreadPoolExecutor(max_workers=min(count, MAX_PARALLEL)) as pool:
@@ -131,3 +143,51 @@ def failure_line(takes: list[Take], secrets: tuple[str, ...] = ()) -> str:
         parts.append(f"variation {take.index + 1}: {user_message(take.error, secrets)}")
     head = f"{len(failed)} of {len(takes)} variations failed"
     return f"{head}: " + "; ".join(parts)
+
+
+_SENDING = frozenset({Phase.ENCODING, Phase.UPLOADING, Phase.SUBMITTING})
+
+
+def take_status(progress: Progress | None) -> str:
+    """A take's state in a few words, for one row of a wait window (None: not started)."""
+    if progress is None:
+        return "waiting to start"
+    phase = progress.phase
+    if phase in _SENDING:
+        return "sending"
+    if phase is Phase.QUEUED:
+        position = progress.queue_position
+        return "queued" if position is None else f"queued (position {position + 1})"
+    return {
+        Phase.RUNNING: "running",
+        Phase.DOWNLOADING: "downloading",
+        Phase.DONE: "done",
+        Phase.FAILED: "failed",
+        Phase.CANCELLED: "cancelled",
+    }[phase]
+
+
+def _variation(entry: JournalEntry) -> int:
+    number = entry.purpose.get("variation")
+    return number if isinstance(number, int) else 0
+
+
+def run_of(
+    entry: JournalEntry, entries: Iterable[JournalEntry], states: Iterable[str]
+) -> list[JournalEntry]:
+    """The requests of ``entry``'s run whose state is one of ``states``, by variation number.
+
+    A request made alone (no ``run``, or a run of one) is its own run; ``entry`` is always
+    part of the answer, whatever its state, since someone asked for it by name.
+    """
+    run = entry.purpose.get("run")
+    count = entry.purpose.get("variations")
+    if not isinstance(run, str) or not isinstance(count, int) or count < 2:
+        return [entry]
+    wanted = frozenset(states)
+    members = [
+        e
+        for e in entries
+        if e.purpose.get("run") == run and (e.state in wanted or e.request_id == entry.request_id)
+    ]
+    return sorted(members, key=_variation)
