@@ -26,6 +26,7 @@ from . import payload
 from .errors import CancelledError, OutpaintError, user_message
 from .journal import Journal, JournalEntry
 from .pipeline import Job, JobResult, run_job
+from .planning import MAX_VARIATIONS
 from .queue_client import FalQueueClient
 from .retry import DEFAULT_DEADLINE_S
 from .status import Phase, Progress
@@ -40,7 +41,6 @@ __all__ = [
     "take_status",
 ]
 
-MAX_VARIATIONS = 4
 # fal queues what it cannot run at once; more than a few requests in flight from one person
 # only adds queue time and connections.
 MAX_PARALLEL = 4

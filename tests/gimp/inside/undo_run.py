@@ -1,7 +1,8 @@
 """Batch of test_plugin_undo.py, in the full GIMP: place a result in an image shown in a
 window, then wait for the driver's one Ctrl+Z and report the image as it is after it.
 
-``params``: ``wait_s`` (how long each wait for the driver may take).
+``params``: ``wait_s`` (how long each wait for the driver may take) and optionally ``args``
+(more arguments of the plug-in, e.g. ``{"variations": 3}``).
 """
 
 from __future__ import annotations
@@ -27,9 +28,15 @@ def main(params):
     Gimp.Display.new(img)
     Gimp.displays_flush()
     before = snapshot(img)
-    r = outpaint(img, [layer], expand_left=64, expand_top=32)
+    r = outpaint(img, [layer], expand_left=64, expand_top=32, **params.get("args", {}))
     after = snapshot(img)
-    report(ok=r["ok"], message=r["message"], changed=after != before, size_after=after["size"])
+    report(
+        ok=r["ok"],
+        message=r["message"],
+        changed=after != before,
+        size_after=after["size"],
+        layers_after=[x[0] for x in after["layers"]],
+    )
     with open(os.path.join(session, "placed"), "w") as out:
         out.write("1")
     # The driver presses Ctrl+Z once and then says so: looking only after that, the image is

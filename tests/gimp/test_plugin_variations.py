@@ -1,0 +1,162 @@
+"""Variations in real GIMP 3.0 and 3.2: one take is a layer, three are a layer group.
+
+``outcome``: one GIMP profile per version, two batches (inside/variations_cases.py): one and
+three takes plus recover of the run against a plain local server, then three takes against
+``fail-once`` (the first job that runs fails).  Cancel goes through the wait window under
+Xvfb (test_plugin_dialog.py's driver); the one undo step through GIMP's own Ctrl+Z
+(test_plugin_undo.py's driver).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from .harness import KEY, files_containing, gui_driver, local_server, server_env
+from .sandbox import GimpSession
+from .test_plugin_dialog import SETTINGS_TITLE, run_interactive, saved_shot
+
+GROWN = [464, 332]  # 400×300 with 64 px added left and 32 on top
+NAMES = ["Outpaint 1", "Outpaint 2", "Outpaint 3"]
+
+
+@pytest.fixture(scope="module", params=["trixie", "forky"], ids=["gimp3.0", "gimp3.2"])
+def outcome(request, vendor_dir):
+    """(main report, its submits, partial batch result, its submits, key leaks)."""
+    session = GimpSession(request.param, vendor=lambda: vendor_dir)
+    try:
+        session.install_plugin()
+        with local_server() as server:
+            main = session.run_batch("variations_cases", env=server_env(server)).check()
+            submits = list(server.submits)
+        with local_server(scenarios=["fail-once"]) as server:
+            partial = session.run_batch("variations_cases:partial", env=server_env(server))
+            partial_submits = list(server.submits)
+        leaks = files_containing(session.host_profile, KEY)
+        yield main, submits, partial, partial_submits, leaks
+    finally:
+        session.close()
+
+
+def test_one_take_is_one_layer_as_before(outcome):
+    main, _, _, _, _ = outcome
+    one = main["one"]
+    assert one["ok"], one
+    assert not one["is_group"] and one["group"]["name"] == "Outpaint"
+    assert one["group"]["has_mask"] and one["top"] == ["Outpaint", "Source"]
+    assert one["canvas"] == GROWN
+
+
+def test_three_takes_are_a_group_above_the_source(outcome):
+    main, _, _, _, _ = outcome
+    three = main["three"]
+    assert three["ok"], three
+    assert three["is_group"] and three["is_layer"]  # returned through the layer return value
+    assert three["group"]["name"] == "Outpaint"
+    assert three["top"] == ["Outpaint", "Source"]  # directly above the source, same parent
+    assert three["group"]["parent"] is None and three["src"]["parent"] is None
+    assert [c["name"] for c in three["children"]] == NAMES
+    assert all(c["parent"] == "Outpaint" and c["has_mask"] for c in three["children"])
+    assert three["visible"] == [True, False, False]
+    assert three["same_masks"]
+    # every take covers the grown canvas, like the single layer does
+    assert {(c["x"], c["y"], c["w"], c["h"]) for c in three["children"]} == {(0, 0, *GROWN)}
+    assert three["canvas"] == GROWN and three["layers"] == 5
+    assert three["src_unchanged"] and three["selected"] == ["Source"]
+
+
+def test_exactly_one_submit_per_take_and_one_run_in_the_journal(outcome):
+    main, submits, _, _, _ = outcome
+    assert len(submits) == 1 + 3  # recover never submits
+    runs = [e for e in main["journal"].values() if "run" in e]
+    assert len(runs) == 3 and len({e["run"] for e in runs}) == 1
+    assert sorted(e["variation"] for e in runs) == [1, 2, 3]
+    assert set(main["journal"]) == set(submits)
+
+
+def test_recover_brings_the_whole_run_back_as_a_group(outcome):
+    main, _, _, _, _ = outcome
+    back = main["recover"]
+    assert back["ok"], back
+    assert back["is_group"] and back["group"]["name"] == "Outpaint (recovered)"
+    assert [c["name"] for c in back["children"]] == NAMES
+    assert back["visible"] == [True, False, False]
+    assert back["same_pixels"]
+
+
+def test_one_failed_take_is_named_and_the_others_are_placed(outcome):
+    _, _, partial, submits, _ = outcome
+    report = partial.check()
+    info = report["partial"]
+    assert info["ok"], info
+    assert len(submits) == 3
+    failed = [rid for rid, e in report["journal"].items() if e["state"] == "failed"]
+    assert len(failed) == 1, report["journal"]
+    lost = report["journal"][failed[0]]["variation"]
+    kept = [n for n in NAMES if n != f"Outpaint {lost}"]
+    assert [c["name"] for c in info["children"]] == kept
+    assert info["visible"] == [True, False]
+    # Gimp.message in gimp-console goes to stderr: one line naming the failed request
+    lines = [ln for ln in partial.stderr.splitlines() if "variations failed" in ln]
+    assert len(lines) == 1, partial.stderr[-2000:]
+    assert "1 of 3 variations failed" in lines[0] and f"variation {lost}" in lines[0]
+    assert failed[0] in lines[0]
+    assert [rid for rid in submits if rid in lines[0]] == failed
+
+
+def test_key_is_in_no_profile_file(outcome):
+    main, _, partial, _, leaks = outcome
+    assert leaks == []
+    assert KEY not in repr(main) and KEY not in partial.stderr
+
+
+def test_cancel_during_three_running_requests_cancels_each_on_fal(gimp):
+    # never-finish without queue time: each job runs on the server as soon as it is submitted
+    with local_server(scenarios=["never-finish"]) as server:
+        report, seen = run_interactive(
+            gimp,
+            [
+                {"window": SETTINGS_TITLE},
+                {"window": "^Outpainting$", "after": "running", "shot": "wait-variations.png"},
+            ],
+            server_env(server),
+            when={"running": lambda: len(server.submits) == 3},
+            args={"variations": 3},
+        )
+        submits = list(server.submits)
+        cancels = [e for e in server.log if str(e.get("path", "")).endswith("/cancel")]
+    assert [s["found"] for s in seen] == [True, True], seen
+    assert report["status"] == "cancel", report
+    assert report["unchanged"] and report["layers"] == ["Source"]
+    assert len(submits) == 3
+    cancelled = {e["path"].rsplit("/", 2)[-2] for e in cancels}
+    assert cancelled == set(submits), server.log[-6:]
+    saved_shot(gimp, "wait-variations.png")
+
+
+def test_three_takes_and_the_growth_are_one_undo_step(gimp):
+    gimp.install_plugin()
+    with (
+        local_server() as server,
+        gui_driver(gimp, "undo_driver.py", {"screen": "1280x1024x24"}, 300) as display,
+    ):
+        result = gimp.run_batch(
+            "undo_run",
+            {"wait_s": 60, "args": {"variations": 3}},
+            env={**server_env(server), "DISPLAY": display},
+            timeout=200,
+            gui=True,
+        )
+        submits = len(server.submits)
+    driver = json.loads((gimp.host_dir / "driver.json").read_text())
+    assert driver["failure"] is None, f"the driver gave up: {driver}\n{result.describe()}"
+    assert result.error is None, result.error + result.stderr[-2000:]
+    report = result.report
+    assert report is not None, f"the batch never finished: {result.describe()}"
+    assert report["ok"] and report["changed"], report
+    assert report["size_after"] == [564, 332] and submits == 3
+    assert report["layers_after"] == ["Outpaint", *NAMES, "Source"]
+    assert report["undo_seen"], "Ctrl+Z did not remove the group"
+    assert report["undone"], report
+    assert report["size_undone"] == [500, 300] and report["layers_undone"] == ["Source"]
