@@ -119,7 +119,7 @@ def test_cancel_during_three_running_requests_cancels_each_on_fal(gimp):
         report, seen = run_interactive(
             gimp,
             [
-                {"window": SETTINGS_TITLE},
+                {"window": SETTINGS_TITLE, "shot": "settings-variations.png"},
                 {"window": "^Outpainting$", "after": "running", "shot": "wait-variations.png"},
             ],
             server_env(server),
@@ -134,6 +134,7 @@ def test_cancel_during_three_running_requests_cancels_each_on_fal(gimp):
     assert len(submits) == 3
     cancelled = {e["path"].rsplit("/", 2)[-2] for e in cancels}
     assert cancelled == set(submits), server.log[-6:]
+    saved_shot(gimp, "settings-variations.png")
     saved_shot(gimp, "wait-variations.png")
 
 

@@ -118,7 +118,8 @@ class WaitDialog:
         self.log.set_max_width_chars(60)
         self.bar = Gtk.ProgressBar(show_text=True, text="0 s")
         self.rows = [Gtk.Label(xalign=0.0, label="") for _ in range(takes if takes > 1 else 0)]
-        for widget in (self.phase, self.queue, *self.rows, self.bar, self.log):
+        lines = self.rows or [self.queue]  # several takes: each row has its own position
+        for widget in (self.phase, *lines, self.bar, self.log):
             box.pack_start(widget, False, False, 0)
         self.dlg.show_all()
 
