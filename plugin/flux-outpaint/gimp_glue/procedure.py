@@ -13,7 +13,7 @@ import sys
 import traceback
 
 from gi.repository import Gimp, GLib, GObject
-from outpaint import framing, payload, planning
+from outpaint import colormatch, framing, payload, planning
 from outpaint.errors import (
     InputError,
     OutpaintError,
@@ -138,6 +138,8 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     with about_request(result.request_id):  # paid for: the id lets the person recover it
         rgba, width, height = pixels.decode(result.data, plan.request_output)
         check_size((width, height), plan.request_output)  # what the decoder made of it
+        if config.get_property("color-match"):
+            rgba = color_matched(result.request_id, rgba, (width, height), reference, plan)
     return apply(
         image,
         layer,
@@ -148,6 +150,20 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
         edit_mask_of=layer if was_mask else None,
         flush_displays=run_mode != Gimp.RunMode.NONINTERACTIVE,  # a script flushes itself
     )
+
+
+def color_matched(
+    request_id: str, rgba: bytes, size: tuple[int, int], reference: bytes, plan
+) -> bytes:
+    """The result with the model's colour drift taken out (see ``outpaint.colormatch``).
+
+    The correction goes into the journal: recover places the result as this run did, without
+    the reference it was measured against."""
+    correction = colormatch.for_plan(rgba, size, reference, plan)
+    if correction.is_identity:
+        return rgba
+    session.journal().note(request_id, color_correction=correction.to_json())
+    return correction.apply(rgba)
 
 
 def _wait(run_mode, job: worker.Background):

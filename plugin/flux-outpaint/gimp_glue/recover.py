@@ -9,7 +9,7 @@ canvas origin, unmasked.
 
 from __future__ import annotations
 
-from outpaint import imageinfo, pipeline
+from outpaint import colormatch, imageinfo, pipeline
 from outpaint.errors import InputError, ResultError, about_request
 from outpaint.framing import Placement
 from outpaint.geometry import Expansion, Rect
@@ -75,6 +75,8 @@ def recover(run_mode, image, drawables, config, secrets: list[str]):
             except ResultError:  # damaged in the cache: fetch it again (and check that)
                 data = _fetch(run_mode, request_id, journal, secrets)
         rgba, width, height = pixels.decode(data, want)
+    # As the run placed it: with the colour correction it measured, if it made one.
+    rgba = colormatch.Correction.from_json(entry.details.get("color_correction")).apply(rgba)
     above = None
     if drawables and len(drawables) == 1:
         try:
