@@ -29,7 +29,9 @@ peak RSS; the table is followed by one line per goal saying whether it was met.
 server with and without its ``drift`` scenario (a colour cast and a slight blur over the
 whole canvas, as a re-rendering model returns it), with colour matching on and off, and
 prints the seam metric (``fal_local.metrics.seam_metric``) of each output and how much
-matching changed the new pixels.
+matching changed the new pixels.  ``--seam-images DIR`` also writes ``color-match.png`` there:
+the top-left corner of the first photo's drift output, colour matching off beside on (the
+README's before/after).
 
 Inputs are photographs from scikit-image's sample data (NASA's public-domain "astronaut",
 Rachel Michetti's CC0 "coffee", Stéfan van der Walt's "chelsea", "rocket" (public domain)),
@@ -556,12 +558,33 @@ def bench_seam(args, tmp: Path) -> list[dict]:
                 result = np.asarray(Image.open(out).convert("RGB"))
                 row["on" if match else "off"] = seam_metric(result, original, where, grown)
                 row["out_on" if match else "out_off"] = result
+            if args.seam_images and scenario and name == SEAM_PHOTOS[0]:
+                before_after(row["out_off"], row["out_on"], left, top, args.seam_images)
             band = np.ones(row["out_on"].shape[:2], bool)
             band[top : top + h, left : left + w] = False
             diff = np.abs(row.pop("out_on").astype(int) - row.pop("out_off").astype(int))
             row["band_change"] = float(diff[band].mean())
             rows.append(row)
     return rows
+
+
+def before_after(off, on, left: int, top: int, folder: Path) -> Path:
+    """The corner where two grown sides meet the original, off | on, each labelled."""
+    from PIL import Image, ImageDraw
+
+    w, h = left + 240, top + 200
+    gap, label = 8, 22
+    sheet = Image.new("RGB", (2 * w + gap, h + label), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (pixels, text) in enumerate(
+        ((off, "colour match off"), (on, "colour match on (default)"))
+    ):
+        sheet.paste(Image.fromarray(pixels[:h, :w]), (i * (w + gap), label))
+        draw.text((i * (w + gap) + 4, 5), text, fill="black")
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / "color-match.png"
+    sheet.save(out, optimize=True)
+    return out
 
 
 def print_seam(rows: list[dict]) -> None:
@@ -592,6 +615,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--seam", action="store_true", help="only the seam metric: colour matching vs drift"
     )
+    p.add_argument("--seam-images", type=Path, help="with --seam: write color-match.png here")
     p.add_argument("--load-jobs", type=int, default=200)
     p.add_argument("--load-concurrency", type=int, default=16)
     p.add_argument("--load-job-seconds", type=float, default=1.0)

@@ -2,6 +2,7 @@
 """The plug-in in real GIMP 3.0 and 3.2: step times, its own share of the wall, peak memory.
 
     python scripts/bench_gimp.py [--sandboxes trixie,forky] [--sizes 4,16,35] [--repeat 3]
+                                 [--scenario drift]
                                  [--plugin-ref GIT_REF | --plugin-source DIR] [--json FILE]
 
 Runs the installed plug-in through the PDB in the Debian chroots of the real-GIMP tests
@@ -27,6 +28,8 @@ at a git commit).  Columns:
 * journal: the rest of ``run_job`` (request body, journal entries, the result's cache file);
 * network: the queue client's exchanges with the server, waiting included: the server's time;
 * decode: the returned image into RGBA bytes;
+* match: colour matching (estimate, correction, journal note); with ``--scenario drift`` the
+  server casts its picture, so the correction is applied, not only estimated;
 * place: the result layer, minus mask: its mask;
 * end: GIMP's own time from the plug-in process letting go to the call's return;
 * other: the rest of the wall (planning, the waiting loop, GIMP calls between the steps);
@@ -75,6 +78,7 @@ STEPS = (
     "journal",
     "network",
     "decode",
+    "match",
     "place",
     "mask",
     "end",
@@ -126,7 +130,9 @@ def run_sandbox(name: str, args, source: Path, vendor: Path, photo: Path) -> dic
             ],
         }
         (session.host_dir / "bench-config.json").write_text(json.dumps(config))
-        server = fal_local.start_server(keys=[KEY], run_seconds=MODEL_SECONDS)
+        server = fal_local.start_server(
+            keys=[KEY], run_seconds=MODEL_SECONDS, scenarios=args.scenarios
+        )
         try:
             env = {
                 "FAL_QUEUE_URL": server.base_url,
@@ -296,6 +302,13 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--plugin-ref", help="measure plugin/flux-outpaint as at this commit")
     where.add_argument("--plugin-source", type=Path, help="measure this plug-in folder")
     p.add_argument("--json", type=Path, help="write every run here")
+    p.add_argument(
+        "--scenario",
+        dest="scenarios",
+        action="append",
+        default=[],
+        help="a local server scenario (e.g. drift, for colour matching); repeatable",
+    )
     p.add_argument("--sharpness", action="store_true", help="measure pictures, not time")
     p.add_argument(
         "--tables-from",

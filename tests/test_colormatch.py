@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from outpaint import colormatch
@@ -113,6 +115,27 @@ def test_an_absurd_estimate_is_clamped_and_no_level_moves_too_far():
         table = correction.table(channel)
         assert max(abs(table[v] - v) for v in range(256)) <= MAX_SHIFT
         assert list(table) == sorted(table)  # never inverts tones
+
+
+def test_a_correction_survives_the_journal_and_a_damaged_record_is_none():
+    made = Correction((1.1, 0.95, 1.0), (4.0, -2.5, 0.0), samples=900)
+    back = Correction.from_json(json.loads(json.dumps(made.to_json())))
+    assert back.gains == made.gains and back.offsets == made.offsets
+    data = bytes(range(256)) * 4
+    assert back.apply(data) == made.apply(data)
+    clamped = Correction.from_json({"gains": [9, 0.1, 1], "offsets": [500, -500, 0]})
+    assert clamped.gains == (GAIN_RANGE[1], GAIN_RANGE[0], 1.0)
+    assert clamped.offsets == (MAX_OFFSET, -MAX_OFFSET, 0.0)
+    for bad in (
+        None,
+        [],
+        {"gains": [1, 1], "offsets": [0, 0, 0]},
+        {"gains": [1, 1, "x"], "offsets": [0, 0, 0]},
+        {"gains": [1, 1, float("nan")], "offsets": [0, 0, 0]},
+        {"gains": [True, 1, 1], "offsets": [0, 0, 0]},
+        {"offsets": [0, 0, 0]},
+    ):
+        assert Correction.from_json(bad) is IDENTITY
 
 
 def test_a_flat_overlap_gets_an_offset_only():

@@ -51,6 +51,19 @@ def test_submit_then_marks_fold_into_one_entry(journal):
     assert journal.find("r1") == entry and journal.find("nope") is None
 
 
+def test_a_note_adds_details_and_keeps_the_state(journal):
+    journal.record_submit(handle("r1"), {"tool": "gimp"})
+    journal.mark("r1", "downloaded", result_path="/x/r1.png")
+    journal.note("r1", color_correction={"gains": [1.1, 1.0, 0.9], "offsets": [3, 0, -2]})
+    (entry,) = journal.entries()
+    assert entry.state == "downloaded"
+    assert entry.details["color_correction"]["gains"] == [1.1, 1.0, 0.9]
+    assert entry.result_path == "/x/r1.png"
+    assert journal.latest("downloaded") == entry
+    with pytest.raises(ValueError):
+        journal.note("r1", state="failed")
+
+
 def test_file_is_append_only_json_lines(journal):
     journal.record_submit(handle("r1"), {})
     first = journal.path.read_bytes()

@@ -88,6 +88,14 @@ def _add_outpaint_arguments(proc):
         DEFAULT_BLEND,
         RW,
     )
+    proc.add_boolean_argument(
+        "color-match",
+        "Color m_atch",
+        "Correct the colour and tone drift of the new pixels, measured where the result "
+        "covers the original",
+        True,
+        RW,
+    )
     proc.add_int_argument(
         "variations",
         "_Variations",

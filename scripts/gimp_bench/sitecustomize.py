@@ -48,6 +48,8 @@ STEPS = {
         for name in ("upload", "submit", "status", "wait", "result", "download", "cancel")
     ],
     "decode": ["gimp_glue.pixels:decode"],
+    # colour matching: the estimate, the correction and its journal note
+    "match": ["gimp_glue.procedure:color_matched"],
     "place": [
         "gimp_glue.placement:apply",
         "gimp_glue.placement:fill_layer",

@@ -24,7 +24,7 @@ NAMES = ["Outpaint 1", "Outpaint 2", "Outpaint 3"]
 
 @pytest.fixture(scope="module", params=["trixie", "forky"], ids=["gimp3.0", "gimp3.2"])
 def outcome(request, vendor_dir):
-    """(main report, its submits, partial batch result, its submits, key leaks)."""
+    """(main report, its submits, partial batch result, its submits, key leaks, drift report)."""
     session = GimpSession(request.param, vendor=lambda: vendor_dir)
     try:
         session.install_plugin()
@@ -34,14 +34,17 @@ def outcome(request, vendor_dir):
         with local_server(scenarios=["fail-once"]) as server:
             partial = session.run_batch("variations_cases:partial", env=server_env(server))
             partial_submits = list(server.submits)
+        with local_server(scenarios=["drift"]) as server:
+            drift = session.run_batch("variations_cases:drift", env=server_env(server)).check()
+            drift["submits"] = list(server.submits)
         leaks = files_containing(session.host_profile, KEY)
-        yield main, submits, partial, partial_submits, leaks
+        yield main, submits, partial, partial_submits, leaks, drift
     finally:
         session.close()
 
 
 def test_one_take_is_one_layer_as_before(outcome):
-    main, _, _, _, _ = outcome
+    main, _, _, _, _, _ = outcome
     one = main["one"]
     assert one["ok"], one
     assert not one["is_group"] and one["group"]["name"] == "Outpaint"
@@ -50,7 +53,7 @@ def test_one_take_is_one_layer_as_before(outcome):
 
 
 def test_three_takes_are_a_group_above_the_source(outcome):
-    main, _, _, _, _ = outcome
+    main, _, _, _, _, _ = outcome
     three = main["three"]
     assert three["ok"], three
     assert three["is_group"] and three["is_layer"]  # returned through the layer return value
@@ -68,7 +71,7 @@ def test_three_takes_are_a_group_above_the_source(outcome):
 
 
 def test_exactly_one_submit_per_take_and_one_run_in_the_journal(outcome):
-    main, submits, _, _, _ = outcome
+    main, submits, _, _, _, _ = outcome
     assert len(submits) == 1 + 3  # recover never submits
     runs = [e for e in main["journal"].values() if "run" in e]
     assert len(runs) == 3 and len({e["run"] for e in runs}) == 1
@@ -77,7 +80,7 @@ def test_exactly_one_submit_per_take_and_one_run_in_the_journal(outcome):
 
 
 def test_recover_brings_the_whole_run_back_as_a_group(outcome):
-    main, _, _, _, _ = outcome
+    main, _, _, _, _, _ = outcome
     back = main["recover"]
     assert back["ok"], back
     assert back["is_group"] and back["group"]["name"] == "Outpaint (recovered)"
@@ -88,7 +91,7 @@ def test_recover_brings_the_whole_run_back_as_a_group(outcome):
 
 
 def test_one_failed_take_is_named_and_the_others_are_placed(outcome):
-    _, _, partial, submits, _ = outcome
+    _, _, partial, submits, _, _ = outcome
     report = partial.check()
     info = report["partial"]
     assert info["ok"], info
@@ -107,8 +110,23 @@ def test_one_failed_take_is_named_and_the_others_are_placed(outcome):
     assert [rid for rid in submits if rid in lines[0]] == failed
 
 
+def test_every_take_is_colour_matched_and_recovered_as_placed(outcome):
+    drift = outcome[5]
+    info = drift["drift"]
+    assert info["ok"], info
+    assert [c["name"] for c in info["children"]] == NAMES[:2]
+    takes = {rid: e for rid, e in drift["journal"].items() if rid in drift["submits"]}
+    assert len(takes) == 2 == len(drift["submits"])
+    # the correction is noted just before it is applied, for each take on its own
+    assert all(e.get("corrected") for e in takes.values()), takes
+    back = drift["recover"]
+    assert back["ok"], back
+    assert [re.sub(r" #\d+$", "", n) for n in back["names"]] == NAMES[:2]
+    assert back["same_pixels"]
+
+
 def test_key_is_in_no_profile_file(outcome):
-    main, _, partial, _, leaks = outcome
+    main, _, partial, _, leaks, _ = outcome
     assert leaks == []
     assert KEY not in repr(main) and KEY not in partial.stderr
 

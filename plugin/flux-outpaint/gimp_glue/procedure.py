@@ -13,7 +13,7 @@ import sys
 import traceback
 
 from gi.repository import Gimp, GLib, GObject
-from outpaint import framing, payload, planning
+from outpaint import colormatch, framing, payload, planning
 from outpaint.errors import (
     InputError,
     OutpaintError,
@@ -115,6 +115,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
             raise worker.UserCancelled("Cancelled")
     values, options, blend = read_options(config)
     count = read_variations(config)
+    match = bool(config.get_property("color-match"))
     framed = framing.frame(auto, *canvas, values)
     plan = planning.make_plan(framed.source)
     where = Placement.from_plan(plan, blend, framed.origin, framed.growth)
@@ -144,7 +145,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
             layer,
             done,
             where,
-            lambda result: _decoded(result, plan),
+            lambda result: _decoded(result, plan, reference, match),
             tuple(secrets),
             edit_mask_of=edit_mask_of,
             flush_displays=flush,
@@ -162,7 +163,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
         )
 
     result = _wait(run_mode, session.start(key, url, work, transport()))
-    rgba, width, height = _decoded(result, plan)
+    rgba, width, height = _decoded(result, plan, reference, match)
     return apply(
         image,
         layer,
@@ -175,12 +176,29 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     )
 
 
-def _decoded(result, plan: planning.Plan) -> tuple[bytes, int, int]:
-    """A take's pixels, checked against the plan before anything is placed."""
+def _decoded(result, plan: planning.Plan, reference: bytes, match: bool) -> tuple[bytes, int, int]:
+    """A take's pixels, checked against the plan before anything is placed, with the colour
+    drift taken out when ``match``."""
     with about_request(result.request_id):  # paid for: the id lets the person recover it
         rgba, width, height = pixels.decode(result.data, plan.request_output)
         check_size((width, height), plan.request_output)  # what the decoder made of it
+        if match:
+            rgba = color_matched(result.request_id, rgba, (width, height), reference, plan)
     return rgba, width, height
+
+
+def color_matched(
+    request_id: str, rgba: bytes, size: tuple[int, int], reference: bytes, plan
+) -> bytes:
+    """The result with the model's colour drift taken out (see ``outpaint.colormatch``).
+
+    The correction goes into the journal: recover places the result as this run did, without
+    the reference it was measured against."""
+    correction = colormatch.for_plan(rgba, size, reference, plan)
+    if correction.is_identity:
+        return rgba
+    session.journal().note(request_id, color_correction=correction.to_json())
+    return correction.apply(rgba)
 
 
 def _wait(run_mode, job: worker.Background, count: int = 1):

@@ -14,7 +14,7 @@ each result comes from the cache or is fetched from fal by its id.
 from __future__ import annotations
 
 from gi.repository import Gimp
-from outpaint import imageinfo, pipeline, variations
+from outpaint import colormatch, imageinfo, pipeline, variations
 from outpaint.errors import InputError, OutpaintError, ResultError, about_request, user_message
 from outpaint.framing import Placement
 from outpaint.geometry import Expansion, Rect
@@ -99,9 +99,16 @@ def recover(run_mode, image, drawables, config, secrets: list[str]):
             except ResultError:  # damaged in the cache: fetch it again (and check that)
                 data = _fetch(run_mode, request_id, journal, secrets)
         rgba, width, height = pixels.decode(data, want)
+    rgba = _as_placed(entry, rgba)
     return apply(
         image, above, rgba, width, height, where_from(entry, width, height), name=LAYER_NAME
     )
+
+
+def _as_placed(member, rgba: bytes) -> bytes:
+    """As the run placed it: with the colour correction it measured, if it made one."""
+    recorded = member.details.get("color_correction")
+    return colormatch.Correction.from_json(recorded).apply(rgba)
 
 
 def _above(drawables):
@@ -145,6 +152,7 @@ def _recover_run(run_mode, image, above, journal, entry, secrets: list[str]):
                 raise got
             with about_request(rid):
                 rgba, width, height = pixels.decode(got, pipeline.expected_output(member))
+            rgba = _as_placed(member, rgba)
         except OutpaintError as exc:
             failed.append(f"variation {number}: {user_message(exc, tuple(secrets))}")
             continue

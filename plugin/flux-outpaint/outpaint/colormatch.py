@@ -25,6 +25,7 @@ at 4 MP (fal's largest output), so it runs inside GIMP's numpy-less Python.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .geometry import Expansion, Rect
@@ -92,6 +93,31 @@ class Correction:
         for channel in range(3):
             out[channel::4] = out[channel::4].translate(self.table(channel))
         return bytes(out)
+
+    def to_json(self) -> dict[str, list[float]]:
+        """For the journal, so that recover can place a result as the run did."""
+        return {"gains": list(self.gains), "offsets": list(self.offsets)}
+
+    @classmethod
+    def from_json(cls, data: object) -> Correction:
+        """A recorded correction, clamped like an estimate; anything malformed is no
+        correction (a damaged journal line must not recolour a paid result)."""
+        if not isinstance(data, dict):
+            return IDENTITY
+        gains, offsets = data.get("gains"), data.get("offsets")
+        if not (isinstance(gains, list) and isinstance(offsets, list)):
+            return IDENTITY
+        if len(gains) != 3 or len(offsets) != 3:
+            return IDENTITY
+        values = [*gains, *offsets]
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            return IDENTITY
+        if not all(math.isfinite(v) for v in values):
+            return IDENTITY
+        low, high = GAIN_RANGE
+        g = tuple(min(max(float(v), low), high) for v in gains)
+        o = tuple(min(max(float(v), -MAX_OFFSET), MAX_OFFSET) for v in offsets)
+        return cls((g[0], g[1], g[2]), (o[0], o[1], o[2]))
 
     def describe(self) -> str:
         parts = [

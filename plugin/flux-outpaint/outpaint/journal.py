@@ -173,6 +173,13 @@ class Journal:
             raise ValueError(f"journal extras may not use the names {sorted(clash)}")
         self._append({"event": "state", "request_id": request_id, "state": state, **extra})
 
+    def note(self, request_id: str, **extra: Any) -> None:
+        """Append facts about a request without changing its state (e.g. how it was placed)."""
+        clash = _RESERVED.intersection(extra)
+        if clash:
+            raise ValueError(f"journal extras may not use the names {sorted(clash)}")
+        self._append({"event": "note", "request_id": request_id, **extra})
+
     def store_result(self, request_id: str, blob: bytes, content_type: str) -> Path:
         """Keep a downloaded result beside the journal (atomically); returns its path."""
         ext = _EXTENSIONS.get(content_type.split(";")[0].strip().lower())

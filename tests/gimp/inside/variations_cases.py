@@ -1,5 +1,6 @@
 """Batches of test_plugin_variations.py: one take and three takes, recover of a run
-(``main``), and three takes of which the server fails one (``partial``).
+(``main``), three takes of which the server fails one (``partial``), and two takes against the
+drift scenario with colour matching, then recovered (``drift``).
 
 The canvas grows in every run (64 px left, 32 px top), so the group and the growth share
 the undo step that test_plugin_variations.py checks through the GUI.
@@ -28,7 +29,10 @@ def journal_runs():
         for line in lines:
             record = json.loads(line)
             entry = out.setdefault(record["request_id"], {})
-            entry["state"] = record.get("state")
+            if "state" in record:  # a note (e.g. a colour correction) keeps the state
+                entry["state"] = record["state"]
+            if "color_correction" in record:
+                entry["corrected"] = True
             purpose = record.get("purpose") or {}
             if "run" in purpose:
                 entry.update(run=purpose["run"], variation=purpose.get("variation"))
@@ -103,4 +107,21 @@ def partial(params):
     img, _, _, info = one_run("partial", 3)
     info.pop("pixels", None)
     report(partial=info, journal=journal_runs())
+    img.delete()
+
+
+def drift(params):
+    """Every take is colour-matched (the journal notes each correction) and recover places
+    each take as the run did."""
+    img, layer, r, info = one_run("drift", 2, {"color_match": True})
+    pixels = info.pop("pixels", None)
+    report(drift=info, journal=journal_runs())
+    if r["ok"]:
+        again = outpaint(img, [layer], proc="plug-in-flux-outpaint-recover")
+        back = {k: again[k] for k in ("ok", "status", "message")}
+        if again["ok"]:
+            got = group_info(again["layer"], img)
+            back.update(names=[c["name"] for c in got["children"]])
+            back["same_pixels"] = got["pixels"] == pixels
+        report(recover=back)
     img.delete()

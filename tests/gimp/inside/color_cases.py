@@ -1,0 +1,46 @@
+"""Batch of test_plugin_color.py: one outpaint per case on a photo-like layer, with colour
+matching on or off; the source layer's pixels and the visible result are written to the
+session folder (raw RGBA u8) for the host to measure the seam with numpy."""
+
+from __future__ import annotations
+
+import os
+
+import gi
+from prelude import composite, make_image, outpaint, read, write
+from reporting import report
+
+gi.require_version("Gimp", "3.0")
+from gi.repository import Gimp  # noqa: E402
+
+
+def main(params):
+    folder = params["session_dir"]
+    with open(os.path.join(folder, params["photo"]), "rb") as f:
+        photo = f.read()
+    lw, lh = params["size"]
+    left, right, top, bottom = params["grow"]
+    cw, ch = lw + left + right, lh + top + bottom
+    out = {}
+    for case in params["cases"]:
+        name = case["name"]
+        img, layer = make_image(cw, ch, left, top, lw, lh, case["base"], case["precision"])
+        write(layer, photo, lw, lh)
+        original = read(layer)
+        r = outpaint(img, [layer], color_match=case["color_match"], seam_blend=params["blend"])
+        info = {"ok": r["ok"], "message": r["message"], "seconds": r["seconds"]}
+        if r["ok"]:
+            info["canvas"] = [img.get_width(), img.get_height()]
+            info["precision"] = img.get_precision().value_nick
+            info["source_unchanged"] = read(layer) == original
+            for part, data in (("original", original), ("result", composite(img))):
+                with open(os.path.join(folder, f"{name}-{part}.rgba"), "wb") as f:
+                    f.write(data)
+            if case.get("recover"):
+                again = outpaint(img, [layer], proc="plug-in-flux-outpaint-recover")
+                info["recover_ok"] = again["ok"]
+                if again["ok"]:
+                    info["recover_same"] = read(again["layer"]) == read(r["layer"])
+        out[name] = info
+        img.delete()
+    report(cases=out, gimp=Gimp.version())
