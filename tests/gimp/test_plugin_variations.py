@@ -4,22 +4,32 @@
 three takes plus recover of the run against a plain local server, then three takes against
 ``fail-once`` (the first job that runs fails).  Cancel goes through the wait window under
 Xvfb (test_plugin_dialog.py's driver); the one undo step through GIMP's own Ctrl+Z
-(test_plugin_undo.py's driver).
+(test_plugin_undo.py's driver), which first takes a screenshot of the group in the Layers dock:
+with FLUX_OUTPAINT_SCREENSHOT_DIR set it is copied there as ``group-<GIMP version>.png``
+(docs/images/variations-group.png is cut from GIMP 3.2's).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
 from .harness import KEY, files_containing, gui_driver, local_server, server_env
 from .sandbox import GimpSession
 from .test_plugin_dialog import SETTINGS_TITLE, run_interactive, saved_shot
+from .test_plugin_gui import SCREENSHOT_DIR_ENV
 
 GROWN = [464, 332]  # 400×300 with 64 px added left and 32 on top
 NAMES = ["Outpaint 1", "Outpaint 2", "Outpaint 3"]
+# the screen with the group in the Layers dock, before Ctrl+Z (README's picture is cut from it)
+UNDO_DRIVER = {"screen": "1280x1024x24", "shot": "group.png"}
+DOCK_WIDTH = '(right-docks-width "360")'
+SYSTEM_SESSIONRC = "/etc/gimp/3.0/sessionrc"  # both GIMPs' (3.2 keeps the 3.0 folder)
 
 
 @pytest.fixture(scope="module", params=["trixie", "forky"], ids=["gimp3.0", "gimp3.2"])
@@ -156,11 +166,22 @@ def test_cancel_during_three_running_requests_cancels_each_on_fal(gimp):
     saved_shot(gimp, "wait-variations.png")
 
 
+def _wide_layers_dock(gimp) -> None:
+    """Room in the Layers dock for the takes' names in the screenshot: GIMP's default session
+    (the chroot's sessionrc) with a wider right dock, in the profile, read at start-up."""
+    default = gimp.host(SYSTEM_SESSIONRC)
+    text = re.sub(r'\(right-docks-width "\d+"\)', DOCK_WIDTH, default.read_text())
+    # the single-window size the driver would otherwise resize it to
+    text = text.replace("(size 800 600)", "(size 1280 1000)")
+    (gimp.host_profile / "sessionrc").write_text(text)
+
+
 def test_three_takes_and_the_growth_are_one_undo_step(gimp):
     gimp.install_plugin()
+    _wide_layers_dock(gimp)
     with (
         local_server() as server,
-        gui_driver(gimp, "undo_driver.py", {"screen": "1280x1024x24"}, 300) as display,
+        gui_driver(gimp, "undo_driver.py", UNDO_DRIVER, 300) as display,
     ):
         result = gimp.run_batch(
             "undo_run",
@@ -181,3 +202,6 @@ def test_three_takes_and_the_growth_are_one_undo_step(gimp):
     assert report["undo_seen"], "Ctrl+Z did not remove the group"
     assert report["undone"], report
     assert report["size_undone"] == [500, 300] and report["layers_undone"] == ["Source"]
+    shot = saved_shot(gimp, "group.png")
+    if folder := os.environ.get(SCREENSHOT_DIR_ENV):
+        shutil.copy(shot, Path(folder) / f"group-{gimp.gimp_version}.png")

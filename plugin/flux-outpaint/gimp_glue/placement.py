@@ -110,6 +110,7 @@ def apply_group(
             grown = g
         group = Gimp.GroupLayer.new(image, name)
         _insert_above(image, group, above)
+        group.set_expanded(True)  # the takes in view in the Layers dock, to be compared
         kind = _layer_type(image)
         for position, (label, rgba, width, height) in enumerate(takes):
             layer = Gimp.Layer.new(

@@ -29,6 +29,7 @@ def main(params):
     Gimp.displays_flush()
     before = snapshot(img)
     r = outpaint(img, [layer], expand_left=64, expand_top=32, **params.get("args", {}))
+    Gimp.displays_flush()  # a non-interactive call leaves that to its caller
     after = snapshot(img)
     report(
         ok=r["ok"],
