@@ -17,6 +17,7 @@ from outpaint.queue_client import FalQueueClient
 from outpaint.status import Phase, Progress, RequestHandle
 from outpaint.variations import (
     MAX_VARIATIONS,
+    Take,
     failure_line,
     run_of,
     run_variations,
@@ -252,3 +253,41 @@ def test_run_of_gives_the_finished_requests_of_one_run_in_order(journal):
     assert ids("a2") == ["a1", "a2", "a3"]  # asked for by name: kept whatever its state
     assert ids("b1") == ["b1"]
     assert ids("solo") == ["solo"]
+
+
+def _failed(index: int, text: str, rid: str | None) -> Take:
+    return Take(index, error=errors.OutpaintError(text, request_id=rid))
+
+
+UUIDS = [f"{n:08x}-6bea-4e31-a181-6f6c06ead56a" for n in range(4)]
+LONG = "fal could not run the job (HTTP 500, runner_server_error): Internal Server Error"
+
+
+def test_failures_with_one_reason_share_it_and_name_every_request():
+    takes = [_failed(i, LONG, UUIDS[i]) for i in range(3)]
+    line = failure_line(takes)
+    assert line == (
+        f"3 of 3 variations failed: variations 1, 2, 3 (requests {', '.join(UUIDS[:3])}): {LONG}"
+    )
+
+
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_every_failed_request_survives_the_one_line_cap(count):
+    takes = [_failed(i, f"reason {i}: " + "x" * 200, UUIDS[i]) for i in range(count)]
+    shown = errors.one_line(failure_line(takes))  # what a person gets to see
+    assert all(rid in shown for rid in UUIDS[:count]), shown
+    assert all(f"reason {i}" in shown for i in range(count)), shown
+    assert len(shown) <= errors.MAX_MESSAGE
+
+
+def test_a_take_that_failed_before_its_submit_has_no_request_to_name():
+    takes = [
+        Take(0, result=None),
+        _failed(1, "Could not reach fal", None),
+        _failed(2, "Cancelled", "req-3"),
+    ]
+    line = failure_line(takes, what="could not be recovered")
+    assert line == (
+        "2 of 3 variations could not be recovered: variation 2: Could not reach fal; "
+        "variation 3 (request req-3): Cancelled"
+    )

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import KEY, files_containing, gui_driver, local_server, server_env
+from .harness import KEY, files_containing, gui_driver, local_server, one_line, server_env
 from .sandbox import GimpSession
 from .test_plugin_dialog import SETTINGS_TITLE, run_interactive, saved_shot
 from .test_plugin_gui import SCREENSHOT_DIR_ENV
@@ -34,7 +34,8 @@ SYSTEM_SESSIONRC = "/etc/gimp/3.0/sessionrc"  # both GIMPs' (3.2 keeps the 3.0 f
 
 @pytest.fixture(scope="module", params=["trixie", "forky"], ids=["gimp3.0", "gimp3.2"])
 def outcome(request, vendor_dir):
-    """(main report, its submits, partial batch result, its submits, key leaks, drift report)."""
+    """Each batch's report (``partial``: the whole batch result, for its stderr), the submits
+    the server saw, and the profile files holding the key."""
     session = GimpSession(request.param, vendor=lambda: vendor_dir)
     try:
         session.install_plugin()
@@ -44,17 +45,28 @@ def outcome(request, vendor_dir):
         with local_server(scenarios=["fail-once"]) as server:
             partial = session.run_batch("variations_cases:partial", env=server_env(server))
             partial_submits = list(server.submits)
+        with local_server(scenarios=["fail-job"]) as server:
+            lost = session.run_batch("variations_cases:all_fail", env=server_env(server)).check()
+            lost["submits"] = list(server.submits)
         with local_server(scenarios=["drift"]) as server:
             drift = session.run_batch("variations_cases:drift", env=server_env(server)).check()
             drift["submits"] = list(server.submits)
         leaks = files_containing(session.host_profile, KEY)
-        yield main, submits, partial, partial_submits, leaks, drift
+        yield {
+            "main": main,
+            "submits": submits,
+            "partial": partial,
+            "partial_submits": partial_submits,
+            "leaks": leaks,
+            "drift": drift,
+            "lost": lost,
+        }
     finally:
         session.close()
 
 
 def test_one_take_is_one_layer_as_before(outcome):
-    main, _, _, _, _, _ = outcome
+    main = outcome["main"]
     one = main["one"]
     assert one["ok"], one
     assert not one["is_group"] and one["group"]["name"] == "Outpaint"
@@ -63,7 +75,7 @@ def test_one_take_is_one_layer_as_before(outcome):
 
 
 def test_three_takes_are_a_group_above_the_source(outcome):
-    main, _, _, _, _, _ = outcome
+    main = outcome["main"]
     three = main["three"]
     assert three["ok"], three
     assert three["is_group"] and three["is_layer"]  # returned through the layer return value
@@ -81,7 +93,7 @@ def test_three_takes_are_a_group_above_the_source(outcome):
 
 
 def test_exactly_one_submit_per_take_and_one_run_in_the_journal(outcome):
-    main, submits, _, _, _, _ = outcome
+    main, submits = outcome["main"], outcome["submits"]
     assert len(submits) == 1 + 3  # recover never submits
     runs = [e for e in main["journal"].values() if "run" in e]
     assert len(runs) == 3 and len({e["run"] for e in runs}) == 1
@@ -90,7 +102,7 @@ def test_exactly_one_submit_per_take_and_one_run_in_the_journal(outcome):
 
 
 def test_recover_brings_the_whole_run_back_as_a_group(outcome):
-    main, _, _, _, _, _ = outcome
+    main = outcome["main"]
     back = main["recover"]
     assert back["ok"], back
     assert back["is_group"] and back["group"]["name"] == "Outpaint (recovered)"
@@ -101,7 +113,7 @@ def test_recover_brings_the_whole_run_back_as_a_group(outcome):
 
 
 def test_one_failed_take_is_named_and_the_others_are_placed(outcome):
-    _, _, partial, submits, _, _ = outcome
+    partial, submits = outcome["partial"], outcome["partial_submits"]
     report = partial.check()
     info = report["partial"]
     assert info["ok"], info
@@ -118,10 +130,29 @@ def test_one_failed_take_is_named_and_the_others_are_placed(outcome):
     assert "1 of 3 variations failed" in lines[0] and f"variation {lost}" in lines[0]
     assert failed[0] in lines[0]
     assert [rid for rid in submits if rid in lines[0]] == failed
+    # recover asked for the failed one: the two others come back, the failed one is named
+    back = report["recover"]
+    assert back["ok"], back
+    assert [re.sub(r" #\d+$", "", n) for n in back["names"]] == kept
+    again = [ln for ln in partial.stderr.splitlines() if "could not be recovered" in ln]
+    assert len(again) == 1 and "1 of 3 variations could not be recovered" in again[0], again
+    assert failed[0] in again[0]
+
+
+def test_when_every_take_fails_the_image_is_untouched_and_each_is_named(outcome):
+    lost = outcome["lost"]
+    info = lost["all_fail"]
+    assert not info["ok"] and info["status"] == "execution-error", info
+    assert info["unchanged"]
+    message = info["message"]
+    assert one_line(message) and message.startswith("3 of 3 variations failed"), message
+    assert len(lost["submits"]) == 3
+    assert all(rid in message for rid in lost["submits"]), message
+    assert KEY not in message
 
 
 def test_every_take_is_colour_matched_and_recovered_as_placed(outcome):
-    drift = outcome[5]
+    drift = outcome["drift"]
     info = drift["drift"]
     assert info["ok"], info
     assert [c["name"] for c in info["children"]] == NAMES[:2]
@@ -136,7 +167,7 @@ def test_every_take_is_colour_matched_and_recovered_as_placed(outcome):
 
 
 def test_key_is_in_no_profile_file(outcome):
-    main, _, partial, _, leaks, _ = outcome
+    main, partial, leaks = outcome["main"], outcome["partial"], outcome["leaks"]
     assert leaks == []
     assert KEY not in repr(main) and KEY not in partial.stderr
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from gi.repository import Gimp
 from outpaint import colormatch, imageinfo, pipeline, variations
-from outpaint.errors import InputError, OutpaintError, ResultError, about_request, user_message
+from outpaint.errors import InputError, OutpaintError, ResultError, about_request
 from outpaint.framing import Placement
 from outpaint.geometry import Expansion, Rect
 
@@ -142,10 +142,11 @@ def _recover_run(run_mode, image, above, journal, entry, secrets: list[str]):
     missing = [m.request_id for m in members if m.request_id not in blobs]
     if missing:
         blobs.update(_fetch_all(run_mode, missing, journal, secrets))
-    layers, failed = [], []
+    layers, outcomes = [], []
     for member in members:
         rid = member.request_id
         number = member.purpose.get("variation")
+        index = number - 1 if isinstance(number, int) and number > 0 else len(outcomes)
         try:
             got = blobs[rid]
             if isinstance(got, OutpaintError):
@@ -154,16 +155,15 @@ def _recover_run(run_mode, image, above, journal, entry, secrets: list[str]):
                 rgba, width, height = pixels.decode(got, pipeline.expected_output(member))
             rgba = _as_placed(member, rgba)
         except OutpaintError as exc:
-            failed.append(f"variation {number}: {user_message(exc, tuple(secrets))}")
+            outcomes.append(variations.Take(index, error=exc))
             continue
-        layers.append((takes.LAYER_NAME.format(n=number), rgba, width, height))
-    line = f"{len(failed)} of {len(members)} variations could not be recovered: " + "; ".join(
-        failed
-    )
+        outcomes.append(variations.Take(index))
+        layers.append((takes.LAYER_NAME.format(n=index + 1), rgba, width, height))
+    line = variations.failure_line(outcomes, tuple(secrets), what="could not be recovered")
     if not layers:
         raise OutpaintError(line)
     _, _, width, height = layers[0]
     group = apply_group(image, above, layers, where_from(entry, width, height), name=LAYER_NAME)
-    if failed:
+    if line:
         Gimp.message(line)
     return group

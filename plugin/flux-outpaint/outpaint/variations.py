@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from . import payload
-from .errors import CancelledError, OutpaintError, user_message
+from .errors import MAX_MESSAGE, CancelledError, OutpaintError, user_message
 from .journal import Journal, JournalEntry
 from .pipeline import Job, JobResult, run_job
 from .planning import MAX_VARIATIONS
@@ -132,17 +132,62 @@ def run_variations(
         return list(pool.map(one, range(count)))
 
 
-def failure_line(takes: list[Take], secrets: tuple[str, ...] = ()) -> str:
-    """One line naming each failed take and its request, e.g. for a partial success."""
+def failure_line(
+    takes: list[Take],
+    secrets: tuple[str, ...] = (),
+    *,
+    what: str = "failed",
+    limit: int = MAX_MESSAGE,
+) -> str:
+    """One line naming each failed take and its request, e.g. for a partial success.
+
+    Takes that failed for the same reason share it ("variations 1, 3 (requests A, B): …"), and
+    the reasons are shortened before any take or request id is: the line fits ``limit`` (what
+    ``errors.one_line`` lets through) with every failed request still named in it.
+    """
     failed = [t for t in takes if t.error is not None]
     if not failed:
         return ""
-    parts = []
+    groups: dict[str, list[Take]] = {}
     for take in failed:
         assert take.error is not None
-        parts.append(f"variation {take.index + 1}: {user_message(take.error, secrets)}")
-    head = f"{len(failed)} of {len(takes)} variations failed"
-    return f"{head}: " + "; ".join(parts)
+        groups.setdefault(_reason(take.error, secrets), []).append(take)
+    head = f"{len(failed)} of {len(takes)} variations {what}: "
+    for word in ("request", ""):  # without the word when the ids would not fit otherwise
+        heads = [_who(group, word) for group in groups.values()]
+        fixed = len(head) + sum(len(h) + 2 for h in heads) + 2 * (len(heads) - 1)
+        room = (limit - fixed) // len(heads)
+        if room >= MIN_REASON_CHARS:
+            break
+    room = max(room, MIN_REASON_CHARS // 2)
+    parts = [f"{h}: {_cut(reason, room)}" for h, reason in zip(heads, groups, strict=True)]
+    return head + "; ".join(parts)
+
+
+# Each reason keeps at least this much of its text, else the ids lose the word "request";
+# four different reasons with four 36-character request ids then still fit errors.MAX_MESSAGE.
+MIN_REASON_CHARS = 12
+
+
+def _reason(error: OutpaintError, secrets: tuple[str, ...]) -> str:
+    """The message without the request (named separately, with the take)."""
+    text = user_message(error, secrets)
+    suffix = f" (request {error.request_id})"
+    return text[: -len(suffix)] if error.request_id and text.endswith(suffix) else text
+
+
+def _who(group: list[Take], word: str) -> str:
+    numbers = ", ".join(str(t.index + 1) for t in group)
+    ids = [t.error.request_id for t in group if t.error is not None and t.error.request_id]
+    text = f"variation{'s' if len(group) > 1 else ''} {numbers}"
+    if ids:
+        label = f"{word}{'s' if len(ids) > 1 else ''} " if word else ""
+        text += f" ({label}{', '.join(ids)})"
+    return text
+
+
+def _cut(text: str, room: int) -> str:
+    return text if len(text) <= room else text[: room - 1].rstrip() + "…"
 
 
 _SENDING = frozenset({Phase.ENCODING, Phase.UPLOADING, Phase.SUBMITTING})

@@ -1,6 +1,6 @@
 """Batches of test_plugin_variations.py: one take and three takes, recover of a run
-(``main``), three takes of which the server fails one (``partial``), and two takes against the
-drift scenario with colour matching, then recovered (``drift``).
+(``main``), three takes of which the server fails one (``partial``) or all (``all_fail``), two
+takes against the drift scenario with colour matching, then recovered (``drift``).
 
 The canvas grows in every run (64 px left, 32 px top), so the group and the growth share
 the undo step that test_plugin_variations.py checks through the GUI.
@@ -104,9 +104,24 @@ def main(params):
 
 
 def partial(params):
-    img, _, _, info = one_run("partial", 3)
+    """Then recover by the failed take's id: the run comes back without it, and it is named."""
+    img, layer, _, info = one_run("partial", 3)
     info.pop("pixels", None)
-    report(partial=info, journal=journal_runs())
+    runs = journal_runs()
+    report(partial=info, journal=runs)
+    failed = [rid for rid, e in runs.items() if e.get("state") == "failed"]
+    if failed:
+        again = outpaint(img, [layer], proc="plug-in-flux-outpaint-recover", request_id=failed[0])
+        back = {k: again[k] for k in ("ok", "status", "message")}
+        if again["ok"]:
+            back["names"] = [c.get_name() for c in again["layer"].get_children()]
+        report(recover=back)
+    img.delete()
+
+
+def all_fail(params):
+    img, _, _, info = one_run("all_fail", 3)
+    report(all_fail=info, journal=journal_runs())
     img.delete()
 
 
