@@ -22,6 +22,7 @@ from outpaint.variations import (
     run_of,
     run_variations,
     take_status,
+    takes_summary,
 )
 
 BASE = "https://queue.fal.run"
@@ -290,4 +291,20 @@ def test_a_take_that_failed_before_its_submit_has_no_request_to_name():
     assert line == (
         "2 of 3 variations could not be recovered: variation 2: Could not reach fal; "
         "variation 3 (request req-3): Cancelled"
+    )
+
+
+def test_takes_summary_counts_each_state_in_order():
+    progress = {
+        0: Progress(Phase.RUNNING),
+        1: Progress(Phase.QUEUED, queue_position=3),
+        2: Progress(Phase.RUNNING),
+        4: Progress(Phase.FAILED),
+    }
+    assert takes_summary(progress, 5) == (
+        "5 variations: 1 waiting to start, 1 queued, 2 running, 1 failed"
+    )
+    assert takes_summary({}, 2) == "2 variations: 2 waiting to start"
+    assert takes_summary({0: Progress(Phase.DONE), 1: Progress(Phase.CANCELLED)}, 2) == (
+        "2 variations: 1 done, 1 cancelled"
     )

@@ -139,7 +139,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     flush = run_mode != Gimp.RunMode.NONINTERACTIVE  # a script flushes itself
     if count > 1:
         work = takes.network_work(job, count, session.journal(), pixels.encode, extra)
-        done = _wait(run_mode, session.start(key, url, work, transport()), count)
+        done = _wait(run_mode, session.start(key, url, work, transport(), count), count)
         return takes.place(
             image,
             layer,

@@ -36,11 +36,23 @@ def phase_text(progress: Progress | None) -> str:
     return "Starting…" if progress is None else progress.describe()
 
 
+def status_text(job: Background) -> str:
+    """The status bar's line: the job's phase, or with several takes how many are where
+    (the latest report may be any take's, so it alone would jump between them)."""
+    takes = job.takes
+    if not takes:
+        return phase_text(job.progress)
+    from outpaint.variations import takes_summary  # loaded with the network half
+
+    return f"{takes_summary(takes, job.count)}… {int(time.monotonic() - job.started)} s"
+
+
 class Background:
     """Runs ``fn(report, cancel)`` once in a daemon thread."""
 
-    def __init__(self, fn: Callable) -> None:
+    def __init__(self, fn: Callable, count: int = 1) -> None:
         self._fn = fn
+        self.count = count  # takes (variations) the job runs
         self.cancel = threading.Event()
         self.progress: Progress | None = None  # one reference assignment: atomic under the GIL
         # variations: each take's latest progress (replaced whole, so the main thread never
@@ -104,7 +116,7 @@ def drive(
         while job.alive() and not stopped():
             job.join(POLL_S)
             tick()
-            text = phase_text(job.progress)
+            text = status_text(job)
             if text != shown:
                 Gimp.progress_set_text(text)
                 shown = text

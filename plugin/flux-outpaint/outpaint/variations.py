@@ -18,7 +18,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
@@ -39,6 +39,7 @@ __all__ = [
     "run_of",
     "run_variations",
     "take_status",
+    "takes_summary",
 ]
 
 # fal queues what it cannot run at once; more than a few requests in flight from one person
@@ -210,6 +211,24 @@ def take_status(progress: Progress | None) -> str:
         Phase.FAILED: "failed",
         Phase.CANCELLED: "cancelled",
     }[phase]
+
+
+# The order a summary names the states in: from the furthest behind to the finished.
+_STATES = ("waiting to start", "sending", "queued", "running", "downloading", "done")
+
+
+def takes_summary(progress: Mapping[int, Progress], count: int) -> str:
+    """One status-bar line for ``count`` takes: how many are in each state, e.g.
+    "3 variations: 1 queued, 2 running" (a take not heard from yet is waiting to start)."""
+    tally: dict[str, int] = {}
+    for index in range(count):
+        state = take_status(progress.get(index)).split(" (")[0]  # no queue position here
+        tally[state] = tally.get(state, 0) + 1
+    order = {state: n for n, state in enumerate(_STATES)}
+    parts = [
+        f"{n} {state}" for state, n in sorted(tally.items(), key=lambda i: order.get(i[0], 99))
+    ]
+    return f"{count} variations: " + ", ".join(parts)
 
 
 def _variation(entry: JournalEntry) -> int:
