@@ -20,15 +20,22 @@ POLL_S = 0.2
 
 
 def main(params):
-    session = params["session_dir"]
     img, layer = make_image(500, 300, 0, 0, 500, 300)
     img.set_selected_layers([layer])
+    undo_once(params, img, lambda: outpaint(img, [layer], expand_left=64, expand_top=32))
+
+
+def undo_once(params, img, place, take=snapshot):
+    """Show ``img`` in a window, run ``place()`` (an outpaint call's result dict), tell the
+    driver, wait for its one Ctrl+Z, and report the image before, after and undone as
+    ``take`` (a snapshot function) sees it."""
+    session = params["session_dir"]
     img.clean_all()
     Gimp.Display.new(img)
     Gimp.displays_flush()
-    before = snapshot(img)
-    r = outpaint(img, [layer], expand_left=64, expand_top=32)
-    after = snapshot(img)
+    before = take(img)
+    r = place()
+    after = take(img)
     report(ok=r["ok"], message=r["message"], changed=after != before, size_after=after["size"])
     with open(os.path.join(session, "placed"), "w") as out:
         out.write("1")
@@ -38,7 +45,7 @@ def main(params):
     deadline = time.monotonic() + params["wait_s"]
     while len(img.get_layers()) > 1 and time.monotonic() < deadline:
         time.sleep(POLL_S)
-    undone = snapshot(img)
+    undone = take(img)
     report(
         undo_seen=len(img.get_layers()) <= 1,
         undone=undone == before,
