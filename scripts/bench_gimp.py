@@ -54,6 +54,7 @@ import argparse
 import contextlib
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -111,6 +112,15 @@ def plugin_at(ref: str, into: Path) -> Path:
     return into / "plugin" / "flux-outpaint"
 
 
+def batch_in(session, name: str) -> str:
+    """gimp_bench/``name`` copied in beside the tests' batches; its name for run_batch."""
+    module = "bench_" + Path(name).stem
+    inside = session.host_dir / "inside"
+    session.inside()
+    shutil.copyfile(IN_GIMP / name, inside / f"{module}.py")
+    return module
+
+
 def run_sandbox(name: str, args, source: Path, vendor: Path, photo: Path) -> dict:
     import fal_local
     from gimp.sandbox import GimpSession
@@ -140,8 +150,7 @@ def run_sandbox(name: str, args, source: Path, vendor: Path, photo: Path) -> dic
                 "PYTHONPATH": timer,
                 "FLUX_OUTPAINT_BENCH_LOG": log,
             }
-            code = (IN_GIMP / "batch.py").read_text(encoding="utf-8")
-            result = session.run_batch(code, env=env, timeout=1800)
+            result = session.run_batch(batch_in(session, "batch.py"), env=env, timeout=1800)
         finally:
             server.stop()
         report = result.check()
@@ -249,8 +258,7 @@ def run_sharpness(name: str, source: Path, vendor: Path, photos: list[Path]) -> 
         session.install_plugin(source)
         config = {**SHARPNESS, "photos": [session.copy_in(p) for p in photos]}
         (session.host_dir / "sharpness.json").write_text(json.dumps(config))
-        code = (IN_GIMP / "sharpness.py").read_text(encoding="utf-8")
-        report = session.run_batch(code, timeout=1800).check()
+        report = session.run_batch(batch_in(session, "sharpness.py"), timeout=1800).check()
         folder = session.host_dir
         print(f"\n{NAMES.get(name, name)} ({session.gimp_version}): the seam band enlarged")
         print(

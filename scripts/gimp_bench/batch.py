@@ -1,10 +1,11 @@
 """Inside GIMP (python-fu-eval): the benchmark's images and timed calls of the plug-in.
 
-Run by scripts/bench_gimp.py through GimpSession.run_batch, which provides ``Gimp``,
-``SESSION_DIR`` and ``report``.  Reads ``bench-config.json`` from the session folder; for
-each size builds one image (a photo scaled to the layer size plus a little seeded RGB noise,
-like a camera's grain, on a larger canvas), then calls the plug-in through the PDB
-``repeat`` times, removing the new layer after each call so every call sees the same image.
+Run by scripts/bench_gimp.py through GimpSession.run_batch (copied in beside the tests'
+batches as ``bench_batch``, so ``reporting`` is at hand).  Reads ``bench-config.json`` from
+the session folder; for each size builds one image (a photo scaled to the layer size plus a
+little seeded RGB noise, like a camera's grain, on a larger canvas), then calls the plug-in
+through the PDB ``repeat`` times, removing the new layer after each call so every call sees
+the same image.
 The wall of each call is taken here; the step times come from the timer that
 ``sitecustomize.py`` loads into the plug-in's process (one JSON line per call).
 """
@@ -20,6 +21,7 @@ import gi
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
 from gi.repository import Gimp, Gio  # noqa: E402
+from reporting import report  # noqa: E402
 
 PROCEDURE = "plug-in-flux-outpaint"
 NOISE = 0.04  # gaussian RGB noise, standard deviation on 0..1
@@ -80,8 +82,8 @@ def call(img, layer) -> tuple[float, float, object, str | None]:
     return called, returned, value if ok else None, None if ok else str(value)
 
 
-def main() -> None:
-    with open(os.path.join(SESSION_DIR, "bench-config.json"), encoding="utf-8") as f:  # noqa: F821
+def main(params: dict) -> None:
+    with open(os.path.join(params["session_dir"], "bench-config.json"), encoding="utf-8") as f:
         config = json.load(f)
     log = config["log"]
     for size in config["sizes"]:
@@ -98,7 +100,4 @@ def main() -> None:
             if error is not None:
                 break
         img.delete()
-        report(**{size["name"]: runs})  # noqa: F821
-
-
-main()
+        report(**{size["name"]: runs})

@@ -26,12 +26,13 @@ gi.require_version("Gegl", "0.4")
 gi.require_version("GdkPixbuf", "2.0")
 from gi.repository import GdkPixbuf, Gegl, Gimp, Gio, GLib  # noqa: E402
 
-SESSION = globals()["SESSION_DIR"]
+SESSION = ""  # the session folder, set by main
 RGBA = "R'G'B'A u8"
 _plug = os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "flux-outpaint")
 sys.path[:0] = [os.path.join(_plug, "vendor"), _plug]
 from gimp_glue import pixels  # noqa: E402
 from outpaint.geometry import Rect  # noqa: E402
+from reporting import report  # noqa: E402
 
 
 def load(path: str):
@@ -149,6 +150,9 @@ def _rgba(rgb: bytes, w: int, h: int) -> bytes:
     return bytes(out)
 
 
-with open(os.path.join(SESSION, "sharpness.json"), encoding="utf-8") as f:
-    CONFIG = json.load(f)
-report(enlarge=enlarge_cases(CONFIG), shrink=shrink_case(CONFIG))  # noqa: F821
+def main(params: dict) -> None:
+    global SESSION
+    SESSION = params["session_dir"]
+    with open(os.path.join(SESSION, "sharpness.json"), encoding="utf-8") as f:
+        config = json.load(f)
+    report(enlarge=enlarge_cases(config), shrink=shrink_case(config))

@@ -22,8 +22,9 @@ import os
 import time
 
 import gi
-from prelude import use_plugin_modules, wait_for_file
+from prelude import use_plugin_modules
 from reporting import report
+from undo_run import undo_once
 
 gi.require_version("Gimp", "3.0")
 gi.require_version("Gegl", "0.4")
@@ -31,7 +32,6 @@ gi.require_version("GdkPixbuf", "2.0")
 from gi.repository import GdkPixbuf, Gegl, Gimp, GLib  # noqa: E402
 
 RGBA, RGB, MASK = "R'G'B'A u8", "R'G'B' u8", "Y u8"
-POLL_S = 0.2
 
 
 def triangle(period: int) -> bytes:
@@ -305,27 +305,5 @@ def main(params) -> None:
 
 
 def undo(params) -> None:
-    session = params["session_dir"]
     img, layer = make_image(params["case"])
-    img.clean_all()
-    Gimp.Display.new(img)
-    Gimp.displays_flush()
-    before = snapshot(img)
-    r = outpaint(img, layer, params["case"]["args"])
-    after = snapshot(img)
-    report(ok=r["ok"], message=r["message"], changed=after != before, size_after=after["size"])
-    with open(os.path.join(session, "placed"), "w") as flag:
-        flag.write("1")
-    # The driver presses Ctrl+Z once and then says so: looking only after that, the image is
-    # what that one press left (one press must be enough).
-    wait_for_file(os.path.join(session, "pressed"), params["wait_s"], "the driver's Ctrl+Z")
-    deadline = time.monotonic() + params["wait_s"]
-    while len(img.get_layers()) > 1 and time.monotonic() < deadline:
-        time.sleep(POLL_S)
-    undone = snapshot(img)
-    report(
-        undo_seen=len(img.get_layers()) <= 1,
-        undone=undone == before,
-        size_undone=undone["size"],
-        layers_undone=[x[0] for x in undone["layers"]],
-    )
+    undo_once(params, img, lambda: outpaint(img, layer, params["case"]["args"]), snapshot)

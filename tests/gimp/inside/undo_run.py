@@ -11,7 +11,7 @@ import os
 import time
 
 import gi
-from prelude import make_image, outpaint, snapshot, wait_for_file
+from prelude import all_layers, make_image, outpaint, snapshot, wait_for_file
 from reporting import report
 
 gi.require_version("Gimp", "3.0")
@@ -21,23 +21,31 @@ POLL_S = 0.2
 
 
 def main(params):
-    session = params["session_dir"]
     img, layer = make_image(500, 300, 0, 0, 500, 300)
     img.set_selected_layers([layer])
+
+    def place():
+        r = outpaint(img, [layer], expand_left=64, expand_top=32, **params.get("args", {}))
+        # a non-interactive call leaves this to its caller; the driver may shoot the screen
+        Gimp.displays_flush()
+        report(layers_after=[x.get_name() for x in all_layers(img)])
+        return r
+
+    undo_once(params, img, place)
+
+
+def undo_once(params, img, place, take=snapshot):
+    """Show ``img`` in a window, run ``place()`` (an outpaint call's result dict), tell the
+    driver, wait for its one Ctrl+Z, and report the image before, after and undone as
+    ``take`` (a snapshot function) sees it."""
+    session = params["session_dir"]
     img.clean_all()
     Gimp.Display.new(img)
     Gimp.displays_flush()
-    before = snapshot(img)
-    r = outpaint(img, [layer], expand_left=64, expand_top=32, **params.get("args", {}))
-    Gimp.displays_flush()  # a non-interactive call leaves that to its caller
-    after = snapshot(img)
-    report(
-        ok=r["ok"],
-        message=r["message"],
-        changed=after != before,
-        size_after=after["size"],
-        layers_after=[x[0] for x in after["layers"]],
-    )
+    before = take(img)
+    r = place()
+    after = take(img)
+    report(ok=r["ok"], message=r["message"], changed=after != before, size_after=after["size"])
     with open(os.path.join(session, "placed"), "w") as out:
         out.write("1")
     # The driver presses Ctrl+Z once and then says so: looking only after that, the image is
@@ -46,7 +54,7 @@ def main(params):
     deadline = time.monotonic() + params["wait_s"]
     while len(img.get_layers()) > 1 and time.monotonic() < deadline:
         time.sleep(POLL_S)
-    undone = snapshot(img)
+    undone = take(img)
     report(
         undo_seen=len(img.get_layers()) <= 1,
         undone=undone == before,
