@@ -94,11 +94,23 @@ def test_three_takes_are_a_group_above_the_source(outcome):
 
 def test_exactly_one_submit_per_take_and_one_run_in_the_journal(outcome):
     main, submits = outcome["main"], outcome["submits"]
-    assert len(submits) == 1 + 3  # recover never submits
+    assert len(submits) == 1 + 3 + 2  # one, three (then recover: never submits), nested
+    # the journal as it was after the three takes: one run of three
     runs = [e for e in main["journal"].values() if "run" in e]
     assert len(runs) == 3 and len({e["run"] for e in runs}) == 1
     assert sorted(e["variation"] for e in runs) == [1, 2, 3]
-    assert set(main["journal"]) == set(submits)
+    assert set(main["journal"]) == set(submits[:4])
+
+
+def test_a_source_inside_a_group_gets_the_takes_directly_above_it_there(outcome):
+    nested = outcome["main"]["nested"]
+    assert nested["ok"], nested
+    assert nested["group"]["name"] == "Outpaint" and nested["is_group"]
+    assert nested["group"]["parent"] == nested["src"]["parent"] == "Group"
+    assert nested["group"]["position"] == 1 and nested["src_position"] == 2  # under "Above"
+    assert [c["name"] for c in nested["children"]] == NAMES[:2]
+    assert [c["parent"] for c in nested["children"]] == ["Outpaint", "Outpaint"]
+    assert nested["visible"] == [True, False]
 
 
 def test_recover_brings_the_whole_run_back_as_a_group(outcome):

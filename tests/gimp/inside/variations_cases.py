@@ -20,6 +20,7 @@ from gi.repository import Gimp  # noqa: E402
 
 GROW = {"expand_left": 64, "expand_top": 32}
 JOURNAL = "~/.local/share/flux-outpaint/journal.jsonl"
+NORMAL = Gimp.LayerMode.NORMAL
 
 
 def journal_runs():
@@ -53,8 +54,14 @@ def group_info(group, img):
     }
 
 
-def one_run(name, count, args=None):
+def one_run(name, count, args=None, nested=False):
     img, layer = make_image(400, 300, 0, 0, 400, 300)
+    if nested:  # the source inside a group, below another layer
+        grp = Gimp.GroupLayer.new(img, "Group")
+        img.insert_layer(grp, None, 0)
+        img.reorder_item(layer, grp, 0)
+        above = Gimp.Layer.new(img, "Above", 8, 8, Gimp.ImageType.RGBA_IMAGE, 100.0, NORMAL)
+        img.insert_layer(above, grp, 0)
     img.set_selected_layers([layer])
     before = snapshot(img)
     src = read(layer)
@@ -66,6 +73,7 @@ def one_run(name, count, args=None):
             top=[x.get_name() for x in img.get_layers()],
             canvas=[img.get_width(), img.get_height()],
             src=describe(layer, img),
+            src_position=img.get_item_position(layer),
             src_unchanged=read(layer) == src,
             selected=[x.get_name() for x in img.get_selected_layers()],
             layers=len(all_layers(img)),
@@ -100,6 +108,11 @@ def main(params):
                 same_pixels=got["pixels"] == pixels,
             )
         report(recover=back)
+    img.delete()
+
+    img, _, _, nested = one_run("nested", 2, nested=True)
+    nested.pop("pixels", None)
+    report(nested=nested)
     img.delete()
 
 
