@@ -157,7 +157,7 @@ def _recover_run(run_mode, image, above, journal, entry, secrets: list[str]):
         except OutpaintError as exc:
             outcomes.append(variations.Take(index, error=exc))
             continue
-        outcomes.append(variations.Take(index))
+        outcomes.append(variations.Take(index))  # back (its pixels are in layers): counted only
         layers.append((takes.LAYER_NAME.format(n=index + 1), rgba, width, height))
     line = variations.failure_line(outcomes, tuple(secrets), what="could not be recovered")
     if not layers:
