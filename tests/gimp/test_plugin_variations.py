@@ -1,8 +1,10 @@
 """Variations in real GIMP 3.0 and 3.2: one take is a layer, three are a layer group.
 
-``outcome``: one GIMP profile per version, two batches (inside/variations_cases.py): one and
-three takes plus recover of the run against a plain local server, then three takes against
-``fail-once`` (the first job that runs fails).  Cancel goes through the wait window under
+``outcome``: one GIMP profile per version, four batches (inside/variations_cases.py): one and
+three takes, recover of the run and two takes beside a layer in a group, against a plain local
+server; three takes against ``fail-once`` (the first job that runs fails), then recover by the
+failed one's id; three against ``fail-job`` (all fail); two against ``drift`` with colour
+matching, then recover.  Cancel goes through the wait window under
 Xvfb (test_plugin_dialog.py's driver); the one undo step through GIMP's own Ctrl+Z
 (test_plugin_undo.py's driver), which first takes a screenshot of the group in the Layers dock:
 with FLUX_OUTPAINT_SCREENSHOT_DIR set it is copied there as ``group-<GIMP version>.png``
