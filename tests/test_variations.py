@@ -14,8 +14,16 @@ from outpaint.pipeline import Job
 from outpaint.planning import make_plan
 from outpaint.pngcodec import encode_png
 from outpaint.queue_client import FalQueueClient
-from outpaint.status import Phase, Progress
-from outpaint.variations import MAX_VARIATIONS, failure_line, run_variations
+from outpaint.status import Phase, Progress, RequestHandle
+from outpaint.variations import (
+    MAX_VARIATIONS,
+    Take,
+    failure_line,
+    run_of,
+    run_variations,
+    take_status,
+    takes_summary,
+)
 
 BASE = "https://queue.fal.run"
 KEY = "variations-key:abcdef123456"
@@ -168,3 +176,135 @@ def test_the_count_is_bounded(journal, count):
         run_variations(
             job(), count, client=client_for(Fal()), journal=journal, encoder=CountingEncoder()
         )
+
+
+def test_each_take_reports_how_it_ended(journal):
+    """A wait window shows one row per take: a failed or cancelled one must say so last."""
+    fal = Fal(failing=(2,))
+    last: dict[int, Progress] = {}
+    takes = run_variations(
+        job(),
+        3,
+        client=client_for(fal),
+        journal=journal,
+        encoder=CountingEncoder(),
+        on_progress=lambda i, p: last.__setitem__(i, p),
+    )
+    failed = next(t for t in takes if not t.ok)
+    assert last[failed.index].phase is Phase.FAILED
+    assert last[failed.index].request_id == "req-2"
+    assert sorted(p.phase for p in last.values()).count(Phase.DONE) == 2
+
+    cancel = threading.Event()
+    cancel.set()
+    ended: dict[int, Progress] = {}
+    run_variations(
+        job(),
+        2,
+        client=client_for(Fal()),
+        journal=journal,
+        encoder=CountingEncoder(),
+        on_progress=lambda i, p: ended.__setitem__(i, p),
+        cancel=cancel,
+    )
+    assert {i: p.phase for i, p in ended.items()} == {0: Phase.CANCELLED, 1: Phase.CANCELLED}
+
+
+@pytest.mark.parametrize(
+    "progress, text",
+    [
+        (None, "waiting to start"),
+        (Progress(Phase.ENCODING), "sending"),
+        (Progress(Phase.SUBMITTING), "sending"),
+        (Progress(Phase.QUEUED), "queued"),
+        (Progress(Phase.QUEUED, queue_position=0), "queued (position 1)"),
+        (Progress(Phase.QUEUED, queue_position=4), "queued (position 5)"),
+        (Progress(Phase.RUNNING, log_line="x"), "running"),
+        (Progress(Phase.DOWNLOADING), "downloading"),
+        (Progress(Phase.DONE), "done"),
+        (Progress(Phase.FAILED), "failed"),
+        (Progress(Phase.CANCELLED), "cancelled"),
+    ],
+)
+def test_take_status_names_every_phase(progress, text):
+    assert take_status(progress) == text
+
+
+def _submit(journal: Journal, rid: str, state: str, **purpose) -> None:
+    root = f"{BASE}/fal-ai/flux-2-pro/requests/{rid}"
+    handle = RequestHandle(rid, f"{root}/status", root, f"{root}/cancel")
+    journal.record_submit(handle, {"tool": "gimp", **purpose})
+    if state != "submitted":
+        journal.mark(rid, state)
+
+
+def test_run_of_gives_the_finished_requests_of_one_run_in_order(journal):
+    _submit(journal, "a3", "downloaded", run="r1", variation=3, variations=3)
+    _submit(journal, "a1", "completed", run="r1", variation=1, variations=3)
+    _submit(journal, "a2", "failed", run="r1", variation=2, variations=3)
+    _submit(journal, "b1", "downloaded", run="r2", variation=1, variations=2)
+    _submit(journal, "solo", "downloaded")
+    entries = {e.request_id: e for e in journal.entries()}
+    done = ("downloaded", "completed")
+
+    def ids(rid: str) -> list[str]:
+        return [e.request_id for e in run_of(entries[rid], entries.values(), done)]
+
+    assert ids("a3") == ["a1", "a3"]  # the failed one stays out, the rest by variation
+    assert ids("a2") == ["a1", "a2", "a3"]  # asked for by name: kept whatever its state
+    assert ids("b1") == ["b1"]
+    assert ids("solo") == ["solo"]
+
+
+def _failed(index: int, text: str, rid: str | None) -> Take:
+    return Take(index, error=errors.OutpaintError(text, request_id=rid))
+
+
+UUIDS = [f"{n:08x}-6bea-4e31-a181-6f6c06ead56a" for n in range(4)]
+LONG = "fal could not run the job (HTTP 500, runner_server_error): Internal Server Error"
+
+
+def test_failures_with_one_reason_share_it_and_name_every_request():
+    takes = [_failed(i, LONG, UUIDS[i]) for i in range(3)]
+    line = failure_line(takes)
+    assert line == (
+        f"3 of 3 variations failed: variations 1, 2, 3 (requests {', '.join(UUIDS[:3])}): {LONG}"
+    )
+
+
+@pytest.mark.parametrize("count", [2, 3, 4])
+def test_every_failed_request_survives_the_one_line_cap(count):
+    takes = [_failed(i, f"reason {i}: " + "x" * 200, UUIDS[i]) for i in range(count)]
+    shown = errors.one_line(failure_line(takes))  # what a person gets to see
+    assert all(rid in shown for rid in UUIDS[:count]), shown
+    assert all(f"reason {i}" in shown for i in range(count)), shown
+    assert len(shown) <= errors.MAX_MESSAGE
+
+
+def test_a_take_that_failed_before_its_submit_has_no_request_to_name():
+    takes = [
+        Take(0, result=None),
+        _failed(1, "Could not reach fal", None),
+        _failed(2, "Cancelled", "req-3"),
+    ]
+    line = failure_line(takes, what="could not be recovered")
+    assert line == (
+        "2 of 3 variations could not be recovered: variation 2: Could not reach fal; "
+        "variation 3 (request req-3): Cancelled"
+    )
+
+
+def test_takes_summary_counts_each_state_in_order():
+    progress = {
+        0: Progress(Phase.RUNNING),
+        1: Progress(Phase.QUEUED, queue_position=3),
+        2: Progress(Phase.RUNNING),
+        4: Progress(Phase.FAILED),
+    }
+    assert takes_summary(progress, 5) == (
+        "5 variations: 1 waiting to start, 1 queued, 2 running, 1 failed"
+    )
+    assert takes_summary({}, 2) == "2 variations: 2 waiting to start"
+    assert takes_summary({0: Progress(Phase.DONE), 1: Progress(Phase.CANCELLED)}, 2) == (
+        "2 variations: 1 done, 1 cancelled"
+    )

@@ -25,7 +25,7 @@ import gimp_glue  # noqa: E402
 from gi.repository import Gimp, GObject  # noqa: E402
 from gimp_glue import procedure  # noqa: E402
 from outpaint.framing import AUTO  # noqa: E402
-from outpaint.planning import MAX_EXPAND  # noqa: E402
+from outpaint.planning import MAX_EXPAND, MAX_VARIATIONS  # noqa: E402
 from outpaint.seam import DEFAULT_BLEND, MAX_BLEND  # noqa: E402
 
 if "-run" in sys.argv:  # a call, not GIMP's start-up query: the network half comes next
@@ -96,7 +96,19 @@ def _add_outpaint_arguments(proc):
         True,
         RW,
     )
-    proc.add_layer_return_value("layer", "Layer", "The new outpaint layer", False, RW)
+    proc.add_int_argument(
+        "variations",
+        "_Variations",
+        "Takes to choose from: one request each, each billed; more than 1 gives a layer group "
+        "with one layer per take, the first visible",
+        1,
+        MAX_VARIATIONS,
+        1,
+        RW,
+    )
+    proc.add_layer_return_value(
+        "layer", "Layer", "The new outpaint layer (a layer group when variations > 1)", False, RW
+    )
 
 
 class FluxOutpaint(Gimp.PlugIn):

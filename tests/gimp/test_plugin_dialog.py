@@ -49,15 +49,23 @@ def marks(gimp, conditions: dict[str, Callable[[], bool]]) -> Iterator[None]:
 
 
 def run_interactive(
-    gimp, steps: list[dict], env: dict[str, str], when: dict[str, Callable[[], bool]] | None = None
+    gimp,
+    steps: list[dict],
+    env: dict[str, str],
+    when: dict[str, Callable[[], bool]] | None = None,
+    args: dict | None = None,
 ) -> tuple[dict, list]:
+    """``args``: more arguments of the plug-in (the first interactive run in a fresh profile
+    starts from them)."""
     gimp.install_plugin()
     params = {"screen": SCREEN, "steps": steps}
     with (
         marks(gimp, when or {}),
         gui_driver(gimp, "dialog_driver.py", params, DRIVER_TIMEOUT_S) as display,
     ):
-        result = gimp.run_batch("dialog_run", env={**env, "DISPLAY": display}, timeout=200)
+        result = gimp.run_batch(
+            "dialog_run", {"args": args or {}}, env={**env, "DISPLAY": display}, timeout=200
+        )
     driver = json.loads((gimp.host_dir / "driver.json").read_text())
     assert driver["failure"] is None, (
         f"the driver gave up: {driver['failure']} (Xvfb: {driver['xvfb']})\n{result.describe()}"

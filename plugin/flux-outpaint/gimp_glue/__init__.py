@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib
 import threading
 
-NETWORK_MODULES = ("outpaint.pipeline",)
+NETWORK_MODULES = ("outpaint.pipeline", "outpaint.variations")
 _prefetch: threading.Thread | None = None
 _made: dict = {}
 

@@ -13,6 +13,7 @@ import gi
 gi.require_version("GimpUi", "3.0")
 gi.require_version("Gtk", "3.0")
 from gi.repository import GimpUi, Gtk  # noqa: E402
+from outpaint.variations import take_status  # noqa: E402
 
 from . import worker  # noqa: E402
 
@@ -96,9 +97,10 @@ def ask_api_key() -> tuple[str, bool] | None:
 
 
 class WaitDialog:
-    """Phase, queue position, elapsed time and the latest log line, with Cancel."""
+    """Phase, queue position, elapsed time and the latest log line, with Cancel; with several
+    takes, one row per take (queued with its position, running, done, failed)."""
 
-    def __init__(self) -> None:
+    def __init__(self, takes: int = 1) -> None:
         _init_ui()
         self.cancelled = False
         self.dlg = GimpUi.Dialog(title="Outpainting", role="flux-outpaint-wait")
@@ -115,7 +117,9 @@ class WaitDialog:
         self.log.set_ellipsize(3)  # Pango.EllipsizeMode.END, without importing Pango
         self.log.set_max_width_chars(60)
         self.bar = Gtk.ProgressBar(show_text=True, text="0 s")
-        for widget in (self.phase, self.queue, self.bar, self.log):
+        self.rows = [Gtk.Label(xalign=0.0, label="") for _ in range(takes if takes > 1 else 0)]
+        lines = self.rows or [self.queue]  # several takes: each row has its own position
+        for widget in (self.phase, *lines, self.bar, self.log):
             box.pack_start(widget, False, False, 0)
         self.dlg.show_all()
 
@@ -126,25 +130,37 @@ class WaitDialog:
             self.phase.set_text("Cancelling…")
 
     def show(self, job: worker.Background) -> None:
-        progress = job.progress
-        if not self.cancelled:
-            self.phase.set_text("Starting…" if progress is None else progress.phase.label + "…")
-        position = None if progress is None else progress.queue_position
-        self.queue.set_text("" if position is None else f"Queue position: {position + 1}")
+        if self.rows:
+            self._show_takes(job.takes)
+        else:
+            self._show_one(job.progress)
         self.bar.set_text(f"{int(time.monotonic() - job.started)} s")
         self.bar.pulse()
         if job.last_log:
             self.log.set_text(job.last_log)
         _pump()
 
+    def _show_one(self, progress) -> None:
+        if not self.cancelled:
+            self.phase.set_text("Starting…" if progress is None else progress.phase.label + "…")
+        position = None if progress is None else progress.queue_position
+        self.queue.set_text("" if position is None else f"Queue position: {position + 1}")
+
+    def _show_takes(self, takes) -> None:
+        """One row per take: the latest report may be any take's, so each row tells its own."""
+        if not self.cancelled:
+            self.phase.set_text(f"Outpainting {len(self.rows)} variations…")
+        for index, row in enumerate(self.rows):
+            row.set_text(f"Variation {index + 1}: {take_status(takes.get(index))}")
+
     def close(self) -> None:
         self.dlg.destroy()
         _pump()
 
 
-def wait(job: worker.Background):
+def wait(job: worker.Background, takes: int = 1):
     """Interactive wait: our dialog (which can cancel) plus the status-bar progress."""
-    dialog = WaitDialog()
+    dialog = WaitDialog(takes)
     try:
         worker.drive(job, lambda: dialog.show(job), lambda: dialog.cancelled)
         if dialog.cancelled:

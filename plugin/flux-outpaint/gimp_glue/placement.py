@@ -15,6 +15,9 @@ second (docs/gimp-speed.md).
 
 The mask starts black (0, the original shows exactly) and only the shown rectangles are
 written: the band at 255 and the ramp just inside the grown sides (``outpaint.seam``).
+
+Several takes (variations) go into one layer group, ``apply_group``: one masked layer per take,
+only the first visible, so the image looks as with one take until the person picks another.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from outpaint.framing import Growth, Placement
 from . import pixels
 
 LAYER_NAME = "Outpaint"
+GROUP_NAME = "Outpaint"
 # Enlarged pixels beyond what the mask shows, inside the ramp: room to widen the seam by
 # painting the mask without uncovering an empty layer.
 MARGIN = 64
@@ -68,13 +72,9 @@ def apply(
         layer = Gimp.Layer.new(
             image, name, rect.width, rect.height, _layer_type(image), 100.0, Gimp.LayerMode.NORMAL
         )
-        if above is None:
-            image.insert_layer(layer, None, 0)
-        else:
-            image.insert_layer(layer, above.get_parent(), image.get_item_position(above))
+        _insert_above(image, layer, above)
         layer.set_offsets(rect.x, rect.y)
-        fill_layer(layer, rgba, width, height, where)
-        add_seam_mask(layer, where)
+        _fill_masked(layer, rgba, width, height, where)
         _restore_selection(image, selected, edit_mask_of)
     except BaseException:
         _roll_back(image, layer, grown, old_size)
@@ -84,6 +84,65 @@ def apply(
     if flush_displays:
         Gimp.displays_flush()
     return layer
+
+
+def apply_group(
+    image,
+    above,
+    takes: list[tuple[str, bytes, int, int]],
+    where: Placement,
+    name: str = GROUP_NAME,
+    edit_mask_of=None,
+    flush_displays: bool = True,
+):
+    """Add a layer group directly above ``above`` holding one masked layer per take
+    (``(layer name, rgba, width, height)``, top to bottom), only the first visible; one undo
+    step with any canvas growth.  Returns the group.  Arguments as for ``apply``."""
+    selected = list(image.get_selected_layers())
+    old_size = (image.get_width(), image.get_height())
+    rect = where.rect
+    grown = group = None
+    image.undo_group_start()
+    try:
+        if where.growth is not None:
+            g = where.growth
+            image.resize(g.width, g.height, g.offset_x, g.offset_y)
+            grown = g
+        group = Gimp.GroupLayer.new(image, name)
+        _insert_above(image, group, above)
+        group.set_expanded(True)  # the takes in view in the Layers dock, to be compared
+        kind = _layer_type(image)
+        for position, (label, rgba, width, height) in enumerate(takes):
+            layer = Gimp.Layer.new(
+                image, label, rect.width, rect.height, kind, 100.0, Gimp.LayerMode.NORMAL
+            )
+            image.insert_layer(layer, group, position)
+            layer.set_offsets(rect.x, rect.y)
+            # the first take shows; the others wait to be picked with their eye
+            layer.set_visible(position == 0)
+            _fill_masked(layer, rgba, width, height, where)
+        _restore_selection(image, selected, edit_mask_of)
+    except BaseException:
+        _roll_back(image, group, grown, old_size)
+        raise
+    finally:
+        image.undo_group_end()
+    if flush_displays:
+        Gimp.displays_flush()
+    return group
+
+
+def _insert_above(image, layer, above) -> None:
+    """Directly above ``above`` in its parent (None: the top of the image)."""
+    if above is None:
+        image.insert_layer(layer, None, 0)
+    else:
+        image.insert_layer(layer, above.get_parent(), image.get_item_position(above))
+
+
+def _fill_masked(layer, rgba: bytes, width: int, height: int, where: Placement) -> None:
+    fill_layer(layer, rgba, width, height, where)
+    add_seam_mask(layer, where)
 
 
 def fill_layer(layer, rgba: bytes, width: int, height: int, where: Placement) -> None:

@@ -23,8 +23,9 @@ from outpaint.errors import (
     user_message,
 )
 from outpaint.framing import Placement, check_size
+from outpaint.planning import MAX_VARIATIONS
 
-from . import network, pixels, session, source, transport, worker
+from . import network, pixels, session, source, takes, transport, worker
 from .placement import apply
 
 OUTPAINT = "plug-in-flux-outpaint"
@@ -72,17 +73,27 @@ def read_options(config) -> tuple[dict[str, int], payload.RequestOptions, int]:
     return values, options, blend
 
 
+def read_variations(config) -> int:
+    """How many takes, checked like ``read_options``' values."""
+    count = int(config.get_property("variations"))
+    if not 1 <= count <= MAX_VARIATIONS:
+        raise InputError(f"variations must be 1 to {MAX_VARIATIONS}, not {count}")
+    return count
+
+
 def estimate_line(auto: framing.Automatic, canvas: tuple[int, int], config) -> str:
     """The dialog's live line: what would be asked of fal and what it would cost."""
     try:
         values, _, _ = read_options(config)
+        count = read_variations(config)
         framed = framing.frame(auto, *canvas, values)
         plan = planning.make_plan(framed.source)
     except Exception as exc:  # noqa: BLE001 - shown to the person, who can fix the numbers
         return user_message(exc)
     growth = framed.growth
+    grows_to = None if growth is None else (growth.width, growth.height)
     # The cost on its own line: wrapped inside the sentence it read "about" / "$0.030".
-    return "\n".join(plan.describe(None if growth is None else (growth.width, growth.height)))
+    return "\n".join(plan.describe(grows_to, variations=count))
 
 
 def _interactive(run_mode) -> bool:
@@ -103,6 +114,8 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
         if not dialog.settings(procedure, config, lambda: estimate_line(auto, canvas, config)):
             raise worker.UserCancelled("Cancelled")
     values, options, blend = read_options(config)
+    count = read_variations(config)
+    match = bool(config.get_property("color-match"))
     framed = framing.frame(auto, *canvas, values)
     plan = planning.make_plan(framed.source)
     where = Placement.from_plan(plan, blend, framed.origin, framed.growth)
@@ -122,6 +135,21 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     }
     job = pipeline.Job(reference_rgba=reference, plan=plan, options=options, purpose=purpose)
     extra = {} if deadline is None else {"deadline_s": deadline}
+    edit_mask_of = layer if was_mask else None
+    flush = run_mode != Gimp.RunMode.NONINTERACTIVE  # a script flushes itself
+    if count > 1:
+        work = takes.network_work(job, count, session.journal(), pixels.encode, extra)
+        done = _wait(run_mode, session.start(key, url, work, transport(), count), count)
+        return takes.place(
+            image,
+            layer,
+            done,
+            where,
+            lambda result: _decoded(result, plan, reference, match),
+            tuple(secrets),
+            edit_mask_of=edit_mask_of,
+            flush_displays=flush,
+        )
 
     def work(client, report, cancel):
         return pipeline.run_job(
@@ -135,11 +163,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
         )
 
     result = _wait(run_mode, session.start(key, url, work, transport()))
-    with about_request(result.request_id):  # paid for: the id lets the person recover it
-        rgba, width, height = pixels.decode(result.data, plan.request_output)
-        check_size((width, height), plan.request_output)  # what the decoder made of it
-        if config.get_property("color-match"):
-            rgba = color_matched(result.request_id, rgba, (width, height), reference, plan)
+    rgba, width, height = _decoded(result, plan, reference, match)
     return apply(
         image,
         layer,
@@ -147,9 +171,20 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
         width,
         height,
         where,
-        edit_mask_of=layer if was_mask else None,
-        flush_displays=run_mode != Gimp.RunMode.NONINTERACTIVE,  # a script flushes itself
+        edit_mask_of=edit_mask_of,
+        flush_displays=flush,
     )
+
+
+def _decoded(result, plan: planning.Plan, reference: bytes, match: bool) -> tuple[bytes, int, int]:
+    """A take's pixels, checked against the plan before anything is placed, with the colour
+    drift taken out when ``match``."""
+    with about_request(result.request_id):  # paid for: the id lets the person recover it
+        rgba, width, height = pixels.decode(result.data, plan.request_output)
+        check_size((width, height), plan.request_output)  # what the decoder made of it
+        if match:
+            rgba = color_matched(result.request_id, rgba, (width, height), reference, plan)
+    return rgba, width, height
 
 
 def color_matched(
@@ -166,11 +201,11 @@ def color_matched(
     return correction.apply(rgba)
 
 
-def _wait(run_mode, job: worker.Background):
+def _wait(run_mode, job: worker.Background, count: int = 1):
     if _interactive(run_mode):
         from . import dialog  # Gtk only where a window may open
 
-        return dialog.wait(job)
+        return dialog.wait(job, count)
     return worker.wait_quietly(job)
 
 

@@ -5,17 +5,22 @@ result is cached next to it, so a result survives GIMP being closed, the plug-in
 killed by the status-bar Cancel, or a failed placement.  The result goes where the original
 run put it (same place, size and seam mask) when the journal knows that; otherwise at the
 canvas origin, unmasked.
+
+A request that was one take of several (variations: the journal gives them one ``run``) comes
+back with every finished take of that run, as a layer group again.  Recover never submits:
+each result comes from the cache or is fetched from fal by its id.
 """
 
 from __future__ import annotations
 
-from outpaint import colormatch, imageinfo, pipeline
-from outpaint.errors import InputError, ResultError, about_request
+from gi.repository import Gimp
+from outpaint import colormatch, imageinfo, pipeline, variations
+from outpaint.errors import InputError, OutpaintError, ResultError, about_request
 from outpaint.framing import Placement
 from outpaint.geometry import Expansion, Rect
 
-from . import pixels, session, source, worker
-from .placement import apply
+from . import pixels, session, source, takes, worker
+from .placement import apply, apply_group
 
 LAYER_NAME = "Outpaint (recovered)"
 # A finished request is "completed" on fal's side, "downloaded" once its image is cached.
@@ -36,13 +41,29 @@ def find_entry(journal, request_id: str | None):
 
 def _fetch(run_mode, request_id: str, journal, secrets: list[str]) -> bytes:
     """From fal, in the worker thread (the main thread keeps pumping)."""
+    got = _fetch_all(run_mode, [request_id], journal, secrets)[request_id]
+    if isinstance(got, OutpaintError):
+        raise got
+    return got
+
+
+def _fetch_all(run_mode, request_ids: list[str], journal, secrets: list[str]) -> dict:
+    """Each request's image from fal, or the error that stopped it (one worker for all)."""
     key = session.api_key(run_mode, secrets)
 
     deadline = session.deadline_s()
     extra = {} if deadline is None else {"deadline_s": deadline}
 
     def work(client, report, cancel):
-        return pipeline.recover(request_id, client, journal, cancel=cancel, **extra)[0]
+        got: dict[str, bytes | OutpaintError] = {}
+        for request_id in request_ids:
+            try:
+                got[request_id] = pipeline.recover(
+                    request_id, client, journal, cancel=cancel, **extra
+                )[0]
+            except OutpaintError as exc:  # one lost take must not lose the others
+                got[request_id] = exc
+        return got
 
     return worker.wait_quietly(session.start(key, session.base_url(), work))
 
@@ -62,6 +83,9 @@ def recover(run_mode, image, drawables, config, secrets: list[str]):
     journal = session.journal()
     wanted = (config.get_property("request-id") or "").strip() or None
     entry = find_entry(journal, wanted)
+    above = _above(drawables)
+    if _one_of_several(entry):
+        return _recover_run(run_mode, image, above, journal, entry, secrets)
     request_id = entry.request_id
     cached = journal.cached_result(request_id)  # no key and no network needed
     data = cached[0] if cached is not None else None
@@ -75,14 +99,71 @@ def recover(run_mode, image, drawables, config, secrets: list[str]):
             except ResultError:  # damaged in the cache: fetch it again (and check that)
                 data = _fetch(run_mode, request_id, journal, secrets)
         rgba, width, height = pixels.decode(data, want)
-    # As the run placed it: with the colour correction it measured, if it made one.
-    rgba = colormatch.Correction.from_json(entry.details.get("color_correction")).apply(rgba)
-    above = None
-    if drawables and len(drawables) == 1:
-        try:
-            above, _ = source.pick_layer(drawables)
-        except InputError:  # a group or a channel: the new layer goes on top instead
-            above = None
+    rgba = _as_placed(entry, rgba)
     return apply(
         image, above, rgba, width, height, where_from(entry, width, height), name=LAYER_NAME
     )
+
+
+def _as_placed(member, rgba: bytes) -> bytes:
+    """As the run placed it: with the colour correction it measured, if it made one."""
+    recorded = member.details.get("color_correction")
+    return colormatch.Correction.from_json(recorded).apply(rgba)
+
+
+def _above(drawables):
+    if drawables and len(drawables) == 1:
+        try:
+            return source.pick_layer(drawables)[0]
+        except InputError:  # a group or a channel: the new layer goes on top instead
+            return None
+    return None
+
+
+def _one_of_several(entry) -> bool:
+    count = (entry.purpose or {}).get("variations")
+    return isinstance(count, int) and count > 1
+
+
+def _recover_run(run_mode, image, above, journal, entry, secrets: list[str]):
+    """Every finished take of ``entry``'s run, as a group; the ones that cannot come back
+    are named in one message (all of them: the procedure fails with that line)."""
+    members = variations.run_of(entry, journal.entries(), _DONE_STATES)
+    blobs: dict[str, bytes | OutpaintError] = {}
+    for member in members:
+        cached = journal.cached_result(member.request_id)
+        if cached is None:
+            continue
+        try:
+            imageinfo.check_result(cached[0], None)
+        except ResultError:  # damaged in the cache: fetched again below
+            continue
+        blobs[member.request_id] = cached[0]
+    missing = [m.request_id for m in members if m.request_id not in blobs]
+    if missing:
+        blobs.update(_fetch_all(run_mode, missing, journal, secrets))
+    layers, outcomes = [], []
+    for member in members:
+        rid = member.request_id
+        number = member.purpose.get("variation")
+        index = number - 1 if isinstance(number, int) and number > 0 else len(outcomes)
+        try:
+            got = blobs[rid]
+            if isinstance(got, OutpaintError):
+                raise got
+            with about_request(rid):
+                rgba, width, height = pixels.decode(got, pipeline.expected_output(member))
+            rgba = _as_placed(member, rgba)
+        except OutpaintError as exc:
+            outcomes.append(variations.Take(index, error=exc))
+            continue
+        outcomes.append(variations.Take(index))  # back (its pixels are in layers): counted only
+        layers.append((takes.LAYER_NAME.format(n=index + 1), rgba, width, height))
+    line = variations.failure_line(outcomes, tuple(secrets), what="could not be recovered")
+    if not layers:
+        raise OutpaintError(line)
+    _, _, width, height = layers[0]
+    group = apply_group(image, above, layers, where_from(entry, width, height), name=LAYER_NAME)
+    if line:
+        Gimp.message(line)
+    return group

@@ -76,9 +76,12 @@ def base_url() -> str:
     return settings.queue_base_url()
 
 
-def start(key: str, url: str, work: NetworkWork, transport=None) -> worker.Background:
+def start(
+    key: str, url: str, work: NetworkWork, transport=None, count: int = 1
+) -> worker.Background:
     """Run ``work(client, report, cancel)`` in a worker thread with a client of its own
-    (over ``transport`` when given: an ``httpx`` transport no other client uses)."""
+    (over ``transport`` when given: an ``httpx`` transport no other client uses); ``count``:
+    the takes it runs, for the status line."""
     from outpaint.queue_client import FalQueueClient
 
     def run(report, cancel):
@@ -88,4 +91,4 @@ def start(key: str, url: str, work: NetworkWork, transport=None) -> worker.Backg
         finally:
             client.close()
 
-    return worker.Background(run).start()
+    return worker.Background(run, count).start()

@@ -1,8 +1,9 @@
 """The network job in a worker thread while the main thread keeps GIMP responsive.
 
 libgimp's wire to the core is one pipe with no lock: a Gimp call from a second thread
-crashes or deadlocks the plug-in.  So the worker only runs ``outpaint.pipeline.run_job``
-(httpx, encoding, the journal) and stores its latest ``Progress``; the main thread pumps
+crashes or deadlocks the plug-in.  So the worker only runs ``outpaint.pipeline.run_job`` or
+``outpaint.variations.run_variations`` (httpx, encoding, the journal) and stores its latest
+``Progress`` (per take, for variations); the main thread pumps
 events, shows that progress, and is the only one to call Gimp, Gegl or Gtk.
 """
 
@@ -18,7 +19,8 @@ from outpaint.status import Progress
 
 POLL_S = 0.05
 # After Cancel the worker gets this long to tell fal (the protocol's cancel) before it is
-# abandoned; it is a daemon thread, so an abandoned one never holds GIMP up.
+# abandoned; it is a daemon thread, so an abandoned one never holds GIMP up.  Variations cancel
+# their requests side by side; even one after the other, 4 × retry.CANCEL_BUDGET_S (2 s) fit.
 CANCEL_GRACE_S = 15.0
 
 
@@ -26,7 +28,7 @@ class UserCancelled(CancelledError):
     """The person pressed Cancel: GIMP's CANCEL status, no error dialog."""
 
 
-Report = Callable[[Progress], None]
+Report = Callable[..., None]  # (Progress) or (Progress, take index)
 
 
 def phase_text(progress: Progress | None) -> str:
@@ -34,20 +36,41 @@ def phase_text(progress: Progress | None) -> str:
     return "Starting…" if progress is None else progress.describe()
 
 
+def status_text(job: Background) -> str:
+    """The status bar's line: the job's phase, or with several takes how many are where
+    (the latest report may be any take's, so it alone would jump between them)."""
+    takes = job.takes
+    if not takes:
+        return phase_text(job.progress)
+    from outpaint.variations import takes_summary  # loaded with the network half
+
+    return f"{takes_summary(takes, job.count)}… {int(time.monotonic() - job.started)} s"
+
+
 class Background:
     """Runs ``fn(report, cancel)`` once in a daemon thread."""
 
-    def __init__(self, fn: Callable) -> None:
+    def __init__(self, fn: Callable, count: int = 1) -> None:
         self._fn = fn
+        self.count = count  # takes (variations) the job runs
         self.cancel = threading.Event()
         self.progress: Progress | None = None  # one reference assignment: atomic under the GIL
+        # variations: each take's latest progress (replaced whole, so the main thread never
+        # iterates a dict another thread is changing)
+        self.takes: dict[int, Progress] = {}
+        self._takes_lock = threading.Lock()
         self.last_log: str | None = None
         self._result = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="outpaint-job", daemon=True)
         self.started = time.monotonic()
 
-    def report(self, progress: Progress) -> None:
+    def report(self, progress: Progress, take: int | None = None) -> None:
+        """The latest progress; ``take``: which of several takes (variations) it is about,
+        reported from the takes' own threads."""
+        if take is not None:
+            with self._takes_lock:
+                self.takes = {**self.takes, take: progress}
         self.progress = progress
         if progress.log_line:
             self.last_log = progress.log_line
@@ -93,7 +116,7 @@ def drive(
         while job.alive() and not stopped():
             job.join(POLL_S)
             tick()
-            text = phase_text(job.progress)
+            text = status_text(job)
             if text != shown:
                 Gimp.progress_set_text(text)
                 shown = text

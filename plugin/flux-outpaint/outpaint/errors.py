@@ -57,6 +57,7 @@ __all__ = [
     "ServerError",
     "SubmitUnknownError",
     "ValidationError",
+    "MAX_MESSAGE",
     "StorageError",
     "about_request",
     "clean",
@@ -69,6 +70,7 @@ __all__ = [
 ]
 
 _MAX_MESSAGE = 300
+MAX_MESSAGE = _MAX_MESSAGE  # the longest line a person is shown (one_line cuts the rest)
 
 
 class OutpaintError(Exception):

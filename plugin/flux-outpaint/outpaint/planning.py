@@ -48,6 +48,9 @@ MAX_CANVAS_PIXELS = 4_194_304
 MEGAPIXEL = 1024 * 1024  # fal bills 1 MP as 1024², rounded up
 PRICE_FIRST_MP_USD = 0.03
 PRICE_EXTRA_MP_USD = 0.015
+# Takes of one outpaint (each a request, each billed); here rather than in ``variations`` so the
+# plug-in can register and check the argument without importing the network half.
+MAX_VARIATIONS = 4
 _NUDGE = 0.999
 _MAX_NUDGES = 20_000
 

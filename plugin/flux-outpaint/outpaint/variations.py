@@ -8,7 +8,9 @@ once.  At most ``MAX_PARALLEL`` requests are in flight.  A cancel stops the take
 not been submitted yet and cancels the others on fal.
 
 One take failing does not fail the others: every take ends as a result or an error, and the
-caller places what succeeded and names each request that did not (``failure_line``).
+caller places what succeeded and names each request that did not (``failure_line``).  Every
+take's last report says how it ended (done, failed or cancelled), so a window can show one row
+per take (``take_status``).  ``run_of`` finds the requests of one run in the journal again.
 """
 
 from __future__ import annotations
@@ -16,27 +18,30 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from . import payload
-from .errors import CancelledError, OutpaintError, user_message
-from .journal import Journal
+from .errors import MAX_MESSAGE, CancelledError, OutpaintError, user_message
+from .journal import Journal, JournalEntry
 from .pipeline import Job, JobResult, run_job
+from .planning import MAX_VARIATIONS
 from .queue_client import FalQueueClient
 from .retry import DEFAULT_DEADLINE_S
-from .status import Progress
+from .status import Phase, Progress
 
 __all__ = [
     "MAX_PARALLEL",
     "MAX_VARIATIONS",
     "Take",
     "failure_line",
+    "run_of",
     "run_variations",
+    "take_status",
+    "takes_summary",
 ]
 
-MAX_VARIATIONS = 4
 # fal queues what it cannot run at once; more than a few requests in flight from one person
 # only adds queue time and connections.
 MAX_PARALLEL = 4
@@ -91,14 +96,22 @@ def run_variations(
     run_id = uuid.uuid4().hex
 
     def one(index: int) -> Take:
-        if cancel.is_set():  # never submitted: nothing to cancel on fal, nothing billed
-            return Take(index, error=CancelledError("Cancelled"))
         purpose = {**job.purpose, "run": run_id, "variation": index + 1, "variations": count}
+        started = clock()
 
         def report(progress: Progress) -> None:
             if on_progress is not None:
                 on_progress(index, progress)
 
+        def ended(exc: OutpaintError) -> Take:
+            # run_job reports nothing once it raises; a window showing each take's state
+            # must still learn that this one is over
+            phase = Phase.CANCELLED if isinstance(exc, CancelledError) else Phase.FAILED
+            report(Progress(phase, elapsed_s=clock() - started, request_id=exc.request_id))
+            return Take(index, error=exc)
+
+        if cancel.is_set():  # never submitted: nothing to cancel on fal, nothing billed
+            return ended(CancelledError("Cancelled"))
         try:
             result = run_job(
                 replace(job, purpose=purpose),
@@ -111,23 +124,134 @@ def run_variations(
                 clock=clock,
             )
         except OutpaintError as exc:
-            return Take(index, error=exc)
+            return ended(exc)
         except Exception as exc:  # noqa: BLE001 - a bug in one take must not lose the others
-            return Take(index, error=OutpaintError(user_message(exc)))
+            return ended(OutpaintError(user_message(exc)))
         return Take(index, result=result)
 
     with ThreadPoolExecutor(max_workers=min(count, MAX_PARALLEL)) as pool:
         return list(pool.map(one, range(count)))
 
 
-def failure_line(takes: list[Take], secrets: tuple[str, ...] = ()) -> str:
-    """One line naming each failed take and its request, e.g. for a partial success."""
+def failure_line(
+    takes: list[Take],
+    secrets: tuple[str, ...] = (),
+    *,
+    what: str = "failed",
+    limit: int = MAX_MESSAGE,
+) -> str:
+    """One line naming each failed take and its request, e.g. for a partial success.
+
+    Takes that failed for the same reason share it ("variations 1, 3 (requests A, B): …"), and
+    the reasons are shortened before any take or request id is: the line fits ``limit`` (what
+    ``errors.one_line`` lets through) with every failed request still named in it.
+    """
     failed = [t for t in takes if t.error is not None]
     if not failed:
         return ""
-    parts = []
+    groups: dict[str, list[Take]] = {}
     for take in failed:
         assert take.error is not None
-        parts.append(f"variation {take.index + 1}: {user_message(take.error, secrets)}")
-    head = f"{len(failed)} of {len(takes)} variations failed"
-    return f"{head}: " + "; ".join(parts)
+        groups.setdefault(_reason(take.error, secrets), []).append(take)
+    head = f"{len(failed)} of {len(takes)} variations {what}: "
+    for word in ("request", ""):  # without the word when the ids would not fit otherwise
+        heads = [_who(group, word) for group in groups.values()]
+        fixed = len(head) + sum(len(h) + 2 for h in heads) + 2 * (len(heads) - 1)
+        room = (limit - fixed) // len(heads)
+        if room >= MIN_REASON_CHARS:
+            break
+    room = max(room, MIN_REASON_CHARS // 2)
+    parts = [f"{h}: {_cut(reason, room)}" for h, reason in zip(heads, groups, strict=True)]
+    return head + "; ".join(parts)
+
+
+# Each reason keeps at least this much of its text, else the ids lose the word "request";
+# four different reasons with four 36-character request ids then still fit errors.MAX_MESSAGE.
+MIN_REASON_CHARS = 12
+
+
+def _reason(error: OutpaintError, secrets: tuple[str, ...]) -> str:
+    """The message without the request (named separately, with the take)."""
+    text = user_message(error, secrets)
+    suffix = f" (request {error.request_id})"
+    return text[: -len(suffix)] if error.request_id and text.endswith(suffix) else text
+
+
+def _who(group: list[Take], word: str) -> str:
+    numbers = ", ".join(str(t.index + 1) for t in group)
+    ids = [t.error.request_id for t in group if t.error is not None and t.error.request_id]
+    text = f"variation{'s' if len(group) > 1 else ''} {numbers}"
+    if ids:
+        label = f"{word}{'s' if len(ids) > 1 else ''} " if word else ""
+        text += f" ({label}{', '.join(ids)})"
+    return text
+
+
+def _cut(text: str, room: int) -> str:
+    return text if len(text) <= room else text[: room - 1].rstrip() + "…"
+
+
+_SENDING = frozenset({Phase.ENCODING, Phase.UPLOADING, Phase.SUBMITTING})
+
+
+def take_status(progress: Progress | None) -> str:
+    """A take's state in a few words, for one row of a wait window (None: not started)."""
+    if progress is None:
+        return "waiting to start"
+    phase = progress.phase
+    if phase in _SENDING:
+        return "sending"
+    if phase is Phase.QUEUED:
+        position = progress.queue_position
+        return "queued" if position is None else f"queued (position {position + 1})"
+    return {
+        Phase.RUNNING: "running",
+        Phase.DOWNLOADING: "downloading",
+        Phase.DONE: "done",
+        Phase.FAILED: "failed",
+        Phase.CANCELLED: "cancelled",
+    }[phase]
+
+
+# The order a summary names the states in: from the furthest behind to the finished.
+_STATES = ("waiting to start", "sending", "queued", "running", "downloading", "done")
+
+
+def takes_summary(progress: Mapping[int, Progress], count: int) -> str:
+    """One status-bar line for ``count`` takes: how many are in each state, e.g.
+    "3 variations: 1 queued, 2 running" (a take not heard from yet is waiting to start)."""
+    tally: dict[str, int] = {}
+    for index in range(count):
+        state = take_status(progress.get(index)).split(" (")[0]  # no queue position here
+        tally[state] = tally.get(state, 0) + 1
+    order = {state: n for n, state in enumerate(_STATES)}
+    parts = [
+        f"{n} {state}" for state, n in sorted(tally.items(), key=lambda i: order.get(i[0], 99))
+    ]
+    return f"{count} variations: " + ", ".join(parts)
+
+
+def _variation(entry: JournalEntry) -> int:
+    number = entry.purpose.get("variation")
+    return number if isinstance(number, int) else 0
+
+
+def run_of(
+    entry: JournalEntry, entries: Iterable[JournalEntry], states: Iterable[str]
+) -> list[JournalEntry]:
+    """The requests of ``entry``'s run whose state is one of ``states``, by variation number.
+
+    A request made alone (no ``run``, or a run of one) is its own run; ``entry`` is always
+    part of the answer, whatever its state, since someone asked for it by name.
+    """
+    run = entry.purpose.get("run")
+    count = entry.purpose.get("variations")
+    if not isinstance(run, str) or not isinstance(count, int) or count < 2:
+        return [entry]
+    wanted = frozenset(states)
+    members = [
+        e
+        for e in entries
+        if e.purpose.get("run") == run and (e.state in wanted or e.request_id == entry.request_id)
+    ]
+    return sorted(members, key=_variation)

@@ -1,5 +1,6 @@
 """Batch of test_plugin_dialog.py: one interactive run (DISPLAY set, gimp-console), so the
-plug-in opens its windows; the driver answers them."""
+plug-in opens its windows; the driver answers them.  ``params``: optionally ``args`` (more
+arguments of the plug-in, e.g. ``{"variations": 3}``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ def main(params):
     img, layer = make_image(400, 300, 50, 40, 300, 200)
     img.set_selected_layers([layer])
     before = snapshot(img)
-    r = outpaint(img, [layer], run_mode=Gimp.RunMode.INTERACTIVE)
+    # the first interactive run in a fresh profile takes the caller's values (no last values)
+    r = outpaint(img, [layer], run_mode=Gimp.RunMode.INTERACTIVE, **params.get("args", {}))
     report(
         status=r["status"],
         message=r["message"],

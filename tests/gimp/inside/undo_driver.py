@@ -2,8 +2,10 @@
 
     python3 undo_driver.py PARAMS_JSON    (in the session folder)
 
-PARAMS_JSON: ``screen`` (Xvfb's).  Starts Xvfb (``display``), waits for the batch's
-``placed``, presses Ctrl+Z once over the image window and writes ``pressed``.  Writes
+PARAMS_JSON: ``screen`` (Xvfb's) and optionally ``shot`` (a screenshot's file name, taken
+once the placed result is on screen and the screen has settled).  Starts Xvfb (``display``),
+waits for the batch's ``placed``, presses Ctrl+Z once over the image window and writes
+``pressed``.  Writes
 ``driver.json`` (``{"pressed": 0 or 1, "failure": the wait that ran out, or None}``) and
 keeps Xvfb up until the host writes ``batch-done``.
 """
@@ -15,11 +17,21 @@ import sys
 
 from xdriver import GaveUp, Xvfb, wait_file, write_file
 
+SHOT_SIZE = (1280, 1000)
 
-def press_undo(xvfb):
+
+def press_undo(xvfb, shot=None):
     wait_file("placed", 180, "the batch never placed a result")
     wid = xvfb.find("GIMP", 60)  # the image window
     xvfb.wait_drawn(wid, 60, "the image window")
+    if shot:  # the whole screen, so the Layers dock has room for every row
+        before = xvfb.wait_settled(what="the image window with the result")
+        g = xvfb.geometry(wid)
+        if (g["x"], g["y"], g["width"], g["height"]) != (0, 0, *SHOT_SIZE):
+            xvfb.place(wid, 0, 0, SHOT_SIZE[0], SHOT_SIZE[1])
+            # GIMP lays the window out again after the resize: shoot what it drew then
+            xvfb.wait_settled(what="the resized image window", changed_from=before)
+        xvfb.shot(shot)
     xvfb.pointer_into(wid, 300, 300)
     xvfb.x("key", "ctrl+z")
     xvfb.shot("undo.png")
@@ -31,7 +43,7 @@ def main(params):
     xvfb = None
     try:
         xvfb = Xvfb(params["screen"])
-        press_undo(xvfb)
+        press_undo(xvfb, params.get("shot"))
         state["pressed"] = 1
     except GaveUp as exc:
         state["failure"] = str(exc)

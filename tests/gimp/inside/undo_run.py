@@ -1,7 +1,8 @@
 """Batch of test_plugin_undo.py, in the full GIMP: place a result in an image shown in a
 window, then wait for the driver's one Ctrl+Z and report the image as it is after it.
 
-``params``: ``wait_s`` (how long each wait for the driver may take).
+``params``: ``wait_s`` (how long each wait for the driver may take) and optionally ``args``
+(more arguments of the plug-in, e.g. ``{"variations": 3}``).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import os
 import time
 
 import gi
-from prelude import make_image, outpaint, snapshot, wait_for_file
+from prelude import all_layers, make_image, outpaint, snapshot, wait_for_file
 from reporting import report
 
 gi.require_version("Gimp", "3.0")
@@ -22,7 +23,15 @@ POLL_S = 0.2
 def main(params):
     img, layer = make_image(500, 300, 0, 0, 500, 300)
     img.set_selected_layers([layer])
-    undo_once(params, img, lambda: outpaint(img, [layer], expand_left=64, expand_top=32))
+
+    def place():
+        r = outpaint(img, [layer], expand_left=64, expand_top=32, **params.get("args", {}))
+        # a non-interactive call leaves this to its caller; the driver may shoot the screen
+        Gimp.displays_flush()
+        report(layers_after=[x.get_name() for x in all_layers(img)])
+        return r
+
+    undo_once(params, img, place)
 
 
 def undo_once(params, img, place, take=snapshot):

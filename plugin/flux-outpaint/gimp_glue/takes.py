@@ -1,0 +1,86 @@
+"""Several takes of one outpaint (variations): N requests, then one layer group.
+
+The network half is ``outpaint.variations.run_variations`` in the worker thread: every take
+ends as a result or an error before the image is touched.  Then each result is decoded and
+checked (a take whose image cannot be used joins the failed ones, named by its request), and
+``placement.apply_group`` adds the group in one undo step.  Some failed: the others are placed
+and one message names each failed request.  All failed: the image stays as it was and the
+procedure fails with that line.
+
+Each layer keeps its take's own number ("Outpaint 2" is the second request), so the message
+about a failed take and the layers that are there never disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gi.repository import Gimp
+from outpaint.errors import OutpaintError
+
+from .placement import apply_group
+
+LAYER_NAME = "Outpaint {n}"
+
+# (the take's JobResult) -> (rgba, width, height), checked, ready to place
+Decode = Callable[[object], tuple[bytes, int, int]]
+
+
+def network_work(job, count: int, journal, encoder, extra: dict):
+    """The worker's part: ``run_variations`` with each take's progress on its own row."""
+    from outpaint import variations  # the network half: imported once it is ready
+
+    def work(client, report, cancel):
+        return variations.run_variations(
+            job,
+            count,
+            client=client,
+            journal=journal,
+            encoder=encoder,
+            on_progress=lambda index, progress: report(progress, index),
+            cancel=cancel,
+            **extra,
+        )
+
+    return work
+
+
+def place(
+    image,
+    above,
+    takes: list,
+    where,
+    decode: Decode,
+    secrets: tuple[str, ...],
+    *,
+    edit_mask_of=None,
+    flush_displays: bool = True,
+):
+    """The takes that arrived as one group above ``above``; returns the group."""
+    from outpaint.variations import Take, failure_line
+
+    takes = list(takes)
+    layers = []
+    for take in takes:
+        if take.result is None:
+            continue
+        try:
+            rgba, width, height = decode(take.result)
+        except OutpaintError as exc:  # paid for but unusable: named with the failed ones
+            takes[take.index] = Take(take.index, error=exc)
+            continue
+        layers.append((LAYER_NAME.format(n=take.index + 1), rgba, width, height))
+    failed = failure_line(takes, secrets)
+    if not layers:
+        raise OutpaintError(failed)
+    group = apply_group(
+        image,
+        above,
+        layers,
+        where,
+        edit_mask_of=edit_mask_of,
+        flush_displays=flush_displays,
+    )
+    if failed:
+        Gimp.message(failed)
+    return group
