@@ -59,31 +59,19 @@ def apply(
     plug-in flushes when it is done; in gimp-console a flush made GIMP render the image's
     whole composite before the call returned (0.07-0.6 s at 16-35 MP), for no window.
     """
-    selected = list(image.get_selected_layers())
-    old_size = (image.get_width(), image.get_height())
     rect = where.rect
-    grown = layer = None
-    image.undo_group_start()
-    try:
-        if where.growth is not None:
-            g = where.growth
-            image.resize(g.width, g.height, g.offset_x, g.offset_y)
-            grown = g
-        layer = Gimp.Layer.new(
-            image, name, rect.width, rect.height, _layer_type(image), 100.0, Gimp.LayerMode.NORMAL
+
+    def make():
+        kind = _layer_type(image)
+        return Gimp.Layer.new(
+            image, name, rect.width, rect.height, kind, 100.0, Gimp.LayerMode.NORMAL
         )
-        _insert_above(image, layer, above)
+
+    def fill(layer) -> None:
         layer.set_offsets(rect.x, rect.y)
         _fill_masked(layer, rgba, width, height, where)
-        _restore_selection(image, selected, edit_mask_of)
-    except BaseException:
-        _roll_back(image, layer, grown, old_size)
-        raise
-    finally:
-        image.undo_group_end()
-    if flush_displays:
-        Gimp.displays_flush()
-    return layer
+
+    return _in_one_step(image, above, where, make, fill, edit_mask_of, flush_displays)
 
 
 def apply_group(
@@ -98,18 +86,9 @@ def apply_group(
     """Add a layer group directly above ``above`` holding one masked layer per take
     (``(layer name, rgba, width, height)``, top to bottom), only the first visible; one undo
     step with any canvas growth.  Returns the group.  Arguments as for ``apply``."""
-    selected = list(image.get_selected_layers())
-    old_size = (image.get_width(), image.get_height())
     rect = where.rect
-    grown = group = None
-    image.undo_group_start()
-    try:
-        if where.growth is not None:
-            g = where.growth
-            image.resize(g.width, g.height, g.offset_x, g.offset_y)
-            grown = g
-        group = Gimp.GroupLayer.new(image, name)
-        _insert_above(image, group, above)
+
+    def fill(group) -> None:
         group.set_expanded(True)  # the takes in view in the Layers dock, to be compared
         kind = _layer_type(image)
         for position, (label, rgba, width, height) in enumerate(takes):
@@ -121,15 +100,42 @@ def apply_group(
             # the first take shows; the others wait to be picked with their eye
             layer.set_visible(position == 0)
             _fill_masked(layer, rgba, width, height, where)
+
+    return _in_one_step(
+        image,
+        above,
+        where,
+        lambda: Gimp.GroupLayer.new(image, name),
+        fill,
+        edit_mask_of,
+        flush_displays,
+    )
+
+
+def _in_one_step(image, above, where: Placement, make, fill, edit_mask_of, flush_displays):
+    """Grow the canvas if asked, put ``make()`` directly above ``above`` and ``fill`` it, in
+    one undo group; on any failure the image is put back as it was.  Returns the new item."""
+    selected = list(image.get_selected_layers())
+    old_size = (image.get_width(), image.get_height())
+    grown = item = None
+    image.undo_group_start()
+    try:
+        if where.growth is not None:
+            g = where.growth
+            image.resize(g.width, g.height, g.offset_x, g.offset_y)
+            grown = g
+        item = make()
+        _insert_above(image, item, above)
+        fill(item)
         _restore_selection(image, selected, edit_mask_of)
     except BaseException:
-        _roll_back(image, group, grown, old_size)
+        _roll_back(image, item, grown, old_size)
         raise
     finally:
         image.undo_group_end()
     if flush_displays:
         Gimp.displays_flush()
-    return group
+    return item
 
 
 def _insert_above(image, layer, above) -> None:
