@@ -12,25 +12,13 @@ import pytest
 from cli_support import (
     free_port,
     keyed,
-    make_env,
     photo,
     run,
-    serve,
     text,
 )
 from PIL import Image
 
 pytestmark = pytest.mark.server  # the local fal server on loopback
-
-
-@pytest.fixture
-def env(tmp_path):
-    return make_env(tmp_path)
-
-
-@pytest.fixture
-def server():
-    yield from serve()
 
 
 def test_local_run_writes_full_canvas_with_exact_original(tmp_path, env):

@@ -8,7 +8,6 @@ import json
 import numpy as np
 import pytest
 from cli_support import (
-    make_env,
     photo,
     run,
     text,
@@ -18,11 +17,6 @@ from outpaint_cli.args import _aspect, parse_args
 from PIL import Image
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture
-def env(tmp_path):
-    return make_env(tmp_path)
 
 
 @pytest.mark.parametrize(

@@ -11,15 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-from cli_support import CLI, keyed, make_env, photo
+from cli_support import CLI, keyed, photo
 from outpaint.journal import Journal
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture
-def env(tmp_path):
-    return make_env(tmp_path)
 
 
 @pytest.fixture

@@ -9,26 +9,14 @@ import numpy as np
 import pytest
 from cli_support import (
     keyed,
-    make_env,
     photo,
     run,
-    serve,
     text,
 )
 from outpaint_cli import outputs
 from PIL import Image
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture
-def env(tmp_path):
-    return make_env(tmp_path)
-
-
-@pytest.fixture
-def server():
-    yield from serve()
 
 
 @pytest.mark.parametrize(

@@ -8,13 +8,11 @@ import pytest
 from cli_support import (
     adobe_rgb_profile,
     keyed,
-    make_env,
     p3_profile,
     photo,
     read_png,
     run,
     sent_reference,
-    serve,
     text,
     to_srgb,
     write_png16,
@@ -23,16 +21,6 @@ from outpaint_cli import photo as ph
 from PIL import Image, ImageOps
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture
-def env(tmp_path):
-    return make_env(tmp_path)
-
-
-@pytest.fixture
-def server():
-    yield from serve()
 
 
 def cli(srv, env_, *args):

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_support import ROOT, keyed, make_env, serve
+from cli_support import ROOT, keyed, make_env
 from outpaint.journal import Journal
 from PIL import Image
 
@@ -31,11 +31,6 @@ def examples() -> list[str]:
     blocks = re.findall(r"```sh\n(.*?)```", section, re.S)
     lines = [ln.strip() for block in blocks for ln in block.splitlines() if ln.strip()]
     return [ln for ln in lines if not ln.startswith(INSTALL)]
-
-
-@pytest.fixture
-def server():
-    yield from serve()
 
 
 def test_the_readme_has_examples_of_every_kind():

@@ -10,21 +10,11 @@ import sys
 import time
 
 import pytest
-from cli_support import CLI, keyed, make_env, photo, run, serve, text
+from cli_support import CLI, keyed, photo, run, text
 from outpaint.journal import Journal
 from PIL import Image
 
 pytestmark = pytest.mark.server
-
-
-@pytest.fixture
-def env(tmp_path):
-    return make_env(tmp_path)
-
-
-@pytest.fixture
-def server():
-    yield from serve()
 
 
 def journal_of(env) -> Journal:
