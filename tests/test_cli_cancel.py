@@ -28,7 +28,9 @@ def endless():
         srv.stop()
 
 
-def start(tmp_path: Path, env, srv, n: int, jobs: int) -> tuple[subprocess.Popen, list[Path]]:
+def start(
+    tmp_path: Path, env, srv, n: int, jobs: int, *extra: str
+) -> tuple[subprocess.Popen, list[Path]]:
     inputs = []
     for i in range(n):
         p = tmp_path / f"in{i}.png"
@@ -45,6 +47,7 @@ def start(tmp_path: Path, env, srv, n: int, jobs: int) -> tuple[subprocess.Popen
             str(jobs),
             "--base-url",
             srv.base_url,
+            *extra,
         ],
         env=keyed(env),
         stdout=subprocess.PIPE,
@@ -84,6 +87,24 @@ def test_ctrl_c_cancels_every_request_in_flight(tmp_path, env, endless):
     assert "Traceback" not in err
     assert not any(p.name.endswith("-outpaint.png") for p in tmp_path.iterdir())
     assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_ctrl_c_cancels_every_take_of_a_variations_run_and_names_each(tmp_path, env, endless):
+    proc, _ = start(tmp_path, env, endless, 1, 1, "--variations", "3")
+    wait_for(running(endless, 3), proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == 130, err
+    journal = Journal(Path(env["FLUX_OUTPAINT_DATA_DIR"]) / "journal.jsonl")
+    (line,) = [x for x in err.splitlines() if "cancelled requests" in x]
+    for rid in endless.submits:
+        assert rid in line
+        assert endless._backend.jobs[rid].cancel_requested
+        entry = journal.find(rid)
+        assert entry is not None and entry.state == "cancelled"
+    assert "Traceback" not in err
+    assert not any("outpaint" in p.name for p in tmp_path.iterdir())
 
 
 def test_ctrl_c_sends_nothing_more_and_counts_the_rest_as_skipped(tmp_path, env, endless):

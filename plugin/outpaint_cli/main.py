@@ -255,10 +255,12 @@ def _collect(
         except CancelledError as exc:
             tally.cancelled += 1
             _count_cost(item, tally)
-            rid = exc.request_id or item.request_id
+            # every take of a --variations input was a request of its own: name them all
+            rids = item.request_ids or [r for r in (exc.request_id or item.request_id,) if r]
             board.finish(item.name, None, "cancelled")
-            if rid:
-                console.error(f"{item.name}: cancelled request {rid} on fal ({exc})")
+            if rids:
+                what = "request" if len(rids) == 1 else "requests"
+                console.error(f"{item.name}: cancelled {what} {', '.join(rids)} on fal ({exc})")
             else:
                 console.error(f"{item.name}: cancelled before it was sent")
             continue
