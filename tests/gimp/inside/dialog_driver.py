@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import sys
 
-from xdriver import GaveUp, Xvfb, wait_file
+from xdriver import GaveUp, run_driver, wait_file
 
 
 def answer(xvfb, step, wid):
@@ -38,31 +38,20 @@ def answer(xvfb, step, wid):
 
 
 def main(params):
-    seen = []
-    failure = None
-    xvfb = None
-    try:
-        xvfb = Xvfb(params["screen"])
+    state = {"steps": []}
+
+    def body(xvfb):
         for step in params["steps"]:
             try:
                 wid = xvfb.find(step["window"], step.get("timeout", 60), visible=False, last=False)
             except GaveUp:
-                seen.append({"window": step["window"], "found": False})
+                state["steps"].append({"window": step["window"], "found": False})
                 xvfb.shot("missing.png")
                 break
             answer(xvfb, step, wid)
-            seen.append({"window": step["window"], "found": True})
-    except GaveUp as exc:
-        failure = str(exc)
-    finally:
-        with open("driver.json", "w") as out:
-            xvfb_status = xvfb.status() if xvfb is not None else None
-            json.dump({"steps": seen, "failure": failure, "xvfb": xvfb_status}, out)
-        if xvfb is not None:
-            try:
-                wait_file("batch-done", 120, "the host never said the batch was done")
-            finally:
-                xvfb.stop()
+            state["steps"].append({"window": step["window"], "found": True})
+
+    run_driver(params, state, body, 120)
 
 
 if __name__ == "__main__":

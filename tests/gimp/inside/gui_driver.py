@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 
-from xdriver import GaveUp, Xvfb, wait_file, write_file
+from xdriver import GaveUp, run_driver, wait_file
 
 
 def drive(xvfb, params, state):
@@ -98,23 +98,12 @@ def main(params):
         "placed": False,
         "failure": None,
     }
-    xvfb = None
-    try:
-        xvfb = Xvfb(params["screen"])
+
+    def body(xvfb):
         state["display"] = xvfb.display
         drive(xvfb, params, state)
-    except GaveUp as exc:
-        state["failure"] = str(exc)
-    finally:
-        state["xvfb"] = xvfb.status() if xvfb is not None else None
-        with open("driver.json", "w") as out:
-            json.dump(state, out)
-        write_file("driver-done", "1")
-        if xvfb is not None:
-            try:
-                wait_file("batch-done", 300, "the host never said the batch was done")
-            finally:
-                xvfb.stop()
+
+    run_driver(params, state, body, 300, announce=True)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 
-from xdriver import GaveUp, Xvfb, wait_file, write_file
+from xdriver import run_driver, wait_file, write_file
 
 SHOT_SIZE = (1280, 1000)
 
@@ -39,23 +39,13 @@ def press_undo(xvfb, shot=None):
 
 
 def main(params):
-    state = {"pressed": 0, "failure": None}
-    xvfb = None
-    try:
-        xvfb = Xvfb(params["screen"])
+    state = {"pressed": 0}
+
+    def body(xvfb):
         press_undo(xvfb, params.get("shot"))
         state["pressed"] = 1
-    except GaveUp as exc:
-        state["failure"] = str(exc)
-    finally:
-        state["xvfb"] = xvfb.status() if xvfb is not None else None
-        with open("driver.json", "w") as out:
-            json.dump(state, out)
-        if xvfb is not None:
-            try:
-                wait_file("batch-done", 180, "the host never said the batch was done")
-            finally:
-                xvfb.stop()
+
+    run_driver(params, state, body, 180)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ follows the pointer.  The drivers run with the session folder as their working d
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import select
 import subprocess
@@ -237,3 +238,27 @@ class Xvfb:
         before = self.wait_settled(window, timeout, f"{what}: the screen before")
         self.x("key", key)
         return self.wait_settled(window, timeout, what, changed_from=before)
+
+
+def run_driver(params, state, body, batch_timeout, announce=False):
+    """A driver's life: Xvfb up, ``body(xvfb)`` (which fills ``state``), then ``driver.json``
+    (``state`` with ``failure``: what a wait gave up on, and Xvfb's status), ``driver-done``
+    if ``announce``, and the display kept up until the host says the batch is done."""
+    state.setdefault("failure", None)
+    xvfb = None
+    try:
+        xvfb = Xvfb(params["screen"])
+        body(xvfb)
+    except GaveUp as exc:
+        state["failure"] = str(exc)
+    finally:
+        state["xvfb"] = xvfb.status() if xvfb is not None else None
+        with open("driver.json", "w") as out:
+            json.dump(state, out)
+        if announce:
+            write_file("driver-done", "1")
+        if xvfb is not None:
+            try:
+                wait_file("batch-done", batch_timeout, "the host never said the batch was done")
+            finally:
+                xvfb.stop()
