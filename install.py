@@ -133,7 +133,7 @@ def no_profile_message(found: Discovery) -> str:
 def plugin_version(folder: Path) -> str:
     if (folder / "VERSION").is_file():
         return (folder / "VERSION").read_text(encoding="utf-8").strip() or "unknown version"
-    init = folder / "outpaint" / "__init__.py"
+    init = folder / "flux_outpaint" / "__init__.py"
     text = init.read_text(encoding="utf-8") if init.is_file() else ""
     match = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", text, re.M)
     return match[1] if match else "unknown version"
@@ -323,9 +323,9 @@ def set_key(source: Path, stdin: TextIO) -> str:
         raise InstallError("no key stored: expected one fal API key on one line")
     sys.path[:0] = [str(source / "vendor"), str(source)]
     try:  # the plug-in's own settings module: one rule for where the key file lives
-        from outpaint.settings import save_api_key
+        from flux_outpaint.settings import save_api_key
     except ImportError as exc:
-        raise InstallError(f"cannot load outpaint.settings from {source}: {exc}") from None
+        raise InstallError(f"cannot load flux_outpaint.settings from {source}: {exc}") from None
     try:
         where = save_api_key(key)
     except Exception as exc:  # noqa: BLE001 - its own message, minus the key, is the report

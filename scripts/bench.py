@@ -11,7 +11,7 @@ from trustme), with its simulated link (``--bandwidth`` Mbit/s paces request and
 bodies, ``--latency`` ms delays every response) and simulated model time (``--inference``).
 Each client runs in its own process, so CPU time and peak memory are the client's alone.
 
-* **ours**: the CLI itself (``outpaint_cli.main``: read → reference → ``run_job`` → compose
+* **ours**: the CLI itself (``flux_outpaint_cli.main``: read → reference → ``run_job`` → compose
   the new bands → PNG), reference encoded by the core's rule;
 * **baseline**: what a Python user writes from fal's docs: the official ``fal-client``
   ``subscribe`` with the reference as a Pillow PNG data URI (resized with Pillow where the
@@ -28,7 +28,7 @@ peak RSS; the table is followed by one line per goal saying whether it was met.
 ``--seam`` measures colour matching instead: the CLI outpaints four photos against the local
 server with and without its ``drift`` scenario (a colour cast and a slight blur over the
 whole canvas, as a re-rendering model returns it), with colour matching on and off, and
-prints the seam metric (``fal_local.metrics.seam_metric``) of each output and how much
+prints the seam metric (``flux_outpaint_fal_local.metrics.seam_metric``) of each output and how much
 matching changed the new pixels.  ``--seam-images DIR`` also writes ``color-match.png`` there:
 the top-left corner of the first photo's drift output, colour matching off beside on (the
 README's before/after).
@@ -54,12 +54,6 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
-
-# Run from a checkout: the packages live under plugin/, and this folder must not shadow them
-# (scripts/outpaint.py is named like the core package).  Loaded as a module, nothing changes.
-_PLUGIN = Path(__file__).resolve().parent.parent / "plugin"
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0:1] = [str(_PLUGIN / "flux-outpaint"), str(_PLUGIN)]
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPTS = ROOT / "scripts"
@@ -191,11 +185,11 @@ def run_measured(cmd: list[str], env: dict) -> tuple[int, str, str, float, float
 
 
 def worker_ours(input_path: str, expansion: list[int], base_url: str, out: str) -> dict:
-    """The CLI itself (``outpaint_cli.main.main``), its progress board recording when each
+    """The CLI itself (``flux_outpaint_cli.main.main``), its progress board recording when each
     step began: the same code path as ``flux-outpaint IN --left … -o OUT``."""
-    from outpaint.status import Phase
-    from outpaint_cli import main as cli
-    from outpaint_cli import progress
+    from flux_outpaint.status import Phase
+    from flux_outpaint_cli import main as cli
+    from flux_outpaint_cli import progress
 
     marks = {"imported": time.time()}
 
@@ -225,7 +219,7 @@ def worker_baseline(input_path: str, expansion: list[int], out: str) -> dict:
 
     import fal_client
     import httpx
-    from outpaint import geometry, planning
+    from flux_outpaint import geometry, planning
     from PIL import Image
 
     left, right, top, bottom = expansion
@@ -510,9 +504,9 @@ def bench_seam(args, tmp: Path) -> list[dict]:
     """The seam metric (fal_local.metrics) of the CLI's output for each photo: with and
     without the drift scenario, with colour matching on and off."""
     import numpy as np
-    from fal_local import start_server
-    from fal_local.metrics import seam_metric
-    from outpaint.geometry import Expansion, Rect
+    from flux_outpaint.geometry import Expansion, Rect
+    from flux_outpaint_fal_local import start_server
+    from flux_outpaint_fal_local.metrics import seam_metric
     from PIL import Image
 
     left, right, top, bottom = SEAM_EXPAND
@@ -590,7 +584,7 @@ def before_after(off, on, left: int, top: int, folder: Path) -> Path:
 def print_seam(rows: list[dict]) -> None:
     print(
         "seam metric (8-bit levels: |step| across each grown side, 16-px segment means; "
-        "fal_local.metrics), R G B and mean"
+        "flux_outpaint_fal_local.metrics), R G B and mean"
     )
     print("| photo | drift | colour match off | colour match on | on/off | new pixels changed |")
     print("|---|---|---|---|---|---|")

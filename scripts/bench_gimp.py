@@ -62,8 +62,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
-if sys.path and Path(sys.path[0] or ".").resolve() == HERE:
-    sys.path[0:1] = [str(ROOT / "plugin" / "flux-outpaint"), str(ROOT / "plugin")]
 for extra in (ROOT / "tests", ROOT):
     if str(extra) not in sys.path:
         sys.path.append(str(extra))
@@ -122,7 +120,7 @@ def batch_in(session, name: str) -> str:
 
 
 def run_sandbox(name: str, args, source: Path, vendor: Path, photo: Path) -> dict:
-    import fal_local
+    import flux_outpaint_fal_local
     from gimp.sandbox import GimpSession
 
     session = GimpSession(name, vendor=lambda: vendor)
@@ -140,7 +138,7 @@ def run_sandbox(name: str, args, source: Path, vendor: Path, photo: Path) -> dic
             ],
         }
         (session.host_dir / "bench-config.json").write_text(json.dumps(config))
-        server = fal_local.start_server(
+        server = flux_outpaint_fal_local.start_server(
             keys=[KEY], run_seconds=MODEL_SECONDS, scenarios=args.scenarios
         )
         try:

@@ -2,7 +2,7 @@
 """The fault matrix: every local-server scenario through every path, and its markdown table.
 
 ``python scripts/fault_matrix.py [--write docs/fault-matrix.md]`` runs each scenario of
-``fal_local`` through the CLI (a real subprocess against a real socket) and prints the table;
+the local server through the CLI (a real subprocess against a real socket) and prints the table;
 ``tests/test_fault_matrix.py`` runs the same cases and checks the committed table against
 ``EXPECTED``.  The GIMP rows come from the real-GIMP tests, which record their outcomes in the
 same shape (``Row``) when ``FLUX_OUTPAINT_MATRIX_OUT`` names a JSON-lines file.
@@ -29,13 +29,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-# Run from a checkout: the packages live under plugin/, and this folder must not shadow them
-# (scripts/outpaint.py is named like the core package).  Loaded as a module, nothing changes.
-_PLUGIN = Path(__file__).resolve().parent.parent / "plugin"
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0:1] = [str(_PLUGIN / "flux-outpaint"), str(_PLUGIN)]
-
-import fal_local  # noqa: E402
+import flux_outpaint_fal_local
 
 __all__ = [
     "EXPECTED",
@@ -154,7 +148,7 @@ def run_cli(scenario: str, workdir: Path) -> tuple[Row, subprocess.CompletedProc
         "FLUX_OUTPAINT_CONFIG_DIR": str(workdir / "config"),
     }
     env.pop("FAL_QUEUE_URL", None)
-    with fal_local.start_server(scenarios=[scenario], run_seconds=0.2) as server:
+    with flux_outpaint_fal_local.start_server(scenarios=[scenario], run_seconds=0.2) as server:
         proc = subprocess.run(
             [
                 sys.executable,

@@ -3,7 +3,7 @@
 
     python scripts/hostile_bench.py [--before CHECKOUT] [--cap S] [--timeout N] [--only NAME,…]
 
-For each hostile case the local fal server (``fal_local``, from this checkout) runs with
+For each hostile case the local fal server (from this checkout) runs with
 that scenario on loopback, and the CLI outpaints a 256×256 PNG with ``--left 64
 --timeout N`` against it through ``FAL_QUEUE_URL`` — once as the CLI of ``--before`` (a
 checkout of an older version, e.g. /work/baseline; its own ``scripts/outpaint.py`` and its
@@ -38,11 +38,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-_PLUGIN = Path(__file__).resolve().parent.parent / "plugin"
-if sys.path and Path(sys.path[0] or ".").resolve() == Path(__file__).resolve().parent:
-    sys.path[0:1] = [str(_PLUGIN / "flux-outpaint"), str(_PLUGIN)]
-
-# fal_local (numpy, Pillow) is imported only once the spawner runs: see the docstring.
+# flux_outpaint_fal_local (numpy, Pillow) is imported only once the spawner runs: see the docstring.
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = "bench-key-id-7f3a:bench-secret-0123456789"
@@ -53,7 +49,7 @@ POLL_S = 0.05
 @dataclass(frozen=True)
 class Case:
     name: str
-    scenario: str | None = None  # fal_local scenario; None: a server without faults
+    scenario: str | None = None  # flux_outpaint_fal_local scenario; None: a server without faults
     data: str = "normal"  # normal | under-file | full-disk
     tls: bool = False  # serve https with a certificate the CLI does not trust
     interrupt_after_s: float | None = None  # send SIGINT after this long
@@ -92,7 +88,7 @@ CASES = [
 DECODE = """
 import sys
 sys.path.insert(0, sys.argv[1] + "/plugin/flux-outpaint")
-from outpaint import pngcodec
+from flux_outpaint import pngcodec
 data = open(sys.argv[2], "rb").read()
 try:
     pixels, w, h, c = pngcodec.decode_png(data)
@@ -261,9 +257,9 @@ def server_for(case: Case, tmp: Path):
         cert.private_key_and_cert_chain_pem.write_to_path(str(tmp / "cert.pem"))
         cert.private_key_pem.write_to_path(str(tmp / "key.pem"))
         options.update(tls_cert=str(tmp / "cert.pem"), tls_key=str(tmp / "key.pem"))
-    import fal_local  # numpy and Pillow: only after the spawner has started
+    import flux_outpaint_fal_local  # numpy and Pillow: only after the spawner has started
 
-    with fal_local.start_server(**options) as server:
+    with flux_outpaint_fal_local.start_server(**options) as server:
         yield server
 
 
@@ -322,7 +318,7 @@ def run_case(case: Case, cli: Path, timeout_s: float, cap_s: float, spawn: Spawn
 
 
 def run_decode(checkout: Path, cap_s: float, spawn: Spawner) -> Run:
-    from fal_local import hostile
+    from flux_outpaint_fal_local import hostile
 
     with tempfile.TemporaryDirectory() as folder:
         tmp = Path(folder)

@@ -50,9 +50,9 @@ def make_env(tmp_path: Path) -> dict[str, str]:
 
 def serve() -> Iterator:
     """The local fal server in this process; the CLI reaches it with --base-url."""
-    import fal_local
+    import flux_outpaint_fal_local
 
-    srv = fal_local.start_server()
+    srv = flux_outpaint_fal_local.start_server()
     try:
         yield srv
     finally:

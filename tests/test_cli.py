@@ -185,9 +185,9 @@ def test_quiet_prints_only_errors(tmp_path, env):
 
 
 def test_verbose_shows_retries_and_their_reasons(tmp_path, env):
-    import fal_local
+    import flux_outpaint_fal_local
 
-    srv = fal_local.start_server(scenarios=["429-once", "500-once"])
+    srv = flux_outpaint_fal_local.start_server(scenarios=["429-once", "500-once"])
     try:
         src = tmp_path / "in.png"
         photo(96, 80).save(src)
@@ -242,7 +242,7 @@ def test_version_and_help(env):
     assert "--format" in out and "not the written file's type" in out
     assert "metadata:" in out and "ICC" in out and "EXIF" in out
     # Every option says what it does and its default.
-    from outpaint_cli.args import parser
+    from flux_outpaint_cli.args import parser
 
     for action in parser()._actions:
         if action.dest in ("help", "version"):
@@ -328,15 +328,15 @@ def test_console_command_is_declared():
 
     pyproject = (ROOT / "pyproject.toml").read_text()
     scripts = pyproject[pyproject.index("[project.scripts]") :].split("\n\n")[0]
-    assert 'flux-outpaint = "outpaint_cli.main:entry"' in scripts
-    from outpaint_cli.main import entry
+    assert 'flux-outpaint = "flux_outpaint_cli.main:entry"' in scripts
+    from flux_outpaint_cli.main import entry
 
     assert callable(entry)
     assert os.access(ROOT / "scripts" / "outpaint.py", os.R_OK)
 
 
 def test_an_unwritable_data_folder_stops_the_run_before_anything_is_sent(tmp_path, env):
-    import fal_local
+    import flux_outpaint_fal_local
 
     src = tmp_path / "in.png"
     photo(64, 64).save(src)
@@ -344,7 +344,7 @@ def test_an_unwritable_data_folder_stops_the_run_before_anything_is_sent(tmp_pat
     blocker.write_text("x")
     env = {**keyed(env), "FLUX_OUTPAINT_DATA_DIR": str(blocker / "data")}
     out = tmp_path / "out.png"
-    with fal_local.start_server() as server:
+    with flux_outpaint_fal_local.start_server() as server:
         r = run([src, "--left", 32, "--base-url", server.base_url, "-o", out], env)
         submits = len(server.submits)
     _, err = text(r)

@@ -1,4 +1,4 @@
-"""--aspect and the other value parsers of outpaint_cli.args, and --aspect end to end for
+"""--aspect and the other value parsers of flux_outpaint_cli.args, and --aspect end to end for
 several ratios and anchors against the local server."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from cli_support import (
     run,
     text,
 )
-from outpaint import geometry
-from outpaint_cli.args import _aspect, parse_args
+from flux_outpaint import geometry
+from flux_outpaint_cli.args import _aspect, parse_args
 from PIL import Image
 
 pytestmark = pytest.mark.server

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 from cli_support import CLI, keyed, photo
-from outpaint.journal import Journal
+from flux_outpaint.journal import Journal
 
 pytestmark = pytest.mark.server
 
 
 @pytest.fixture
 def endless():
-    import fal_local
+    import flux_outpaint_fal_local
 
-    srv = fal_local.start_server(scenarios=["never-finish"])
+    srv = flux_outpaint_fal_local.start_server(scenarios=["never-finish"])
     try:
         yield srv
     finally:

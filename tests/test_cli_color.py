@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from cli_support import keyed, make_env, photo, run, text
-from fal_local import start_server
-from fal_local.metrics import seam_metric
-from outpaint.geometry import Expansion, Rect
+from flux_outpaint.geometry import Expansion, Rect
+from flux_outpaint_fal_local import start_server
+from flux_outpaint_fal_local.metrics import seam_metric
 from PIL import Image
 
 pytestmark = pytest.mark.server  # the local fal server on loopback

@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from outpaint import geometry, planning
-from outpaint.framing import Placement
-from outpaint_cli import compose as cp
-from outpaint_cli import photo as ph
+from flux_outpaint import geometry, planning
+from flux_outpaint.framing import Placement
+from flux_outpaint_cli import compose as cp
+from flux_outpaint_cli import photo as ph
 from PIL import Image
 
 
@@ -76,7 +76,7 @@ def test_16bit_original_stays_exact_and_new_pixels_are_scaled():
 
 
 def test_a_wrong_size_result_is_refused():
-    from outpaint.errors import ResultError
+    from flux_outpaint.errors import ResultError
 
     plan = planning.make_plan(geometry.from_numbers(100, 80, geometry.Expansion(0, 50, 0, 0)))
     result = Image.new("RGB", (100, 80))

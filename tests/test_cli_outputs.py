@@ -1,5 +1,5 @@
 """Never destroy a file: output names and types, refusals before anything is sent, atomic
-writes (outpaint_cli.outputs, and the CLI against the local server)."""
+writes (flux_outpaint_cli.outputs, and the CLI against the local server)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from cli_support import (
     run,
     text,
 )
-from outpaint_cli import outputs
+from flux_outpaint_cli import outputs
 from PIL import Image
 
 pytestmark = pytest.mark.server
@@ -205,9 +205,9 @@ def test_jpeg_quality_flag(tmp_path, env):
 
 
 def test_a_result_that_cannot_be_placed_writes_nothing(tmp_path, env):
-    import fal_local
+    import flux_outpaint_fal_local
 
-    srv = fal_local.start_server(scenarios=["wrong-size"])
+    srv = flux_outpaint_fal_local.start_server(scenarios=["wrong-size"])
     try:
         src = tmp_path / "in.png"
         photo(96, 80).save(src)

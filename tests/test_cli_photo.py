@@ -1,5 +1,5 @@
 """Photos as cameras make them: orientation, colour profiles, depth, palette and CMYK, through
-the CLI against the local server, plus the reading rules in outpaint_cli.photo."""
+the CLI against the local server, plus the reading rules in flux_outpaint_cli.photo."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from cli_support import (
     to_srgb,
     write_png16,
 )
-from outpaint_cli import photo as ph
+from flux_outpaint_cli import photo as ph
 from PIL import Image, ImageOps
 
 pytestmark = pytest.mark.server

@@ -6,8 +6,8 @@ from __future__ import annotations
 import io
 import re
 
-from outpaint.status import Phase
-from outpaint_cli.progress import COMPOSING, READING, WRITING, ProgressBoard
+from flux_outpaint.status import Phase
+from flux_outpaint_cli.progress import COMPOSING, READING, WRITING, ProgressBoard
 
 
 def screen(raw: str) -> list[str]:
@@ -89,7 +89,7 @@ class _Terminal(io.StringIO):
 def test_result_lines_on_a_shared_terminal_go_above_the_live_lines(monkeypatch):
     from types import SimpleNamespace
 
-    from outpaint_cli.console import Console
+    from flux_outpaint_cli.console import Console
 
     terminal = _Terminal()
     monkeypatch.setattr("sys.stdout", terminal)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from cli_support import ROOT, keyed, make_env
-from outpaint.journal import Journal
+from flux_outpaint.journal import Journal
 from PIL import Image
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]

@@ -11,7 +11,7 @@ import time
 
 import pytest
 from cli_support import CLI, keyed, photo, run, text
-from outpaint.journal import Journal
+from flux_outpaint.journal import Journal
 from PIL import Image
 
 pytestmark = pytest.mark.server
@@ -114,9 +114,9 @@ def test_recover_of_stdin_input_needs_the_image_again(tmp_path, env, server):
 
 
 def test_an_output_that_appears_during_the_job_is_kept_and_the_result_recovered(tmp_path, env):
-    import fal_local
+    import flux_outpaint_fal_local
 
-    srv = fal_local.start_server(run_seconds=1.5)
+    srv = flux_outpaint_fal_local.start_server(run_seconds=1.5)
     try:
         src = tmp_path / "in.png"
         photo(96, 80).save(src)
@@ -173,7 +173,7 @@ def test_recover_names_what_it_cannot_do(tmp_path, env, server):
     assert r.returncode == 1 and "nothing to recover" in text(r)[1].lower()
     r = run(["--recover", "0123-not-there", "--local"], env)
     assert r.returncode == 1 and "no request 0123-not-there" in text(r)[1]
-    from outpaint.status import RequestHandle
+    from flux_outpaint.status import RequestHandle
 
     journal = journal_of(env)
     root = f"{server.base_url}/fal-ai/flux-2-pro/requests/g1"
@@ -188,9 +188,9 @@ def test_recover_names_what_it_cannot_do(tmp_path, env, server):
 def test_recover_never_submits_even_when_fal_lost_the_request(tmp_path, env):
     from urllib.parse import urlsplit
 
-    import fal_local
+    import flux_outpaint_fal_local
 
-    first = fal_local.start_server()
+    first = flux_outpaint_fal_local.start_server()
     try:
         _, out, rid = first_run(tmp_path, env, first)
     finally:
@@ -198,7 +198,7 @@ def test_recover_never_submits_even_when_fal_lost_the_request(tmp_path, env):
     shutil.rmtree(tmp_path / "data" / "results")
     out.unlink()
     # The same address, a server that knows nothing of the request (as after fal's retention).
-    again = fal_local.start_server(port=urlsplit(first.base_url).port)
+    again = flux_outpaint_fal_local.start_server(port=urlsplit(first.base_url).port)
     try:
         r = run(["--recover", rid, "--base-url", again.base_url], keyed(env))
         assert r.returncode == 1
@@ -210,9 +210,9 @@ def test_recover_never_submits_even_when_fal_lost_the_request(tmp_path, env):
 
 
 def test_a_result_that_cannot_be_placed_is_recovered_raw(tmp_path, env):
-    import fal_local
+    import flux_outpaint_fal_local
 
-    srv = fal_local.start_server(scenarios=["wrong-size"])
+    srv = flux_outpaint_fal_local.start_server(scenarios=["wrong-size"])
     try:
         src = tmp_path / "in.png"
         photo(96, 80).save(src)

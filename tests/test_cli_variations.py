@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 from cli_support import keyed, make_env, photo, run, text
-from fal_local import start_server
-from outpaint.journal import Journal
+from flux_outpaint.journal import Journal
+from flux_outpaint_fal_local import start_server
 from PIL import Image
 
 pytestmark = pytest.mark.server  # the local fal server on loopback

@@ -6,9 +6,16 @@ import json
 
 import numpy as np
 import pytest
-from outpaint import colormatch
-from outpaint.colormatch import GAIN_RANGE, IDENTITY, MAX_OFFSET, MAX_SHIFT, Correction, estimate
-from outpaint.geometry import Expansion, Rect
+from flux_outpaint import colormatch
+from flux_outpaint.colormatch import (
+    GAIN_RANGE,
+    IDENTITY,
+    MAX_OFFSET,
+    MAX_SHIFT,
+    Correction,
+    estimate,
+)
+from flux_outpaint.geometry import Expansion, Rect
 from PIL import Image
 
 ALL = Expansion(1, 1, 1, 1)
@@ -183,8 +190,8 @@ def test_apply_touches_only_the_colour_channels_and_describe_says_what():
 
 
 def test_for_plan_finds_the_reference_where_the_plan_put_it():
-    from outpaint.geometry import from_numbers
-    from outpaint.planning import make_plan
+    from flux_outpaint.geometry import from_numbers
+    from flux_outpaint.planning import make_plan
 
     ref = scene(120, 160)
     plan = make_plan(from_numbers(160, 120, Expansion(left=40, top=20)))

@@ -7,9 +7,9 @@ import base64
 import httpx
 import pytest
 from fakes import FakeClock
-from outpaint import download
-from outpaint.errors import ResultError, ResultUnavailableError
-from outpaint.queue_client import FalQueueClient
+from flux_outpaint import download
+from flux_outpaint.errors import ResultError, ResultUnavailableError
+from flux_outpaint.queue_client import FalQueueClient
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from outpaint import errors
-from outpaint.errors import clean, one_line, secrets_of, strip_controls, user_message
+from flux_outpaint import errors
+from flux_outpaint.errors import clean, one_line, secrets_of, strip_controls, user_message
 
 KEY = "key-id-1234:s3cret-abcdef"
 

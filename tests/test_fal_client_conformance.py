@@ -21,7 +21,7 @@ import sys
 import textwrap
 from urllib.parse import urlsplit
 
-import fal_local
+import flux_outpaint_fal_local as fal_local
 import pytest
 import trustme
 from PIL import Image

@@ -8,7 +8,7 @@ import time
 
 import numpy as np
 import pytest
-from fal_local import fill as fal_fill
+from flux_outpaint_fal_local import fill as fal_fill
 from PIL import Image
 
 

@@ -8,11 +8,11 @@ import json
 import time
 import zlib
 
-import fal_local
+import flux_outpaint_fal_local as fal_local
 import httpx
 import numpy as np
 import pytest
-from fal_local import hostile
+from flux_outpaint_fal_local import hostile
 from PIL import Image
 
 pytestmark = pytest.mark.server  # the local fal server on loopback

@@ -15,13 +15,13 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import fal_local
-import fal_local.server
+import flux_outpaint_fal_local as fal_local
+import flux_outpaint_fal_local.server
 import httpx
 import numpy as np
 import pytest
 import trustme
-from fal_local import scenarios as fal_scenarios
+from flux_outpaint_fal_local import scenarios as fal_scenarios
 from PIL import Image
 
 pytestmark = pytest.mark.server  # the local fal server on loopback

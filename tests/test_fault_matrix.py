@@ -99,17 +99,17 @@ PIPELINE_OUTCOME = {
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_queue_client_fault(scenario, tmp_path):
-    import fal_local
-    from outpaint import geometry, payload, planning
-    from outpaint.errors import user_message
-    from outpaint.journal import Journal
-    from outpaint.pipeline import Job, run_job
-    from outpaint.queue_client import FalQueueClient
-    from outpaint_cli.imageio import encode
+    import flux_outpaint_fal_local
+    from flux_outpaint import geometry, payload, planning
+    from flux_outpaint.errors import user_message
+    from flux_outpaint.journal import Journal
+    from flux_outpaint.pipeline import Job, run_job
+    from flux_outpaint.queue_client import FalQueueClient
+    from flux_outpaint_cli.imageio import encode
 
     plan = planning.make_plan(geometry.from_numbers(96, 64, geometry.Expansion(16, 16, 0, 0)))
     rgba = bytes([200, 100, 50, 255]) * (96 * 64)
-    with fal_local.start_server(scenarios=[scenario], run_seconds=0.2) as server:
+    with flux_outpaint_fal_local.start_server(scenarios=[scenario], run_seconds=0.2) as server:
         client = FalQueueClient(
             server.base_url, fault_matrix.KEY, time_scale=fault_matrix.TIME_SCALE
         )

@@ -1,4 +1,4 @@
-"""Where the new pixels go on an image and where the returned picture lands (outpaint.framing).
+"""Where the new pixels go on an image and where the returned picture lands (flux_outpaint.framing).
 
 Tables of layer/canvas situations with their expectations written out, so the plug-in's
 decisions are pinned here without GIMP; the real-GIMP tests then check only that the glue
@@ -8,8 +8,8 @@ applies them.
 from __future__ import annotations
 
 import pytest
-from outpaint.errors import InputError, ResultError
-from outpaint.framing import (
+from flux_outpaint.errors import InputError, ResultError
+from flux_outpaint.framing import (
     AUTO,
     Automatic,
     Growth,
@@ -20,9 +20,9 @@ from outpaint.framing import (
     prefill,
     requested_expansion,
 )
-from outpaint.geometry import Expansion, Rect, Source
-from outpaint.planning import make_plan
-from outpaint.seam import ramp
+from flux_outpaint.geometry import Expansion, Rect, Source
+from flux_outpaint.planning import make_plan
+from flux_outpaint.seam import ramp
 
 
 def opaque(visible: Rect) -> Rect:

@@ -1,6 +1,6 @@
 import pytest
-from outpaint.errors import InputError
-from outpaint.geometry import (
+from flux_outpaint.errors import InputError
+from flux_outpaint.geometry import (
     Expansion,
     Rect,
     Source,

@@ -7,9 +7,9 @@ import struct
 import zlib
 
 import pytest
-from outpaint.errors import ResultError
-from outpaint.imageinfo import ImageInfo, check_header, check_result, read_header
-from outpaint.pngcodec import encode_png
+from flux_outpaint.errors import ResultError
+from flux_outpaint.imageinfo import ImageInfo, check_header, check_result, read_header
+from flux_outpaint.pngcodec import encode_png
 from PIL import Image
 
 

@@ -35,14 +35,14 @@ ENTRY_CRLF = b"\xef\xbb\xbf#!/usr/bin/env python\r\nimport sys\r\nprint('entry')
 def source(tmp_path: Path) -> Path:
     """A fake plug-in folder with everything the copy must fix or leave out."""
     src = tmp_path / "src" / "flux-outpaint"
-    (src / "outpaint" / "__pycache__").mkdir(parents=True)
+    (src / "flux_outpaint" / "__pycache__").mkdir(parents=True)
     (src / "gimp_glue").mkdir()
     (src / "vendor" / "stale_pkg").mkdir(parents=True)
     (src / "flux-outpaint.py").write_bytes(ENTRY_CRLF)
-    (src / "outpaint" / "__init__.py").write_text('__version__ = "1.2.3"\n')
-    (src / "outpaint" / "core.py").write_text("X = 1\n")
-    (src / "outpaint" / "__pycache__" / "core.cpython-311.pyc").write_bytes(b"pyc")
-    (src / "outpaint" / "old.pyc").write_bytes(b"pyc")
+    (src / "flux_outpaint" / "__init__.py").write_text('__version__ = "1.2.3"\n')
+    (src / "flux_outpaint" / "core.py").write_text("X = 1\n")
+    (src / "flux_outpaint" / "__pycache__" / "core.cpython-311.pyc").write_bytes(b"pyc")
+    (src / "flux_outpaint" / "old.pyc").write_bytes(b"pyc")
     (src / "gimp_glue" / "__init__.py").write_text("")
     (src / "vendor" / "stale_pkg" / "__init__.py").write_text("")
     (src / ".DS_Store").write_bytes(b"x")
@@ -257,7 +257,7 @@ def test_copy_fixes_entry_file_skips_junk_and_rebuilds_vendor(home_30, source, v
     assert entry.read_bytes() == b"#!/usr/bin/env python3\nimport sys\nprint('entry')\n"
     assert stat.S_IMODE(entry.stat().st_mode) == 0o755
     assert stat.S_IMODE(target.stat().st_mode) == 0o755
-    assert (target / "outpaint" / "core.py").read_text() == "X = 1\n"
+    assert (target / "flux_outpaint" / "core.py").read_text() == "X = 1\n"
     assert (target / "gimp_glue" / "__init__.py").is_file()
     assert (target / "vendor" / "marker_pkg" / "__init__.py").is_file()
     assert not (target / "vendor" / "stale_pkg").exists()
@@ -294,10 +294,10 @@ def test_reinstall_replaces_old_copy_and_leaves_no_temp_folders(home_30, source,
     plugins = target.parent
     (plugins / ".flux-outpaint.new-dead").mkdir()  # an interrupted earlier run
     (plugins / ".flux-outpaint.old-dead").mkdir()
-    (source / "outpaint" / "core.py").write_text("X = 2\n")
+    (source / "flux_outpaint" / "core.py").write_text("X = 2\n")
     assert run_main([], home_30, source, vendor) == 0
     assert not (target / "from-old-version.py").exists()
-    assert (target / "outpaint" / "core.py").read_text() == "X = 2\n"
+    assert (target / "flux_outpaint" / "core.py").read_text() == "X = 2\n"
     assert sorted(p.name for p in plugins.iterdir()) == ["flux-outpaint", "other-plugin"]
     assert (plugins / "other-plugin" / "other-plugin.py").read_text() == "x"
 
@@ -490,7 +490,7 @@ def test_zip_unpacks_into_plug_ins_with_the_exec_bit(tmp_path, source, vendor, c
         assert b"\r" not in archive.read(entry)
     assert all(name.startswith("flux-outpaint/") for name in infos)
     assert entry.create_system == 3 and stat.S_IMODE(entry.external_attr >> 16) == 0o755
-    core = infos["flux-outpaint/outpaint/core.py"]
+    core = infos["flux-outpaint/flux_outpaint/core.py"]
     assert stat.S_IMODE(core.external_attr >> 16) == 0o644
     assert "flux-outpaint/vendor/marker_pkg/__init__.py" in infos
     assert "flux-outpaint/gimp_glue/__init__.py" in infos
@@ -518,7 +518,7 @@ def save_api_key(key):
 
 
 def test_set_key_reads_stdin_stores_0600_and_never_prints_the_key(tmp_path, source):
-    (source / "outpaint" / "settings.py").write_text(FAKE_SETTINGS)
+    (source / "flux_outpaint" / "settings.py").write_text(FAKE_SETTINGS)
     env = {**os.environ, "FLUX_OUTPAINT_CONFIG_DIR": str(tmp_path / "cfg")}
     key = "1234abcd-key:5678efgh-secret"
     done = subprocess.run(
@@ -538,9 +538,9 @@ def test_set_key_reads_stdin_stores_0600_and_never_prints_the_key(tmp_path, sour
 
 def test_set_key_prompts_hidden_on_a_terminal(tmp_path, monkeypatch, capsys):
     saved = []
-    fake = types.ModuleType("outpaint.settings")
+    fake = types.ModuleType("flux_outpaint.settings")
     fake.save_api_key = saved.append  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "outpaint.settings", fake)
+    monkeypatch.setitem(sys.modules, "flux_outpaint.settings", fake)
     monkeypatch.setattr(sys, "path", list(sys.path))
     prompts = []
     monkeypatch.setattr(inst.getpass, "getpass", lambda p: prompts.append(p) or " typed-key ")
@@ -558,9 +558,9 @@ def test_set_key_refuses_empty_or_broken_input(given, tmp_path, capsys):
 
 
 def test_set_key_with_the_real_settings_module(tmp_path):
-    settings = ROOT / "plugin" / "flux-outpaint" / "outpaint" / "settings.py"
+    settings = ROOT / "plugin" / "flux-outpaint" / "flux_outpaint" / "settings.py"
     if not settings.is_file() or "def save_api_key" not in settings.read_text():
-        pytest.skip("plugin/flux-outpaint/outpaint/settings.py has no save_api_key yet")
+        pytest.skip("plugin/flux-outpaint/flux_outpaint/settings.py has no save_api_key yet")
     env = {k: v for k, v in os.environ.items() if k != "FAL_KEY"}
     env.update(
         HOME=str(tmp_path / "home"),
@@ -596,7 +596,7 @@ def test_real_plugin_folder_installs(tmp_path, vendor, capsys):
     entry = target / "flux-outpaint.py"
     assert entry.read_bytes().startswith(b"#!/usr/bin/env python3\n")
     assert stat.S_IMODE(entry.stat().st_mode) == 0o755
-    assert (target / "outpaint" / "__init__.py").is_file()
+    assert (target / "flux_outpaint" / "__init__.py").is_file()
     assert (target / "vendor" / "marker_pkg" / "__init__.py").is_file()
     assert inst.plugin_version(target) == inst.plugin_version(inst.REPO_SOURCE)
 

@@ -12,10 +12,10 @@ import time
 from pathlib import Path
 
 import pytest
-from outpaint import journal as journal_module
-from outpaint.errors import StorageError
-from outpaint.journal import Journal, default_journal_path
-from outpaint.status import RequestHandle
+from flux_outpaint import journal as journal_module
+from flux_outpaint.errors import StorageError
+from flux_outpaint.journal import Journal, default_journal_path
+from flux_outpaint.status import RequestHandle
 
 BASE = "https://queue.fal.run"
 KEY = "journal-test-key:abcdef123456"
@@ -229,7 +229,7 @@ def test_ensure_writable_refuses_a_folder_under_a_file(tmp_path):
 def test_ensure_writable_refuses_a_disk_without_room_for_the_result(journal, monkeypatch):
     usage = shutil.disk_usage(journal.path.parent.parent)
     monkeypatch.setattr(
-        "outpaint.journal.shutil.disk_usage",
+        "flux_outpaint.journal.shutil.disk_usage",
         lambda path: usage._replace(free=3 * 1024 * 1024),
     )
     journal.ensure_writable(1024 * 1024)

@@ -1,7 +1,7 @@
 """The house rules that code review would otherwise have to remember, read from the sources.
 
 * no import cycle anywhere under plugin/ (lazy imports inside functions count too);
-* the core (outpaint/) never imports gi, Pillow or numpy, and httpx is its only third-party
+* the core (flux_outpaint/) never imports gi, Pillow or numpy, and httpx is its only third-party
   import; only the GIMP glue imports gi;
 * the journal stays storage: it never imports the network client.
 """
@@ -17,10 +17,10 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 PLUGIN = ROOT / "plugin"
 PACKAGES = {
-    "outpaint": PLUGIN / "flux-outpaint" / "outpaint",
+    "flux_outpaint": PLUGIN / "flux-outpaint" / "flux_outpaint",
     "gimp_glue": PLUGIN / "flux-outpaint" / "gimp_glue",
-    "outpaint_cli": PLUGIN / "outpaint_cli",
-    "fal_local": PLUGIN / "fal_local",
+    "flux_outpaint_cli": PLUGIN / "flux_outpaint_cli",
+    "flux_outpaint_fal_local": PLUGIN / "flux_outpaint_fal_local",
 }
 
 
@@ -86,10 +86,10 @@ def third_party(name: str) -> set[str]:
     return {t for t in tops if t not in sys.stdlib_module_names and t not in PACKAGES and t}
 
 
-@pytest.mark.parametrize("name", sorted(n for n in GRAPH if n.split(".")[0] == "outpaint"))
+@pytest.mark.parametrize("name", sorted(n for n in GRAPH if n.split(".")[0] == "flux_outpaint"))
 def test_the_core_imports_only_the_standard_library_and_httpx(name):
     assert third_party(name) <= {"httpx"}
-    assert not {dep.split(".")[0] for dep in GRAPH[name]} & {"gimp_glue", "outpaint_cli"}
+    assert not {dep.split(".")[0] for dep in GRAPH[name]} & {"gimp_glue", "flux_outpaint_cli"}
 
 
 def test_only_the_glue_imports_gi():
@@ -98,5 +98,5 @@ def test_only_the_glue_imports_gi():
 
 
 def test_the_journal_is_storage_only():
-    assert "outpaint.queue_client" not in GRAPH["outpaint.journal"]
-    assert not {dep for dep in GRAPH["outpaint.journal"] if dep.startswith("httpx")}
+    assert "flux_outpaint.queue_client" not in GRAPH["flux_outpaint.journal"]
+    assert not {dep for dep in GRAPH["flux_outpaint.journal"] if dep.startswith("httpx")}

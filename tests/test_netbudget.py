@@ -13,10 +13,10 @@ import time
 
 import httpx
 import pytest
+from flux_outpaint import errors, netbudget, retry
+from flux_outpaint.queue_client import FalQueueClient
+from flux_outpaint.status import RequestHandle
 from hostile import TrickleProxy, after, answer, serve, stall, trickle, trickle_headers
-from outpaint import errors, netbudget, retry
-from outpaint.queue_client import FalQueueClient
-from outpaint.status import RequestHandle
 
 pytestmark = pytest.mark.server  # sockets on loopback
 
@@ -154,7 +154,7 @@ def test_limit_is_per_thread_and_restored():
 
 
 def test_a_trickled_tls_handshake_ends_at_the_deadline(tmp_path, monkeypatch):
-    import fal_local
+    import flux_outpaint_fal_local
     import trustme
 
     ca = trustme.CA()
@@ -163,7 +163,7 @@ def test_a_trickled_tls_handshake_ends_at_the_deadline(tmp_path, monkeypatch):
     cert.private_key_pem.write_to_path(str(tmp_path / "key.pem"))
     ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
     monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
-    server = fal_local.start_server(
+    server = flux_outpaint_fal_local.start_server(
         tls_cert=str(tmp_path / "cert.pem"), tls_key=str(tmp_path / "key.pem")
     )
     proxy = TrickleProxy(int(server.base_url.rsplit(":", 1)[1]))

@@ -2,9 +2,9 @@ import base64
 import io
 
 import pytest
-from outpaint.errors import InputError
-from outpaint.geometry import Expansion
-from outpaint.payload import (
+from flux_outpaint.errors import InputError
+from flux_outpaint.geometry import Expansion
+from flux_outpaint.payload import (
     INLINE_MAX_BYTES,
     RequestOptions,
     build_request,
@@ -13,7 +13,7 @@ from outpaint.payload import (
     data_uri,
     has_alpha,
 )
-from outpaint_cli.imageio import encode
+from flux_outpaint_cli.imageio import encode
 from PIL import Image
 
 

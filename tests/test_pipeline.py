@@ -13,15 +13,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from outpaint import errors, payload
-from outpaint.geometry import Expansion, from_numbers
-from outpaint.imageinfo import check_header
-from outpaint.journal import Journal
-from outpaint.pipeline import InFlight, Job, expected_output, recover, run_job
-from outpaint.planning import make_plan
-from outpaint.pngcodec import encode_png
-from outpaint.queue_client import FalQueueClient
-from outpaint.status import Phase, Progress, RequestHandle
+from flux_outpaint import errors, payload
+from flux_outpaint.geometry import Expansion, from_numbers
+from flux_outpaint.imageinfo import check_header
+from flux_outpaint.journal import Journal
+from flux_outpaint.pipeline import InFlight, Job, expected_output, recover, run_job
+from flux_outpaint.planning import make_plan
+from flux_outpaint.pngcodec import encode_png
+from flux_outpaint.queue_client import FalQueueClient
+from flux_outpaint.status import Phase, Progress, RequestHandle
 
 BASE = "https://queue.fal.run"
 KEY = "pipeline-test-key:abcdef123456"
@@ -281,7 +281,7 @@ def test_a_disk_without_room_for_the_result_stops_the_job_before_anything_is_sen
 ):
     real = shutil.disk_usage(journal.path.parent.parent)
     monkeypatch.setattr(
-        "outpaint.journal.shutil.disk_usage", lambda p: real._replace(free=512 * 1024)
+        "flux_outpaint.journal.shutil.disk_usage", lambda p: real._replace(free=512 * 1024)
     )
     fal = Fal()
     with pytest.raises(errors.StorageError, match="Not enough free space"):

@@ -1,9 +1,9 @@
 import math
 
 import pytest
-from outpaint.errors import InputError
-from outpaint.geometry import Expansion, Rect, from_canvas, from_numbers
-from outpaint.planning import (
+from flux_outpaint.errors import InputError
+from flux_outpaint.geometry import Expansion, Rect, from_canvas, from_numbers
+from flux_outpaint.planning import (
     MAX_CANVAS_PIXELS,
     MAX_EXPAND,
     MIN_CANVAS_SIDE,

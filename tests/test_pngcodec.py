@@ -3,8 +3,8 @@ import os
 import zlib
 
 import pytest
-from outpaint.errors import ResultError
-from outpaint.pngcodec import decode_png, encode_png, png_size
+from flux_outpaint.errors import ResultError
+from flux_outpaint.pngcodec import decode_png, encode_png, png_size
 from PIL import Image
 
 

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 from fakes import FakeClock
-from outpaint import errors, retry
-from outpaint.queue_client import APP_ID, FalQueueClient
-from outpaint.status import Completed, InProgress, Queued, RequestHandle, Status
+from flux_outpaint import errors, retry
+from flux_outpaint.queue_client import APP_ID, FalQueueClient
+from flux_outpaint.status import Completed, InProgress, Queued, RequestHandle, Status
 
 BASE = "https://queue.fal.run"
 KEY = "k3y-id-1234:s3cret-5678"
@@ -710,7 +710,7 @@ def test_a_malformed_result_url_is_a_result_error():
 
 
 def test_messages_name_a_host_never_the_user_name_of_its_url():
-    from outpaint.caller import host_of as _host
+    from flux_outpaint.caller import host_of as _host
 
     assert _host(f"https://{KEY}@cdn.example.com:8443/a.png") == "cdn.example.com:8443"
     assert _host("https://[::1]:9/x") == "[::1]:9"
@@ -727,10 +727,10 @@ def test_each_retry_is_logged_with_its_reason_and_never_server_text(caplog):
         result=[httpx.Response(503, text="<html>nginx</html>"), httpx.Response(200, json=OUTPUT)],
     )
     client, _ = make(fal)
-    with caplog.at_level("INFO", logger="outpaint.caller"):
+    with caplog.at_level("INFO", logger="flux_outpaint.caller"):
         handle = client.submit({"image_url": "data:,"})
         client.result(handle)
-    lines = [r.getMessage() for r in caplog.records if r.name == "outpaint.caller"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "flux_outpaint.caller"]
     assert lines[0].startswith("submit attempt 1 failed (HTTP 429); retrying in ")
     assert lines[1].startswith("result attempt 1 failed (HTTP 503 from the gateway)")
     assert lines[1].endswith(f"(request {RID})")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from outpaint import retry
-from outpaint.retry import ErrorKind, Op, decide
+from flux_outpaint import retry
+from flux_outpaint.retry import ErrorKind, Op, decide
 
 E = ErrorKind
 

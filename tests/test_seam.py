@@ -1,6 +1,6 @@
 import pytest
-from outpaint.geometry import Expansion, Rect
-from outpaint.seam import mask_bytes, ramp
+from flux_outpaint.geometry import Expansion, Rect
+from flux_outpaint.seam import mask_bytes, ramp
 
 
 def grid(data, w):

@@ -9,15 +9,15 @@ import sys
 import time
 from pathlib import Path
 
-import fal_local
+import flux_outpaint_fal_local as fal_local
 import pytest
 import trustme
-from outpaint import geometry, payload, planning
-from outpaint.errors import AuthError, NetworkError, user_message
-from outpaint.journal import Journal
-from outpaint.pipeline import Job, run_job
-from outpaint.queue_client import FalQueueClient
-from outpaint_cli.imageio import encode
+from flux_outpaint import geometry, payload, planning
+from flux_outpaint.errors import AuthError, NetworkError, user_message
+from flux_outpaint.journal import Journal
+from flux_outpaint.pipeline import Job, run_job
+from flux_outpaint.queue_client import FalQueueClient
+from flux_outpaint_cli.imageio import encode
 from PIL import Image
 
 pytestmark = pytest.mark.server  # the local fal server on loopback

@@ -9,8 +9,8 @@ import threading
 from pathlib import Path
 
 import pytest
-from outpaint import settings
-from outpaint.errors import ConfigError
+from flux_outpaint import settings
+from flux_outpaint.errors import ConfigError
 
 KEY = "abcd1234-key-id:ef567890-secret"
 

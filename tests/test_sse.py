@@ -6,7 +6,7 @@ import queue
 import threading
 
 import pytest
-from outpaint.sse import (
+from flux_outpaint.sse import (
     MAX_EVENT_CHARS,
     MAX_LINE_CHARS,
     SSEError,

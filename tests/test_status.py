@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from outpaint.status import (
+from flux_outpaint.status import (
     MAX_REMEMBERED_LOGS,
     REQUEST_ID,
     Completed,

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from outpaint import errors, payload
-from outpaint.geometry import Expansion, from_numbers
-from outpaint.journal import Journal
-from outpaint.pipeline import Job
-from outpaint.planning import make_plan
-from outpaint.pngcodec import encode_png
-from outpaint.queue_client import FalQueueClient
-from outpaint.status import Phase, Progress, RequestHandle
-from outpaint.variations import (
+from flux_outpaint import errors, payload
+from flux_outpaint.geometry import Expansion, from_numbers
+from flux_outpaint.journal import Journal
+from flux_outpaint.pipeline import Job
+from flux_outpaint.planning import make_plan
+from flux_outpaint.pngcodec import encode_png
+from flux_outpaint.queue_client import FalQueueClient
+from flux_outpaint.status import Phase, Progress, RequestHandle
+from flux_outpaint.variations import (
     MAX_VARIATIONS,
     Take,
     failure_line,

@@ -2,7 +2,7 @@
 """GIMP 3 entry point of flux-outpaint: registration only.
 
 Filters ▸ Generative ▸ Outpaint (FLUX.2 pro)… and Recover last outpaint result.  What the
-procedures do lives in ``gimp_glue``; the pure core is ``outpaint``.
+procedures do lives in ``gimp_glue``; the pure core is ``flux_outpaint``.
 
 GIMP starts this file as a new process for every call.  For a call (``-run``) the network
 half is prepared in the background at once (``gimp_glue.prefetch_network``), and when GIMP
@@ -22,11 +22,11 @@ import gi  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
 import gimp_glue  # noqa: E402
+from flux_outpaint.framing import AUTO  # noqa: E402
+from flux_outpaint.planning import MAX_EXPAND, MAX_VARIATIONS  # noqa: E402
+from flux_outpaint.seam import DEFAULT_BLEND, MAX_BLEND  # noqa: E402
 from gi.repository import Gimp, GObject  # noqa: E402
 from gimp_glue import procedure  # noqa: E402
-from outpaint.framing import AUTO  # noqa: E402
-from outpaint.planning import MAX_EXPAND, MAX_VARIATIONS  # noqa: E402
-from outpaint.seam import DEFAULT_BLEND, MAX_BLEND  # noqa: E402
 
 if "-run" in sys.argv:  # a call, not GIMP's start-up query: the network half comes next
     gimp_glue.prefetch_network()

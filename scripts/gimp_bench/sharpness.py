@@ -30,8 +30,8 @@ SESSION = ""  # the session folder, set by main
 RGBA = "R'G'B'A u8"
 _plug = os.path.join(os.environ["GIMP3_DIRECTORY"], "plug-ins", "flux-outpaint")
 sys.path[:0] = [os.path.join(_plug, "vendor"), _plug]
+from flux_outpaint.geometry import Rect  # noqa: E402
 from gimp_glue import pixels  # noqa: E402
-from outpaint.geometry import Rect  # noqa: E402
 from reporting import report  # noqa: E402
 
 

@@ -41,10 +41,10 @@ STEPS = {
     ],
     "encode": ["gimp_glue.pixels:encode"],
     # the rest of run_job: the request body, the journal, the result cache
-    "journal": ["outpaint.pipeline:run_job"],
+    "journal": ["flux_outpaint.pipeline:run_job"],
     # the client's exchanges with the server, waiting included: the server's time
     "network": [
-        f"outpaint.queue_client:FalQueueClient.{name}"
+        f"flux_outpaint.queue_client:FalQueueClient.{name}"
         for name in ("upload", "submit", "status", "wait", "result", "download", "cancel")
     ],
     "decode": ["gimp_glue.pixels:decode"],
@@ -55,7 +55,7 @@ STEPS = {
         "gimp_glue.placement:fill_layer",
     ],
     "mask": [
-        "outpaint.framing:Placement.mask",
+        "flux_outpaint.framing:Placement.mask",
         "gimp_glue.pixels:write_mask",
         "gimp_glue.placement:add_seam_mask",
     ],
@@ -64,9 +64,9 @@ STEPS = {
 # Finer steps, in the JSON only (the printed table folds them into "other").
 DETAIL = {
     "x-frame": [
-        "outpaint.framing:automatic",
-        "outpaint.framing:frame",
-        "outpaint.planning:make_plan",
+        "flux_outpaint.framing:automatic",
+        "flux_outpaint.framing:frame",
+        "flux_outpaint.planning:make_plan",
     ],
     "x-network-imports": ["gimp_glue:network"],
     "x-key": ["gimp_glue.session:api_key"],
@@ -74,8 +74,8 @@ DETAIL = {
     "x-journal": ["gimp_glue.session:journal"],
     "x-pick": ["gimp_glue.source:pick_layer"],
     "x-client": [
-        "outpaint.queue_client:FalQueueClient.__init__",
-        "outpaint.queue_client:FalQueueClient.close",
+        "flux_outpaint.queue_client:FalQueueClient.__init__",
+        "flux_outpaint.queue_client:FalQueueClient.close",
     ],
     "x-progress": ["gimp_glue.worker:drive"],
 }

@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import fal_local
+import flux_outpaint_fal_local as fal_local
 
 from .sandbox import BatchResult, GimpSession
 
@@ -89,7 +89,7 @@ def gui_driver(gimp: GimpSession, script: str, params: dict, timeout: float) -> 
 
 
 def ramp(blend: int) -> list[int]:
-    # Independent of outpaint.seam on purpose: the documented mask profile, recomputed.
+    # Independent of flux_outpaint.seam on purpose: the documented mask profile, recomputed.
     return [round(255 * (blend - d) / (blend + 1)) for d in range(blend)]
 
 

@@ -21,8 +21,8 @@ import os
 from dataclasses import asdict, dataclass, field
 
 import pytest
-from outpaint.geometry import Rect, Source
-from outpaint.planning import make_plan
+from flux_outpaint.geometry import Rect, Source
+from flux_outpaint.planning import make_plan
 from script_modules import script
 
 from .harness import (

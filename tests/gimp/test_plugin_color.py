@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from cli_support import photo
-from fal_local.metrics import seam_metric
-from outpaint.geometry import Expansion, Rect
+from flux_outpaint.geometry import Expansion, Rect
+from flux_outpaint_fal_local.metrics import seam_metric
 
 from .harness import local_server, run, server_env
 from .sandbox import GimpSession

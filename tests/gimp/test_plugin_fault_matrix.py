@@ -1,4 +1,4 @@
-"""The fault matrix through the plug-in: every ``fal_local`` scenario in GIMP 3.0 and 3.2.
+"""The fault matrix through the plug-in: every local-server scenario in GIMP 3.0 and 3.2.
 
 One GIMP start per version runs all of ``fault_matrix.EXPECTED``.  The plug-in reads the
 server's URL from the environment GIMP was started with, so the URL stays fixed and the
@@ -23,7 +23,7 @@ from dataclasses import asdict
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import fal_local
+import flux_outpaint_fal_local as fal_local
 import pytest
 from script_modules import script
 

@@ -26,7 +26,7 @@ from .harness import (
 class Fault:
     name: str
     expect: tuple[str, ...]  # the message holds one of these (lower case)
-    scenario: str | None = None  # fal_local scenario; "" = a server without faults
+    scenario: str | None = None  # flux_outpaint_fal_local scenario; "" = a server without faults
     key: str | None = KEY
     submits: int = 1
     env: tuple[tuple[str, str], ...] = ()

@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from outpaint.geometry import Rect, Source
-from outpaint.planning import make_plan
+from flux_outpaint.geometry import Rect, Source
+from flux_outpaint.planning import make_plan
 
 from .harness import expected_line, gui_driver, local_server, rle, server_env
 from .sandbox import GimpSession

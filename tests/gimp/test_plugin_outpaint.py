@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from outpaint.geometry import Rect, Source
-from outpaint.planning import make_plan
+from flux_outpaint.geometry import Rect, Source
+from flux_outpaint.planning import make_plan
 
 from .harness import (
     KEY,

@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib
 import threading
 
-NETWORK_MODULES = ("outpaint.pipeline", "outpaint.variations")
+NETWORK_MODULES = ("flux_outpaint.pipeline", "flux_outpaint.variations")
 _prefetch: threading.Thread | None = None
 _made: dict = {}
 
@@ -51,7 +51,7 @@ def network():
     """The pipeline module, once any background preparation is done."""
     if _prefetch is not None:
         _prefetch.join()
-    from outpaint import pipeline
+    from flux_outpaint import pipeline
 
     return pipeline
 

@@ -12,8 +12,8 @@ import gi
 
 gi.require_version("GimpUi", "3.0")
 gi.require_version("Gtk", "3.0")
+from flux_outpaint.variations import take_status  # noqa: E402
 from gi.repository import GimpUi, Gtk  # noqa: E402
-from outpaint.variations import take_status  # noqa: E402
 
 from . import worker  # noqa: E402
 

@@ -2,8 +2,8 @@
 
 GIMP's Python has no numpy or Pillow: pixels travel as ``bytes`` in babl's ``"R'G'B'A u8"``
 (8-bit sRGB-encoded RGBA), which GEGL converts to and from any image type and precision.
-GdkPixbuf does the codecs in C; the stdlib ``outpaint.pngcodec`` is the fallback.  A returned
-image's header is checked (``outpaint.imageinfo``) before either decoder sees it: its size
+GdkPixbuf does the codecs in C; the stdlib ``flux_outpaint.pngcodec`` is the fallback.  A returned
+image's header is checked (``flux_outpaint.imageinfo``) before either decoder sees it: its size
 decides how much memory decoding takes.
 """
 
@@ -18,11 +18,11 @@ import gi
 
 gi.require_version("Gegl", "0.4")
 gi.require_version("GdkPixbuf", "2.0")
+from flux_outpaint import imageinfo, pngcodec  # noqa: E402
+from flux_outpaint.errors import ResultError  # noqa: E402
+from flux_outpaint.geometry import Rect  # noqa: E402
+from flux_outpaint.payload import Encoding  # noqa: E402
 from gi.repository import GdkPixbuf, Gegl, GLib  # noqa: E402
-from outpaint import imageinfo, pngcodec  # noqa: E402
-from outpaint.errors import ResultError  # noqa: E402
-from outpaint.geometry import Rect  # noqa: E402
-from outpaint.payload import Encoding  # noqa: E402
 
 RGBA = "R'G'B'A u8"
 RGB = "R'G'B' u8"
@@ -205,7 +205,7 @@ def _pixbuf(data: bytes, width: int, height: int, alpha: bool = True):
 
 
 def encode(rgba: bytes, width: int, height: int, encoding: Encoding) -> bytes:
-    """The reference as PNG or JPEG (an ``outpaint.payload.Encoder``).
+    """The reference as PNG or JPEG (an ``flux_outpaint.payload.Encoder``).
 
     Options are always explicit: GdkPixbuf's default PNG level is slow, its JPEG default
     is q75.  Runs in the worker thread; GdkPixbuf never talks to GIMP.

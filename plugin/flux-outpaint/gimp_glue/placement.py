@@ -14,7 +14,7 @@ the whole result to a 35 MP canvas cost GIMP 4-5 s; the band alone costs a fract
 second (docs/gimp-speed.md).
 
 The mask starts black (0, the original shows exactly) and only the shown rectangles are
-written: the band at 255 and the ramp just inside the grown sides (``outpaint.seam``).
+written: the band at 255 and the ramp just inside the grown sides (``flux_outpaint.seam``).
 
 Several takes (variations) go into one layer group, ``apply_group``: one masked layer per take,
 only the first visible, so the image looks as with one take until the person picks another.
@@ -22,8 +22,8 @@ only the first visible, so the image looks as with one take until the person pic
 
 from __future__ import annotations
 
+from flux_outpaint.framing import Growth, Placement
 from gi.repository import Gimp
-from outpaint.framing import Growth, Placement
 
 from . import pixels
 

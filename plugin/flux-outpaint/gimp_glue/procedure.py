@@ -12,9 +12,8 @@ from __future__ import annotations
 import sys
 import traceback
 
-from gi.repository import Gimp, GLib, GObject
-from outpaint import colormatch, framing, payload, planning
-from outpaint.errors import (
+from flux_outpaint import colormatch, framing, payload, planning
+from flux_outpaint.errors import (
     InputError,
     OutpaintError,
     about_request,
@@ -22,8 +21,9 @@ from outpaint.errors import (
     strip_controls,
     user_message,
 )
-from outpaint.framing import Placement, check_size
-from outpaint.planning import MAX_VARIATIONS
+from flux_outpaint.framing import Placement, check_size
+from flux_outpaint.planning import MAX_VARIATIONS
+from gi.repository import Gimp, GLib, GObject
 
 from . import network, pixels, session, source, takes, transport, worker
 from .placement import apply
@@ -190,7 +190,7 @@ def _decoded(result, plan: planning.Plan, reference: bytes, match: bool) -> tupl
 def color_matched(
     request_id: str, rgba: bytes, size: tuple[int, int], reference: bytes, plan
 ) -> bytes:
-    """The result with the model's colour drift taken out (see ``outpaint.colormatch``).
+    """The result with the model's colour drift taken out (see ``flux_outpaint.colormatch``).
 
     The correction goes into the journal: recover places the result as this run did, without
     the reference it was measured against."""

@@ -13,11 +13,11 @@ each result comes from the cache or is fetched from fal by its id.
 
 from __future__ import annotations
 
+from flux_outpaint import colormatch, imageinfo, pipeline, variations
+from flux_outpaint.errors import InputError, OutpaintError, ResultError, about_request
+from flux_outpaint.framing import Placement
+from flux_outpaint.geometry import Expansion, Rect
 from gi.repository import Gimp
-from outpaint import colormatch, imageinfo, pipeline, variations
-from outpaint.errors import InputError, OutpaintError, ResultError, about_request
-from outpaint.framing import Placement
-from outpaint.geometry import Expansion, Rect
 
 from . import pixels, session, source, takes, worker
 from .placement import apply, apply_group

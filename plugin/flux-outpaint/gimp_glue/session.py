@@ -11,15 +11,15 @@ import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from flux_outpaint import settings
+from flux_outpaint.errors import ConfigError
 from gi.repository import Gimp
-from outpaint import settings
-from outpaint.errors import ConfigError
 
 from . import worker
 
 if TYPE_CHECKING:  # the network half is imported when a job starts (see gimp_glue)
-    from outpaint.journal import Journal
-    from outpaint.queue_client import FalQueueClient
+    from flux_outpaint.journal import Journal
+    from flux_outpaint.queue_client import FalQueueClient
 
 # How long one run may wait for fal, in seconds (the core's default when unset); the CLI has
 # --timeout for the same thing.
@@ -64,7 +64,7 @@ def deadline_s() -> float | None:
 
 
 def journal() -> Journal:
-    from outpaint.journal import Journal, default_journal_path
+    from flux_outpaint.journal import Journal, default_journal_path
 
     return Journal(default_journal_path())
 
@@ -82,7 +82,7 @@ def start(
     """Run ``work(client, report, cancel)`` in a worker thread with a client of its own
     (over ``transport`` when given: an ``httpx`` transport no other client uses); ``count``:
     the takes it runs, for the status line."""
-    from outpaint.queue_client import FalQueueClient
+    from flux_outpaint.queue_client import FalQueueClient
 
     def run(report, cancel):
         client = FalQueueClient(url, key, transport=transport)

@@ -1,17 +1,17 @@
 """Which layer to extend, where it is, and how to read its alpha: the GIMP objects.
 
 The decisions made from these (automatic sides, the output area, the canvas growth) are the
-core's ``outpaint.framing``.
+core's ``flux_outpaint.framing``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from flux_outpaint import geometry
+from flux_outpaint.errors import InputError
+from flux_outpaint.geometry import Rect
 from gi.repository import Gimp
-from outpaint import geometry
-from outpaint.errors import InputError
-from outpaint.geometry import Rect
 
 from . import pixels
 

@@ -1,6 +1,6 @@
 """Several takes of one outpaint (variations): N requests, then one layer group.
 
-The network half is ``outpaint.variations.run_variations`` in the worker thread: every take
+The network half is ``flux_outpaint.variations.run_variations`` in the worker thread: every take
 ends as a result or an error before the image is touched.  Then each result is decoded and
 checked (a take whose image cannot be used joins the failed ones, named by its request), and
 ``placement.apply_group`` adds the group in one undo step.  Some failed: the others are placed
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from flux_outpaint.errors import OutpaintError
 from gi.repository import Gimp
-from outpaint.errors import OutpaintError
 
 from .placement import apply_group
 
@@ -28,7 +28,7 @@ Decode = Callable[[object], tuple[bytes, int, int]]
 
 def network_work(job, count: int, journal, encoder, extra: dict):
     """The worker's part: ``run_variations`` with each take's progress on its own row."""
-    from outpaint import variations  # the network half: imported once it is ready
+    from flux_outpaint import variations  # the network half: imported once it is ready
 
     def work(client, report, cancel):
         return variations.run_variations(
@@ -57,7 +57,7 @@ def place(
     flush_displays: bool = True,
 ):
     """The takes that arrived as one group above ``above``; returns the group."""
-    from outpaint.variations import Take, failure_line
+    from flux_outpaint.variations import Take, failure_line
 
     takes = list(takes)
     layers = []

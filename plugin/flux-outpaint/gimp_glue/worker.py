@@ -1,8 +1,8 @@
 """The network job in a worker thread while the main thread keeps GIMP responsive.
 
 libgimp's wire to the core is one pipe with no lock: a Gimp call from a second thread
-crashes or deadlocks the plug-in.  So the worker only runs ``outpaint.pipeline.run_job`` or
-``outpaint.variations.run_variations`` (httpx, encoding, the journal) and stores its latest
+crashes or deadlocks the plug-in.  So the worker only runs ``flux_outpaint.pipeline.run_job`` or
+``flux_outpaint.variations.run_variations`` (httpx, encoding, the journal) and stores its latest
 ``Progress`` (per take, for variations); the main thread pumps
 events, shows that progress, and is the only one to call Gimp, Gegl or Gtk.
 """
@@ -13,9 +13,9 @@ import threading
 import time
 from collections.abc import Callable
 
+from flux_outpaint.errors import CancelledError
+from flux_outpaint.status import Progress
 from gi.repository import Gimp, GLib
-from outpaint.errors import CancelledError
-from outpaint.status import Progress
 
 POLL_S = 0.05
 # After Cancel the worker gets this long to tell fal (the protocol's cancel) before it is
@@ -42,7 +42,7 @@ def status_text(job: Background) -> str:
     takes = job.takes
     if not takes:
         return phase_text(job.progress)
-    from outpaint.variations import takes_summary  # loaded with the network half
+    from flux_outpaint.variations import takes_summary  # loaded with the network half
 
     return f"{takes_summary(takes, job.count)}… {int(time.monotonic() - job.started)} s"
 

@@ -28,7 +28,7 @@ from gi.repository import Gegl, Gimp  # noqa: E402
 
 
 def set_key(value):
-    from outpaint import settings  # the plug-in's own idea of where the key file is
+    from flux_outpaint import settings  # the plug-in's own idea of where the key file is
 
     path = settings.key_path()
     if value is None:

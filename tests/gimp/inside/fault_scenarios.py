@@ -1,4 +1,4 @@
-"""Batch of test_plugin_fault_matrix.py: every fal_local scenario through the plug-in.
+"""Batch of test_plugin_fault_matrix.py: every flux_outpaint_fal_local scenario through the plug-in.
 
 ``params``: ``scenarios`` (names, in order) and ``switch`` (see switching.ServerSwitch).
 One scenario, the CLI's geometry (a 96×64 layer, 16 px added left and 8 below): the messages

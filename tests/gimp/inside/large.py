@@ -287,7 +287,7 @@ def bands_match_one_scaling() -> dict:
     )
     one = pb.scale_simple(*size, GdkPixbuf.InterpType.BILINEAR).add_alpha(False, 0, 0, 0)
     # the JPEG made from the RGB picture kept aside is the one made from the RGBA bytes
-    from outpaint.payload import Encoding
+    from flux_outpaint.payload import Encoding
 
     kept = pixels.encode(ours, *size, Encoding("jpeg"))
     again = pixels.encode(bytes(bytearray(ours)), *size, Encoding("jpeg"))

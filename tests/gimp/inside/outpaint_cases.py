@@ -92,7 +92,7 @@ def case(
         ix, iy, iw, ih = inner
         src_inner = region(src_pixels, lw, (ix - sx, iy - sy, iw, ih))
         info["exact"] = region(comp, img.get_width(), inner) == src_inner
-        # fal_local returns the reference itself there: what was sent, as GIMP got it back
+        # The local server returns the reference itself there: what was sent, as GIMP got it back
         # (mean RGB difference; q95 JPEG of this noisy pattern costs about 13 in GIMP 3.0)
         _, nx, ny = new.get_offsets()
         got = read(new, ix - nx, iy - ny, iw, ih)

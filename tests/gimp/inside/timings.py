@@ -20,8 +20,8 @@ def timed(fn, *a, **k):
 
 def main(params):
     use_plugin_modules()
+    from flux_outpaint import framing, payload, planning
     from gimp_glue import pixels, placement, source
-    from outpaint import framing, payload, planning
 
     for mp in params["sizes_mp"]:
         w = int(math.sqrt(mp * 1048576 * 4 / 3))

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from outpaint.errors import InputError
+from flux_outpaint.errors import InputError
 
 # suffix → Pillow format name
 FORMATS = {

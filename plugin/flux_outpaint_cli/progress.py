@@ -3,7 +3,7 @@
 On a terminal each input has one line, redrawn in place (at most ``REDRAW_INTERVAL_S``
 apart), and messages (``say``) are printed above the lines so they never tear them.
 Elsewhere (a pipe, a log file) each change of step is one plain line.  Network phases come
-from the core (``outpaint.status.Phase``); the local steps before and after them (reading,
+from the core (``flux_outpaint.status.Phase``); the local steps before and after them (reading,
 composing, writing) are named here.  Everything goes to one stream, standard error by
 default, so standard output stays free for results (``-o -``).
 """
@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import TextIO
 
-from outpaint.status import Phase
+from flux_outpaint.status import Phase
 
 # Redrawing faster than this only burns CPU; people read at a few frames a second.
 REDRAW_INTERVAL_S = 0.1

@@ -12,11 +12,11 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
-from outpaint import __version__, geometry
-from outpaint.journal import RESULT_CACHE_MAX_BYTES, RESULT_CACHE_MAX_FILES
-from outpaint.retry import DEFAULT_DEADLINE_S
-from outpaint.seam import DEFAULT_BLEND, MAX_BLEND
-from outpaint.variations import MAX_VARIATIONS
+from flux_outpaint import __version__, geometry
+from flux_outpaint.journal import RESULT_CACHE_MAX_BYTES, RESULT_CACHE_MAX_FILES
+from flux_outpaint.retry import DEFAULT_DEADLINE_S
+from flux_outpaint.seam import DEFAULT_BLEND, MAX_BLEND
+from flux_outpaint.variations import MAX_VARIATIONS
 
 from .imageio import DEFAULT_JPEG_QUALITY
 from .outputs import STDOUT, TYPES

@@ -13,9 +13,9 @@ import os
 import sys
 from typing import Any, TextIO
 
-from outpaint import settings
-from outpaint.errors import ConfigError
-from outpaint.queue_client import FalQueueClient
+from flux_outpaint import settings
+from flux_outpaint.errors import ConfigError
+from flux_outpaint.queue_client import FalQueueClient
 
 from .progress import ProgressBoard
 
@@ -73,13 +73,13 @@ def make_client(args: Any, server: Any) -> FalQueueClient:
 def local_server() -> Any:
     """The local fal-compatible server, in this process (``--local``: trying things offline)."""
     try:
-        import fal_local  # only --local needs it
+        import flux_outpaint_fal_local  # only --local needs it
     except ImportError:
         raise ConfigError(
-            "--local needs the local server package fal_local (a checkout of "
+            "--local needs the local server package flux_outpaint_fal_local (a checkout of "
             "flux-outpaint with numpy and Pillow)"
         ) from None
-    return fal_local.start_server()
+    return flux_outpaint_fal_local.start_server()
 
 
 class BoardLog(logging.Handler):

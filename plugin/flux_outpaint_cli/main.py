@@ -25,8 +25,8 @@ from concurrent.futures import CancelledError as FutureCancelled
 from dataclasses import dataclass, field
 from typing import Any
 
-from outpaint import payload
-from outpaint.errors import (
+from flux_outpaint import payload
+from flux_outpaint.errors import (
     AuthError,
     CancelledError,
     ConfigError,
@@ -38,8 +38,8 @@ from outpaint.errors import (
     ValidationError,
     user_message,
 )
-from outpaint.journal import Journal, default_journal_path
-from outpaint.queue_client import FalQueueClient
+from flux_outpaint.journal import Journal, default_journal_path
+from flux_outpaint.queue_client import FalQueueClient
 
 from . import imageio, jobs, outputs, recovery
 from . import photo as ph
@@ -159,8 +159,8 @@ def outpaint(args: Any) -> int:
     # The client's TLS setup takes a moment: it happens while the first input is read.
     client = jobs.Lazy(FalQueueClient, base_url, key)
     if args.verbose:
-        logging.getLogger("outpaint").addHandler(BoardLog(board))
-        logging.getLogger("outpaint").setLevel(logging.INFO)
+        logging.getLogger("flux_outpaint").addHandler(BoardLog(board))
+        logging.getLogger("flux_outpaint").setLevel(logging.INFO)
     secrets = (key,)
     cancel = threading.Event()
     runner = jobs.Runner(

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-from outpaint.framing import Placement, check_size
-from outpaint.geometry import Rect
-from outpaint.planning import Plan
+from flux_outpaint.framing import Placement, check_size
+from flux_outpaint.geometry import Rect
+from flux_outpaint.planning import Plan
 from PIL import Image
 
 from . import photo as ph

@@ -1,5 +1,5 @@
 """Pillow and numpy at the CLI's edges: the reference encoder injected into the core
-(``outpaint.payload.Encoder``) and the writers of the output file.
+(``flux_outpaint.payload.Encoder``) and the writers of the output file.
 
 Output types (by the output name's suffix, see ``outputs.FORMATS``):
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
-from outpaint.payload import Encoding
+from flux_outpaint.payload import Encoding
 from PIL import Image, ImageCms
 
 from . import photo as ph

@@ -21,14 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from outpaint import colormatch, geometry, imageinfo, planning
-from outpaint.errors import CancelledError, InputError, OutpaintError, about_request
-from outpaint.framing import check_size
-from outpaint.journal import Journal
-from outpaint.payload import RequestOptions
-from outpaint.pipeline import Job, run_job
-from outpaint.status import Phase, Progress
-from outpaint.variations import Take, failure_line, run_variations
+from flux_outpaint import colormatch, geometry, imageinfo, planning
+from flux_outpaint.errors import CancelledError, InputError, OutpaintError, about_request
+from flux_outpaint.framing import check_size
+from flux_outpaint.journal import Journal
+from flux_outpaint.payload import RequestOptions
+from flux_outpaint.pipeline import Job, run_job
+from flux_outpaint.status import Phase, Progress
+from flux_outpaint.variations import Take, failure_line, run_variations
 from PIL import Image
 
 from . import imageio, outputs
@@ -577,7 +577,7 @@ def open_result(data: bytes, want: tuple[int, int] | None = None) -> Image.Image
         image = Image.open(io.BytesIO(data))
         image.load()
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        from outpaint.errors import ResultError
+        from flux_outpaint.errors import ResultError
 
         raise ResultError(f"fal's image could not be decoded ({type(exc).__name__})") from None
     return image

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from outpaint.errors import InputError
+from flux_outpaint.errors import InputError
 from PIL import Image, ImageCms, UnidentifiedImageError
 
 ORIENTATION = 0x0112

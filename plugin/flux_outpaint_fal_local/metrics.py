@@ -11,7 +11,7 @@ channel, in 8-bit levels; 0 is a seamless join.
 from __future__ import annotations
 
 import numpy as np
-from outpaint.geometry import Expansion, Rect
+from flux_outpaint.geometry import Expansion, Rect
 
 SEGMENT = 16
 

@@ -21,17 +21,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from outpaint import geometry, payload, planning
-from outpaint.errors import (
+from flux_outpaint import geometry, payload, planning
+from flux_outpaint.errors import (
     InputError,
     OutpaintError,
     ResultError,
     about_request,
     user_message,
 )
-from outpaint.journal import Journal, JournalEntry, default_journal_path
-from outpaint.pipeline import recover as fetch_result
-from outpaint.queue_client import FalQueueClient
+from flux_outpaint.journal import Journal, JournalEntry, default_journal_path
+from flux_outpaint.pipeline import recover as fetch_result
+from flux_outpaint.queue_client import FalQueueClient
 
 from . import imageio, jobs, outputs
 from . import photo as ph
