@@ -19,6 +19,7 @@ from flux_outpaint.variations import (
     MAX_VARIATIONS,
     Take,
     failure_line,
+    queue_position,
     run_of,
     run_variations,
     take_status,
@@ -217,8 +218,9 @@ def test_each_take_reports_how_it_ended(journal):
         (Progress(Phase.ENCODING), "sending"),
         (Progress(Phase.SUBMITTING), "sending"),
         (Progress(Phase.QUEUED), "queued"),
-        (Progress(Phase.QUEUED, queue_position=0), "queued (position 1)"),
-        (Progress(Phase.QUEUED, queue_position=4), "queued (position 5)"),
+        # every take waits in the same queue: the window shows the position once, not per row
+        (Progress(Phase.QUEUED, queue_position=0), "queued"),
+        (Progress(Phase.QUEUED, queue_position=4), "queued"),
         (Progress(Phase.RUNNING, log_line="x"), "running"),
         (Progress(Phase.DOWNLOADING), "downloading"),
         (Progress(Phase.DONE), "done"),
@@ -287,11 +289,23 @@ def test_a_take_that_failed_before_its_submit_has_no_request_to_name():
         _failed(1, "Could not reach fal", None),
         _failed(2, "Cancelled", "req-3"),
     ]
-    line = failure_line(takes, what="could not be recovered")
+    line = failure_line(takes, what="not recovered")
     assert line == (
         "2 of 3 variations could not be recovered: variation 2: Could not reach fal; "
         "variation 3 (request req-3): Cancelled"
     )
+
+
+def test_queue_position_is_the_first_take_in_line_counted_from_one():
+    assert queue_position({}) is None
+    assert queue_position({0: Progress(Phase.RUNNING)}) is None
+    progress = {
+        0: Progress(Phase.QUEUED, queue_position=3),
+        1: Progress(Phase.QUEUED, queue_position=1),
+        2: Progress(Phase.QUEUED),  # no position reported
+        3: Progress(Phase.RUNNING),
+    }
+    assert queue_position(progress) == 2
 
 
 def test_takes_summary_counts_each_state_in_order():

@@ -22,7 +22,11 @@ import gi  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
 import gimp_glue  # noqa: E402
+from gimp_glue import language  # noqa: E402
+
+language.install()  # before any text is made: the labels below are translated as they are built
 from flux_outpaint.framing import AUTO  # noqa: E402
+from flux_outpaint.i18n import _  # noqa: E402
 from flux_outpaint.planning import MAX_EXPAND, MAX_VARIATIONS  # noqa: E402
 from flux_outpaint.seam import DEFAULT_BLEND, MAX_BLEND  # noqa: E402
 from gi.repository import Gimp, GObject  # noqa: E402
@@ -44,45 +48,52 @@ def _choice(*items):
 
 def _add_outpaint_arguments(proc):
     # Mnemonics avoid those of the dialog's own buttons (Load, Save, Reset, Help, Cancel, OK).
-    for side, label in (
-        ("left", "L_eft"),
-        ("right", "Ri_ght"),
-        ("top", "_Top"),
-        ("bottom", "_Bottom"),
-    ):
+    sides = (
+        ("left", _("L_eft"), _("Pixels to add on the left")),
+        ("right", _("Ri_ght"), _("Pixels to add on the right")),
+        ("top", _("_Top"), _("Pixels to add at the top")),
+        ("bottom", _("_Bottom"), _("Pixels to add at the bottom")),
+    )
+    automatic = _(
+        "−1 = automatic: as far as the canvas reaches, or the layer's transparent margins"
+    )
+    for side, label, blurb in sides:
         proc.add_int_argument(
-            f"expand-{side}",
-            label,
-            f"Pixels to add on the {side} (-1 = automatic: from the canvas "
-            "or the layer's transparent margins)",
-            AUTO,
-            MAX_EXPAND,
-            AUTO,
-            RW,
+            f"expand-{side}", label, f"{blurb} ({automatic})", AUTO, MAX_EXPAND, AUTO, RW
         )
     proc.add_choice_argument(
         "mode",
-        "_Mode",
-        "high: best quality; fast: quicker, cheaper",
-        _choice(("high", "High"), ("fast", "Fast")),
+        _("_Mode"),
+        _("High gives the best quality; Fast is quicker and costs the same per image"),
+        _choice(("high", _("High")), ("fast", _("Fast"))),
         "high",
         RW,
     )
     proc.add_choice_argument(
         "output-format",
-        "_Format",
-        "Image format fal returns",
+        _("_Format"),
+        _(
+            "How fal sends the new pixels: PNG is exact, JPEG is smaller and quicker to "
+            "download but slightly softer"
+        ),
         _choice(("png", "PNG"), ("jpeg", "JPEG")),
         "png",
         RW,
     )
     proc.add_boolean_argument(
-        "safety-checker", "Safety chec_ker", "Ask fal to reject unsafe content", True, RW
+        "safety-checker",
+        _("Safety chec_ker"),
+        _("Ask fal to refuse content its safety filter judges unsafe"),
+        True,
+        RW,
     )
     proc.add_int_argument(
         "seam-blend",
-        "Seam ble_nd",
-        "Pixels inside the original border over which the new pixels fade in (0 = hard edge)",
+        _("Seam ble_nd"),
+        _(
+            "Pixels inside the original border over which the new pixels fade in, to hide "
+            "the seam (0 = hard edge)"
+        ),
         0,
         MAX_BLEND,
         DEFAULT_BLEND,
@@ -90,30 +101,39 @@ def _add_outpaint_arguments(proc):
     )
     proc.add_boolean_argument(
         "color-match",
-        "Color m_atch",
-        "Correct the colour and tone drift of the new pixels, measured where the result "
-        "covers the original",
+        _("Colour m_atch"),
+        _(
+            "Correct the colour and tone drift of the new pixels, measured where the result "
+            "covers the original"
+        ),
         True,
         RW,
     )
     proc.add_int_argument(
         "variations",
-        "_Variations",
-        "Takes to choose from: one request each, each billed; more than 1 gives a layer group "
-        "with one layer per take, the first visible",
+        _("_Variations"),
+        _(
+            "Takes to choose from: one request each, each billed; more than 1 gives a layer "
+            "group with one layer per take, the first visible"
+        ),
         1,
         MAX_VARIATIONS,
         1,
         RW,
     )
     proc.add_layer_return_value(
-        "layer", "Layer", "The new outpaint layer (a layer group when variations > 1)", False, RW
+        "layer",
+        _("Layer"),
+        _("The new outpaint layer (a layer group when variations > 1)"),
+        False,
+        RW,
     )
 
 
 class FluxOutpaint(Gimp.PlugIn):
     def do_set_i18n(self, name):
-        return False
+        # GIMP translates our menu label and blurbs with this domain and folder
+        return True, language.DOMAIN, language.CATALOG_DIR
 
     def do_query_procedures(self):
         return [procedure.OUTPAINT, procedure.RECOVER]
@@ -125,31 +145,40 @@ class FluxOutpaint(Gimp.PlugIn):
         proc.set_attribution("flux-outpaint", "flux-outpaint", "2026")
         if name == procedure.OUTPAINT:
             proc.set_sensitivity_mask(Gimp.ProcedureSensitivityMask.DRAWABLE)
-            proc.set_menu_label("Outpaint (FLUX.2 pro)…")
+            proc.set_menu_label(_("Outpaint (FLUX.2 pro)…"))
             proc.add_menu_path(MENU)
             proc.set_documentation(
-                "Expand the image beyond its borders with FLUX.2 [pro] on fal.ai",
-                "Fills the canvas around the layer (or its transparent margins, or the given "
-                "number of pixels per side) with new content, as a new masked layer above it. "
-                "The fal API key comes from FAL_KEY or the key file, never from an argument.",
+                _("Expand the image beyond its borders with FLUX.2 [pro] on fal.ai"),
+                _(
+                    "Fills the canvas around the layer (or its transparent margins, or the "
+                    "given number of pixels per side) with new content, as a new masked layer "
+                    "above it. The fal API key comes from FAL_KEY or the key file, never from "
+                    "an argument."
+                ),
                 name,
             )
             _add_outpaint_arguments(proc)
         else:
             mask = Gimp.ProcedureSensitivityMask
             proc.set_sensitivity_mask(mask.DRAWABLE | mask.DRAWABLES | mask.NO_DRAWABLES)
-            proc.set_menu_label("Recover last outpaint result")
+            proc.set_menu_label(_("Recover last outpaint result"))
             proc.add_menu_path(MENU)
             proc.set_documentation(
-                "Put the most recent completed outpaint result into a new layer",
-                "Reads the result from the local cache, or fetches it again from fal by its "
-                "request id (request-id empty = the most recent one).",
+                _("Put the most recent completed outpaint result into a new layer"),
+                _(
+                    "Reads the result from the local cache, or fetches it again from fal by "
+                    "its request id (request-id empty = the most recent one)."
+                ),
                 name,
             )
             proc.add_string_argument(
-                "request-id", "Request id", "fal request id (empty = the most recent)", "", RW
+                "request-id",
+                _("Request id"),
+                _("fal request id (empty = the most recent)"),
+                "",
+                RW,
             )
-            proc.add_layer_return_value("layer", "Layer", "The recovered layer", False, RW)
+            proc.add_layer_return_value("layer", _("Layer"), _("The recovered layer"), False, RW)
         return proc
 
 

@@ -29,6 +29,7 @@ import httpx
 from . import download, netbudget, retry
 from . import errors as err
 from .errors import CancelledError, OutpaintTimeoutError, error_from_response
+from .i18n import _
 from .retry import ErrorKind, Op, Timeouts
 
 __all__ = ["Caller", "Perform", "host_of", "json_object", "json_value"]
@@ -66,9 +67,9 @@ class Caller:
 
     def check(self, cancel: threading.Event | None, deadline: float | None) -> None:
         if cancel is not None and cancel.is_set():
-            raise CancelledError("Cancelled")
+            raise CancelledError(_("Cancelled"))
         if deadline is not None and self._clock() >= deadline:
-            raise OutpaintTimeoutError("No result from fal within the time limit")
+            raise OutpaintTimeoutError(_("No result from fal within the time limit"))
 
     def pause(self, seconds: float, cancel: threading.Event | None, deadline: float | None) -> None:
         """Sleep in short steps so a cancel or the deadline is noticed within one step."""
@@ -281,10 +282,12 @@ def _interrupt(op: Op, cancel: threading.Event | None) -> Callable[[], bool] | N
 def _deadline_error(op: Op) -> OutpaintTimeoutError:
     if op is Op.SUBMIT:
         return OutpaintTimeoutError(
-            "No answer to the submit within the time limit; fal may have accepted it, so it "
-            "was not sent again"
+            _(
+                "No answer to the submit within the time limit; fal may have accepted it, so "
+                "it was not sent again"
+            )
         )
-    return OutpaintTimeoutError("No result from fal within the time limit")
+    return OutpaintTimeoutError(_("No result from fal within the time limit"))
 
 
 def _certificate_failure(exc: BaseException) -> bool:

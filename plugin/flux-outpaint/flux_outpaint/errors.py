@@ -39,6 +39,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from .i18n import _
 from .retry import THROTTLE_STATUSES
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "clean",
     "error_from_response",
     "one_line",
+    "request_suffix",
     "redact",
     "secrets_of",
     "strip_controls",
@@ -189,7 +191,7 @@ def one_line(text: object) -> str:
     s = " ".join(strip_controls(str(text)).split())
     if len(s) > _MAX_MESSAGE:
         s = s[: _MAX_MESSAGE - 1].rstrip() + "…"
-    return s or "Unknown error"
+    return s or _("Unknown error")
 
 
 def clean(text: object, secrets: tuple[str, ...] = (), *, limit: int = _MAX_MESSAGE) -> str:
@@ -231,18 +233,25 @@ def user_message(exc: BaseException, secrets: tuple[str, ...] = ()) -> str:
             and exc.request_id not in text
             and not isinstance(exc, (InputError, ConfigError))
         ):
-            text = f"{text} (request {exc.request_id})"
+            text += request_suffix(exc.request_id)
     elif isinstance(exc, KeyboardInterrupt):
-        text = "Cancelled"
+        text = _("Cancelled")
     elif isinstance(exc, MemoryError):
-        text = "Out of memory: try a smaller expansion"
+        text = _("Out of memory: try a smaller expansion")
     elif isinstance(exc, OSError) and exc.strerror:
         where = f": {exc.filename}" if exc.filename else ""
         text = f"{exc.strerror}{where}"
     else:
         detail = str(exc)
-        text = f"Unexpected error ({type(exc).__name__}){': ' + detail if detail else ''}"
+        text = _("Unexpected error ({kind})").format(kind=type(exc).__name__)
+        if detail:
+            text = _("{message}: {detail}").format(message=text, detail=detail)
     return one_line(redact(strip_controls(text), secrets))
+
+
+def request_suffix(request_id: str) -> str:
+    """What ``user_message`` adds to name a request: " (request …)"."""
+    return _(" (request {request_id})").format(request_id=request_id)
 
 
 @contextlib.contextmanager
@@ -286,7 +295,7 @@ def error_from_response(
     items = [d for d in detail if isinstance(d, Mapping)] if isinstance(detail, list) else []
     fields = tuple(f for f in map(_field, items) if f)
     text = clean(_detail_text(detail, items, body if data is None else b""), secrets)
-    suffix = f": {text}" if text else ""
+    suffix = _(": {detail}").format(detail=text) if text else ""
     common: dict[str, Any] = {"status": status, "error_type": error_type, "request_id": rid}
 
     if error_type == "content_policy_violation" or any(
@@ -294,34 +303,44 @@ def error_from_response(
     ):
         common["error_type"] = "content_policy_violation"
         return ContentPolicyError(
-            f"The image was rejected by fal's safety filter{suffix}", fields=fields, **common
+            _("The image was rejected by fal's safety filter") + suffix, fields=fields, **common
         )
     if status == 422:
         return ValidationError(
-            f"fal rejected the input{suffix or ' (HTTP 422)'}", fields=fields, **common
+            _("fal rejected the input") + (suffix or " (HTTP 422)"), fields=fields, **common
         )
     if status == 401:
         return AuthError(
-            "fal rejected the API key (HTTP 401): check FAL_KEY or run "
-            "`python3 install.py --set-key`",
+            _(
+                "fal rejected the API key (HTTP 401): check FAL_KEY or run "
+                "`python3 install.py --set-key`"
+            ),
             **common,
         )
     if status == 403:
-        return AuthError(f"fal refused the request (HTTP 403){suffix}", **common)
+        return AuthError(_("fal refused the request (HTTP 403)") + suffix, **common)
     if status in (404, 410):
         return ResultUnavailableError(
-            f"fal no longer knows this request or its result (HTTP {status})", **common
+            _("fal no longer knows this request or its result (HTTP {status})").format(
+                status=status
+            ),
+            **common,
         )
     if status in THROTTLE_STATUSES:
-        return RateLimitError(f"fal is busy (HTTP {status}); try again shortly", **common)
+        return RateLimitError(
+            _("fal is busy (HTTP {status}); try again shortly").format(status=status), **common
+        )
     if status == 499:
-        return CancelledError("Cancelled on fal (HTTP 499)", request_id=rid)
+        return CancelledError(_("Cancelled on fal (HTTP 499)"), request_id=rid)
     if status == 504 and lowered.get("x-fal-request-timeout-type", "").lower() == "user":
-        return OutpaintTimeoutError("Timed out waiting in fal's queue (HTTP 504)", request_id=rid)
+        return OutpaintTimeoutError(
+            _("Timed out waiting in fal's queue (HTTP 504)"), request_id=rid
+        )
     if status >= 500:
         kind = f", {error_type}" if error_type else ""
-        return ServerError(f"fal could not run the job (HTTP {status}{kind}){suffix}", **common)
-    return ApiError(f"fal answered HTTP {status}{suffix}", **common)
+        what = _("fal could not run the job (HTTP {status}{kind})")
+        return ServerError(what.format(status=status, kind=kind) + suffix, **common)
+    return ApiError(_("fal answered HTTP {status}").format(status=status) + suffix, **common)
 
 
 def _field(item: Mapping[str, Any]) -> str:

@@ -23,6 +23,7 @@ from typing import Any
 from . import geometry
 from .errors import InputError, ResultError
 from .geometry import Expansion, Rect, Source
+from .i18n import _
 from .planning import Plan
 from .seam import MAX_BLEND, mask_bytes
 
@@ -93,7 +94,7 @@ def automatic(
     canvas = Rect(0, 0, canvas_w, canvas_h)
     visible = layer.intersect(canvas)
     if visible is None:
-        raise InputError("The layer lies entirely outside the canvas: move it onto the canvas")
+        raise InputError(_("The layer lies entirely outside the canvas: move it onto the canvas"))
     if visible != canvas:
         src = geometry.from_canvas(canvas_w, canvas_h, layer)
         return Automatic("canvas", src.reference, src.expansion)
@@ -110,7 +111,11 @@ def requested_expansion(auto: Automatic, values: Mapping[str, int]) -> Expansion
     for side in SIDES:
         value = int(values.get(side, AUTO))
         if value < AUTO:
-            raise InputError(f"expand-{side} must be -1 (automatic) or a number of pixels ≥ 0")
+            raise InputError(
+                _("expand-{side} must be -1 (automatic) or a number of pixels ≥ 0").format(
+                    side=side
+                )
+            )
         out[side] = getattr(auto.expansion, side) if value == AUTO else value
     return Expansion(**out)
 
@@ -249,4 +254,8 @@ def check_size(got: tuple[int, int], want: tuple[int, int]) -> None:
         larger = max(gw / ww, gh / wh) > 1.0 + ASPECT_TOLERANCE
         if abs(ratio - 1.0) <= ASPECT_TOLERANCE and not larger:
             return
-    raise ResultError(f"fal returned {gw}×{gh} instead of {ww}×{wh}; the image was not changed")
+    raise ResultError(
+        _("fal returned {got} instead of {wanted}; the image was not changed").format(
+            got=f"{gw}×{gh}", wanted=f"{ww}×{wh}"
+        )
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .errors import InputError
+from .i18n import _
 
 __all__ = [
     "ANCHORS",
@@ -104,16 +105,16 @@ class Expansion:
 
     def describe(self) -> str:
         parts = [
-            f"+{v} {k}"
-            for k, v in (
-                ("left", self.left),
-                ("right", self.right),
-                ("top", self.top),
-                ("bottom", self.bottom),
+            text.format(pixels=v)
+            for text, v in (
+                (_("+{pixels} left"), self.left),
+                (_("+{pixels} right"), self.right),
+                (_("+{pixels} top"), self.top),
+                (_("+{pixels} bottom"), self.bottom),
             )
             if v
         ]
-        return ", ".join(parts) if parts else "no expansion"
+        return ", ".join(parts) if parts else _("no expansion")
 
 
 @dataclass(frozen=True)

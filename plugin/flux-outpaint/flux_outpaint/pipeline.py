@@ -47,6 +47,7 @@ from .errors import (
     StorageError,
     about_request,
 )
+from .i18n import _
 from .journal import Journal, JournalEntry
 from .planning import Plan
 from .queue_client import FalQueueClient
@@ -144,14 +145,14 @@ def run_job(
 
     def check_cancel() -> None:
         if cancel is not None and cancel.is_set():
-            raise CancelledError("Cancelled")
+            raise CancelledError(_("Cancelled"))
 
     check_cancel()
     plan = job.plan
     try:
         journal.ensure_writable(room_for(plan))
     except StorageError as exc:
-        raise StorageError(f"{exc}; nothing was sent to fal") from None
+        raise StorageError(_("{problem}; nothing was sent to fal").format(problem=exc)) from None
     width, height = plan.request_reference
     report(Phase.ENCODING)
     encoding = payload.choose_encoding(payload.has_alpha(job.reference_rgba), width, height)
@@ -245,8 +246,10 @@ def _finish(
         if not finished:
             raise  # wait() has asked fal to cancel it, and says how that went
         raise CancelledError(
-            "Cancelled (the request had already finished on fal; its result can be "
-            "recovered from the journal)",
+            _(
+                "Cancelled (the request had already finished on fal; its result can be "
+                "recovered from the journal)"
+            ),
             request_id=request_id,
         ) from exc
     except OutpaintTimeoutError as exc:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 
 from .errors import InputError
 from .geometry import Expansion, Rect, Source
+from .i18n import _, ngettext
 
 __all__ = [
     "MAX_CANVAS_PIXELS",
@@ -80,18 +81,40 @@ class Plan:
         """
         src = self.source
         ow, oh = self.request_output
-        text = f"Output {src.canvas_width}×{src.canvas_height} ({src.expansion.describe()})"
+        text = _("Output {width}×{height} ({sides})").format(
+            width=src.canvas_width, height=src.canvas_height, sides=src.expansion.describe()
+        )
         if grows_to is not None:
-            text += f"; the canvas grows to {grows_to[0]}×{grows_to[1]}"
-        if self.resampled:
-            verb = "downscaled" if self.downscaled else "upscaled"
-            text += (
-                f"; sent {verb} to {ow}×{oh} ({self.scale:.0%}), the original stays full resolution"
+            text += _("; the canvas grows to {width}×{height}").format(
+                width=grows_to[0], height=grows_to[1]
             )
-        cost = f"Estimated cost (fal's price list): about ${self.cost_usd * variations:.3f}"
-        if variations > 1:
-            cost += f" for {variations} variations (${self.cost_usd:.3f} each)"
-        return text, cost
+        if self.resampled:
+            sent = (
+                _("; sent downscaled to {width}×{height} ({scale}), the original stays full size")
+                if self.downscaled
+                else _(
+                    "; sent upscaled to {width}×{height} ({scale}), the original stays full size"
+                )
+            )
+            text += sent.format(width=ow, height=oh, scale=f"{self.scale:.0%}")
+        return text, cost_line(self.cost_usd, variations)
+
+
+def cost_line(each_usd: float, variations: int = 1) -> str:
+    """The estimate people read before they pay: the total, and each take's share."""
+    total = usd(each_usd * variations)
+    if variations == 1:
+        return _("Estimated cost (fal's price list): about {cost}").format(cost=total)
+    return ngettext(
+        "Estimated cost: about {cost} for {count} variation ({each} each)",
+        "Estimated cost: about {cost} for {count} variations ({each} each)",
+        variations,
+    ).format(cost=total, count=variations, each=usd(each_usd))
+
+
+def usd(amount: float) -> str:
+    """An amount in US dollars, to the tenth of a cent as fal's prices go."""
+    return _("${amount}").format(amount=f"{amount:.3f}")
 
 
 def estimate_cost_usd(width: int, height: int) -> float:
@@ -124,9 +147,16 @@ def _sizes(source: Source, k: float) -> tuple[int, int, Expansion]:
 
 def _too_large(source: Source) -> InputError:
     return InputError(
-        f"The output {source.canvas_width}×{source.canvas_height} cannot fit fal's limits "
-        f"(≤ {MAX_EXPAND} px per side added, ≥ {MIN_CANVAS_SIDE} px per side, ≤ 4 MP) "
-        "at any scale; make the expansion less lopsided"
+        _(
+            "The output {width}×{height} cannot fit fal's limits (≤ {max_expand} px per side "
+            "added, ≥ {min_side} px per side, ≤ 4 MP) at any scale; make the expansion less "
+            "lopsided"
+        ).format(
+            width=source.canvas_width,
+            height=source.canvas_height,
+            max_expand=MAX_EXPAND,
+            min_side=MIN_CANVAS_SIDE,
+        )
     )
 
 
@@ -134,8 +164,10 @@ def make_plan(source: Source) -> Plan:
     exp = source.expansion
     if exp.is_zero:
         raise InputError(
-            "Nothing to expand: enlarge the canvas (Image ▸ Canvas Size) or give at least "
-            "one side a size"
+            _(
+                "Nothing to expand: enlarge the canvas (Image ▸ Canvas Size) or give at least "
+                "one side a size"
+            )
         )
     ref = source.reference
     cw, ch = source.canvas_width, source.canvas_height
@@ -147,7 +179,7 @@ def make_plan(source: Source) -> Plan:
         k = MIN_CANVAS_SIDE / min(cw, ch)
     rw, rh, rexp = _sizes(source, k)
     first = None
-    for _ in range(_MAX_NUDGES):
+    for _nudge in range(_MAX_NUDGES):
         out_w, out_h = rexp.total_width(rw), rexp.total_height(rh)
         state = _fits(out_w, out_h, rexp)
         if state == 0:

@@ -36,6 +36,7 @@ from . import __version__, download, netbudget, retry, settings, sse
 from . import errors as err
 from .caller import Caller, json_object, json_value
 from .errors import CancelledError, OutpaintTimeoutError
+from .i18n import N_, _
 from .retry import DEFAULT_TIMEOUTS, Op, Timeouts
 from .status import (
     REQUEST_ID,
@@ -266,7 +267,8 @@ class FalQueueClient:
     def cancelled_on_fal(self, handle: RequestHandle) -> CancelledError:
         """After a user cancel: ask fal to cancel (briefly); the error that says how it went."""
         outcome = self.cancel_quietly(handle, retry.CANCEL_BUDGET_S)
-        return CancelledError(_CANCEL_NOTES.get(outcome, "Cancelled"), request_id=handle.request_id)
+        note = _CANCEL_NOTES.get(outcome, _CANCEL_NOTES["NOT_FOUND"])
+        return CancelledError(_(note), request_id=handle.request_id)
 
     def timed_out_on_fal(
         self, handle: RequestHandle, exc: OutpaintTimeoutError
@@ -274,11 +276,13 @@ class FalQueueClient:
         """After our deadline: ask fal to cancel (very briefly); the error that says so."""
         outcome = self.cancel_quietly(handle, retry.CANCEL_AFTER_DEADLINE_S)
         note = (
-            "it had already finished: recover it from the journal"
+            _("it had already finished: recover it from the journal")
             if (outcome == "ALREADY_COMPLETED")
-            else "fal was asked to cancel it"
+            else _("fal was asked to cancel it")
         )
-        return OutpaintTimeoutError(f"{exc} ({note})", request_id=handle.request_id)
+        return OutpaintTimeoutError(
+            _("{problem} ({note})").format(problem=exc, note=note), request_id=handle.request_id
+        )
 
     def result(
         self,
@@ -465,10 +469,12 @@ class FalQueueClient:
 _Emit = Callable[[Mapping[str, Any], "int | None"], Status]
 
 _CANCEL_NOTES = {
-    "CANCELLATION_REQUESTED": "Cancelled (fal was asked to stop the request)",
-    "OK": "Cancelled (fal was asked to stop the request)",
-    "ALREADY_COMPLETED": "Cancelled (the request had already finished on fal; its result "
-    "can be recovered from the journal)",
-    "NOT_FOUND": "Cancelled",
-    "UNKNOWN": "Cancelled (fal did not confirm the cancel)",
+    "CANCELLATION_REQUESTED": N_("Cancelled (fal was asked to stop the request)"),
+    "OK": N_("Cancelled (fal was asked to stop the request)"),
+    "ALREADY_COMPLETED": N_(
+        "Cancelled (the request had already finished on fal; its result "
+        "can be recovered from the journal)"
+    ),
+    "NOT_FOUND": N_("Cancelled"),
+    "UNKNOWN": N_("Cancelled (fal did not confirm the cancel)"),
 }

@@ -23,6 +23,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .errors import ConfigError
+from .i18n import _
 
 __all__ = [
     "APP_DIR_NAME",
@@ -58,7 +59,11 @@ TIME_SCALE_ENV = "FLUX_OUTPAINT_TIME_SCALE"
 APP_DIR_NAME = "flux-outpaint"
 KEY_FILE_NAME = "fal-key"
 
-_HOW_TO_SET = f"set the {KEY_ENV} environment variable or run `python3 install.py --set-key`"
+
+def _how_to_set() -> str:
+    return _("set the {variable} environment variable or run `{command}`").format(
+        variable=KEY_ENV, command="python3 install.py --set-key"
+    )
 
 
 def _env(env: Mapping[str, str] | None) -> Mapping[str, str]:
@@ -132,14 +137,18 @@ def load_api_key(env: Mapping[str, str] | None = None) -> str:
     try:
         key = path.read_text(encoding="utf-8").strip()
     except FileNotFoundError:
-        raise ConfigError(f"No fal API key: {_HOW_TO_SET}") from None
+        raise ConfigError(_("No fal API key: {how}").format(how=_how_to_set())) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or type(exc).__name__
         raise ConfigError(
-            f"Cannot read the fal API key file {path} ({reason}): {_HOW_TO_SET}"
+            _("Cannot read the fal API key file {path} ({reason}): {how}").format(
+                path=path, reason=reason, how=_how_to_set()
+            )
         ) from None
     if not key:
-        raise ConfigError(f"The fal API key file {path} is empty: {_HOW_TO_SET}")
+        raise ConfigError(
+            _("The fal API key file {path} is empty: {how}").format(path=path, how=_how_to_set())
+        )
     return key
 
 
@@ -151,7 +160,7 @@ def save_api_key(key: str, env: Mapping[str, str] | None = None) -> Path:
     """
     key = key.strip()
     if not key or any(ch.isspace() for ch in key):
-        raise ConfigError("Not a fal API key: expected one key on one line")
+        raise ConfigError(_("Not a fal API key: expected one key on one line"))
     path = key_path(env)
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     # mkstemp: a fresh name per call (concurrent saves never share one) and mode 0600.

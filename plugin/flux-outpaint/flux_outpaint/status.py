@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import clean
+from .i18n import N_, _
 
 __all__ = [
     "REQUEST_ID",
@@ -58,19 +59,19 @@ class Phase(str, enum.Enum):
 
     @property
     def label(self) -> str:
-        return _LABELS[self]
+        return _(_LABELS[self])
 
 
 _LABELS = {
-    Phase.ENCODING: "Encoding the reference",
-    Phase.UPLOADING: "Uploading the reference",
-    Phase.SUBMITTING: "Sending the request",
-    Phase.QUEUED: "Waiting in fal's queue",
-    Phase.RUNNING: "Generating",
-    Phase.DOWNLOADING: "Downloading the result",
-    Phase.DONE: "Done",
-    Phase.FAILED: "Failed",
-    Phase.CANCELLED: "Cancelled",
+    Phase.ENCODING: N_("Encoding the reference"),
+    Phase.UPLOADING: N_("Uploading the reference"),
+    Phase.SUBMITTING: N_("Sending the request"),
+    Phase.QUEUED: N_("Waiting in fal's queue"),
+    Phase.RUNNING: N_("Generating"),
+    Phase.DOWNLOADING: N_("Downloading the result"),
+    Phase.DONE: N_("Done"),
+    Phase.FAILED: N_("Failed"),
+    Phase.CANCELLED: N_("Cancelled"),
 }
 
 
@@ -114,8 +115,10 @@ class Progress:
         """One line for a status bar: the phase, the queue position, the seconds so far."""
         text = self.phase.label
         if self.phase is Phase.QUEUED and self.queue_position is not None:
-            text += f" (position {self.queue_position + 1})"
-        return f"{text}… {int(self.elapsed_s)} s"
+            text = _("{phase} (position {position})").format(
+                phase=text, position=self.queue_position + 1
+            )
+        return _("{status}… {seconds} s").format(status=text, seconds=int(self.elapsed_s))
 
 
 # A log line is shown on one status line: longer ones are cut.

@@ -23,7 +23,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from . import payload
-from .errors import MAX_MESSAGE, CancelledError, OutpaintError, user_message
+from .errors import MAX_MESSAGE, CancelledError, OutpaintError, request_suffix, user_message
+from .i18n import N_, _, ngettext
 from .journal import Journal, JournalEntry
 from .pipeline import Job, JobResult, run_job
 from .planning import MAX_VARIATIONS
@@ -36,8 +37,10 @@ __all__ = [
     "MAX_VARIATIONS",
     "Take",
     "failure_line",
+    "queue_position",
     "run_of",
     "run_variations",
+    "take_state",
     "take_status",
     "takes_summary",
 ]
@@ -142,8 +145,9 @@ def failure_line(
 ) -> str:
     """One line naming each failed take and its request, e.g. for a partial success.
 
-    Takes that failed for the same reason share it ("variations 1, 3 (requests A, B): …"), and
-    the reasons are shortened before any take or request id is: the line fits ``limit`` (what
+    ``what``: "failed" or "not recovered" (how the head of the line reads).  Takes that failed
+    for the same reason share it ("variations 1, 3 (requests A, B): …"), and the reasons are
+    shortened before any take or request id is: the line fits ``limit`` (what
     ``errors.one_line`` lets through) with every failed request still named in it.
     """
     failed = [t for t in takes if t.error is not None]
@@ -153,16 +157,31 @@ def failure_line(
     for take in failed:
         assert take.error is not None
         groups.setdefault(_reason(take.error, secrets), []).append(take)
-    head = f"{len(failed)} of {len(takes)} variations {what}: "
-    for word in ("request", ""):  # without the word when the ids would not fit otherwise
+    heads_by_what = {
+        "failed": ngettext(
+            "{failed} of {count} variations failed: ",
+            "{failed} of {count} variations failed: ",
+            len(failed),
+        ),
+        "not recovered": ngettext(
+            "{failed} of {count} variations could not be recovered: ",
+            "{failed} of {count} variations could not be recovered: ",
+            len(failed),
+        ),
+    }
+    head = heads_by_what[what].format(failed=len(failed), count=len(takes))
+    for word in (True, False):  # without the word when the ids would not fit otherwise
         heads = [_who(group, word) for group in groups.values()]
         fixed = len(head) + sum(len(h) + 2 for h in heads) + 2 * (len(heads) - 1)
         room = (limit - fixed) // len(heads)
         if room >= MIN_REASON_CHARS:
             break
     room = max(room, MIN_REASON_CHARS // 2)
-    parts = [f"{h}: {_cut(reason, room)}" for h, reason in zip(heads, groups, strict=True)]
-    return head + "; ".join(parts)
+    parts = [
+        _("{who}: {reason}").format(who=h, reason=_cut(reason, room))
+        for h, reason in zip(heads, groups, strict=True)
+    ]
+    return head + _("; ").join(parts)
 
 
 # Each reason keeps at least this much of its text, else the ids lose the word "request";
@@ -173,17 +192,23 @@ MIN_REASON_CHARS = 12
 def _reason(error: OutpaintError, secrets: tuple[str, ...]) -> str:
     """The message without the request (named separately, with the take)."""
     text = user_message(error, secrets)
-    suffix = f" (request {error.request_id})"
-    return text[: -len(suffix)] if error.request_id and text.endswith(suffix) else text
+    suffix = request_suffix(error.request_id) if error.request_id else ""
+    return text[: -len(suffix)] if suffix and text.endswith(suffix) else text
 
 
-def _who(group: list[Take], word: str) -> str:
+def _who(group: list[Take], word: bool) -> str:
     numbers = ", ".join(str(t.index + 1) for t in group)
     ids = [t.error.request_id for t in group if t.error is not None and t.error.request_id]
-    text = f"variation{'s' if len(group) > 1 else ''} {numbers}"
+    text = ngettext("variation {numbers}", "variations {numbers}", len(group)).format(
+        numbers=numbers
+    )
     if ids:
-        label = f"{word}{'s' if len(ids) > 1 else ''} " if word else ""
-        text += f" ({label}{', '.join(ids)})"
+        joined = ", ".join(ids)
+        if word:
+            label = ngettext("request {ids}", "requests {ids}", len(ids)).format(ids=joined)
+        else:
+            label = joined
+        text += f" ({label})"
     return text
 
 
@@ -193,28 +218,44 @@ def _cut(text: str, room: int) -> str:
 
 _SENDING = frozenset({Phase.ENCODING, Phase.UPLOADING, Phase.SUBMITTING})
 
+# A take's states, from the furthest behind to the finished: the order a summary names them.
+_STATES = {
+    "waiting": N_("waiting to start"),
+    "sending": N_("sending"),
+    "queued": N_("queued"),
+    "running": N_("running"),
+    "downloading": N_("downloading"),
+    "done": N_("done"),
+    "failed": N_("failed"),
+    "cancelled": N_("cancelled"),
+}
+
+
+def take_state(progress: Progress | None) -> str:
+    """A take's state as a key of ``_STATES`` (None: not heard from yet)."""
+    if progress is None:
+        return "waiting"
+    if progress.phase in _SENDING:
+        return "sending"
+    return progress.phase.value
+
 
 def take_status(progress: Progress | None) -> str:
-    """A take's state in a few words, for one row of a wait window (None: not started)."""
-    if progress is None:
-        return "waiting to start"
-    phase = progress.phase
-    if phase in _SENDING:
-        return "sending"
-    if phase is Phase.QUEUED:
-        position = progress.queue_position
-        return "queued" if position is None else f"queued (position {position + 1})"
-    return {
-        Phase.RUNNING: "running",
-        Phase.DOWNLOADING: "downloading",
-        Phase.DONE: "done",
-        Phase.FAILED: "failed",
-        Phase.CANCELLED: "cancelled",
-    }[phase]
+    """A take's state in a word or two, for one row of a wait window (None: not started).
+
+    No queue position: every take of one person sits in the same queue, so a window shows
+    fal's position once (``queue_position``), not per row."""
+    return _(_STATES[take_state(progress)])
 
 
-# The order a summary names the states in: from the furthest behind to the finished.
-_STATES = ("waiting to start", "sending", "queued", "running", "downloading", "done")
+def queue_position(progress: Mapping[int, Progress]) -> int | None:
+    """fal's queue position of the first take in line (1 = next), or None when none waits."""
+    waiting = [
+        p.queue_position
+        for p in progress.values()
+        if p.phase is Phase.QUEUED and p.queue_position is not None
+    ]
+    return min(waiting) + 1 if waiting else None
 
 
 def takes_summary(progress: Mapping[int, Progress], count: int) -> str:
@@ -222,13 +263,15 @@ def takes_summary(progress: Mapping[int, Progress], count: int) -> str:
     "3 variations: 1 queued, 2 running" (a take not heard from yet is waiting to start)."""
     tally: dict[str, int] = {}
     for index in range(count):
-        state = take_status(progress.get(index)).split(" (")[0]  # no queue position here
+        state = take_state(progress.get(index))
         tally[state] = tally.get(state, 0) + 1
-    order = {state: n for n, state in enumerate(_STATES)}
     parts = [
-        f"{n} {state}" for state, n in sorted(tally.items(), key=lambda i: order.get(i[0], 99))
+        _("{count} {state}").format(count=tally[state], state=_(label))
+        for state, label in _STATES.items()
+        if state in tally
     ]
-    return f"{count} variations: " + ", ".join(parts)
+    head = ngettext("{count} variation", "{count} variations", count).format(count=count)
+    return _("{head}: {states}").format(head=head, states=", ".join(parts))
 
 
 def _variation(entry: JournalEntry) -> int:

@@ -1,6 +1,9 @@
-"""The windows: the settings dialog, the API-key prompt and the wait dialog.
+"""The windows: the settings dialog, the API-key prompt and the wait window.
 
-Only interactive runs get here; non-interactive and last-values runs never open a window.
+Only runs that may show windows get here: the settings dialog for an interactive run, the
+wait window for an interactive run and for Repeat (last values, Ctrl+F), which spends money
+like any other run and must be as visible and as cancellable.  Non-interactive calls (scripts)
+never open a window.
 """
 
 from __future__ import annotations
@@ -12,15 +15,37 @@ import gi
 
 gi.require_version("GimpUi", "3.0")
 gi.require_version("Gtk", "3.0")
-from flux_outpaint.variations import take_status  # noqa: E402
+from flux_outpaint.i18n import _, ngettext  # noqa: E402
+from flux_outpaint.status import Phase  # noqa: E402
 from gi.repository import GimpUi, Gtk  # noqa: E402
 
+from . import takes as takes_module  # noqa: E402
 from . import worker  # noqa: E402
 
 PLUG_IN = "flux-outpaint"
-TITLE = "Outpaint (FLUX.2 pro)"
+SIDES = ("expand-left", "expand-right", "expand-top", "expand-bottom")
+# The order people read the form in: where, how, then how many.
+ROWS = (
+    "sides",
+    "mode",
+    "output-format",
+    "seam-blend",
+    "color-match",
+    "safety-checker",
+    "variations",
+)
+# Pixel fields, each followed by its unit.
+PIXEL_FIELDS = (*SIDES, "seam-blend")
 # 3.2 shows a two-option choice as radio buttons, 3.0 as a combo: force one look.
 _COMBOS = ("mode", "output-format")
+# The estimate keeps room for this many lines whatever it says, so the buttons never move.
+ESTIMATE_LINES = 4
+ESTIMATE_CHARS = 64
+_ELLIPSIZE_END = 3  # Pango.EllipsizeMode.END, without importing Pango
+
+
+def title() -> str:
+    return _("Outpaint (FLUX.2 pro)")
 
 
 def _init_ui() -> None:
@@ -32,18 +57,46 @@ def _pump() -> None:
         Gtk.main_iteration_do(False)
 
 
+def _reserve_lines(label: Gtk.Label, lines: int) -> None:
+    """A label that keeps the height of ``lines`` lines, so the window never grows."""
+    height = label.create_pango_layout("\n".join("Ay" for _ in range(lines))).get_pixel_size()[1]
+    label.set_size_request(-1, height)
+
+
+def _add_unit(widget, unit: str) -> None:
+    """A unit after a labelled field (GimpLabeled is a grid: label, field)."""
+    if isinstance(widget, Gtk.Grid):
+        tail = Gtk.Label(label=unit, xalign=0.0)
+        tail.set_margin_start(4)
+        widget.attach(tail, 2, 0, 1, 1)
+        tail.show()
+
+
 def settings(procedure, config, estimate: Callable[[], str]) -> bool:
-    """The procedure's own dialog plus a live line (output size, downscale, cost)."""
+    """The procedure's own dialog, grouped and with units, plus a live estimate (output
+    size, any downscale, the cost) that keeps its place as it changes."""
     _init_ui()
-    dlg = GimpUi.ProcedureDialog.new(procedure, config, TITLE)
+    dlg = GimpUi.ProcedureDialog.new(procedure, config, title())
     for name in _COMBOS:
         dlg.get_widget(name, Gtk.ComboBox.__gtype__)
-    dlg.fill(None)
-    line = Gtk.Label(xalign=0.0)
+    for name in PIXEL_FIELDS:
+        _add_unit(dlg.get_widget(name, GimpUi.LabelSpin.__gtype__), _("px"))
+    dlg.get_label("sides-title", _("Expand by (−1 = automatic)"), False, False)
+    dlg.fill_box("sides-box", list(SIDES))
+    dlg.fill_frame("sides", "sides-title", False, "sides-box")
+    for name in ("color-match", "safety-checker"):
+        # the same left edge as the labelled rows
+        check = dlg.get_widget(name, Gtk.CheckButton.__gtype__)
+        check.set_halign(Gtk.Align.START)
+        check.set_margin_start(0)
+    dlg.fill(list(ROWS))
+    line = Gtk.Label(xalign=0.0, yalign=0.0)
     line.set_line_wrap(True)
-    line.set_max_width_chars(60)
+    line.set_width_chars(ESTIMATE_CHARS)
+    line.set_max_width_chars(ESTIMATE_CHARS)
     line.set_selectable(True)
     line.set_margin_top(8)  # apart from the form rows above it
+    _reserve_lines(line, ESTIMATE_LINES)
     dlg.get_content_area().pack_end(line, False, False, 6)
     line.show()
 
@@ -62,24 +115,26 @@ def settings(procedure, config, estimate: Callable[[], str]) -> bool:
 def ask_api_key() -> tuple[str, bool] | None:
     """(key, remember) from a password entry, or None when cancelled or left empty."""
     _init_ui()
-    dlg = GimpUi.Dialog(title="fal API key", role="flux-outpaint-key")
-    dlg.add_button("_Cancel", Gtk.ResponseType.CANCEL)
-    dlg.add_button("_OK", Gtk.ResponseType.OK)
+    dlg = GimpUi.Dialog(title=_("fal API key"), role="flux-outpaint-key")
+    dlg.add_button(_("_Cancel"), Gtk.ResponseType.CANCEL)
+    dlg.add_button(_("_OK"), Gtk.ResponseType.OK)
     dlg.set_default_response(Gtk.ResponseType.OK)
     box = dlg.get_content_area()
     box.set_spacing(8)
     box.set_border_width(12)
     intro = Gtk.Label(
         xalign=0.0,
-        label="Outpainting runs on fal.ai. Paste your fal API key "
-        "(fal.ai dashboard, Keys). It is sent only to fal.",
+        label=_(
+            "Outpainting runs on fal.ai. Paste your fal API key (fal.ai dashboard, Keys). "
+            "It is sent only to fal."
+        ),
     )
     intro.set_line_wrap(True)
     intro.set_max_width_chars(50)
     entry = Gtk.Entry(visibility=False, activates_default=True)
     entry.set_input_purpose(Gtk.InputPurpose.PASSWORD)
     entry.set_width_chars(40)
-    remember = Gtk.CheckButton.new_with_mnemonic("_Remember the key on this computer")
+    remember = Gtk.CheckButton.new_with_mnemonic(_("_Remember the key on this computer"))
     remember.set_active(True)
     for widget in (intro, entry, remember):
         box.pack_start(widget, False, False, 0)
@@ -96,30 +151,60 @@ def ask_api_key() -> tuple[str, bool] | None:
     return key, keep
 
 
-class WaitDialog:
-    """Phase, queue position, elapsed time and the latest log line, with Cancel; with several
-    takes, one row per take (queued with its position, running, done, failed)."""
+def cancel_note() -> str:
+    return _(
+        "Cancel removes the requests still waiting in fal's queue (not billed) and asks fal "
+        "to stop the ones already running (fal may still bill those)."
+    )
 
-    def __init__(self, takes: int = 1) -> None:
+
+class WaitDialog:
+    """What is running and what it costs, each take's own state, and what Cancel does.
+
+    One take: its phase and the latest log line.  Several: one row per take (waiting,
+    sending, queued, running with that take's log line, done, failed), and fal's queue
+    position once, not per row (every take waits in the same queue)."""
+
+    def __init__(self, takes: int = 1, cost: str = "") -> None:
         _init_ui()
+        self.count = takes
         self.cancelled = False
-        self.dlg = GimpUi.Dialog(title="Outpainting", role="flux-outpaint-wait")
-        self.dlg.set_default_size(360, -1)
-        self.cancel_button = self.dlg.add_button("_Cancel", Gtk.ResponseType.CANCEL)
+        self.at_cancel: list[str] = []  # each take's state when Cancel was pressed
+        self.dlg = GimpUi.Dialog(title=_("Outpainting"), role="flux-outpaint-wait")
+        self.dlg.set_default_size(420, -1)
+        self.cancel_button = self.dlg.add_button(_("_Cancel"), Gtk.ResponseType.CANCEL)
         self.dlg.connect("response", self._on_response)
         self.dlg.connect("delete-event", lambda *_a: self._on_response() or True)
         box = self.dlg.get_content_area()
         box.set_spacing(6)
         box.set_border_width(12)
-        self.phase = Gtk.Label(xalign=0.0, label="Starting…")
+        self.phase = Gtk.Label(xalign=0.0, label=_("Starting…"))
+        self.cost = Gtk.Label(xalign=0.0, label=cost)
+        self.cost.set_line_wrap(True)
+        self.cost.set_max_width_chars(60)
         self.queue = Gtk.Label(xalign=0.0, label="")
         self.log = Gtk.Label(xalign=0.0, label="")
-        self.log.set_ellipsize(3)  # Pango.EllipsizeMode.END, without importing Pango
+        self.log.set_ellipsize(_ELLIPSIZE_END)
         self.log.set_max_width_chars(60)
-        self.bar = Gtk.ProgressBar(show_text=True, text="0 s")
-        self.rows = [Gtk.Label(xalign=0.0, label="") for _ in range(takes if takes > 1 else 0)]
-        lines = self.rows or [self.queue]  # several takes: each row has its own position
-        for widget in (self.phase, *lines, self.bar, self.log):
+        self.bar = Gtk.ProgressBar(show_text=True, text=_("{seconds} s").format(seconds=0))
+        self.grid = Gtk.Grid(column_spacing=12, row_spacing=4)
+        self.rows: list[tuple[Gtk.Label, Gtk.Label]] = []
+        if takes > 1:
+            for index in range(takes):
+                name = Gtk.Label(xalign=0.0, label=takes_module.number(index))
+                state = Gtk.Label(xalign=0.0, label="")
+                state.set_ellipsize(_ELLIPSIZE_END)
+                state.set_max_width_chars(50)
+                state.set_hexpand(True)
+                self.grid.attach(name, 0, index, 1, 1)
+                self.grid.attach(state, 1, index, 1, 1)
+                self.rows.append((name, state))
+        self.note = Gtk.Label(xalign=0.0, label=cancel_note())
+        self.note.set_line_wrap(True)
+        self.note.set_max_width_chars(60)
+        self.note.get_style_context().add_class("dim-label")
+        lines = [self.grid] if self.rows else [self.log]
+        for widget in (self.phase, self.cost, self.queue, *lines, self.bar, self.note):
             box.pack_start(widget, False, False, 0)
         self.dlg.show_all()
 
@@ -127,45 +212,124 @@ class WaitDialog:
         if not self.cancelled:
             self.cancelled = True
             self.cancel_button.set_sensitive(False)
-            self.phase.set_text("Cancelling…")
+            self.phase.set_text(_("Cancelling…"))
 
     def show(self, job: worker.Background) -> None:
+        from flux_outpaint.variations import queue_position  # loaded with the network half
+
         if self.rows:
-            self._show_takes(job.takes)
+            self._show_takes(job)
+            position = queue_position(job.takes)
         else:
             self._show_one(job.progress)
-        self.bar.set_text(f"{int(time.monotonic() - job.started)} s")
+            progress = job.progress
+            queued = progress is not None and progress.phase is Phase.QUEUED
+            position = (
+                progress.queue_position + 1
+                if queued and progress.queue_position is not None
+                else None
+            )
+        self.queue.set_text(
+            ""
+            if position is None
+            else _("Position in fal's queue: {position}").format(position=position)
+        )
+        self.bar.set_text(_("{seconds} s").format(seconds=int(time.monotonic() - job.started)))
         self.bar.pulse()
-        if job.last_log:
+        if not self.rows and job.last_log:
             self.log.set_text(job.last_log)
         _pump()
 
     def _show_one(self, progress) -> None:
         if not self.cancelled:
-            self.phase.set_text("Starting…" if progress is None else progress.phase.label + "…")
-        position = None if progress is None else progress.queue_position
-        self.queue.set_text("" if position is None else f"Queue position: {position + 1}")
+            self.phase.set_text(_("Starting…") if progress is None else progress.phase.label + "…")
 
-    def _show_takes(self, takes) -> None:
+    def _show_takes(self, job: worker.Background) -> None:
         """One row per take: the latest report may be any take's, so each row tells its own."""
+        from flux_outpaint.variations import take_state, take_status
+
         if not self.cancelled:
-            self.phase.set_text(f"Outpainting {len(self.rows)} variations…")
-        for index, row in enumerate(self.rows):
-            row.set_text(f"Variation {index + 1}: {take_status(takes.get(index))}")
+            text = ngettext(
+                "Outpainting {count} variation…", "Outpainting {count} variations…", self.count
+            )
+            self.phase.set_text(text.format(count=self.count))
+        takes = job.takes
+        for index, (_name, state) in enumerate(self.rows):
+            progress = takes.get(index)
+            text = take_status(progress)
+            log = job.take_logs.get(index)
+            if log and take_state(progress) == "running":
+                text = _("{state}: {log}").format(state=text, log=log)
+            state.set_text(text)
+
+    def remember_states(self, job: worker.Background) -> None:
+        """Each take's state at the moment of Cancel: what the line after it reports."""
+        from flux_outpaint.variations import take_state
+
+        if job.takes or self.count > 1:
+            self.at_cancel = [take_state(job.takes.get(i)) for i in range(self.count)]
+        else:
+            self.at_cancel = [take_state(job.progress)]
 
     def close(self) -> None:
         self.dlg.destroy()
         _pump()
 
 
-def wait(job: worker.Background, takes: int = 1):
-    """Interactive wait: our dialog (which can cancel) plus the status-bar progress."""
-    dialog = WaitDialog(takes)
+def after_cancel_line(states: list[str]) -> str:
+    """One line once Cancel is done: what was cancelled and whether anything may be billed."""
+    unsent = sum(s in ("waiting", "sending") for s in states)
+    queued = sum(s == "queued" for s in states)
+    started = sum(s in ("running", "downloading") for s in states)
+    finished = sum(s == "done" for s in states)
+    parts = []
+    if queued:
+        parts.append(
+            ngettext(
+                "{count} request left fal's queue (not billed)",
+                "{count} requests left fal's queue (not billed)",
+                queued,
+            ).format(count=queued)
+        )
+    if started:
+        parts.append(
+            ngettext(
+                "{count} request had started and was asked to stop (fal may bill it)",
+                "{count} requests had started and were asked to stop (fal may bill them)",
+                started,
+            ).format(count=started)
+        )
+    if finished:
+        parts.append(
+            ngettext(
+                "{count} request had finished (billed; Recover brings it back)",
+                "{count} requests had finished (billed; Recover brings them back)",
+                finished,
+            ).format(count=finished)
+        )
+    if unsent:
+        parts.append(
+            ngettext(
+                "{count} request was never sent (not billed)",
+                "{count} requests were never sent (not billed)",
+                unsent,
+            ).format(count=unsent)
+        )
+    if not parts:
+        return _("Outpaint cancelled; nothing was billed.")
+    return _("Outpaint cancelled: {what}.").format(what=_("; ").join(parts))
+
+
+def wait(job: worker.Background, takes: int = 1, cost: str = ""):
+    """A run that may show windows: the wait window (which can cancel on fal) plus the
+    status-bar progress; after Cancel, one line says what was cancelled and billed."""
+    dialog = WaitDialog(takes, cost)
     try:
         worker.drive(job, lambda: dialog.show(job), lambda: dialog.cancelled)
         if dialog.cancelled:
+            dialog.remember_states(job)
             worker.finish_after_cancel(job, lambda: dialog.show(job))
-            raise worker.UserCancelled("Cancelled")
+            raise worker.UserCancelled(after_cancel_line(dialog.at_cancel), tell=True)
     finally:
         dialog.close()
     return job.outcome()

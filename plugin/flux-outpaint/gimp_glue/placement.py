@@ -23,12 +23,17 @@ only the first visible, so the image looks as with one take until the person pic
 from __future__ import annotations
 
 from flux_outpaint.framing import Growth, Placement
+from flux_outpaint.i18n import _
 from gi.repository import Gimp
 
 from . import pixels
 
-LAYER_NAME = "Outpaint"
-GROUP_NAME = "Outpaint"
+
+def layer_name() -> str:
+    """The result layer's (or group's) name, in the person's language."""
+    return _("Outpaint")
+
+
 # Enlarged pixels beyond what the mask shows, inside the ramp: room to widen the seam by
 # painting the mask without uncovering an empty layer.
 MARGIN = 64
@@ -47,7 +52,7 @@ def apply(
     width: int,
     height: int,
     where: Placement,
-    name: str = LAYER_NAME,
+    name: str | None = None,
     edit_mask_of=None,
     flush_displays: bool = True,
 ):
@@ -64,7 +69,7 @@ def apply(
     def make():
         kind = _layer_type(image)
         return Gimp.Layer.new(
-            image, name, rect.width, rect.height, kind, 100.0, Gimp.LayerMode.NORMAL
+            image, name or layer_name(), rect.width, rect.height, kind, 100.0, Gimp.LayerMode.NORMAL
         )
 
     def fill(layer) -> None:
@@ -79,7 +84,7 @@ def apply_group(
     above,
     takes: list[tuple[str, bytes, int, int]],
     where: Placement,
-    name: str = GROUP_NAME,
+    name: str | None = None,
     edit_mask_of=None,
     flush_displays: bool = True,
 ):
@@ -105,7 +110,7 @@ def apply_group(
         image,
         above,
         where,
-        lambda: Gimp.GroupLayer.new(image, name),
+        lambda: Gimp.GroupLayer.new(image, name or layer_name()),
         fill,
         edit_mask_of,
         flush_displays,
@@ -115,7 +120,6 @@ def apply_group(
 def _in_one_step(image, above, where: Placement, make, fill, edit_mask_of, flush_displays):
     """Grow the canvas if asked, put ``make()`` directly above ``above`` and ``fill`` it, in
     one undo group; on any failure the image is put back as it was.  Returns the new item."""
-    selected = list(image.get_selected_layers())
     old_size = (image.get_width(), image.get_height())
     grown = item = None
     image.undo_group_start()
@@ -127,7 +131,7 @@ def _in_one_step(image, above, where: Placement, make, fill, edit_mask_of, flush
         item = make()
         _insert_above(image, item, above)
         fill(item)
-        _restore_selection(image, selected, edit_mask_of)
+        _select(image, item, edit_mask_of)
     except BaseException:
         _roll_back(image, item, grown, old_size)
         raise
@@ -175,9 +179,10 @@ def add_seam_mask(layer, where: Placement) -> None:
     pixels.write_parts(mask, pixels.MASK, parts)
 
 
-def _restore_selection(image, selected, edit_mask_of) -> None:
-    if selected:
-        image.set_selected_layers(selected)
+def _select(image, item, edit_mask_of) -> None:
+    """The result selected, as GIMP's own filters leave theirs; a source whose mask was being
+    edited goes back to editing its mask."""
+    image.set_selected_layers([item])
     if edit_mask_of is not None and hasattr(edit_mask_of, "set_edit_mask"):
         edit_mask_of.set_edit_mask(True)
 

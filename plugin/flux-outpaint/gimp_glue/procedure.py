@@ -22,6 +22,7 @@ from flux_outpaint.errors import (
     user_message,
 )
 from flux_outpaint.framing import Placement, check_size
+from flux_outpaint.i18n import _
 from flux_outpaint.planning import MAX_VARIATIONS
 from gi.repository import Gimp, GLib, GObject
 
@@ -41,7 +42,9 @@ def _guarded(procedure, body):
     secrets: list[str] = []
     try:
         layer = body(secrets)
-    except worker.UserCancelled:
+    except worker.UserCancelled as exc:
+        if exc.tell:  # what the cancel stopped and whether anything was billed
+            Gimp.message(user_message(exc, tuple(secrets)))
         return procedure.new_return_values(Gimp.PDBStatusType.CANCEL, None)
     except BaseException as exc:  # noqa: BLE001 - every failure must reach the caller as text
         message = user_message(exc, tuple(secrets))
@@ -61,9 +64,17 @@ def read_options(config) -> tuple[dict[str, int], payload.RequestOptions, int]:
     mode = config.get_property("mode")
     fmt = config.get_property("output-format")
     if mode not in payload.MODES:
-        raise InputError(f"mode must be one of {', '.join(payload.MODES)}, not {mode!r}")
+        raise InputError(
+            _("mode must be one of {choices}, not {value}").format(
+                choices=", ".join(payload.MODES), value=repr(mode)
+            )
+        )
     if fmt not in payload.OUTPUT_FORMATS:
-        raise InputError(f"output-format must be one of {', '.join(payload.OUTPUT_FORMATS)}")
+        raise InputError(
+            _("output-format must be one of {choices}").format(
+                choices=", ".join(payload.OUTPUT_FORMATS)
+            )
+        )
     blend = int(config.get_property("seam-blend"))
     options = payload.RequestOptions(
         mode=mode,
@@ -77,7 +88,11 @@ def read_variations(config) -> int:
     """How many takes, checked like ``read_options``' values."""
     count = int(config.get_property("variations"))
     if not 1 <= count <= MAX_VARIATIONS:
-        raise InputError(f"variations must be 1 to {MAX_VARIATIONS}, not {count}")
+        raise InputError(
+            _("variations must be 1 to {most}, not {count}").format(
+                most=MAX_VARIATIONS, count=count
+            )
+        )
     return count
 
 
@@ -112,7 +127,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
         for side, value in framing.prefill(auto, planning.MAX_EXPAND).items():
             config.set_property(f"expand-{side}", value)
         if not dialog.settings(procedure, config, lambda: estimate_line(auto, canvas, config)):
-            raise worker.UserCancelled("Cancelled")
+            raise worker.UserCancelled(_("Cancelled"))
     values, options, blend = read_options(config)
     count = read_variations(config)
     match = bool(config.get_property("color-match"))
@@ -137,9 +152,10 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     extra = {} if deadline is None else {"deadline_s": deadline}
     edit_mask_of = layer if was_mask else None
     flush = run_mode != Gimp.RunMode.NONINTERACTIVE  # a script flushes itself
+    cost = planning.cost_line(plan.cost_usd, count)
     if count > 1:
         work = takes.network_work(job, count, session.journal(), pixels.encode, extra)
-        done = _wait(run_mode, session.start(key, url, work, transport(), count), count)
+        done = _wait(run_mode, session.start(key, url, work, transport(), count), count, cost)
         return takes.place(
             image,
             layer,
@@ -162,7 +178,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
             **extra,
         )
 
-    result = _wait(run_mode, session.start(key, url, work, transport()))
+    result = _wait(run_mode, session.start(key, url, work, transport()), 1, cost)
     rgba, width, height = _decoded(result, plan, reference, match)
     return apply(
         image,
@@ -201,11 +217,14 @@ def color_matched(
     return correction.apply(rgba)
 
 
-def _wait(run_mode, job: worker.Background, count: int = 1):
-    if _interactive(run_mode):
+def _wait(run_mode, job: worker.Background, count: int = 1, cost: str = ""):
+    """Interactive runs and Repeat (Ctrl+F: last values, no settings dialog) spend money:
+    both get the wait window with its cost and a Cancel that cancels on fal.  Scripts wait
+    with the status bar only."""
+    if session.windows_allowed(run_mode):
         from . import dialog  # Gtk only where a window may open
 
-        return dialog.wait(job, count)
+        return dialog.wait(job, count, cost)
     return worker.wait_quietly(job)
 
 

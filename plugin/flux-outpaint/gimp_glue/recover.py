@@ -17,12 +17,18 @@ from flux_outpaint import colormatch, imageinfo, pipeline, variations
 from flux_outpaint.errors import InputError, OutpaintError, ResultError, about_request
 from flux_outpaint.framing import Placement
 from flux_outpaint.geometry import Expansion, Rect
+from flux_outpaint.i18n import _
 from gi.repository import Gimp
 
 from . import pixels, session, source, takes, worker
 from .placement import apply, apply_group
 
-LAYER_NAME = "Outpaint (recovered)"
+
+def layer_name() -> str:
+    """The recovered layer's (or group's) name, in the person's language."""
+    return _("Outpaint (recovered)")
+
+
 # A finished request is "completed" on fal's side, "downloaded" once its image is cached.
 _DONE_STATES = ("downloaded", "completed")
 
@@ -31,11 +37,13 @@ def find_entry(journal, request_id: str | None):
     if request_id:
         entry = journal.find(request_id)
         if entry is None:
-            raise InputError(f"No outpaint request {request_id} in the journal")
+            raise InputError(
+                _("No outpaint request {request_id} in the journal").format(request_id=request_id)
+            )
         return entry
     found = [e for e in (journal.latest(state=s) for s in _DONE_STATES) if e is not None]
     if not found:
-        raise InputError("No completed outpaint result to recover")
+        raise InputError(_("No completed outpaint result to recover"))
     return max(found, key=lambda e: e.updated_at or "")
 
 
@@ -101,7 +109,7 @@ def recover(run_mode, image, drawables, config, secrets: list[str]):
         rgba, width, height = pixels.decode(data, want)
     rgba = _as_placed(entry, rgba)
     return apply(
-        image, above, rgba, width, height, where_from(entry, width, height), name=LAYER_NAME
+        image, above, rgba, width, height, where_from(entry, width, height), name=layer_name()
     )
 
 
@@ -158,12 +166,12 @@ def _recover_run(run_mode, image, above, journal, entry, secrets: list[str]):
             outcomes.append(variations.Take(index, error=exc))
             continue
         outcomes.append(variations.Take(index))  # back (its pixels are in layers): counted only
-        layers.append((takes.LAYER_NAME.format(n=index + 1), rgba, width, height))
-    line = variations.failure_line(outcomes, tuple(secrets), what="could not be recovered")
+        layers.append((takes.layer_name(index), rgba, width, height))
+    line = variations.failure_line(outcomes, tuple(secrets), what="not recovered")
     if not layers:
         raise OutpaintError(line)
-    _, _, width, height = layers[0]
-    group = apply_group(image, above, layers, where_from(entry, width, height), name=LAYER_NAME)
+    width, height = layers[0][2:]
+    group = apply_group(image, above, layers, where_from(entry, width, height), name=layer_name())
     if line:
         Gimp.message(line)
     return group

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from flux_outpaint import settings
 from flux_outpaint.errors import ConfigError
+from flux_outpaint.i18n import _
 from gi.repository import Gimp
 
 from . import worker
@@ -26,8 +27,9 @@ if TYPE_CHECKING:  # the network half is imported when a job starts (see gimp_gl
 DEADLINE_ENV = "FLUX_OUTPAINT_DEADLINE_S"
 
 
-def interactive(run_mode) -> bool:
-    return run_mode == Gimp.RunMode.INTERACTIVE
+def windows_allowed(run_mode) -> bool:
+    """Interactive runs and Repeat (last values) may open windows; scripts never do."""
+    return run_mode != Gimp.RunMode.NONINTERACTIVE
 
 
 def api_key(run_mode, secrets: list[str]) -> str:
@@ -35,13 +37,13 @@ def api_key(run_mode, secrets: list[str]) -> str:
     try:
         key = settings.load_api_key()
     except ConfigError:
-        if not interactive(run_mode):
+        if not windows_allowed(run_mode):
             raise
         from .dialog import ask_api_key  # Gtk only where a window may open
 
         answer = ask_api_key()
         if answer is None:
-            raise worker.UserCancelled("Cancelled") from None
+            raise worker.UserCancelled(_("Cancelled")) from None
         key, remember = answer
         secrets.append(key)
         if remember:
@@ -57,9 +59,13 @@ def deadline_s() -> float | None:
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{DEADLINE_ENV} must be a number of seconds, not {raw!r}") from None
+        raise ConfigError(
+            _("{variable} must be a number of seconds, not {value}").format(
+                variable=DEADLINE_ENV, value=repr(raw)
+            )
+        ) from None
     if value <= 0:
-        raise ConfigError(f"{DEADLINE_ENV} must be positive")
+        raise ConfigError(_("{variable} must be positive").format(variable=DEADLINE_ENV))
     return value
 
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from flux_outpaint import geometry
 from flux_outpaint.errors import InputError
 from flux_outpaint.geometry import Rect
+from flux_outpaint.i18n import _
 from gi.repository import Gimp
 
 from . import pixels
@@ -19,18 +20,22 @@ from . import pixels
 def pick_layer(drawables) -> tuple[object, bool]:
     """The layer to extend, and whether its mask (not the layer) was the selected drawable."""
     if not drawables:
-        raise InputError("Select a layer to outpaint")
+        raise InputError(_("Select a layer to outpaint"))
     if len(drawables) > 1:
-        raise InputError("Several layers are selected: select only the layer to outpaint")
+        raise InputError(_("Several layers are selected: select only the layer to outpaint"))
     drawable = drawables[0]
     if drawable.is_layer_mask():
         layer = Gimp.Layer.from_mask(drawable)
         _check_parents_unlocked(layer)
         return layer, True
     if not drawable.is_layer():
-        raise InputError("Select a layer to outpaint (channels cannot be outpainted)")
+        raise InputError(_("Select a layer to outpaint (channels cannot be outpainted)"))
     if drawable.is_group():
-        raise InputError(f"“{drawable.get_name()}” is a layer group: select one layer inside it")
+        raise InputError(
+            _("“{name}” is a layer group: select one layer inside it").format(
+                name=drawable.get_name()
+            )
+        )
     _check_parents_unlocked(drawable)
     return drawable, False
 
@@ -42,8 +47,10 @@ def _check_parents_unlocked(layer) -> None:
     while parent is not None:
         if parent.get_lock_content():
             raise InputError(
-                f"The layer group “{parent.get_name()}” has its pixels locked: "
-                "unlock it so the result layer can go in beside the layer"
+                _(
+                    "The layer group “{name}” has its pixels locked: unlock it so the result "
+                    "layer can go in beside the layer"
+                ).format(name=parent.get_name())
             )
         parent = parent.get_parent()
 

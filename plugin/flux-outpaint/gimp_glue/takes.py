@@ -7,8 +7,9 @@ checked (a take whose image cannot be used joins the failed ones, named by its r
 and one message names each failed request.  All failed: the image stays as it was and the
 procedure fails with that line.
 
-Each layer keeps its take's own number ("Outpaint 2" is the second request), so the message
-about a failed take and the layers that are there never disagree.
+Each layer keeps its take's own number ("#2 Outpaint" is the second request), first, so the
+takes can be told apart in the Layers dock at its default width, and the message about a
+failed take and the layers that are there never disagree.
 """
 
 from __future__ import annotations
@@ -16,11 +17,21 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from flux_outpaint.errors import OutpaintError
+from flux_outpaint.i18n import _
 from gi.repository import Gimp
 
 from .placement import apply_group
 
-LAYER_NAME = "Outpaint {n}"
+
+def number(index: int) -> str:
+    """A take's number as people see it: "#1", "#2", …"""
+    return _("#{number}").format(number=index + 1)
+
+
+def layer_name(index: int) -> str:
+    """A take's layer: its number first, so a narrow Layers dock still tells them apart."""
+    return _("{number} Outpaint").format(number=number(index))
+
 
 # (the take's JobResult) -> (rgba, width, height), checked, ready to place
 Decode = Callable[[object], tuple[bytes, int, int]]
@@ -69,7 +80,7 @@ def place(
         except OutpaintError as exc:  # paid for but unusable: named with the failed ones
             takes[take.index] = Take(take.index, error=exc)
             continue
-        layers.append((LAYER_NAME.format(n=take.index + 1), rgba, width, height))
+        layers.append((layer_name(take.index), rgba, width, height))
     failed = failure_line(takes, secrets)
     if not layers:
         raise OutpaintError(failed)

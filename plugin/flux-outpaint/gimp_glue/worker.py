@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 
 from flux_outpaint.errors import CancelledError
+from flux_outpaint.i18n import _
 from flux_outpaint.status import Progress
 from gi.repository import Gimp, GLib
 
@@ -25,7 +26,12 @@ CANCEL_GRACE_S = 15.0
 
 
 class UserCancelled(CancelledError):
-    """The person pressed Cancel: GIMP's CANCEL status, no error dialog."""
+    """The person pressed Cancel: GIMP's CANCEL status, no error dialog; ``tell``: the message
+    says what the cancel did (requests stopped, anything billed) and is shown as a message."""
+
+    def __init__(self, message: str, *, tell: bool = False) -> None:
+        super().__init__(message)
+        self.tell = tell
 
 
 Report = Callable[..., None]  # (Progress) or (Progress, take index)
@@ -33,7 +39,7 @@ Report = Callable[..., None]  # (Progress) or (Progress, take index)
 
 def phase_text(progress: Progress | None) -> str:
     """One status line (None = not started yet)."""
-    return "Starting…" if progress is None else progress.describe()
+    return _("Starting…") if progress is None else progress.describe()
 
 
 def status_text(job: Background) -> str:
@@ -44,7 +50,10 @@ def status_text(job: Background) -> str:
         return phase_text(job.progress)
     from flux_outpaint.variations import takes_summary  # loaded with the network half
 
-    return f"{takes_summary(takes, job.count)}… {int(time.monotonic() - job.started)} s"
+    seconds = int(time.monotonic() - job.started)
+    return _("{status}… {seconds} s").format(
+        status=takes_summary(takes, job.count), seconds=seconds
+    )
 
 
 class Background:
@@ -60,6 +69,7 @@ class Background:
         self.takes: dict[int, Progress] = {}
         self._takes_lock = threading.Lock()
         self.last_log: str | None = None
+        self.take_logs: dict[int, str] = {}  # variations: each take's latest log line
         self._result = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="outpaint-job", daemon=True)
@@ -71,6 +81,8 @@ class Background:
         if take is not None:
             with self._takes_lock:
                 self.takes = {**self.takes, take: progress}
+                if progress.log_line:
+                    self.take_logs = {**self.take_logs, take: progress.log_line}
         self.progress = progress
         if progress.log_line:
             self.last_log = progress.log_line
@@ -110,7 +122,7 @@ def drive(
 ) -> None:
     """On the main thread until the job ends or ``stopped()``: GIMP's status-bar progress
     follows the job's phase, and ``tick`` (pumping events, refreshing a dialog) runs each turn."""
-    Gimp.progress_init("Outpainting…")
+    Gimp.progress_init(_("Outpainting…"))
     shown = None
     try:
         while job.alive() and not stopped():
