@@ -67,6 +67,7 @@ def sources(root: Path = PLUGIN) -> list[Path]:
 def extract(paths: list[Path], base: Path = ROOT) -> list[Message]:
     """Every marked literal, in order of first appearance, with where it appears."""
     found: dict[tuple[str, str | None], Message] = {}
+    order: dict[tuple[str, str | None], tuple[str, int]] = {}
     for path in paths:
         tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
         for node in ast.walk(tree):
@@ -80,13 +81,16 @@ def extract(paths: list[Path], base: Path = ROOT) -> list[Message]:
                 continue  # _(variable): translated where the literal was marked
             values = [a.value for a in texts]  # type: ignore[attr-defined]
             key = (values[0], values[1] if wanted == 2 else None)
-            message = found.setdefault(key, Message(key[0], key[1]))
-            message.where.append(f"{path.relative_to(base).as_posix()}:{node.lineno}")
-    return sorted(found.values(), key=lambda m: (m.where[0].split(":")[0], _line(m.where[0])))
-
-
-def _line(where: str) -> int:
-    return int(where.rsplit(":", 1)[1])
+            message = found.get(key)
+            if message is None:
+                message = found[key] = Message(key[0], key[1])
+                order[key] = (str(path), node.lineno)
+            # the file only: a template that moved with every line number would be stale
+            # after any edit near a marked string
+            where = path.relative_to(base).as_posix()
+            if where not in message.where:
+                message.where.append(where)
+    return [found[k] for k in sorted(found, key=lambda k: order[k])]
 
 
 def placeholders(text: str) -> set[str]:

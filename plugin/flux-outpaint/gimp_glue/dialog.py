@@ -17,6 +17,7 @@ gi.require_version("GimpUi", "3.0")
 gi.require_version("Gtk", "3.0")
 from flux_outpaint.i18n import _, ngettext  # noqa: E402
 from flux_outpaint.status import Phase  # noqa: E402
+from flux_outpaint.variations_text import cancel_summary, row_text  # noqa: E402
 from gi.repository import GimpUi, Gtk  # noqa: E402
 
 from . import takes as takes_module  # noqa: E402
@@ -151,7 +152,13 @@ def ask_api_key() -> tuple[str, bool] | None:
     return key, keep
 
 
-def cancel_note() -> str:
+def cancel_note(count: int) -> str:
+    """What Cancel does, said before it is pressed (fal may bill a request that has started)."""
+    if count == 1:
+        return _(
+            "Cancel takes the request out of fal's queue (not billed) or, once it runs, asks "
+            "fal to stop it (fal may still bill it)."
+        )
     return _(
         "Cancel removes the requests still waiting in fal's queue (not billed) and asks fal "
         "to stop the ones already running (fal may still bill those)."
@@ -199,7 +206,7 @@ class WaitDialog:
                 self.grid.attach(name, 0, index, 1, 1)
                 self.grid.attach(state, 1, index, 1, 1)
                 self.rows.append((name, state))
-        self.note = Gtk.Label(xalign=0.0, label=cancel_note())
+        self.note = Gtk.Label(xalign=0.0, label=cancel_note(takes))
         self.note.set_line_wrap(True)
         self.note.set_max_width_chars(60)
         self.note.get_style_context().add_class("dim-label")
@@ -207,6 +214,7 @@ class WaitDialog:
         for widget in (self.phase, self.cost, self.queue, *lines, self.bar, self.note):
             box.pack_start(widget, False, False, 0)
         self.dlg.show_all()
+        self.queue.hide()  # until fal reports a position
 
     def _on_response(self, *_args) -> None:
         if not self.cancelled:
@@ -246,8 +254,6 @@ class WaitDialog:
 
     def _show_takes(self, job: worker.Background) -> None:
         """One row per take: the latest report may be any take's, so each row tells its own."""
-        from flux_outpaint.variations import take_state, take_status
-
         if not self.cancelled:
             text = ngettext(
                 "Outpainting {count} variation…", "Outpainting {count} variations…", self.count
@@ -255,12 +261,7 @@ class WaitDialog:
             self.phase.set_text(text.format(count=self.count))
         takes = job.takes
         for index, (_name, state) in enumerate(self.rows):
-            progress = takes.get(index)
-            text = take_status(progress)
-            log = job.take_logs.get(index)
-            if log and take_state(progress) == "running":
-                text = _("{state}: {log}").format(state=text, log=log)
-            state.set_text(text)
+            state.set_text(row_text(takes.get(index), job.take_logs.get(index)))
 
     def remember_states(self, job: worker.Background) -> None:
         """Each take's state at the moment of Cancel: what the line after it reports."""
@@ -276,50 +277,6 @@ class WaitDialog:
         _pump()
 
 
-def after_cancel_line(states: list[str]) -> str:
-    """One line once Cancel is done: what was cancelled and whether anything may be billed."""
-    unsent = sum(s in ("waiting", "sending") for s in states)
-    queued = sum(s == "queued" for s in states)
-    started = sum(s in ("running", "downloading") for s in states)
-    finished = sum(s == "done" for s in states)
-    parts = []
-    if queued:
-        parts.append(
-            ngettext(
-                "{count} request left fal's queue (not billed)",
-                "{count} requests left fal's queue (not billed)",
-                queued,
-            ).format(count=queued)
-        )
-    if started:
-        parts.append(
-            ngettext(
-                "{count} request had started and was asked to stop (fal may bill it)",
-                "{count} requests had started and were asked to stop (fal may bill them)",
-                started,
-            ).format(count=started)
-        )
-    if finished:
-        parts.append(
-            ngettext(
-                "{count} request had finished (billed; Recover brings it back)",
-                "{count} requests had finished (billed; Recover brings them back)",
-                finished,
-            ).format(count=finished)
-        )
-    if unsent:
-        parts.append(
-            ngettext(
-                "{count} request was never sent (not billed)",
-                "{count} requests were never sent (not billed)",
-                unsent,
-            ).format(count=unsent)
-        )
-    if not parts:
-        return _("Outpaint cancelled; nothing was billed.")
-    return _("Outpaint cancelled: {what}.").format(what=_("; ").join(parts))
-
-
 def wait(job: worker.Background, takes: int = 1, cost: str = ""):
     """A run that may show windows: the wait window (which can cancel on fal) plus the
     status-bar progress; after Cancel, one line says what was cancelled and billed."""
@@ -329,7 +286,7 @@ def wait(job: worker.Background, takes: int = 1, cost: str = ""):
         if dialog.cancelled:
             dialog.remember_states(job)
             worker.finish_after_cancel(job, lambda: dialog.show(job))
-            raise worker.UserCancelled(after_cancel_line(dialog.at_cancel), tell=True)
+            raise worker.UserCancelled(cancel_summary(dialog.at_cancel), tell=True)
     finally:
         dialog.close()
     return job.outcome()
