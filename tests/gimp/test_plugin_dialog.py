@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -54,9 +55,11 @@ def run_interactive(
     env: dict[str, str],
     when: dict[str, Callable[[], bool]] | None = None,
     args: dict | None = None,
-) -> tuple[dict, list]:
+    repeat: bool = False,
+) -> tuple[dict, list, str]:
     """``args``: more arguments of the plug-in (the first interactive run in a fresh profile
-    starts from them)."""
+    starts from them); ``repeat``: a script's run, then Repeat (last values) on its selected
+    result.  Returns the batch's report, the driver's steps and GIMP's stderr."""
     gimp.install_plugin()
     params = {"screen": SCREEN, "steps": steps}
     with (
@@ -64,13 +67,16 @@ def run_interactive(
         gui_driver(gimp, "dialog_driver.py", params, DRIVER_TIMEOUT_S) as display,
     ):
         result = gimp.run_batch(
-            "dialog_run", {"args": args or {}}, env={**env, "DISPLAY": display}, timeout=200
+            "dialog_run",
+            {"args": args or {}, "repeat": repeat},
+            env={**env, "DISPLAY": display},
+            timeout=200,
         )
     driver = json.loads((gimp.host_dir / "driver.json").read_text())
     assert driver["failure"] is None, (
         f"the driver gave up: {driver['failure']} (Xvfb: {driver['xvfb']})\n{result.describe()}"
     )
-    return result.check(), driver["steps"]
+    return result.check(), driver["steps"], result.stderr
 
 
 def saved_shot(gimp, name: str) -> Path:
@@ -81,7 +87,7 @@ def saved_shot(gimp, name: str) -> Path:
 
 def test_dialog_ok_runs_and_saves_last_values_without_the_key(gimp):
     with local_server(run_seconds=3) as server:
-        report, seen = run_interactive(
+        report, seen, _ = run_interactive(
             gimp,
             [
                 {"window": SETTINGS_TITLE, "shot": "dialog.png"},
@@ -105,7 +111,7 @@ def test_dialog_ok_runs_and_saves_last_values_without_the_key(gimp):
 
 def test_key_prompt_remembers_the_key_privately(gimp):
     with local_server() as server:
-        report, seen = run_interactive(
+        report, seen, _ = run_interactive(
             gimp,
             [
                 {"window": SETTINGS_TITLE},
@@ -125,7 +131,7 @@ def test_key_prompt_remembers_the_key_privately(gimp):
 
 def test_wait_dialog_cancel_asks_fal_to_cancel_and_changes_nothing(gimp):
     with local_server(scenarios=["never-finish"]) as server:
-        report, seen = run_interactive(
+        report, seen, _ = run_interactive(
             gimp,
             [
                 {"window": SETTINGS_TITLE},
@@ -141,3 +147,34 @@ def test_wait_dialog_cancel_asks_fal_to_cancel_and_changes_nothing(gimp):
     assert report["status"] == "cancel", report
     assert report["unchanged"] and report["layers"] == ["Source"]
     assert submits == 1 and cancels, server.log[-3:]
+
+
+def test_repeat_shows_the_wait_window_and_its_cancel_cancels_on_fal(gimp):
+    """Filters ▸ Repeat (Ctrl+F) runs with the last values and no settings dialog: it spends
+    money like any run, so it shows the wait window, whose Cancel cancels on fal and then
+    says what it cancelled.  The first run's result is selected; Repeat extends its source."""
+    with local_server(run_seconds=6) as server:
+
+        def second_submitted() -> bool:
+            return len(server.submits) >= 2
+
+        report, seen, stderr = run_interactive(
+            gimp,
+            [{"window": "^Outpainting$", "after": "submitted-again", "shot": "repeat.png"}],
+            server_env(server),
+            when={"submitted-again": second_submitted},
+            repeat=True,
+        )
+        submits = list(server.submits)
+        cancels = [e for e in server.log if str(e.get("path", "")).endswith("/cancel")]
+    assert report["first"] == "success", report
+    assert report["selected_before"] == "Outpaint", report  # the result, selected
+    assert [s["found"] for s in seen] == [True], seen
+    assert report["status"] == "cancel", report
+    assert report["unchanged"] and report["layers"] == ["Outpaint", "Source"], report
+    assert len(submits) == 2
+    assert {e["path"].rsplit("/", 2)[-2] for e in cancels} == {submits[1]}, server.log[-4:]
+    # the line after Cancel (a GIMP message: stderr in gimp-console); queued or already
+    # running on fal, depending on which status the plug-in had seen when Cancel came
+    said = re.search(r"Outpaint cancelled: 1 request (left fal's queue|had started)", stderr)
+    assert said, stderr[-2000:]

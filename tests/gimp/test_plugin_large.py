@@ -146,7 +146,7 @@ def test_the_result_is_placed_exactly(outcome, case):
     assert info["type"] == "rgba-image"
     assert info["src_offsets"] == SRC_OFFSETS[case["name"]]
     assert info["src_unchanged"]
-    assert info["selected"] == ["Source"]
+    assert info["selected"] == ["Outpaint"]
     # the enlarged band is one enlargement of what fal returned, cut nowhere
     assert info["band_equal_one_enlargement"]
     assert info["band_alpha_not_255"] == 0

@@ -206,7 +206,7 @@ def test_case_places_the_result(outcome, case: Case):
     assert new["position"] == info["position_before"]
     assert info["src"]["position"] == info["position_before"] + 1
     assert info["src_unchanged"]
-    assert info["selected"] == ["Source"]
+    assert info["selected"] == ["Outpaint"]  # the result, as GIMP's filters leave theirs
     assert info["corner_alpha"] == 255
     assert info["exact"], "original pixels changed outside the seam band"
     # the reference fal got (possibly resampled and JPEG-encoded) is the original's content

@@ -27,7 +27,7 @@ from .test_plugin_dialog import SETTINGS_TITLE, run_interactive, saved_shot
 from .test_plugin_gui import SCREENSHOT_DIR_ENV
 
 GROWN = [464, 332]  # 400×300 with 64 px added left and 32 on top
-NAMES = ["Outpaint 1", "Outpaint 2", "Outpaint 3"]
+NAMES = ["#1 Outpaint", "#2 Outpaint", "#3 Outpaint"]  # the number first: a narrow dock
 # the screen with the group in the Layers dock, before Ctrl+Z (README's picture is cut from it)
 UNDO_DRIVER = {"screen": "1280x1024x24", "shot": "group.png"}
 DOCK_WIDTH = '(right-docks-width "360")'
@@ -91,7 +91,7 @@ def test_three_takes_are_a_group_above_the_source(outcome):
     # every take covers the grown canvas, like the single layer does
     assert {(c["x"], c["y"], c["w"], c["h"]) for c in three["children"]} == {(0, 0, *GROWN)}
     assert three["canvas"] == GROWN and three["layers"] == 5
-    assert three["src_unchanged"] and three["selected"] == ["Source"]
+    assert three["src_unchanged"] and three["selected"] == ["Outpaint"]  # the group
 
 
 def test_exactly_one_submit_per_take_and_one_run_in_the_journal(outcome):
@@ -135,7 +135,7 @@ def test_one_failed_take_is_named_and_the_others_are_placed(outcome):
     failed = [rid for rid, e in report["journal"].items() if e["state"] == "failed"]
     assert len(failed) == 1, report["journal"]
     lost = report["journal"][failed[0]]["variation"]
-    kept = [n for n in NAMES if n != f"Outpaint {lost}"]
+    kept = [n for n in NAMES if n != f"#{lost} Outpaint"]
     assert [c["name"] for c in info["children"]] == kept
     assert info["visible"] == [True, False]
     # Gimp.message in gimp-console goes to stderr: one line naming the failed request

@@ -26,7 +26,7 @@ from flux_outpaint.framing import Growth, Placement
 from flux_outpaint.i18n import _
 from gi.repository import Gimp
 
-from . import pixels
+from . import pixels, source
 
 
 def layer_name() -> str:
@@ -130,6 +130,8 @@ def _in_one_step(image, above, where: Placement, make, fill, edit_mask_of, flush
             grown = g
         item = make()
         _insert_above(image, item, above)
+        if above is not None:
+            source.mark_result(item, above)
         fill(item)
         _select(image, item, edit_mask_of)
     except BaseException:

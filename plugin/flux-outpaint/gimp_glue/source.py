@@ -16,9 +16,44 @@ from gi.repository import Gimp
 
 from . import pixels
 
+# On a result (layer or group of takes): the id of the layer it was made from.
+SOURCE_PARASITE = "flux-outpaint-source"
+
+
+def mark_result(item, source_layer) -> None:
+    """Remember on ``item`` which layer it extends (see ``pick_layer``)."""
+    data = list(str(source_layer.get_id()).encode())
+    item.attach_parasite(Gimp.Parasite.new(SOURCE_PARASITE, 0, data))
+
+
+def _source_of(drawable):
+    """The layer a selected result was made from, when running again on that result could only
+    mean "again, from its source": a group of takes (a group cannot be extended) or a result
+    as large as the canvas (nothing left to extend).  None otherwise."""
+    parasite = drawable.get_parasite(SOURCE_PARASITE)
+    if parasite is None:
+        return None
+    image = drawable.get_image()
+    covers = drawable.get_offsets()[1:] == (0, 0) and (
+        drawable.get_width(),
+        drawable.get_height(),
+    ) == (image.get_width(), image.get_height())
+    if not (drawable.is_group() or covers):
+        return None
+    try:
+        layer = Gimp.Item.get_by_id(int(bytes(parasite.get_data()).decode("ascii")))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if layer is None or not layer.is_valid() or not layer.is_layer() or layer.is_group():
+        return None
+    return layer if layer.get_image().get_id() == image.get_id() else None
+
 
 def pick_layer(drawables) -> tuple[object, bool]:
-    """The layer to extend, and whether its mask (not the layer) was the selected drawable."""
+    """The layer to extend, and whether its mask (not the layer) was the selected drawable.
+
+    The result of an earlier run is selected after it (as GIMP's filters leave theirs), so
+    Repeat (Ctrl+F) finds it selected: then the layer it was made from is extended again."""
     if not drawables:
         raise InputError(_("Select a layer to outpaint"))
     if len(drawables) > 1:
@@ -30,6 +65,7 @@ def pick_layer(drawables) -> tuple[object, bool]:
         return layer, True
     if not drawable.is_layer():
         raise InputError(_("Select a layer to outpaint (channels cannot be outpainted)"))
+    drawable = _source_of(drawable) or drawable
     if drawable.is_group():
         raise InputError(
             _("“{name}” is a layer group: select one layer inside it").format(

@@ -243,7 +243,7 @@ def case(switch_server, server_key, name, built, args=None, key=None, stop_serve
         new_visible=new.get_visible(),
         stack=[x.get_name() for x in siblings],
         kept=without_offsets(kept) == without_offsets(before["layers"]),
-        selected_kept=after["selected"] == before["selected"],
+        selected=after["selected"],
         src=describe(src, img),
         src_flags_kept=flags(src) == src_flags,
     )

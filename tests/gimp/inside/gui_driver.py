@@ -2,25 +2,35 @@
 
     python3 gui_driver.py PARAMS_JSON    (in the session folder)
 
-PARAMS_JSON: ``title`` (the dialog's), ``canvas`` ([w, h]: the image window's title holds
-"WxH"), ``screen`` (Xvfb's).  Starts Xvfb (``display``), waits for the batch's ``ready``,
-opens the dialog from the image window's menu with the keyboard, screenshots it, reads the
-live line, clicks OK, and waits for ``placed``.  Writes what it saw to ``driver.json``
-(``failure``: the wait that ran out, if one did), then ``driver-done``, and keeps Xvfb up
-until the host writes ``batch-done``.
+PARAMS_JSON: ``title`` (the dialog's), ``wait_title`` (the wait window's), ``live`` (how the
+live line starts), ``canvas`` ([w, h]: the image window's title holds "WxH"), ``screen``
+(Xvfb's), ``repeat`` (then Ctrl+F too).  Starts Xvfb (``display``), waits for the batch's
+``ready``, opens the dialog from the image window's menu with the keyboard, screenshots it,
+reads the live line, clicks OK, screenshots the wait window, and waits for ``placed``.  With
+``repeat``: Filters ▸ Repeat (Ctrl+F) over the canvas, the wait window found again, Cancel
+clicked once the host has seen the second submit (``submitted-again``).  Writes what it saw
+to ``driver.json`` (``failure``: the wait that ran out, if one did), then ``driver-done``, and
+keeps Xvfb up until the host writes ``batch-done``.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 
 from xdriver import GaveUp, run_driver, wait_file
 
+WAIT_PICTURE_DELAY_S = 2.5  # for the screenshot only; no step depends on it
+
+
+def exact(text):
+    """xdotool's --name takes a POSIX regex: the whole title, literally."""
+    return "^" + text.replace("(", "\\(").replace(")", "\\)").replace(".", "\\.") + "$"
+
 
 def drive(xvfb, params, state):
-    escaped = params["title"].replace("(", "\\(").replace(")", "\\)").replace(".", "\\.")
-    title = "^" + escaped + "$"  # xdotool's --name takes a POSIX regex
+    title = exact(params["title"])
     wait_file("ready", 180, "the batch never showed its image")
     cw, ch = params["canvas"]
     image = xvfb.find(f"{cw}x{ch}", 60)
@@ -69,7 +79,7 @@ def drive(xvfb, params, state):
         # so it answers only after it has handled the Tab (and any new selection it made).
         text = clipboard.wait_for_text()
         state["focus_texts"].append(text)
-        if text and text.startswith("Output"):
+        if text and text.startswith(params["live"]):
             state["live_line"] = text
             break
     xvfb.shot("read.png")
@@ -79,11 +89,43 @@ def drive(xvfb, params, state):
     state["ok_clicked"] = True
     xvfb.wait_gone(title, 60)
     state["dialog_closed"] = True
+    wait = xvfb.find(exact(params["wait_title"]), 60)
+    state["wait_window"] = True
+    xvfb.place(wait, 700, 120)
+    wait_file("running", 60, "the host never saw every take running")
+    # The window never settles (its bar pulses, its seconds count): once drawn, give the
+    # takes' rows a status poll (the plug-in polls every second or so) before the picture.
+    xvfb.wait_drawn(wait, 30, "the wait window")
+    time.sleep(WAIT_PICTURE_DELAY_S)
+    xvfb.shot("wait.png", wait)
     wait_file("placed", 120, "no Outpaint layer appeared after OK")
     state["placed"] = True
     # the plug-in returns just after it adds the layer; the picture once GIMP has redrawn
     xvfb.wait_settled(what="the image window with the result")
     xvfb.shot("after.png")
+    if params.get("repeat"):
+        repeat(xvfb, params, image, g, state)
+
+
+def repeat(xvfb, params, image, g, state):
+    """Filters ▸ Repeat (Ctrl+F) spends money again: the wait window, and Cancel on fal."""
+    xvfb.pointer_to(g["width"] // 2, g["height"] // 2)
+    # the plug-in's windows are gone: the keyboard goes to the image window again
+    xvfb.focus(image)
+    xvfb.x("key", "ctrl+f")
+    try:
+        wait = xvfb.find(exact(params["wait_title"]), 60)
+    except GaveUp:
+        xvfb.shot("repeat-missing.png")
+        raise
+    state["repeat_wait_window"] = True
+    wait_file("submitted-again", 60, "Ctrl+F sent nothing to fal")
+    xvfb.wait_drawn(wait, 30, "the wait window after Ctrl+F")
+    d = xvfb.geometry(wait)
+    xvfb.pointer_into(wait, d["width"] - 50, d["height"] - 28)  # Cancel: its only button
+    xvfb.x("click", "1")
+    xvfb.wait_gone(exact(params["wait_title"]), 60)
+    state["repeat_cancelled"] = True
 
 
 def main(params):
@@ -95,7 +137,10 @@ def main(params):
         "live_line": None,
         "ok_clicked": False,
         "dialog_closed": False,
+        "wait_window": False,
         "placed": False,
+        "repeat_wait_window": False,
+        "repeat_cancelled": False,
         "failure": None,
     }
 

@@ -1,10 +1,11 @@
 """Batch of test_plugin_gui.py, in the full GIMP: the image the person works on.
 
 ``params``: ``canvas`` [w, h], ``layer`` [x, y, w, h], ``wait_s`` (how long the driver may
-take).  Shows the image in a window, writes ``ready``, notes when the Outpaint layer appears
-(``placed``), and once the driver writes ``driver-done`` reports the image.  A landscape
-rather than the test pattern: this is the image the README's dialog picture shows behind
-the dialog.
+take), ``result`` (the result layer's or group's name, in the language GIMP runs in).
+Shows the image in a window, writes ``ready``, notes when the result layer appears
+(``placed``), and once the driver writes ``driver-done`` reports the image (with the takes in
+a group, and what is selected).  A landscape rather than the test pattern: this is the image
+the README's dialog picture shows behind the dialog.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def main(params):
         while not os.path.exists(driver_done):
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the driver did not finish within {params['wait_s']} s")
-            if not placed and any(x.get_name() == "Outpaint" for x in img.get_layers()):
+            if not placed and any(x.get_name() == params["result"] for x in img.get_layers()):
                 placed = True
                 with open(os.path.join(session, "placed"), "w") as out:
                     out.write("1")
@@ -102,6 +103,13 @@ def main(params):
         report(
             canvas=[img.get_width(), img.get_height()],
             layers=[describe(x, img) for x in img.get_layers()],
+            children=[
+                x.get_name()
+                for item in img.get_layers()
+                if item.is_group()
+                for x in item.get_children()
+            ],
+            selected=[x.get_name() for x in img.get_selected_layers()],
         )
     finally:
         img.clean_all()  # --quit must not stop at "discard changes?"
