@@ -101,7 +101,7 @@ def target_for(
     return Target(folder / f"{input_path.stem}-outpaint{keep}", fmt)
 
 
-def variant_targets(base: Target, count: int, output: str | None) -> list[Target]:
+def variation_targets(base: Target, count: int, output: str | None) -> list[Target]:
     """Where each of ``count`` variations goes: ``{n}`` in -o replaced by 1…count, else the
     default name with ``-1`` … ``-count`` before its suffix."""
     if count == 1:

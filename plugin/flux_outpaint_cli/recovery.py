@@ -37,7 +37,7 @@ from . import imageio, jobs, outputs
 from . import photo as ph
 from .args import RECOVER_LATEST
 from .console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROG_NAME, Console, local_server, make_client
-from .jobs import STDIN, Item
+from .inputs import STDIN, Item
 from .progress import ProgressBoard
 
 # Journal states of a CLI request whose result may exist but was never written: the job
