@@ -41,20 +41,12 @@ from flux_outpaint.errors import (
 from flux_outpaint.journal import Journal, default_journal_path
 from flux_outpaint.queue_client import FalQueueClient
 
-from . import imageio, inputs, jobs, outputs, recovery
+from . import imageio, inputs, jobs, outputs, recover
 from . import photo as ph
 from .args import parse_args
-from .console import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-    PROG_NAME,
-    BoardLog,
-    Console,
-    local_server,
-    server_and_key,
-)
+from .connection import local_server, server_and_key
+from .console import BoardLog, Console
+from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG, UsageError
 from .progress import ProgressBoard
 
 # How often the waiting main thread wakes (it is also woken by each finished job).
@@ -91,7 +83,7 @@ class Tally:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.recover is not None:
-        return recovery.run(args)
+        return recover.run(args)
     return outpaint(args)
 
 
@@ -107,7 +99,7 @@ def outpaint(args: Any) -> int:
     for raw, name in zip(args.inputs, names, strict=True):
         try:
             items.append(inputs.inspect(raw, args, inputs.read_stdin))
-        except outputs.UsageError as exc:
+        except UsageError as exc:
             console.error(f"{name}: {exc}")
             return EXIT_USAGE
         except Exception as exc:  # noqa: BLE001 - one line per bad input, the others run
@@ -116,8 +108,8 @@ def outpaint(args: Any) -> int:
             console.error(f"{name}: {user_message(exc)}")
     try:
         outputs.check_batch([(i.name, i.path, t) for i in items for t in i.targets])
-    except outputs.UsageError as exc:
-        console.error(f"{PROG_NAME}: {exc}")
+    except UsageError as exc:
+        console.error(f"{PROG}: {exc}")
         return EXIT_USAGE
     ready = []
     for item in items:
@@ -274,7 +266,7 @@ def _collect(
             board.finish(item.name, False, "failed")
             if rid is not None:
                 _mark_unplaced(journal, rid, exc)
-                msg = f"{msg}; {recovery.hint(rid)}"
+                msg = f"{msg}; {recover.hint(rid)}"
             console.error(f"{item.name}: {msg}")
             continue
         if isinstance(value, jobs.Variations):
@@ -288,7 +280,7 @@ def _collect(
             if failed:
                 tally.failed += len(failed)
                 hints = [
-                    recovery.hint(t.error.request_id)
+                    recover.hint(t.error.request_id)
                     for t in failed
                     if t.error is not None
                     and t.error.request_id
@@ -338,7 +330,7 @@ def _quit_now(pending: dict[Future[Any], inputs.Item], console: Console) -> None
     Writes to stderr directly: the board's lock may be held by the code this interrupted.
     """
     lines = [
-        f"{item.name}: request {rid} may still run on fal; {recovery.hint(rid)}\n"
+        f"{item.name}: request {rid} may still run on fal; {recover.hint(rid)}\n"
         for item in list(pending.values())
         for rid in (item.request_ids or [item.request_id])
         if rid

@@ -31,6 +31,8 @@ from typing import BinaryIO
 
 from flux_outpaint.errors import InputError
 
+from .exits import UsageError
+
 # suffix → Pillow format name
 FORMATS = {
     ".png": "PNG",
@@ -44,10 +46,6 @@ TYPES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "tiff": "TIFF"}
 SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif"}
 STDOUT = "-"
 KEEPS_ORIGINAL = frozenset({"PNG", "TIFF", "WEBP"})  # the input's format, if it is one of these
-
-
-class UsageError(Exception):
-    """A contradiction in the command line: exit status 2, nothing submitted."""
 
 
 @dataclass(frozen=True)
