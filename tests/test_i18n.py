@@ -131,7 +131,8 @@ def test_the_line_after_cancel_says_what_was_stopped_and_billed():
 
 def test_the_line_after_cancel_in_german(german):
     assert cancel_summary(["queued", "queued"]) == (
-        "Outpaint abgebrochen: 2 Anfragen aus der Warteschlange von fal genommen (nicht berechnet)."
+        "Bilderweiterung abgebrochen: 2 Anfragen aus der Warteschlange von fal genommen "
+        "(nicht berechnet)."
     )
 
 

@@ -25,8 +25,9 @@ import gimp_glue  # noqa: E402
 from gimp_glue import language  # noqa: E402
 
 language.install()  # before any text is made: the labels below are translated as they are built
+from flux_outpaint import payload  # noqa: E402
 from flux_outpaint.framing import AUTO  # noqa: E402
-from flux_outpaint.i18n import _  # noqa: E402
+from flux_outpaint.i18n import N_, _  # noqa: E402
 from flux_outpaint.planning import MAX_EXPAND, MAX_VARIATIONS  # noqa: E402
 from flux_outpaint.seam import DEFAULT_BLEND, MAX_BLEND  # noqa: E402
 from gi.repository import Gimp, GObject  # noqa: E402
@@ -37,6 +38,7 @@ if "-run" in sys.argv:  # a call, not GIMP's start-up query: the network half co
 
 RW = GObject.ParamFlags.READWRITE
 MENU = "<Image>/Filters/Generative"
+MODE_LABELS = {"high": N_("High"), "fast": N_("Fast")}
 
 
 def _choice(*items):
@@ -65,8 +67,8 @@ def _add_outpaint_arguments(proc):
         "mode",
         _("_Mode"),
         _("High gives the best quality; Fast is quicker and costs the same per image"),
-        _choice(("high", _("High")), ("fast", _("Fast"))),
-        "high",
+        _choice(*((mode, _(MODE_LABELS.get(mode, mode.capitalize()))) for mode in payload.MODES)),
+        payload.DEFAULT_MODE,
         RW,
     )
     proc.add_choice_argument(
@@ -76,8 +78,8 @@ def _add_outpaint_arguments(proc):
             "How fal sends the new pixels: PNG is exact, JPEG is smaller and quicker to "
             "download but slightly softer"
         ),
-        _choice(("png", "PNG"), ("jpeg", "JPEG")),
-        "png",
+        _choice(*((fmt, fmt.upper()) for fmt in payload.OUTPUT_FORMATS)),
+        payload.DEFAULT_OUTPUT_FORMAT,
         RW,
     )
     proc.add_boolean_argument(

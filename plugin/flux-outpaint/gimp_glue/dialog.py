@@ -20,7 +20,7 @@ from flux_outpaint.status import Phase  # noqa: E402
 from flux_outpaint.variations_text import cancel_summary, row_text  # noqa: E402
 from gi.repository import GimpUi, Gtk  # noqa: E402
 
-from . import takes as takes_module  # noqa: E402
+from . import variations as takes_module  # noqa: E402
 from . import worker  # noqa: E402
 
 PLUG_IN = "flux-outpaint"

@@ -13,15 +13,16 @@ each result comes from the cache or is fetched from fal by its id.
 
 from __future__ import annotations
 
-from flux_outpaint import colormatch, imageinfo, pipeline, variations
+from flux_outpaint import colormatch, imageinfo, pipeline, settings, variations
 from flux_outpaint.errors import InputError, OutpaintError, ResultError, about_request
 from flux_outpaint.framing import Placement
 from flux_outpaint.geometry import Expansion, Rect
 from flux_outpaint.i18n import _
 from gi.repository import Gimp
 
-from . import pixels, session, source, takes, worker
+from . import pixels, session, source, worker
 from .placement import apply, apply_group
+from .variations import layer_name as take_layer_name
 
 
 def layer_name() -> str:
@@ -59,7 +60,7 @@ def _fetch_all(run_mode, request_ids: list[str], journal, secrets: list[str]) ->
     """Each request's image from fal, or the error that stopped it (one worker for all)."""
     key = session.api_key(run_mode, secrets)
 
-    deadline = session.deadline_s()
+    deadline = settings.deadline_s()
     extra = {} if deadline is None else {"deadline_s": deadline}
 
     def work(client, report, cancel):
@@ -166,7 +167,7 @@ def _recover_run(run_mode, image, above, journal, entry, secrets: list[str]):
             outcomes.append(variations.Take(index, error=exc))
             continue
         outcomes.append(variations.Take(index))  # back (its pixels are in layers): counted only
-        layers.append((takes.layer_name(index), rgba, width, height))
+        layers.append((take_layer_name(index), rgba, width, height))
     line = variations.failure_line(outcomes, tuple(secrets), what="not recovered")
     if not layers:
         raise OutpaintError(line)
