@@ -30,7 +30,7 @@ from flux_outpaint.framing import AUTO  # noqa: E402
 from flux_outpaint.i18n import N_, _  # noqa: E402
 from flux_outpaint.planning import MAX_EXPAND, MAX_VARIATIONS  # noqa: E402
 from flux_outpaint.seam import DEFAULT_BLEND, MAX_BLEND  # noqa: E402
-from gi.repository import Gimp, GObject  # noqa: E402
+from gi.repository import Gimp, Gio, GObject  # noqa: E402
 from gimp_glue import procedure  # noqa: E402
 
 if "-run" in sys.argv:  # a call, not GIMP's start-up query: the network half comes next
@@ -38,6 +38,7 @@ if "-run" in sys.argv:  # a call, not GIMP's start-up query: the network half co
 
 RW = GObject.ParamFlags.READWRITE
 MENU = "<Image>/Filters/Generative"
+HELP_DOMAIN = "flux-outpaint"
 MODE_LABELS = {"high": N_("High"), "fast": N_("Fast")}
 
 
@@ -138,6 +139,9 @@ class FluxOutpaint(Gimp.PlugIn):
         return True, language.DOMAIN, language.CATALOG_DIR
 
     def do_query_procedures(self):
+        # help/<language>/gimp-help.xml maps each procedure to its page (help/en/ when the
+        # person's language has none): the dialog's Help button and F1 on the menu entry
+        self.set_help_domain(HELP_DOMAIN, Gio.File.new_for_path(os.path.join(_HERE, "help")))
         return [procedure.OUTPAINT, procedure.RECOVER]
 
     def do_create_procedure(self, name):

@@ -56,6 +56,7 @@ def run_interactive(
     when: dict[str, Callable[[], bool]] | None = None,
     args: dict | None = None,
     repeat: bool = False,
+    gui: bool = False,
 ) -> tuple[dict, list, str]:
     """``args``: more arguments of the plug-in (the first interactive run in a fresh profile
     starts from them); ``repeat``: a script's run, then Repeat (last values) on its selected
@@ -71,6 +72,7 @@ def run_interactive(
             {"args": args or {}, "repeat": repeat},
             env={**env, "DISPLAY": display},
             timeout=200,
+            gui=gui,
         )
     driver = json.loads((gimp.host_dir / "driver.json").read_text())
     assert driver["failure"] is None, (
@@ -178,3 +180,61 @@ def test_repeat_shows_the_wait_window_and_its_cancel_cancels_on_fal(gimp):
     # running on fal, depending on which status the plug-in had seen when Cancel came
     said = re.search(r"Outpaint cancelled: 1 request (left fal's queue|had started)", stderr)
     assert said, stderr[-2000:]
+
+
+BROWSER_DESKTOP = """[Desktop Entry]
+Type=Application
+Name=Recording browser
+Exec={script} %u
+MimeType=text/html;x-scheme-handler/file;
+NoDisplay=true
+"""
+
+
+def _recording_browser(gimp) -> Path:
+    """A web browser for GIMP's help that writes the address it was asked to open into the
+    session folder (``help-uri``); GIMP's help goes to the web browser (the chroots have no
+    help-browser plug-in), which opens what the desktop's default for HTML is."""
+    uri_file = gimp.host_dir / "help-uri"
+    script = gimp.host_dir / "record-browser"
+    script.write_text(f'#!/bin/sh\nprintf "%s" "$1" > {gimp.chroot(uri_file)}\n')
+    script.chmod(0o755)
+    apps = gimp.host_home / ".local" / "share" / "applications"
+    apps.mkdir(parents=True, exist_ok=True)
+    (apps / "recording-browser.desktop").write_text(
+        BROWSER_DESKTOP.format(script=gimp.chroot(script))
+    )
+    config = gimp.host_home / ".config"
+    config.mkdir(parents=True, exist_ok=True)
+    (config / "mimeapps.list").write_text(
+        "[Default Applications]\ntext/html=recording-browser.desktop\n"
+        "x-scheme-handler/file=recording-browser.desktop\n"
+    )
+    gimp.host_profile.mkdir(parents=True, exist_ok=True)
+    with (gimp.host_profile / "gimprc").open("a") as rc:
+        rc.write("(help-browser web-browser)\n")
+    return uri_file
+
+
+def test_help_opens_the_plugins_own_page(gimp):
+    uri_file = _recording_browser(gimp)
+    with local_server() as server:
+        report, seen, stderr = run_interactive(
+            gimp,
+            [
+                {"window": SETTINGS_TITLE, "click": "help", "then": "help-opened"},
+                {"window": SETTINGS_TITLE},
+            ],
+            server_env(server),
+            when={"help-opened": uri_file.is_file},
+            gui=True,  # gimp-console has no help system
+        )
+    assert [s["found"] for s in seen] == [True, True], seen
+    # GIMP's help asks for file://…/help/en/index.html; the desktop hands a local file over
+    # as its path
+    uri = uri_file.read_text()
+    path = uri.removeprefix("file://")
+    assert path.endswith("/plug-ins/flux-outpaint/help/en/index.html"), uri
+    page = gimp.host(path)
+    assert "<h1>Outpaint (FLUX.2 pro)</h1>" in page.read_text(encoding="utf-8")
+    assert report["status"] == "success", report

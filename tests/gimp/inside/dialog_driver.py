@@ -4,9 +4,11 @@
 
 PARAMS_JSON: ``screen`` (Xvfb's) and ``steps``, each ``{"window": title regex, ...}`` with
 optional ``timeout`` (to find it, default 60 s), ``shot`` (a screenshot's file name),
-``type`` (text typed into it), ``after`` (a file the host writes when the window may be
+``type`` (text typed into it), ``then`` (a file to wait for after the click), ``after`` (a
+file the host writes when the window may be
 answered) and ``click`` (default true: click its bottom-right button, OK in GIMP's dialogs
-or the wait dialog's only one, Cancel).  Starts Xvfb (``display``) and handles the steps in
+or the wait dialog's only one, Cancel; "help": its bottom-left one, Help in GIMP's
+dialogs).  Starts Xvfb (``display``) and handles the steps in
 order; a window that never shows up ends the steps.  Writes ``driver.json``
 (``{"steps": [{"window", "found"}...], "failure": the wait that ran out, or None,
 "xvfb": "running" or how it ended}``) and
@@ -31,10 +33,18 @@ def answer(xvfb, step, wid):
         xvfb.x("type", "--delay", "20", step["type"])
     if step.get("after"):
         wait_file(step["after"], 60, f"the host never wrote {step['after']!r}")
-    if step.get("click", True):
+    click = step.get("click", True)
+    if click:
         g = xvfb.geometry(wid)
-        xvfb.pointer_into(wid, g["width"] - 50, g["height"] - 28)
+        x = 50 if click == "help" else g["width"] - 50
+        xvfb.pointer_into(wid, x, g["height"] - 28)
         xvfb.x("click", "1")
+    if step.get("then"):
+        try:
+            wait_file(step["then"], 60, f"the host never wrote {step['then']!r}")
+        except GaveUp:
+            xvfb.shot("then-missing.png")
+            raise
 
 
 def main(params):
