@@ -58,6 +58,8 @@ def drive(xvfb, params, state):
     # Over the canvas's right half, with the image window around it.
     d = xvfb.place(dialog, max(0, g["width"] - d["width"] - 300), 150)
     state["dialog_geometry"] = d
+    # the pointer off the dialog (over the canvas's lower left): no hover, no tooltip
+    xvfb.pointer_to(300, g["height"] - 180)
     xvfb.wait_settled(what="the screen around the moved dialog")
     xvfb.shot("dialog.png", dialog)
     xvfb.shot("screen.png")
