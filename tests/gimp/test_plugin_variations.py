@@ -189,7 +189,7 @@ def test_key_is_in_no_profile_file(outcome):
 def test_cancel_during_three_running_requests_cancels_each_on_fal(gimp):
     # never-finish without queue time: each job runs on the server as soon as it is submitted
     with local_server(scenarios=["never-finish"]) as server:
-        report, seen = run_interactive(
+        report, seen, _ = run_interactive(
             gimp,
             [
                 {"window": SETTINGS_TITLE, "shot": "settings-variations.png"},

@@ -23,8 +23,18 @@ if TYPE_CHECKING:  # the network half is imported when a job starts (see gimp_gl
 
 
 def windows_allowed(run_mode) -> bool:
-    """Interactive runs and Repeat (last values) may open windows; scripts never do."""
-    return run_mode != Gimp.RunMode.NONINTERACTIVE
+    """Interactive runs and Repeat (last values: Ctrl+F) may open windows; scripts never do.
+    A last-values call from a script in gimp-console may have no screen: then none either."""
+    if run_mode == Gimp.RunMode.INTERACTIVE:
+        return True
+    if run_mode != Gimp.RunMode.WITH_LAST_VALS:
+        return False
+    import gi
+
+    gi.require_version("Gtk", "3.0")
+    from gi.repository import Gtk
+
+    return bool(Gtk.init_check()[0])
 
 
 def api_key(run_mode, secrets: list[str]) -> str:
