@@ -14,6 +14,7 @@ from cli_support import (
     keyed,
     photo,
     run,
+    run_process,
     text,
 )
 from PIL import Image
@@ -202,9 +203,10 @@ def test_verbose_shows_retries_and_their_reasons(tmp_path, env):
 
 
 def test_stdin_to_stdout(tmp_path, env):
+    """Through real pipes: a process reads its stdin and writes the image on its stdout."""
     buffer = tmp_path / "in.png"
     photo(96, 80, seed=2).save(buffer)
-    r = run(
+    r = run_process(
         ["-", "--left", 32, "--local", "-o", "-", "--seam-blend", 0], env, stdin=buffer.read_bytes()
     )
     assert r.returncode == 0, text(r)[1]
