@@ -19,10 +19,6 @@ if str(ROOT) not in sys.path:  # install_vendor.py lives at the repo root, next 
 
 import install_vendor as iv  # noqa: E402
 
-# The wheelhouse and the vendor/ built from it are session fixtures: one worker builds them once
-# for the whole module, instead of every pytest-xdist worker building its own.
-pytestmark = pytest.mark.xdist_group("wheelhouse")
-
 
 @pytest.fixture(scope="session")
 def wheelhouse(tmp_path_factory) -> Path:
