@@ -82,15 +82,15 @@ def test_transparent_margins_are_expanded_without_numbers(tmp_path, env):
 @pytest.mark.slow
 def test_dry_run_prints_plan_and_cost_without_sending(tmp_path, env):
     src = tmp_path / "in.png"
-    photo(3000, 2000).save(src, compress_level=0)  # stored: the input, not its zlib, is tested
+    photo(2400, 1600).save(src, compress_level=0)  # stored: the input, not its zlib, is tested
     port = free_port()  # nothing listens: a dry run must not even try
-    base = ["--left", 1000, "--right", 1000, "--dry-run", "--base-url", f"http://127.0.0.1:{port}"]
+    base = ["--left", 800, "--right", 800, "--dry-run", "--base-url", f"http://127.0.0.1:{port}"]
     r = run([src, *base, "--json"], env)
     out, err = text(r)
     assert r.returncode == 0, err
     lines = [json.loads(x) for x in out.strip().splitlines()]
     info = lines[0]
-    assert info["canvas"] == [5000, 2000]
+    assert info["canvas"] == [4000, 1600]  # 6.4 MP: more than fal takes
     assert info["downscaled"] is True
     w, h = info["request_output"]
     assert w * h <= 4_194_304
