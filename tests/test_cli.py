@@ -353,3 +353,25 @@ def test_an_unwritable_data_folder_stops_the_run_before_anything_is_sent(tmp_pat
     assert r.returncode == 1 and submits == 0 and not out.exists(), err
     assert "Cannot write the journal" in err and "nothing was sent" in err, err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["x.png", "--left", "-3"],  # a usage error: argparse's exit
+        ["{src}", "--right", 40, "--dry-run"],
+        ["{src}", "--right", 40, "--dry-run", "--json", "-o", "-"],
+    ],
+    ids=["usage-error", "dry-run", "dry-run-json-stdout"],
+)
+def test_a_run_in_this_process_shows_what_a_process_shows(tmp_path, env, args):
+    """The tests' in-process runner against the real thing: the same status, the same bytes."""
+    src = tmp_path / "in.png"
+    photo(96, 80).save(src)
+    args = [str(src) if a == "{src}" else a for a in args]
+    inside, outside = run(args, env), run_process(args, env)
+    assert (inside.returncode, inside.stdout, inside.stderr) == (
+        outside.returncode,
+        outside.stdout,
+        outside.stderr,
+    )
