@@ -21,9 +21,15 @@ The driver never sleeps on hope: each step waits for what it needs to see (a win
 geometry, the pointer's position, the screen changed and settled, a file), with a timeout
 that ends up here as a failure naming what never happened.
 
-With FLUX_OUTPAINT_SCREENSHOT_DIR set, the dialog's screenshot is copied there as
-``dialog-<GIMP version>.png`` and the whole screen at that moment as ``screen-<version>.png``
-(docs/images/dialog.png is cut from the latter).
+With FLUX_OUTPAINT_SCREENSHOT_DIR set, the screenshots are copied there: the dialog
+(``dialog-<GIMP version>[-de].png``), the whole screen at that moment (``screen-…``: the
+README's docs/images/dialog.png and dialog-de.png), the wait window (``wait-…``: wait.png,
+three takes) and the screen after the run (``after-…``: layers-dock.png is its Layers dock,
+at the default width, cut from GIMP 3.2's).
+
+Run in English (Variations 3 from last values, then Ctrl+F, cancelled in its wait window:
+that second set of requests must be cancelled on fal) and with ``LANGUAGE=de`` (one take:
+the menu entry, the dialog, the live line and the layer's name in German).
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ matching, then recover.  Cancel goes through the wait window under
 Xvfb (test_plugin_dialog.py's driver); the one undo step through GIMP's own Ctrl+Z
 (test_plugin_undo.py's driver), which first takes a screenshot of the group in the Layers dock:
 with FLUX_OUTPAINT_SCREENSHOT_DIR set it is copied there as ``group-<GIMP version>.png``
-(docs/images/variations-group.png is cut from GIMP 3.2's).
+(a widened dock; the README's dock at its default width comes from test_plugin_gui.py).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ gi.require_version("Gtk", "3.0")
 from flux_outpaint.i18n import _, ngettext  # noqa: E402
 from flux_outpaint.status import Phase  # noqa: E402
 from flux_outpaint.variations_text import cancel_summary, row_text  # noqa: E402
-from gi.repository import GimpUi, Gtk  # noqa: E402
+from gi.repository import GimpUi, GLib, Gtk  # noqa: E402
 
 from . import variations as takes_module  # noqa: E402
 from . import worker  # noqa: E402
@@ -28,6 +28,7 @@ SIDES = ("expand-left", "expand-right", "expand-top", "expand-bottom")
 # The order people read the form in: where, how, then how many.
 ROWS = (
     "sides",
+    *SIDES,
     "mode",
     "output-format",
     "seam-blend",
@@ -82,9 +83,12 @@ def settings(procedure, config, estimate: Callable[[], str]) -> bool:
         dlg.get_widget(name, Gtk.ComboBox.__gtype__)
     for name in PIXEL_FIELDS:
         _add_unit(dlg.get_widget(name, GimpUi.LabelSpin.__gtype__), _("px"))
-    dlg.get_label("sides-title", _("Expand by (−1 = automatic)"), False, False)
-    dlg.fill_box("sides-box", list(SIDES))
-    dlg.fill_frame("sides", "sides-title", False, "sides-box")
+    # A heading over the sides, not a frame: a frame indents its rows, and the side fields
+    # would no longer line up with the others.
+    heading = GLib.markup_escape_text(_("Expand by (−1 = automatic)"))
+    title_label = dlg.get_label("sides", f"<b>{heading}</b>", True, False)
+    if isinstance(title_label, Gtk.Label):
+        title_label.set_xalign(0.0)  # a heading over its rows, on their left edge
     for name in ("color-match", "safety-checker"):
         # the same left edge as the labelled rows
         check = dlg.get_widget(name, Gtk.CheckButton.__gtype__)
