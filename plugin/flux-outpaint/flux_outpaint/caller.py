@@ -130,10 +130,12 @@ class Caller:
             except netbudget.Interrupted:
                 if op is Op.SUBMIT:
                     raise err.SubmitUnknownError(
-                        "Cancelled while the submit was on its way: fal may have accepted it "
-                        "(no request id came back), so it was not sent again"
+                        _(
+                            "Cancelled while the submit was on its way: fal may have accepted "
+                            "it (no request id came back), so it was not sent again"
+                        )
                     ) from None
-                raise CancelledError("Cancelled") from None
+                raise CancelledError(_("Cancelled")) from None
             except (httpx.TransportError, netbudget.Expired) as exc:
                 kind, failure = _error_kind(exc), self._transport_text(url, exc)
                 if deadline is not None and self._clock() >= deadline:
@@ -178,8 +180,10 @@ class Caller:
                 continue
             if decision.outcome_unknown:
                 raise err.SubmitUnknownError(
-                    f"The submit reached {host_of(url)} but its answer was lost "
-                    f"({decision.reason}); fal may be running it, so it was not sent again"
+                    _(
+                        "The submit reached {host} but its answer was lost ({reason}); fal may "
+                        "be running it, so it was not sent again"
+                    ).format(host=host_of(url), reason=decision.reason)
                 )
             if kind is not None or code is None:
                 raise err.NetworkError(failure)
@@ -243,14 +247,15 @@ class Caller:
     def _transport_text(self, url: str, exc: BaseException) -> str:
         reason = err.clean(str(exc), self._secrets, limit=120) or type(exc).__name__
         if _certificate_failure(exc):
-            return (
-                f"The TLS certificate of {host_of(url)} could not be verified ({reason}); "
-                "not retried: check the server address, or the certificate authorities "
-                "this computer trusts"
-            )
+            return _(
+                "The TLS certificate of {host} could not be verified ({reason}); not retried: "
+                "check the server address, or the certificate authorities this computer trusts"
+            ).format(host=host_of(url), reason=reason)
         if _error_kind(exc) in retry.NOT_SENT_ERRORS:
-            return f"Could not reach {host_of(url)}: {reason}"
-        return f"The connection to {host_of(url)} failed: {reason}"
+            return _("Could not reach {host}: {reason}").format(host=host_of(url), reason=reason)
+        return _("The connection to {host} failed: {reason}").format(
+            host=host_of(url), reason=reason
+        )
 
 
 # How far a request got when its budget ran out (netbudget.Expired.phase).
