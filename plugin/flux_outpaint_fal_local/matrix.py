@@ -118,7 +118,7 @@ def _sample_png(path: Path) -> None:
     image.save(path)
 
 
-def run_cli(scenario: str, workdir: Path) -> tuple[Row, subprocess.CompletedProcess, Path]:
+def run_cli(scenario: str, workdir: Path) -> tuple[Row, subprocess.CompletedProcess[str], Path]:
     """One scenario through the CLI: its row, the finished process and the data folder."""
     source = workdir / f"{scenario}.png"
     _sample_png(source)
