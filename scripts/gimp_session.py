@@ -10,6 +10,7 @@ as ``session.host_dir`` and GIMP as ``session.chroot_dir``:
     inside/    the code that runs in the chroot: gimp_runner/ (the batch runner and
                ``reporting``) plus the session's own batch folders (``batches``)
     batch-N.json, batch-N.result.json   one job and its result per run_batch() call
+    batch-N.stdout.txt, batch-N.stderr.txt   what GIMP (and every plug-in it ran) printed
 
 Code never travels as text: a batch is a function in a module of inside/, its parameters
 travel as JSON in the job file, and what it reports comes back as JSON (see
@@ -46,6 +47,7 @@ RUN_TIMEOUT_S = 120
 KILL_GRACE_S = 10  # `timeout -k`: SIGKILL this long after SIGTERM
 STALE_SESSION_S = 6 * 3600  # leftovers of interrupted runs older than this are deleted
 KEEP_ENV = "FLUX_OUTPAINT_KEEP_GIMP_TMP"  # "1" keeps session folders for post-mortems
+STDERR_SHOWN = 60  # distinct lines of GIMP's stderr a failing test's report shows
 WHEELHOUSE_ENV = "FLUX_OUTPAINT_WHEELHOUSE"  # offline vendor/ builds from a wheel folder
 
 RUNNER = Path(__file__).resolve().parent / "gimp_runner"  # copied into each session's inside/
@@ -287,6 +289,17 @@ class GimpSession:
         started = time.monotonic()
         done = self.run(argv, env=batch_env, timeout=timeout + KILL_GRACE_S + 30)
         seconds = time.monotonic() - started
+        # GIMP's output beside the job, for post-mortems of kept sessions (KEEP_ENV): a plug-in
+        # that died mid-call is named only there ("Plug-in crashed", "(killing)", a signal).
+        for stream, text in (("stdout", done.stdout), ("stderr", done.stderr)):
+            (self.host_dir / f"batch-{n}.{stream}.txt").write_text(text or "", encoding="utf-8")
+        # pytest shows a test's captured output only when it fails: then GIMP's own words are
+        # in the report even when the session folder is gone.
+        print(
+            f"[{self.name} batch {n}: GIMP exit {done.returncode} after {seconds:.1f} s]",
+            file=sys.stderr,
+        )
+        print("\n".join(_distinct_lines(done.stderr or "")[-STDERR_SHOWN:]), file=sys.stderr)
         state = None
         with contextlib.suppress(OSError, ValueError):
             state = json.loads(result.read_text(encoding="utf-8"))
@@ -302,6 +315,11 @@ class GimpSession:
     def close(self) -> None:
         if not self._keep:
             shutil.rmtree(self.host_dir, ignore_errors=True)
+
+
+def _distinct_lines(text: str) -> list[str]:
+    """Non-blank lines, each once (GIMP repeats some notices on every plug-in call)."""
+    return list(dict.fromkeys(line for line in text.splitlines() if line.strip()))
 
 
 def _remove_stale(base: Path) -> None:
