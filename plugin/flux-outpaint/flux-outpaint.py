@@ -9,6 +9,8 @@ half is prepared in the background at once (``gimp_glue.prefetch_network``), and
 has the results the process ends without the interpreter's teardown.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 import sys
@@ -42,14 +44,14 @@ HELP_DOMAIN = "flux-outpaint"
 MODE_LABELS = {"high": N_("High"), "fast": N_("Fast")}
 
 
-def _choice(*items):
+def _choice(*items: tuple[str, str]) -> Gimp.Choice:
     choice = Gimp.Choice.new()
     for number, (nick, label) in enumerate(items):
         choice.add(nick, number, label, "")
     return choice
 
 
-def _add_outpaint_arguments(proc):
+def _add_outpaint_arguments(proc: Gimp.Procedure) -> None:
     # Mnemonics avoid those of the dialog's own buttons (Load, Save, Reset, Help, Cancel, OK).
     sides = (
         ("left", _("L_eft"), _("Pixels to add on the left")),
@@ -133,18 +135,18 @@ def _add_outpaint_arguments(proc):
     )
 
 
-class FluxOutpaint(Gimp.PlugIn):
-    def do_set_i18n(self, name):
+class FluxOutpaint(Gimp.PlugIn):  # type: ignore[misc]  # GObject introspection: untyped
+    def do_set_i18n(self, name: str) -> tuple[bool, str, str]:
         # GIMP translates our menu label and blurbs with this domain and folder
         return True, language.DOMAIN, language.CATALOG_DIR
 
-    def do_query_procedures(self):
+    def do_query_procedures(self) -> list[str]:
         # help/<language>/gimp-help.xml maps each procedure to its page (help/en/ when the
         # person's language has none): the dialog's Help button and F1 on the menu entry
         self.set_help_domain(HELP_DOMAIN, Gio.File.new_for_path(os.path.join(_HERE, "help")))
         return [procedure.OUTPAINT, procedure.RECOVER]
 
-    def do_create_procedure(self, name):
+    def do_create_procedure(self, name: str) -> Gimp.Procedure:
         run = procedure.run_outpaint if name == procedure.OUTPAINT else procedure.run_recover
         proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         proc.set_image_types("RGB*, GRAY*")

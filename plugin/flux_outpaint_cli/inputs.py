@@ -14,7 +14,6 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from flux_outpaint import framing, geometry, planning
 from flux_outpaint.errors import InputError
@@ -22,6 +21,7 @@ from PIL import Image
 
 from . import metadata, outputs
 from . import photo as ph
+from .args import Options
 
 STDIN = "-"
 
@@ -74,7 +74,10 @@ def peek(data: bytes | None, path: Path | None, name: str) -> tuple[Image.Image,
 
 
 def frame(
-    args: Any, size: tuple[int, int], alpha_bounds: Callable[[], geometry.Rect | None], name: str
+    args: Options,
+    size: tuple[int, int],
+    alpha_bounds: Callable[[], geometry.Rect | None],
+    name: str,
 ) -> framing.Framing:
     """The output area for an upright image of ``size``: the sides given (``--left`` …,
     ``--to``, ``--aspect``), else the image's transparent margins.  The image is its own
@@ -105,7 +108,7 @@ def frame(
     return framing.frame(auto, w, h, dataclasses.asdict(exp))
 
 
-def inspect(raw: str, args: Any, stdin: Callable[[], bytes]) -> Item:
+def inspect(raw: str, args: Options, stdin: Callable[[], bytes]) -> Item:
     path = None if raw == STDIN else Path(raw)
     name = "stdin" if path is None else raw
     data = stdin() if path is None else None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 import gi
 
@@ -22,6 +23,12 @@ from gi.repository import GimpUi, GLib, Gtk  # noqa: E402
 
 from . import variations as takes_module  # noqa: E402
 from . import worker  # noqa: E402
+
+if TYPE_CHECKING:
+    from flux_outpaint.status import Progress
+    from gi.repository import Gimp
+
+_T = TypeVar("_T")
 
 PLUG_IN = "flux-outpaint"
 SIDES = ("expand-left", "expand-right", "expand-top", "expand-bottom")
@@ -65,7 +72,7 @@ def _reserve_lines(label: Gtk.Label, lines: int) -> None:
     label.set_size_request(-1, height)
 
 
-def _add_unit(widget, unit: str) -> None:
+def _add_unit(widget: Gtk.Widget, unit: str) -> None:
     """A unit after a labelled field (GimpLabeled is a grid: label, field)."""
     if isinstance(widget, Gtk.Grid):
         tail = Gtk.Label(label=unit, xalign=0.0)
@@ -74,7 +81,9 @@ def _add_unit(widget, unit: str) -> None:
         tail.show()
 
 
-def settings(procedure, config, estimate: Callable[[], str]) -> bool:
+def settings(
+    procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, estimate: Callable[[], str]
+) -> bool:
     """The procedure's own dialog, grouped and with units, plus a live estimate (output
     size, any downscale, the cost) that keeps its place as it changes."""
     _init_ui()
@@ -105,7 +114,7 @@ def settings(procedure, config, estimate: Callable[[], str]) -> bool:
     dlg.get_content_area().pack_end(line, False, False, 6)
     line.show()
 
-    def refresh(*_args) -> None:
+    def refresh(*_args: object) -> None:
         line.set_text(estimate())
 
     handler = config.connect("notify", refresh)
@@ -185,7 +194,7 @@ class WaitDialog:
         self.dlg.set_default_size(420, -1)
         self.cancel_button = self.dlg.add_button(_("_Cancel"), Gtk.ResponseType.CANCEL)
         self.dlg.connect("response", self._on_response)
-        self.dlg.connect("delete-event", lambda *_a: self._on_response() or True)
+        self.dlg.connect("delete-event", self._on_delete)
         box = self.dlg.get_content_area()
         box.set_spacing(6)
         box.set_border_width(12)
@@ -220,13 +229,18 @@ class WaitDialog:
         self.dlg.show_all()
         self.queue.hide()  # until fal reports a position
 
-    def _on_response(self, *_args) -> None:
+    def _on_response(self, *_args: object) -> None:
         if not self.cancelled:
             self.cancelled = True
             self.cancel_button.set_sensitive(False)
             self.phase.set_text(_("Cancelling…"))
 
-    def show(self, job: worker.Background) -> None:
+    def _on_delete(self, *_args: object) -> bool:
+        """Closing the window cancels; True: the window stays until the job has ended."""
+        self._on_response()
+        return True
+
+    def show(self, job: worker.Background[object]) -> None:
         from flux_outpaint.variations import queue_position  # loaded with the network half
 
         if self.rows:
@@ -235,28 +249,24 @@ class WaitDialog:
         else:
             self._show_one(job.progress)
             progress = job.progress
-            queued = progress is not None and progress.phase is Phase.QUEUED
-            position = (
-                progress.queue_position + 1
-                if queued and progress.queue_position is not None
-                else None
-            )
-        self.queue.set_text(
-            ""
-            if position is None
-            else _("Position in fal's queue: {position}").format(position=position)
-        )
+            position = None
+            if progress is not None and progress.phase is Phase.QUEUED:
+                at = progress.queue_position
+                position = None if at is None else at + 1
+        self.queue.set_visible(position is not None)
+        if position is not None:
+            self.queue.set_text(_("Position in fal's queue: {position}").format(position=position))
         self.bar.set_text(_("{seconds} s").format(seconds=int(time.monotonic() - job.started)))
         self.bar.pulse()
         if not self.rows and job.last_log:
             self.log.set_text(job.last_log)
         _pump()
 
-    def _show_one(self, progress) -> None:
+    def _show_one(self, progress: Progress | None) -> None:
         if not self.cancelled:
             self.phase.set_text(_("Starting…") if progress is None else progress.phase.label + "…")
 
-    def _show_takes(self, job: worker.Background) -> None:
+    def _show_takes(self, job: worker.Background[object]) -> None:
         """One row per take: the latest report may be any take's, so each row tells its own."""
         if not self.cancelled:
             text = ngettext(
@@ -267,7 +277,7 @@ class WaitDialog:
         for index, (_name, state) in enumerate(self.rows):
             state.set_text(row_text(takes.get(index), job.take_logs.get(index)))
 
-    def remember_states(self, job: worker.Background) -> None:
+    def remember_states(self, job: worker.Background[object]) -> None:
         """Each take's state at the moment of Cancel: what the line after it reports."""
         from flux_outpaint.variations import take_state
 
@@ -281,7 +291,7 @@ class WaitDialog:
         _pump()
 
 
-def wait(job: worker.Background, takes: int = 1, cost: str = ""):
+def wait(job: worker.Background[_T], takes: int = 1, cost: str = "") -> _T:
     """A run that may show windows: the wait window (which can cancel on fal) plus the
     status-bar progress; after Cancel, one line says what was cancelled and billed."""
     dialog = WaitDialog(takes, cost)

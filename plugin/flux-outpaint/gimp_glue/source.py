@@ -20,13 +20,13 @@ from . import pixels
 SOURCE_PARASITE = "flux-outpaint-source"
 
 
-def mark_result(item, source_layer) -> None:
+def mark_result(item: Gimp.Layer, source_layer: Gimp.Layer) -> None:
     """Remember on ``item`` which layer it extends (see ``pick_layer``)."""
     data = list(str(source_layer.get_id()).encode())
     item.attach_parasite(Gimp.Parasite.new(SOURCE_PARASITE, 0, data))
 
 
-def _source_of(drawable):
+def _source_of(drawable: Gimp.Drawable) -> Gimp.Layer | None:
     """The layer a selected result was made from, when running again on that result could only
     mean "again, from its source": a group of takes (a group cannot be extended) or a result
     as large as the canvas (nothing left to extend).  None otherwise."""
@@ -49,7 +49,7 @@ def _source_of(drawable):
     return layer if layer.get_image().get_id() == image.get_id() else None
 
 
-def pick_layer(drawables) -> tuple[object, bool]:
+def pick_layer(drawables: list[Gimp.Drawable]) -> tuple[Gimp.Layer, bool]:
     """The layer to extend, and whether its mask (not the layer) was the selected drawable.
 
     The result of an earlier run is selected after it (as GIMP's filters leave theirs), so
@@ -76,7 +76,7 @@ def pick_layer(drawables) -> tuple[object, bool]:
     return drawable, False
 
 
-def _check_parents_unlocked(layer) -> None:
+def _check_parents_unlocked(layer: Gimp.Layer) -> None:
     """The result goes into the source layer's group: GIMP kills a plug-in that writes into
     a group whose pixels are locked, so refuse before anything is sent (and paid for)."""
     parent = layer.get_parent()
@@ -91,12 +91,12 @@ def _check_parents_unlocked(layer) -> None:
         parent = parent.get_parent()
 
 
-def layer_rect(layer) -> Rect:
+def layer_rect(layer: Gimp.Layer) -> Rect:
     _, x, y = layer.get_offsets()
     return Rect(x, y, layer.get_width(), layer.get_height())
 
 
-def alpha_reader(layer, rect: Rect) -> Callable[[Rect], Rect | None]:
+def alpha_reader(layer: Gimp.Layer, rect: Rect) -> Callable[[Rect], Rect | None]:
     """``framing.automatic``'s alpha scan for this layer (only called when needed)."""
 
     def bounds_of(visible: Rect) -> Rect | None:
