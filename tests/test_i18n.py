@@ -13,7 +13,7 @@ import pytest
 from flux_outpaint import i18n, settings
 from flux_outpaint.errors import error_from_response, user_message
 from flux_outpaint.status import Phase, Progress
-from flux_outpaint.variations_text import cancel_summary, row_text
+from flux_outpaint.variations_text import cancel_summary, layer_name, row_text
 from script_modules import load_install, script
 
 tool = script("i18n")
@@ -146,3 +146,9 @@ def test_the_release_zip_carries_every_compiled_catalog(tmp_path):
     names = set(zipfile.ZipFile(io.BytesIO(out.read_bytes())).namelist())
     for lang in LANGUAGES:
         assert f"flux-outpaint/locale/{lang}/LC_MESSAGES/flux-outpaint.mo" in names, lang
+
+
+def test_takes_are_named_number_first_for_a_narrow_layers_dock(german):
+    assert layer_name(0) == "#1 Erweiterung"
+    i18n.uninstall()
+    assert [layer_name(i) for i in range(3)] == ["#1 Outpaint", "#2 Outpaint", "#3 Outpaint"]

@@ -1,4 +1,5 @@
-"""What a wait window says about takes: one row per take, and the line after Cancel.
+"""What people read about takes: their names, one wait-window row per take, the line after
+Cancel.
 
 Pure text from ``variations.take_state`` keys, so a window (the GIMP plug-in's) and the tests
 read the same words; translated through ``i18n`` like every user-facing string of the core.
@@ -12,7 +13,17 @@ from .i18n import _, ngettext
 from .status import Progress
 from .variations import take_state, take_status
 
-__all__ = ["cancel_summary", "row_text"]
+__all__ = ["cancel_summary", "layer_name", "number", "row_text"]
+
+
+def number(index: int) -> str:
+    """A take's number as people see it: "#1", "#2", …"""
+    return _("#{number}").format(number=index + 1)
+
+
+def layer_name(index: int) -> str:
+    """A take's layer: its number first, so a narrow Layers dock still tells them apart."""
+    return _("{number} Outpaint").format(number=number(index))
 
 
 def row_text(progress: Progress | None, log: str | None = None) -> str:

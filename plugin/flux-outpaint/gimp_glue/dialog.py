@@ -18,10 +18,9 @@ gi.require_version("GimpUi", "3.0")
 gi.require_version("Gtk", "3.0")
 from flux_outpaint.i18n import _, ngettext  # noqa: E402
 from flux_outpaint.status import Phase  # noqa: E402
-from flux_outpaint.variations_text import cancel_summary, row_text  # noqa: E402
+from flux_outpaint.variations_text import cancel_summary, number, row_text  # noqa: E402
 from gi.repository import GimpUi, GLib, Gtk  # noqa: E402
 
-from . import variations as takes_module  # noqa: E402
 from . import worker  # noqa: E402
 
 if TYPE_CHECKING:
@@ -211,7 +210,7 @@ class WaitDialog:
         self.rows: list[tuple[Gtk.Label, Gtk.Label]] = []
         if takes > 1:
             for index in range(takes):
-                name = Gtk.Label(xalign=0.0, label=takes_module.number(index))
+                name = Gtk.Label(xalign=0.0, label=number(index))
                 state = Gtk.Label(xalign=0.0, label="")
                 state.set_ellipsize(_ELLIPSIZE_END)
                 state.set_max_width_chars(50)

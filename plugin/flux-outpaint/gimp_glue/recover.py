@@ -20,11 +20,11 @@ from flux_outpaint.errors import InputError, OutpaintError, ResultError, about_r
 from flux_outpaint.framing import Placement
 from flux_outpaint.geometry import Expansion, Rect
 from flux_outpaint.i18n import _
+from flux_outpaint.variations_text import layer_name as take_layer_name
 from gi.repository import Gimp
 
 from . import pixels, session, source, worker
 from .placement import apply, apply_group
-from .variations import layer_name as take_layer_name
 
 
 def layer_name() -> str:

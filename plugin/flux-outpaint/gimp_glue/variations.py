@@ -18,7 +18,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from flux_outpaint.errors import OutpaintError
-from flux_outpaint.i18n import _
+from flux_outpaint.variations_text import layer_name
 from gi.repository import Gimp
 
 from .placement import apply_group
@@ -35,16 +35,6 @@ if TYPE_CHECKING:  # the network half is imported when a job starts (see gimp_gl
 
     from .session import Deadline
     from .worker import Report
-
-
-def number(index: int) -> str:
-    """A take's number as people see it: "#1", "#2", …"""
-    return _("#{number}").format(number=index + 1)
-
-
-def layer_name(index: int) -> str:
-    """A take's layer: its number first, so a narrow Layers dock still tells them apart."""
-    return _("{number} Outpaint").format(number=number(index))
 
 
 # (the take's JobResult) -> (rgba, width, height), checked, ready to place
