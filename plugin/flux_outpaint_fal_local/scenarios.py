@@ -40,6 +40,12 @@ whatever the scenario (``LocalServer.submits``), so tests can assert "exactly on
 | drift          | succeeds, but the whole canvas comes back     | measure the drift over the     |
 |                | slightly blurred with a colour cast, over the | original and take it out of    |
 |                | original too (as a re-rendering model does)   | the new pixels                 |
+| drift-varying  | as drift, but the cast ramps across the       | follow the drift along the     |
+|                | canvas (gain ±3-4 %, offset ±12-15 levels     | seam, not one global fit       |
+|                | corner to corner, per channel)                |                                |
+| texture        | fills the new area with the reference's own   | (with a large canvas) put the  |
+|                | texture at full strength, at the request's    | original's grain back into the |
+|                | scale, as a real model continues a photo      | enlarged band                  |
 
 Hostile scenarios (fal would not do this; a broken proxy or an attacker might).  The bodies
 themselves come from ``hostile``:
@@ -110,6 +116,8 @@ PER_JOB = frozenset(
         "ignore-cancel",
         "locked",
         "drift",
+        "drift-varying",
+        "texture",
     }
 )
 HOSTILE = frozenset(
@@ -413,6 +421,8 @@ class Backend:
             output_format=p["output_format"],
             distort=self.faults.active("wrong-size"),
             drift=self.faults.active("drift"),
+            varying=self.faults.active("drift-varying"),
+            textured=self.faults.active("texture"),
         )
         ext = "png" if p["output_format"] == "png" else "jpg"
         data, content_type = self._forged(rendered.data, rendered.content_type, out_w, out_h)
