@@ -197,6 +197,14 @@ def parser() -> argparse.ArgumentParser:
         "over the original is measured and taken out of the new pixels (the original's "
         "pixels stay exact either way)",
     )
+    out.add_argument(
+        "--no-grain-match",
+        dest="grain_match",
+        action="store_false",
+        help="leave an enlarged new band as smooth as it comes: by default, when fal's image "
+        "had to be enlarged (canvases over 4 MP), grain matching the original's is added to "
+        "the new band (seeded: the same input gets the same grain)",
+    )
 
     req = p.add_argument_group("request")
     req.add_argument(

@@ -24,6 +24,7 @@ import numpy as np
 from flux_outpaint import colormatch, geometry, imageinfo, planning
 from flux_outpaint.errors import CancelledError, InputError, OutpaintError, about_request
 from flux_outpaint.framing import check_size
+from flux_outpaint.grain import NONE
 from flux_outpaint.journal import Journal
 from flux_outpaint.payload import RequestOptions
 from flux_outpaint.pipeline import Job, run_job
@@ -33,7 +34,7 @@ from PIL import Image
 
 from . import imageio, outputs
 from . import photo as ph
-from .compose import fill, start_canvas
+from .compose import fill, grain_for, new_area, seam_strips, start_canvas
 from .progress import COMPOSING, READING, WRITING, ProgressBoard
 
 STDIN = "-"
@@ -248,6 +249,7 @@ class Settings:
     force: bool
     timeout: float
     color_match: bool = True
+    grain_match: bool = True
 
 
 class Runner:
@@ -420,9 +422,21 @@ class Runner:
                 check_size(returned.size, item.plan.request_output)
                 if self.settings.color_match:
                     returned = self.color_matched(item, photo, returned, reference)
+                grain = NONE
+                if self.settings.grain_match:
+                    grain = grain_for(photo, item.origin, returned, item.plan)
+                    if self.verbose:
+                        self.board.say(f"{name}: {grain.describe()}")
                 if early is None:
                     early = Lazy(start_canvas, photo, item.plan, item.origin)
-                canvas = fill(early.result(), photo, returned, item.plan, self.settings.seam_blend)
+                canvas = fill(
+                    early.result(),
+                    photo,
+                    returned,
+                    item.plan,
+                    self.settings.seam_blend,
+                    grain=grain,
+                )
                 del returned, early
                 meta = imageio.Metadata(
                     photo.icc,
@@ -488,7 +502,10 @@ class Runner:
             self.board.say(f"{item.name}: {correction.describe()}")
         if correction.is_identity:
             return returned
-        fixed = Image.frombytes("RGBA", rgba.size, correction.apply(pixels))
+        plan, blend = item.plan, self.settings.seam_blend
+        shown = [*new_area(plan), *seam_strips(plan, blend)]
+        areas = colormatch.on_result(shown, plan.placement, rgba.size)
+        fixed = Image.frombytes("RGBA", rgba.size, correction.apply(pixels, *rgba.size, areas))
         return fixed if returned.mode == "RGBA" else fixed.convert(returned.mode)
 
     def _check_cancel(self, rid: str) -> None:
@@ -513,6 +530,7 @@ class Runner:
             "quality": self.settings.quality,
             "seam_blend": self.settings.seam_blend,
             "color_match": self.settings.color_match,
+            "grain_match": self.settings.grain_match,
         }
 
 

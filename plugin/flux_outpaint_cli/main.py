@@ -178,6 +178,7 @@ def outpaint(args: Any) -> int:
             args.force,
             args.timeout,
             args.color_match,
+            args.grain_match,
         ),
         cancel,
         background_writes=len(ready) > 1,

@@ -30,7 +30,7 @@ well under 0.1 s at 4 MP (fal's largest output), so it runs inside GIMP's numpy-
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -50,6 +50,7 @@ __all__ = [
     "Correction",
     "estimate",
     "for_plan",
+    "on_result",
 ]
 
 GRID = 48
@@ -274,6 +275,20 @@ def estimate(
         field,
     )
     return IDENTITY if correction.is_identity else correction
+
+
+def on_result(areas: Iterable[Rect], placement: Rect, size: tuple[int, int]) -> list[Rect]:
+    """``areas`` (image coordinates) as rectangles of a result of ``size`` that lands on
+    ``placement``, rounded outwards: where ``Correction.apply`` needs the field."""
+    sx, sy = size[0] / placement.width, size[1] / placement.height
+    out = []
+    for a in areas:
+        x0 = math.floor((a.x - placement.x) * sx)
+        y0 = math.floor((a.y - placement.y) * sy)
+        x1 = math.ceil((a.right - placement.x) * sx)
+        y1 = math.ceil((a.bottom - placement.y) * sy)
+        out.append(Rect(x0, y0, max(0, x1 - x0), max(0, y1 - y0)))
+    return out
 
 
 def for_plan(
