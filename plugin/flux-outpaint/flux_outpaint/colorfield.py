@@ -47,6 +47,8 @@ MAX_FIELD = 24.0
 # it, shows changed content, not drift.
 CHANGED = 20.0
 OUTLIER = 5.0
+# A cell with this many flat samples is measured on them alone.
+MIN_FLAT = 3
 FADE_FRACTION = 0.5
 TILE = 16
 # A field this small everywhere (8-bit levels) is none: noise, not drift.
@@ -90,6 +92,11 @@ class Field:
         if dx or dy:
             value *= math.exp(-math.hypot(dx, dy) / self.fade)
         return value
+
+    def cell_of(self, channel: int, i: int, j: int) -> float:
+        """The value of the cell that holds lattice sample (i, j) (see ``from_residuals``)."""
+        ci, cj = min(i // CELL, self.cols - 1), min(j // CELL, self.rows - 1)
+        return self.values[channel][cj * self.cols + ci]
 
     def grid(self, channel: int, xs: Sequence[float], ys: Sequence[float]) -> list[list[float]]:
         """``at`` for every (x, y) of ``xs``×``ys``, row by row (the weights are worked out
@@ -207,14 +214,16 @@ def _median(values: Sequence[float]) -> float:
 
 
 def from_residuals(
-    residuals: dict[tuple[int, int], tuple[float, float, float]],
+    residuals: dict[tuple[int, int], tuple[float, float, float, bool]],
     columns: Sequence[float],
     rows: Sequence[float],
     inner: tuple[float, float, float, float],
 ) -> Field | None:
     """The field from per-sample residuals: ``residuals[(i, j)]`` is the residual (R, G, B)
     of the sample at lattice column ``i`` and row ``j``, whose result positions are
-    ``columns[i]`` and ``rows[j]``.  None when there is no drift left to correct."""
+    ``columns[i]`` and ``rows[j]``, and whether the sample is flat (no edge near it: a
+    softened edge reads as a residual, so a cell with enough flat samples uses only those).
+    None when there is no drift left to correct."""
     ncols = max(1, len(columns) // CELL)
     nrows = max(1, len(rows) // CELL)
     cells: list[list[float | None]] = [[None] * (ncols * nrows) for _ in range(3)]
@@ -226,7 +235,10 @@ def from_residuals(
                 for i in range(ci * CELL, min(len(columns), (ci + 1) * CELL))
                 if (i, j) in residuals
             ]
-            if len(got) * 2 > CELL * CELL:  # a majority of the cell's samples
+            flat = [g for g in got if g[3]]
+            if len(flat) >= MIN_FLAT:
+                got = flat
+            if len(got) * 2 > CELL * CELL or len(flat) >= MIN_FLAT:  # enough to tell
                 medians = [_median([g[c] for g in got]) for c in range(3)]
                 if max(abs(m) for m in medians) <= CHANGED:
                     for c in range(3):

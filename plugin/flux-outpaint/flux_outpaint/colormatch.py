@@ -9,8 +9,9 @@ the request's scale — and its inverse is applied to the whole result.
 Model and estimate.  Per channel, ``result ≈ gain · original + offset``.  Samples are 3×3 box
 means on a ``GRID``×``GRID`` lattice over the overlap (box means on both sides, so a slight
 blur of the result does not read as a loss of contrast), kept away from the expanded edges
-(the model is free to change the original's last pixels where it joins new content) and from
-pixels that are not opaque.  A least-squares line is fitted, the ``TRIM`` share of samples
+(the model is free to change the original's last pixels where it joins new content), from
+pixels that are not opaque and from levels near black or white on either side (clipped: they
+do not follow the drift).  A least-squares line is fitted, the ``TRIM`` share of samples
 with the largest residuals is dropped (content the model changed), and the line is fitted
 again.  A flat overlap (too little spread to tell a gain) gets an offset only.
 
@@ -59,10 +60,20 @@ EDGE_MARGIN_FRACTION = 0.05
 EDGE_MARGIN_MIN = 4
 TRIM = 0.25
 MIN_SAMPLES = 16
+# Rounds of line and field fitted in turn.
+ROUNDS = 2
 # Below this variance of the original's samples (8-bit levels²) a gain cannot be told from
 # noise: the fit keeps gain 1 and estimates the offset alone.
 FLAT_VARIANCE = 36.0
 GAIN_RANGE = (0.8, 1.25)
+# Box sums (nine pixels) outside these bounds are at or near black or white on either side:
+# clipping, not drift, decides them.
+CLIP_LOW = 9 * 4
+CLIP_HIGH = 9 * 251
+# A sample whose 5×5 window in the original spans more than this many levels of green sits
+# on an edge; edges are left out while at least FLAT_SHARE of the samples are flat.
+FLAT_SPREAD = 24
+FLAT_SHARE = 0.3
 MAX_OFFSET = 40.0
 MAX_SHIFT = 48
 DEAD_GAIN = 0.01
@@ -178,6 +189,11 @@ IDENTITY = Correction()
 
 def _box(buf: bytes, width: int, height: int, x: int, y: int) -> tuple[int, int, int, int]:
     """Sums of R, G, B over the 3×3 box at (x, y), and the smallest alpha in it."""
+    if 1 <= x < width - 1 and 1 <= y < height - 1:  # inside: three runs of three pixels
+        box = b"".join(
+            buf[((y + d) * width + x - 1) * 4 : ((y + d) * width + x + 2) * 4] for d in (-1, 0, 1)
+        )
+        return sum(box[0::4]), sum(box[1::4]), sum(box[2::4]), min(box[3::4])
     r = g = b = 0
     alpha = 255
     for yy in (y - 1, y, y + 1):
@@ -189,6 +205,17 @@ def _box(buf: bytes, width: int, height: int, x: int, y: int) -> tuple[int, int,
             b += buf[i + 2]
             alpha = min(alpha, buf[i + 3])
     return r, g, b, alpha
+
+
+def _spread(buf: bytes, width: int, height: int, x: int, y: int) -> int:
+    """Largest minus smallest green over the 5×5 window at (x, y): a softened result's 3×3
+    box mean draws on that much of the original."""
+    x0, x1 = max(x - 2, 0), min(x + 3, width)
+    greens = b"".join(
+        buf[(yy * width + x0) * 4 + 1 : (yy * width + x1) * 4 : 4]
+        for yy in range(max(y - 2, 0), min(y + 3, height))
+    )
+    return max(greens) - min(greens)
 
 
 def _fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
@@ -235,9 +262,7 @@ def estimate(
     sx, sy = where.width / rw, where.height / rh
     cols = [x0 + (x1 - x0) * i // (GRID - 1) for i in range(GRID)]
     rows = [y0 + (y1 - y0) * j // (GRID - 1) for j in range(GRID)]
-    original: list[list[float]] = [[], [], []]
-    returned: list[list[float]] = [[], [], []]
-    at: list[tuple[int, int]] = []
+    samples: list[tuple[tuple[int, int], tuple[int, ...], tuple[int, ...], bool]] = []
     us, vs = sorted(set(cols)), sorted(set(rows))
     for j, v in enumerate(vs):
         ry = min(height - 1, max(0, round(where.y + (v + 0.5) * sy - 0.5)))
@@ -247,27 +272,49 @@ def estimate(
                 continue
             rx = min(width - 1, max(0, round(where.x + (u + 0.5) * sx - 0.5)))
             r = _box(result, width, height, rx, ry)
-            for c in range(3):
-                original[c].append(o[c] / 9.0)
-                returned[c].append(r[c] / 9.0)
-            at.append((i, j))
-    if len(original[0]) < MIN_SAMPLES:
+            if not all(CLIP_LOW <= v <= CLIP_HIGH for v in (*o[:3], *r[:3])):
+                continue  # a clipped level says nothing about the drift
+            flat = _spread(reference, rw, rh, u, v) <= FLAT_SPREAD
+            samples.append(((i, j), o[:3], r[:3], flat))
+    # An edge inside a box reads differently once the model has softened it: flat samples
+    # only, when there are enough of them (a picture all texture keeps every sample).
+    if len(samples) < MIN_SAMPLES:
         return IDENTITY
-    fits = [_robust_fit(original[c], returned[c]) for c in range(3)]
-    residuals = {
-        ij: (
-            returned[0][k] - fits[0][0] * original[0][k] - fits[0][1],
-            returned[1][k] - fits[1][0] * original[1][k] - fits[1][1],
-            returned[2][k] - fits[2][0] * original[2][k] - fits[2][1],
-        )
-        for k, ij in enumerate(at)
-    }
-    field = colorfield.from_residuals(
-        residuals,
-        [where.x + (u + 0.5) * sx for u in us],
-        [where.y + (v + 0.5) * sy for v in vs],
-        (float(where.x), float(where.y), float(where.width), float(where.height)),
-    )
+    original = [[s[1][c] / 9.0 for s in samples] for c in range(3)]
+    returned = [[s[2][c] / 9.0 for s in samples] for c in range(3)]
+    at = [s[0] for s in samples]
+    flat = [s[3] for s in samples]
+    if sum(flat) < FLAT_SHARE * len(samples) or sum(flat) < MIN_SAMPLES:
+        flat = [True] * len(samples)
+    columns = [where.x + (u + 0.5) * sx for u in us]
+    lines = [where.y + (v + 0.5) * sy for v in vs]
+    inner = (float(where.x), float(where.y), float(where.width), float(where.height))
+    # The global line and the field explain each other's leftovers: a cast that ramps
+    # across the picture would otherwise pass for a gain.  Fit the line, gather the field
+    # from what it leaves, fit the line again on the pixels less the field, and so on.
+    local = [[0.0] * len(at) for _ in range(3)]
+    field: Field | None = None
+    for _ in range(ROUNDS):
+        fits = [
+            _robust_fit(
+                [x for x, f in zip(original[c], flat, strict=True) if f],
+                [y - d for y, d, f in zip(returned[c], local[c], flat, strict=True) if f],
+            )
+            for c in range(3)
+        ]
+        residuals = {
+            ij: (
+                returned[0][k] - fits[0][0] * original[0][k] - fits[0][1],
+                returned[1][k] - fits[1][0] * original[1][k] - fits[1][1],
+                returned[2][k] - fits[2][0] * original[2][k] - fits[2][1],
+                flat[k],
+            )
+            for k, ij in enumerate(at)
+        }
+        field = colorfield.from_residuals(residuals, columns, lines, inner)
+        if field is None:
+            break
+        local = [[field.cell_of(c, i, j) for i, j in at] for c in range(3)]
     correction = Correction(
         (fits[0][0], fits[1][0], fits[2][0]),
         (fits[0][1], fits[1][1], fits[2][1]),
