@@ -272,17 +272,18 @@ def estimate(
                 continue
             rx = min(width - 1, max(0, round(where.x + (u + 0.5) * sx - 0.5)))
             r = _box(result, width, height, rx, ry)
-            if not all(CLIP_LOW <= v <= CLIP_HIGH for v in (*o[:3], *r[:3])):
+            if not all(CLIP_LOW <= level <= CLIP_HIGH for level in (*o[:3], *r[:3])):
                 continue  # a clipped level says nothing about the drift
-            flat = _spread(reference, rw, rh, u, v) <= FLAT_SPREAD
-            samples.append(((i, j), o[:3], r[:3], flat))
-    # An edge inside a box reads differently once the model has softened it: flat samples
-    # only, when there are enough of them (a picture all texture keeps every sample).
+            even = _spread(reference, rw, rh, u, v) <= FLAT_SPREAD
+            samples.append(((i, j), o[:3], r[:3], even))
     if len(samples) < MIN_SAMPLES:
         return IDENTITY
     original = [[s[1][c] / 9.0 for s in samples] for c in range(3)]
     returned = [[s[2][c] / 9.0 for s in samples] for c in range(3)]
     at = [s[0] for s in samples]
+    # An edge near a sample reads differently once the model has softened it: the line is
+    # fitted on flat samples when there are enough of them (a picture all texture keeps
+    # every sample), and the field prefers them cell by cell.
     flat = [s[3] for s in samples]
     if sum(flat) < FLAT_SHARE * len(samples) or sum(flat) < MIN_SAMPLES:
         flat = [True] * len(samples)
