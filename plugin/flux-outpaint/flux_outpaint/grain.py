@@ -63,6 +63,8 @@ _LUMA_W2 = 0.299**2 + 0.587**2 + 0.114**2
 # Uniform random bytes: their deviation, and their mean.
 UNIFORM_SIGMA = 256 / math.sqrt(12.0)
 UNIFORM_MEAN = 127.5
+# What GdkPixbuf's composite loses on average by truncating its integer blend (levels).
+COMPOSITE_TRUNCATION = 0.5
 
 
 @dataclass(frozen=True)
@@ -186,10 +188,16 @@ def blend_alpha(sigma: float) -> int:
 
 def precompensation(alpha: int) -> bytes:
     """The table that makes room for a composite at ``alpha``: compositing maps v to
-    v·(1 − a) + noise·a, so v is first mapped to (v − a·mean)/(1 − a); the composite then
-    leaves every level where it was on average, plus the noise."""
+    v·(1 − a) + noise·a, truncated (GdkPixbuf's integer blend loses half a level on
+    average), so v is first mapped to (v − a·mean + ½)/(1 − a); the composite then leaves
+    every level where it was on average, plus the noise."""
+    if alpha <= 0:
+        return bytes(range(256))
     a = alpha / 255.0
-    return bytes(min(255, max(0, round((v - a * UNIFORM_MEAN) / (1.0 - a)))) for v in range(256))
+    return bytes(
+        min(255, max(0, round((v - a * UNIFORM_MEAN + COMPOSITE_TRUNCATION) / (1.0 - a))))
+        for v in range(256)
+    )
 
 
 def probes(

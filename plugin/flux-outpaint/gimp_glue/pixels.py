@@ -183,6 +183,16 @@ def enlarger(rgba: bytes, width: int, height: int, size: tuple[int, int]):
     return pixels_of
 
 
+def composite(over: bytes, under: bytes, width: int, height: int, alpha: int) -> bytes:
+    """RGBA u8 ``over`` laid on ``under`` at opacity ``alpha`` (0-255): GdkPixbuf's
+    composite, in C (the grain's blend; see ``grainfill``)."""
+    dest = _pixbuf(under, width, height).copy()  # a copy owns pixels it may change
+    _pixbuf(over, width, height).composite(
+        dest, 0, 0, width, height, 0, 0, 1.0, 1.0, GdkPixbuf.InterpType.NEAREST, alpha
+    )
+    return _rgba_bytes(dest)
+
+
 def _pixbuf(data: bytes, width: int, height: int, alpha: bool = True):
     channels = 4 if alpha else 3
     return GdkPixbuf.Pixbuf.new_from_bytes(

@@ -23,9 +23,10 @@ only the first visible, so the image looks as with one take until the person pic
 from __future__ import annotations
 
 from flux_outpaint.framing import Growth, Placement
+from flux_outpaint.grain import NONE, Grain
 from gi.repository import Gimp
 
-from . import pixels
+from . import grainfill, pixels
 
 LAYER_NAME = "Outpaint"
 GROUP_NAME = "Outpaint"
@@ -50,9 +51,10 @@ def apply(
     name: str = LAYER_NAME,
     edit_mask_of=None,
     flush_displays: bool = True,
+    grain: Grain = NONE,
 ):
     """Add the result as a masked layer directly above ``above`` (same parent; None = the
-    top of the image); one undo step.
+    top of the image); one undo step.  ``grain``: added where the result is enlarged.
 
     ``edit_mask_of``: a layer whose mask was the selected drawable, selected again after.
     ``flush_displays``: show the change in GIMP's windows now.  A script calling the
@@ -69,7 +71,7 @@ def apply(
 
     def fill(layer) -> None:
         layer.set_offsets(rect.x, rect.y)
-        _fill_masked(layer, rgba, width, height, where)
+        _fill_masked(layer, rgba, width, height, where, grain)
 
     return _in_one_step(image, above, where, make, fill, edit_mask_of, flush_displays)
 
@@ -146,18 +148,27 @@ def _insert_above(image, layer, above) -> None:
         image.insert_layer(layer, above.get_parent(), image.get_item_position(above))
 
 
-def _fill_masked(layer, rgba: bytes, width: int, height: int, where: Placement) -> None:
-    fill_layer(layer, rgba, width, height, where)
+def _fill_masked(
+    layer, rgba: bytes, width: int, height: int, where: Placement, grain: Grain = NONE
+) -> None:
+    fill_layer(layer, rgba, width, height, where, grain)
     add_seam_mask(layer, where)
 
 
-def fill_layer(layer, rgba: bytes, width: int, height: int, where: Placement) -> None:
-    """The result's pixels: whole at 1:1, else enlarged where the mask shows them."""
+def fill_layer(
+    layer, rgba: bytes, width: int, height: int, where: Placement, grain: Grain = NONE
+) -> None:
+    """The result's pixels: whole at 1:1, else enlarged where the mask shows them, with
+    ``grain`` added to the enlarged pixels (``grainfill``)."""
     size = (where.rect.width, where.rect.height)
     if (width, height) == size:
         pixels.write_rgba(layer, rgba, width, height)
         return
-    pixels_of = pixels.enlarger(rgba, width, height, size)
+    enlarged = pixels.enlarger(rgba, width, height, size)
+
+    def pixels_of(area):
+        return grainfill.add(enlarged(area), area, grain)
+
     areas = (
         chunk for area in where.shown(margin=MARGIN) for chunk in area.bands(pixels.CHUNK_PIXELS)
     )

@@ -22,10 +22,11 @@ from flux_outpaint.errors import (
     user_message,
 )
 from flux_outpaint.framing import Placement, check_size
+from flux_outpaint.grain import NONE
 from flux_outpaint.planning import MAX_VARIATIONS
 from gi.repository import Gimp, GLib, GObject
 
-from . import network, pixels, session, source, transport, variations, worker
+from . import grainfill, network, pixels, session, source, transport, variations, worker
 from .placement import apply
 
 OUTPAINT = "plug-in-flux-outpaint"
@@ -116,6 +117,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     values, options, blend = read_options(config)
     count = read_variations(config)
     match = bool(config.get_property("color-match"))
+    grain_match = bool(config.get_property("grain-match"))
     framed = framing.frame(auto, *canvas, values)
     plan = planning.make_plan(framed.source)
     where = Placement.from_plan(plan, blend, framed.origin, framed.growth)
@@ -145,7 +147,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
             layer,
             done,
             where,
-            lambda result: _decoded(result, plan, reference, match),
+            lambda result: _decoded(result, plan, reference, match, where),
             tuple(secrets),
             edit_mask_of=edit_mask_of,
             flush_displays=flush,
@@ -163,7 +165,15 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
         )
 
     result = _wait(run_mode, session.start(key, url, work, transport()))
-    rgba, width, height = _decoded(result, plan, reference, match)
+    rgba, width, height = _decoded(result, plan, reference, match, where)
+    grain = NONE
+    if grain_match:
+        with about_request(result.request_id):
+            grain = grainfill.decide(
+                layer, rect, auto.reference, where, plan, rgba, (width, height)
+            )
+        if not grain.is_none:
+            session.journal().note(result.request_id, grain=grain.to_json())
     return apply(
         image,
         layer,
@@ -173,24 +183,28 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
         where,
         edit_mask_of=edit_mask_of,
         flush_displays=flush,
+        grain=grain,
     )
 
 
-def _decoded(result, plan: planning.Plan, reference: bytes, match: bool) -> tuple[bytes, int, int]:
+def _decoded(
+    result, plan: planning.Plan, reference: bytes, match: bool, where: Placement
+) -> tuple[bytes, int, int]:
     """A take's pixels, checked against the plan before anything is placed, with the colour
     drift taken out when ``match``."""
     with about_request(result.request_id):  # paid for: the id lets the person recover it
         rgba, width, height = pixels.decode(result.data, plan.request_output)
         check_size((width, height), plan.request_output)  # what the decoder made of it
         if match:
-            rgba = color_matched(result.request_id, rgba, (width, height), reference, plan)
+            rgba = color_matched(result.request_id, rgba, (width, height), reference, plan, where)
     return rgba, width, height
 
 
 def color_matched(
-    request_id: str, rgba: bytes, size: tuple[int, int], reference: bytes, plan
+    request_id: str, rgba: bytes, size: tuple[int, int], reference: bytes, plan, where
 ) -> bytes:
-    """The result with the model's colour drift taken out (see ``flux_outpaint.colormatch``).
+    """The result with the model's colour drift taken out (see ``flux_outpaint.colormatch``),
+    the part that varies across the picture where the result will show.
 
     The correction goes into the journal: recover places the result as this run did, without
     the reference it was measured against."""
@@ -198,7 +212,7 @@ def color_matched(
     if correction.is_identity:
         return rgba
     session.journal().note(request_id, color_correction=correction.to_json())
-    return correction.apply(rgba)
+    return correction.apply(rgba, *size, grainfill.field_areas(where, *size))
 
 
 def _wait(run_mode, job: worker.Background, count: int = 1):

@@ -1,0 +1,95 @@
+"""The seam's two corrections inside GIMP: where the colour field applies, and the grain.
+
+Both run without numpy.  The colour field is applied to the decoded result (at most fal's
+4 MP) by ``flux_outpaint.colormatch`` on the rectangles the mask will show.  Grain is added to
+enlarged pixels only, chunk by chunk as ``placement.fill_layer`` makes them: a table makes
+room for the noise (``flux_outpaint.grain.precompensation``), then GdkPixbuf composites
+seeded random bytes over the chunk at a small opacity, once for the luma grain (the same
+bytes in R, G and B) and once for the chroma grain (a stream of its own per channel).  All of
+it is C; nothing is drawn twice, so nothing repeats.
+"""
+
+from __future__ import annotations
+
+from flux_outpaint import colormatch, grain
+from flux_outpaint.framing import Placement
+from flux_outpaint.geometry import Rect
+from flux_outpaint.grain import NONE, Grain
+from flux_outpaint.planning import Plan
+
+from . import pixels
+
+# The chroma pass reads its three channels from one stream at these offsets (far apart: the
+# channels' noise must not line up with a neighbour's).
+CHROMA_SHIFT = 7919
+# Enlarged pixels beyond what the mask shows get the field too (see placement.MARGIN).
+FIELD_MARGIN = 64
+
+
+def field_areas(where: Placement, width: int, height: int) -> list[Rect]:
+    """Where a result of ``width``×``height`` will show: the field's rectangles."""
+    layer = Rect(0, 0, where.rect.width, where.rect.height)
+    return colormatch.on_result(where.shown(margin=FIELD_MARGIN), layer, (width, height))
+
+
+def decide(
+    layer, layer_rect: Rect, original: Rect, where: Placement, plan: Plan, rgba: bytes, size
+) -> Grain:
+    """The grain the enlarged band needs: the source ``layer``'s noise (``layer_rect`` its
+    place on the image, ``original`` the reference's, both before any growth) just inside the
+    most grown side, against the enlarged result's just outside it."""
+    width, height = size
+    scale = where.rect.width / width
+    found = grain.probes(where.reference, plan.source.expansion)
+    if scale < grain.MIN_SCALE or found is None:
+        return NONE
+    inside, outside = found
+    dx = original.x - where.reference.x - layer_rect.x
+    dy = original.y - where.reference.y - layer_rect.y
+    data, alpha = pixels.read_pixels(layer, inside.translate(dx, dy))
+    if not alpha:
+        data = _with_alpha(data, inside.width * inside.height)
+    enlarged = pixels.enlarger(rgba, width, height, (where.rect.width, where.rect.height))
+    band = enlarged(outside.translate(-where.rect.x, -where.rect.y))
+    r = where.rect
+    return grain.decide(
+        grain.noise_sigma(data, inside.width, inside.height),
+        grain.noise_sigma(band, outside.width, outside.height),
+        scale,
+        grain.seed_for(rgba, r.x, r.y, r.width, r.height),
+    )
+
+
+def _with_alpha(rgb: bytes, count: int) -> bytes:
+    out = bytearray(b"\xff" * (count * 4))
+    for c in range(3):
+        out[c::4] = rgb[c::3]
+    return bytes(out)
+
+
+def add(data: bytes, area: Rect, made: Grain) -> bytes:
+    """RGBA u8 ``data`` (the pixels of ``area``, layer coordinates) with ``made`` added."""
+    if made.is_none:
+        return data
+    count = area.width * area.height
+    out = data
+    for sigma, chroma in ((made.luma, False), (made.chroma, True)):
+        alpha = grain.blend_alpha(sigma)
+        if alpha == 0:
+            continue
+        key = (area.x, area.y, area.width, area.height, int(chroma))
+        noise = bytearray(count * 4)
+        if chroma:
+            stream = grain.noise_bytes(made.seed, key, count + 2 * CHROMA_SHIFT)
+            for c in range(3):
+                noise[c::4] = stream[c * CHROMA_SHIFT : c * CHROMA_SHIFT + count]
+        else:
+            stream = grain.noise_bytes(made.seed, key, count)
+            for c in range(3):
+                noise[c::4] = stream
+        noise[3::4] = b"\xff" * count
+        room = out.translate(grain.precompensation(alpha))
+        mixed = bytearray(pixels.composite(bytes(noise), room, area.width, area.height, alpha))
+        mixed[3::4] = out[3::4]  # the layer's opacity is not grain
+        out = bytes(mixed)
+    return out
