@@ -183,7 +183,9 @@ def grain(photo_of, scripts: Path, tmp: Path, images: Path | None) -> list[dict]
                 result = np.asarray(Image.open(out).convert("RGB"))
                 row["on" if match else "off"] = fine_detail(result[:, w : w + STRIP]) / inside
                 if images is not None and label == "camera":
-                    row["crop_on" if match else "crop_off"] = result[1800:2100, w - 200 : w + 200]
+                    crop = result[1900:2140, w - 160 : w + 160].copy()
+                    crop[:6, 158:162] = (255, 255, 255)  # a tick above the seam
+                    row["crop_on" if match else "crop_off"] = crop
         if "crop_on" in row:
             from PIL import ImageDraw
 
@@ -193,8 +195,8 @@ def grain(photo_of, scripts: Path, tmp: Path, images: Path | None) -> list[dict]
                     (row.pop("crop_on"), "grain match on (default)"),
                 ],
                 images / "grain-match.png",  # type: ignore[operator]
-                "100 % crop across the seam (original left, new band right) of a 6000×4000 "
-                "grainy photo widened by 1200 px; local server, texture scenario",
+                "100 % crop, seam at the tick: original left, band right. 6000x4000 grainy "
+                "photo + 1200 px; local server, texture scenario",
                 Image,
                 ImageDraw,
             )

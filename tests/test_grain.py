@@ -75,10 +75,11 @@ def test_noise_bytes_are_seeded_and_never_repeat_between_pieces():
 
 def test_the_composite_adds_noise_of_the_asked_deviation_and_keeps_the_levels():
     sigma = 2.5
-    alpha = grain.blend_alpha(sigma)
+    alpha, tables = grain.noise_tables(Grain(sigma, 0.0, 5))
     table = grain.precompensation(alpha)
     levels = np.repeat(np.arange(20, 236, dtype=np.float64), 4000)
-    noise = np.frombuffer(grain.noise_bytes(5, (1,), levels.size), np.uint8).astype(np.float64)
+    m = np.frombuffer(grain.noise_bytes(5, (1,), levels.size), np.uint8)
+    noise = np.frombuffer(tables[0], np.uint8)[m].astype(np.float64)
     a = alpha / 255.0
     # GdkPixbuf's composite truncates its integer blend
     made = np.floor(np.frombuffer(table, np.uint8)[levels.astype(int)] * (1 - a) + noise * a)
@@ -94,3 +95,23 @@ def test_probes_sit_on_both_sides_of_the_most_grown_side():
     inside, outside = grain.probes(ref, Expansion(top=20))
     assert inside == Rect(100, 50, 400, 20) and outside == Rect(100, 30, 400, 20)
     assert grain.probes(ref, Expansion()) is None
+
+
+@pytest.mark.parametrize(("luma", "chroma"), [(3.0, 1.0), (2.0, 0.0), (1.0, 2.0), (0.0, 1.5)])
+def test_one_composite_adds_the_luma_and_the_chroma_grain(luma, chroma):
+    made = Grain(luma, chroma, 5)
+    alpha, tables = grain.noise_tables(made)
+    m = np.frombuffer(grain.noise_bytes(5, (2,), 400_000), np.uint8)
+    a = alpha / 255.0
+    noise = np.stack([np.frombuffer(t, np.uint8)[m] for t in tables], -1).astype(float)
+    added = a * (noise - grain.UNIFORM_MEAN)  # what the composite adds around each level
+    assert np.abs(added.mean(axis=0)).max() < 0.02
+    # a channel carries luma² + chroma², two channels share only the luma
+    cov = np.cov(added.T)
+    shared = np.mean([cov[0, 1], cov[1, 2], cov[0, 2]])
+    own = np.mean(np.diag(cov))
+    if luma:
+        assert math.sqrt(max(shared, 0)) == pytest.approx(luma, rel=0.12)
+    else:
+        assert abs(shared) < 0.1 * chroma**2 + 0.05
+    assert math.sqrt(max(own - shared, 0)) == pytest.approx(chroma, abs=0.15 + 0.1 * chroma)

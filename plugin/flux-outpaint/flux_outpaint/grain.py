@@ -21,8 +21,8 @@ Synthesis.  White noise at the canvas's pixel scale, luma shared by the three ch
 independent chroma, from a seeded generator: a given result, placed at a given place, always
 gets the same grain (``seed`` comes from the result's bytes and the placement), so recover
 places the pixels of the run.  The CLI draws Gaussian noise with numpy; the GIMP plug-in
-composites uniform random bytes (``noise_bytes``) with GdkPixbuf at a small opacity
-(``blend_alpha``) after a table (``precompensation``) has made room for them: all C, no
+composites seeded random bytes (``noise_bytes`` through ``noise_tables``) with GdkPixbuf at
+a small opacity after a table (``precompensation``) has made room for them: all C, no
 per-pixel Python.  Neither repeats: every chunk draws its own bytes.
 """
 
@@ -42,10 +42,10 @@ __all__ = [
     "NONE",
     "SAMPLES",
     "Grain",
-    "blend_alpha",
     "decide",
     "noise_bytes",
     "noise_sigma",
+    "noise_tables",
     "precompensation",
     "probes",
     "seed_for",
@@ -60,8 +60,7 @@ PROBE_DEPTH = 64
 # Median |Immerkær response| per unit of noise deviation.
 _RESPONSE_PER_SIGMA = 0.6745 * 6.0
 _LUMA_W2 = 0.299**2 + 0.587**2 + 0.114**2
-# Uniform random bytes: their deviation, and their mean.
-UNIFORM_SIGMA = 256 / math.sqrt(12.0)
+# The mean of the noise bytes the composite lays over the pixels.
 UNIFORM_MEAN = 127.5
 # What GdkPixbuf's composite loses on average by truncating its integer blend (levels).
 COMPOSITE_TRUNCATION = 0.5
@@ -180,10 +179,41 @@ def noise_bytes(seed: int, key: tuple[int, ...], count: int) -> bytes:
     return random.Random(seed_for(seed.to_bytes(4, "little"), *key)).randbytes(count)
 
 
-def blend_alpha(sigma: float) -> int:
-    """The opacity (0-255) at which uniform random bytes composited over the pixels add
-    noise of deviation ``sigma``."""
-    return max(0, min(64, round(sigma * 255 / UNIFORM_SIGMA)))
+# One random byte a pixel makes both grains: its top five bits the luma (shared by the three
+# channels), each of its three low bits the sign of one channel's chroma.
+_LUMA_LEVELS = 32
+_LUMA_SIGMA = _LUMA_LEVELS / math.sqrt(12.0)
+
+
+def noise_tables(made: Grain) -> tuple[int, tuple[bytes, bytes, bytes]]:
+    """(opacity, a table per channel): random bytes through each channel's table, composited
+    over the pixels at that opacity, add ``made``'s luma and chroma grain in one pass.
+
+    The source byte is 127.5 + K·(luma − 15.5) ± c: K as large as fits a byte (the smaller
+    the opacity, the less a composite disturbs the levels), c/K the chroma's share."""
+    if made.luma <= 0 and made.chroma <= 0:
+        return 0, (bytes(range(256)),) * 3  # type: ignore[return-value]
+    # the luma part's deviation K·σ32 and the chroma part's c keep the ratio chroma/luma
+    ratio = made.chroma / made.luma if made.luma > 0 else 4.0
+    k = 127.0 / (15.5 + ratio * _LUMA_SIGMA)
+    c = ratio * _LUMA_SIGMA * k
+    reach = k * _LUMA_SIGMA if made.luma > 0 else c
+    sigma = made.luma if made.luma > 0 else made.chroma
+    alpha = max(1, min(128, round(sigma * 255 / reach)))
+    tables = []
+    for bit in range(3):
+        tables.append(
+            bytes(
+                min(
+                    255,
+                    max(
+                        0, round(UNIFORM_MEAN + k * ((m >> 3) - 15.5) + (c if m >> bit & 1 else -c))
+                    ),
+                )
+                for m in range(256)
+            )
+        )
+    return alpha, (tables[0], tables[1], tables[2])
 
 
 def precompensation(alpha: int) -> bytes:
