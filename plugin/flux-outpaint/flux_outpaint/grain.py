@@ -164,7 +164,10 @@ def decide(
         return NONE
     luma = math.sqrt(max(0.0, original[0] ** 2 - band[0] ** 2))
     chroma = math.sqrt(max(0.0, original[1] ** 2 - band[1] ** 2))
-    grain = Grain(min(luma, MAX_SIGMA), min(chroma, MAX_SIGMA), seed & 0xFFFFFFFF)
+    # rounded as the journal records it: a recover must draw exactly the same grain
+    grain = Grain(
+        round(min(luma, MAX_SIGMA), 3), round(min(chroma, MAX_SIGMA), 3), seed & 0xFFFFFFFF
+    )
     return NONE if grain.is_none else grain
 
 
@@ -192,7 +195,7 @@ def noise_tables(made: Grain) -> tuple[int, tuple[bytes, bytes, bytes]]:
     The source byte is 127.5 + K·(luma − 15.5) ± c: K as large as fits a byte (the smaller
     the opacity, the less a composite disturbs the levels), c/K the chroma's share."""
     if made.luma <= 0 and made.chroma <= 0:
-        return 0, (bytes(range(256)),) * 3  # type: ignore[return-value]
+        return 0, (bytes(range(256)),) * 3
     # the luma part's deviation K·σ32 and the chroma part's c keep the ratio chroma/luma
     ratio = made.chroma / made.luma if made.luma > 0 else 4.0
     k = 127.0 / (15.5 + ratio * _LUMA_SIGMA)

@@ -3,11 +3,11 @@
 Both run without numpy.  The colour field is applied to the decoded result (at most fal's
 4 MP) by ``flux_outpaint.colormatch`` on the rectangles the mask will show.  Grain is added to
 enlarged pixels only, chunk by chunk as ``placement.fill_layer`` makes them: a table makes
-room for the noise (``flux_outpaint.grain.precompensation``), then GdkPixbuf composites
-seeded random bytes over the chunk at a small opacity, one byte a pixel carrying both the
-luma grain and each channel's chroma grain (``flux_outpaint.grain.noise_tables``).  All of it
-is C (slices, ``bytes.translate``, GdkPixbuf): about 30 ms a megapixel; every chunk draws its
-own bytes, so nothing repeats.
+room for the noise (``flux_outpaint.grain.precompensation``, once, on the result before it is
+enlarged), then GdkPixbuf composites seeded random bytes over each enlarged chunk at a small
+opacity, one byte a pixel carrying both the luma grain and each channel's chroma grain
+(``flux_outpaint.grain.noise_tables``).  All of it is C (slices, ``bytes.translate``,
+GdkPixbuf); every chunk draws its own bytes, so nothing repeats.
 """
 
 from __future__ import annotations
@@ -65,24 +65,26 @@ def _with_alpha(rgb: bytes, count: int) -> bytes:
     return bytes(out)
 
 
-def add(data: bytes, area: Rect, made: Grain, opaque: bool = False) -> bytes:
-    """RGBA u8 ``data`` (the pixels of ``area``, layer coordinates) with ``made`` added
-    (``opaque``: every alpha is 255, so none needs putting back after the composite)."""
-    if made.is_none:
-        return data
+def enlarging(rgba: bytes, width: int, height: int, made: Grain) -> tuple[bytes, object]:
+    """What ``pixels.enlarger`` needs to add ``made`` while it enlarges ``rgba``: the pixels
+    with room made for the noise, and the overlay of each rectangle.
+
+    The table that makes room is per level and nearly affine, so it is applied once to the
+    result (at most 4 MP) instead of to every enlarged chunk; the noise is then composited
+    straight onto the enlarged pixbuf.  A result with transparency is enlarged as it is, with
+    no grain (its alpha must not be touched)."""
+    if made.is_none or rgba[3::4].count(255) != width * height:
+        return rgba, None
     alpha, tables = grain.noise_tables(made)
     if alpha == 0:
-        return data
-    count = area.width * area.height
-    stream = grain.noise_bytes(made.seed, (area.x, area.y, area.width, area.height), count)
-    noise = bytearray(count * 4)
-    for c in range(3):
-        noise[c::4] = stream.translate(tables[c])
-    noise[3::4] = b"\xff" * count
-    room = data.translate(grain.precompensation(alpha))
-    mixed = pixels.composite(bytes(noise), room, area.width, area.height, alpha)
-    if opaque:
-        return mixed
-    kept = bytearray(mixed)
-    kept[3::4] = data[3::4]  # the layer's opacity is not grain
-    return bytes(kept)
+        return rgba, None
+
+    def overlay(area: Rect) -> tuple[bytes, int]:
+        count = area.width * area.height
+        stream = grain.noise_bytes(made.seed, (area.x, area.y, area.width, area.height), count)
+        noise = bytearray(b"\xff" * (count * 4))
+        for c in range(3):
+            noise[c::4] = stream.translate(tables[c])
+        return bytes(noise), alpha
+
+    return rgba.translate(grain.precompensation(alpha)), overlay

@@ -164,12 +164,8 @@ def fill_layer(
     if (width, height) == size:
         pixels.write_rgba(layer, rgba, width, height)
         return
-    enlarged = pixels.enlarger(rgba, width, height, size)
-    opaque = grain.is_none or rgba[3::4].count(255) == width * height
-
-    def pixels_of(area):
-        return grainfill.add(enlarged(area), area, grain, opaque)
-
+    source, overlay = grainfill.enlarging(rgba, width, height, grain)
+    pixels_of = pixels.enlarger(source, width, height, size, overlay)
     areas = (
         chunk for area in where.shown(margin=MARGIN) for chunk in area.bands(pixels.CHUNK_PIXELS)
     )
