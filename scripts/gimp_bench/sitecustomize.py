@@ -83,8 +83,8 @@ DETAIL = {
         "flux_outpaint.queue_client:FalQueueClient.close",
     ],
     "x-progress": ["gimp_glue.worker:drive"],
-    # the grain composited into enlarged chunks, in the enlarging threads (inside "place")
-    "x-grain-add": ["gimp_glue.grainfill:add"],
+    # room made for the grain on the result before it is enlarged (inside "place")
+    "x-grain-add": ["gimp_glue.grainfill:enlarging"],
 }
 
 _local = threading.local()
