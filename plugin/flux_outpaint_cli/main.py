@@ -5,10 +5,11 @@ every output (nothing is sent while any output would collide or overwrite an inp
 run the jobs, ``--jobs`` at a time, each in a worker thread while the main thread only
 waits, so Ctrl-C is handled at once: the first cancels every request in flight on fal
 (each is marked ``cancelled`` in the journal and named on stderr), writes nothing more and
-exits 130; a second one exits at once.  A batch ends with a summary line.
+exits 130; a second one exits at once.  SIGTERM and SIGHUP do the same (``signals``) and
+exit 143 and 129.  A batch ends with a summary line.
 
 Exit status: 0 every output written, 1 a failure or a skipped input, 2 usage error,
-130 Ctrl-C.
+130 Ctrl-C, 143 SIGTERM, 129 SIGHUP.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import contextlib
 import json
 import logging
 import os
-import signal
 import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -41,7 +41,7 @@ from flux_outpaint.errors import (
 from flux_outpaint.journal import Journal, default_journal_path
 from flux_outpaint.queue_client import FalQueueClient
 
-from . import imageio, jobs, outputs, recovery
+from . import imageio, jobs, outputs, recovery, signals
 from . import photo as ph
 from .args import parse_args
 from .console import (
@@ -90,9 +90,10 @@ class Tally:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.recover is not None:
-        return recovery.run(args)
-    return outpaint(args)
+    with signals.handled():
+        if args.recover is not None:
+            return recovery.run(args)
+        return outpaint(args)
 
 
 # -- outpainting ------------------------------------------------------------------------------
@@ -192,7 +193,7 @@ def outpaint(args: Any) -> int:
         if server is not None:
             server.stop()
     _summary(args, tally, console, board, len(names))
-    if code == EXIT_INTERRUPTED:
+    if code != EXIT_OK:  # interrupted: 130, or 128 + the signal's number
         return code
     return EXIT_OK if tally.failed == 0 and tally.skipped == 0 else EXIT_FAILED
 
@@ -209,25 +210,26 @@ def _run_all(
 ) -> int:
     pool = ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="job")
     pending: dict[Future[Any], jobs.Item] = {pool.submit(runner.run, item): item for item in items}
-    interrupted = False
+    interrupted: int | None = None  # the exit status once interrupted
     try:
         while pending:
             try:
                 _collect(pending, tally, console, board, secrets, runner.journal)
-            except KeyboardInterrupt:
-                if interrupted:  # the second one, before the handler below took over
-                    _quit_now(pending, console)
-                interrupted = True
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (signals.Stopped)
+                if interrupted is not None:  # the second one, before the handler took over
+                    _quit_now(pending, console, signals.exit_code(exc))
+                interrupted = signals.exit_code(exc)
                 cancel.set()
-                signal.signal(signal.SIGINT, lambda *_: _quit_now(pending, console))
+                signals.on_every_stop(lambda code: _quit_now(pending, console, code))
+                why = "Cancelling" if interrupted == EXIT_INTERRUPTED else "Stopped by a signal"
                 console.error(
-                    "Cancelling: every request in flight is cancelled on fal "
+                    f"{why}: every request in flight is cancelled on fal "
                     "(Ctrl-C again quits at once)"
                 )
                 pool.shutdown(wait=False, cancel_futures=True)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    return EXIT_INTERRUPTED if interrupted else EXIT_OK
+    return EXIT_OK if interrupted is None else interrupted
 
 
 def _collect(
@@ -330,11 +332,15 @@ def _count_cost(item: jobs.Item, tally: Tally) -> None:
     tally.cost_usd += item.plan.cost_usd * sent
 
 
-def _quit_now(pending: dict[Future[Any], jobs.Item], console: Console) -> None:
-    """The second Ctrl-C: name the requests still in flight and leave at once.
+def _quit_now(
+    pending: dict[Future[Any], jobs.Item], console: Console, code: int = EXIT_INTERRUPTED
+) -> None:
+    """The second Ctrl-C (or signal): name the requests still in flight, remove the outputs
+    being written, and leave at once with ``code``.
 
     Writes to stderr directly: the board's lock may be held by the code this interrupted.
     """
+    outputs.remove_parts()
     lines = [
         f"{item.name}: request {rid} may still run on fal; {recovery.hint(rid)}\n"
         for item in list(pending.values())
@@ -344,7 +350,7 @@ def _quit_now(pending: dict[Future[Any], jobs.Item], console: Console) -> None:
     with contextlib.suppress(OSError):
         sys.stderr.write("".join(lines) + "Quit\n")
         sys.stderr.flush()
-    os._exit(EXIT_INTERRUPTED)
+    os._exit(code)
 
 
 def _summary(args: Any, tally: Tally, console: Console, board: ProgressBoard, n: int) -> None:
@@ -432,9 +438,9 @@ def entry() -> None:
     """The console command ``flux-outpaint``."""
     try:
         code = main()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP before any request
         print("Cancelled", file=sys.stderr)
-        code = EXIT_INTERRUPTED
+        code = signals.exit_code(exc)
     except ConfigError as exc:
         print(user_message(exc), file=sys.stderr)
         code = EXIT_FAILED
