@@ -89,7 +89,7 @@ EXPECTED: dict[str, tuple[bool, str]] = {
 # The ones that wait out the whole deadline.
 SLOW = frozenset({"never-finish", "trickle-status", "trickle-result", "trickle-image"})
 # The key every path runs with; the hostile scenarios echo it back.
-KEY = "matrix-key"
+KEY = "matrix-key-id-7f3a:matrix-secret-0123456789abcdef"  # fal's id:secret shape
 
 # accepted submits per scenario: "locked" is refused at submit, so nothing is billed
 EXPECTED_SUBMITS = {name: (0 if name == "locked" else 1) for name in EXPECTED}

@@ -260,8 +260,8 @@ def _disguises(secrets: tuple[str, ...]) -> dict[int, frozenset[str]]:
                     form[i : i + KEY_FRAGMENT_CHARS]
                     for i in range(len(form) - KEY_FRAGMENT_CHARS + 1)
                 )
-            elif len(form) >= 4 and form in (forms[0], forms[1]):
-                found.setdefault(len(form), set()).add(form)
+            elif len(form) >= 8 or (len(form) >= 4 and form in forms[:2]):
+                found.setdefault(len(form), set()).add(form)  # a short key only as a whole
     return {n: frozenset(v) for n, v in found.items()}
 
 
