@@ -21,10 +21,11 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from .exits import EXIT_INTERRUPTED
+
 __all__ = ["STOP_SIGNALS", "Stopped", "available", "exit_code", "handled", "on_every_stop"]
 
 STOP_SIGNALS = ("SIGTERM", "SIGHUP")
-EXIT_INTERRUPTED = 130  # Ctrl-C: 128 + SIGINT's 2 on every platform
 
 
 class Stopped(KeyboardInterrupt):

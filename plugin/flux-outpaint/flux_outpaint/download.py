@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .errors import OutpaintError, ResultError, clean
+from .pngcodec import SIGNATURE as PNG_SIGNATURE
 
 __all__ = [
     "ALLOWED_CONTENT_TYPES",
@@ -82,7 +83,6 @@ _CODINGS = {
 # Decoded output per step: a bomb never holds more than this beyond what the cap allows.
 _INFLATE_STEP = 1 << 16
 
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
 
@@ -250,7 +250,7 @@ def _size_text(n: int) -> str:
 
 
 def sniff(data: bytes) -> str | None:
-    if data.startswith(_PNG_MAGIC):
+    if data.startswith(PNG_SIGNATURE):
         return "image/png"
     if data.startswith(_JPEG_MAGIC):
         return "image/jpeg"

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from .errors import ResultError
 from .framing import check_size
 from .planning import MAX_CANVAS_PIXELS
+from .pngcodec import SIGNATURE
 
 __all__ = [
     "MAX_JPEG_SCANS",
@@ -73,7 +74,6 @@ _PNG_CRITICAL = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND"})
 # marker or another fill byte.
 _JPEG_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # colour type → samples per pixel
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
@@ -125,7 +125,7 @@ class ImageInfo:
 def read_header(data: bytes) -> ImageInfo:
     """The image's type and size from its first bytes; ResultError if it is neither a PNG
     nor a JPEG, or its header is malformed."""
-    if data[:8] == _PNG_SIGNATURE:
+    if data[:8] == SIGNATURE:
         return _png_header(data)
     if data[:3] == b"\xff\xd8\xff":
         return _jpeg_header(data)
@@ -247,7 +247,7 @@ def strip_text(data: bytes) -> bytes:
     """``data`` without its text notes (``TEXT_CHUNKS``; a JPEG's comment, Exif/XMP and IPTC
     segments), for keeping: a server could hide anything there, the key included.  The same
     bytes when there is nothing to strip or the file is not one this module has walked."""
-    if data[:8] == _PNG_SIGNATURE:
+    if data[:8] == SIGNATURE:
         chunks = _png_chunks(data)
         if not any(kind in TEXT_CHUNKS for kind, _, _ in chunks):
             return data

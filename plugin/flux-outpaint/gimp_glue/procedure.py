@@ -12,7 +12,7 @@ from __future__ import annotations
 import sys
 import traceback
 
-from flux_outpaint import colormatch, framing, payload, planning
+from flux_outpaint import colormatch, framing, payload, planning, settings
 from flux_outpaint.errors import (
     InputError,
     OutpaintError,
@@ -25,7 +25,7 @@ from flux_outpaint.framing import Placement, check_size
 from flux_outpaint.planning import MAX_VARIATIONS
 from gi.repository import Gimp, GLib, GObject
 
-from . import network, pixels, session, source, takes, transport, worker
+from . import network, pixels, session, source, transport, variations, worker
 from .placement import apply
 
 OUTPAINT = "plug-in-flux-outpaint"
@@ -121,7 +121,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     where = Placement.from_plan(plan, blend, framed.origin, framed.growth)
     key = session.api_key(run_mode, secrets)
     url = session.base_url()
-    deadline = session.deadline_s()
+    deadline = settings.deadline_s()
     reference = pixels.read_reference(
         layer, auto.reference, (rect.x, rect.y), plan.request_reference
     )
@@ -138,9 +138,9 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     edit_mask_of = layer if was_mask else None
     flush = run_mode != Gimp.RunMode.NONINTERACTIVE  # a script flushes itself
     if count > 1:
-        work = takes.network_work(job, count, session.journal(), pixels.encode, extra)
+        work = variations.network_work(job, count, session.journal(), pixels.encode, extra)
         done = _wait(run_mode, session.start(key, url, work, transport(), count), count)
-        return takes.place(
+        return variations.place(
             image,
             layer,
             done,

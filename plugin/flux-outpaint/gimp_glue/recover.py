@@ -13,14 +13,15 @@ each result comes from the cache or is fetched from fal by its id.
 
 from __future__ import annotations
 
-from flux_outpaint import colormatch, imageinfo, pipeline, variations
+from flux_outpaint import colormatch, imageinfo, pipeline, settings, variations
 from flux_outpaint.errors import InputError, OutpaintError, ResultError, about_request
 from flux_outpaint.framing import Placement
 from flux_outpaint.geometry import Expansion, Rect
 from gi.repository import Gimp
 
-from . import pixels, session, source, takes, worker
+from . import pixels, session, source, worker
 from .placement import apply, apply_group
+from .variations import LAYER_NAME as VARIATION_LAYER_NAME
 
 LAYER_NAME = "Outpaint (recovered)"
 # A finished request is "completed" on fal's side, "downloaded" once its image is cached.
@@ -51,7 +52,7 @@ def _fetch_all(run_mode, request_ids: list[str], journal, secrets: list[str]) ->
     """Each request's image from fal, or the error that stopped it (one worker for all)."""
     key = session.api_key(run_mode, secrets)
 
-    deadline = session.deadline_s()
+    deadline = settings.deadline_s()
     extra = {} if deadline is None else {"deadline_s": deadline}
 
     def work(client, report, cancel):
@@ -158,7 +159,7 @@ def _recover_run(run_mode, image, above, journal, entry, secrets: list[str]):
             outcomes.append(variations.Take(index, error=exc))
             continue
         outcomes.append(variations.Take(index))  # back (its pixels are in layers): counted only
-        layers.append((takes.LAYER_NAME.format(n=index + 1), rgba, width, height))
+        layers.append((VARIATION_LAYER_NAME.format(n=index + 1), rgba, width, height))
     line = variations.failure_line(outcomes, tuple(secrets), what="could not be recovered")
     if not layers:
         raise OutpaintError(line)
