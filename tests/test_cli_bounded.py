@@ -48,7 +48,7 @@ def test_zeros_are_refused_after_the_head():
 def test_an_image_header_followed_by_an_endless_tail_stops_at_what_it_could_take():
     head = png_bytes()[:100]
     stream = Endless(head)
-    with pytest.raises(InputError, match="without ending"):
+    with pytest.raises(InputError, match="without an end"):
         bounded.read_stream(stream, "stdin")
     assert stream.served <= 96 * 64 * 8 + bounded.SLACK_BYTES + (1 << 20)
 

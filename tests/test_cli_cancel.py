@@ -163,7 +163,18 @@ def test_a_signal_before_anything_was_sent_exits_with_its_status(tmp_path, env):
     assert proc.stdin is not None
     proc.stdin.write(b"\x89PNG")
     proc.stdin.flush()
-    time.sleep(1.0)
+    # Wait until the handler is in place (Linux shows caught signals in /proc), so the signal
+    # does not meet a process still importing; elsewhere a pause does.
+    status = Path(f"/proc/{proc.pid}/status")
+    started = time.monotonic()
+    while time.monotonic() - started < 60 and status.exists():
+        caught = [ln for ln in status.read_text().splitlines() if ln.startswith("SigCgt:")]
+        if caught and int(caught[0].split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+            break
+        time.sleep(0.05)
+    else:
+        time.sleep(3.0)
+    time.sleep(0.3)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err.decode()

@@ -46,7 +46,7 @@ def test_a_fifo_without_a_writer_ends_at_the_timeout(tmp_path, env, server):
     r = run([fifo, "--left", "16", "--timeout", "1", "--base-url", server.base_url], keyed(env), 60)
     _, err = text(r)
     assert r.returncode == 1, err
-    assert "no complete image arrived within 1 s" in err and "Traceback" not in err
+    assert "in.png: no complete image arrived within 1 s" in err and "Traceback" not in err
     assert server.submits == []
 
 

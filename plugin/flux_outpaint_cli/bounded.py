@@ -37,6 +37,7 @@ __all__ = [
     "SLACK_BYTES",
     "SLICE_S",
     "abandonable",
+    "check_file_size",
     "is_regular",
     "read_input",
     "read_stream",
@@ -114,7 +115,7 @@ def read_stream(stream: BinaryIO, name: str) -> bytes:
             limit, judged = found, True
         if total > limit:
             raise InputError(
-                f"{name}: more than {_size(limit)} without ending; not an image this size could be"
+                f"more than {_size(limit)} without an end; not an image this size could be"
             )
     return b"".join(parts)
 
@@ -126,14 +127,23 @@ def is_regular(path: Path) -> bool:
         return True  # let the ordinary open say what is wrong with it
 
 
+def check_file_size(path: Path, name: str) -> None:
+    """InputError for a regular file larger than ``MAX_INPUT_BYTES`` (the caller's line
+    names ``name``)."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return  # the ordinary open says what is wrong with it
+    if stat.S_ISREG(info.st_mode) and info.st_size > MAX_INPUT_BYTES:
+        raise InputError(f"larger than {_size(MAX_INPUT_BYTES)}; not read")
+
+
 def read_input(path: Path | None, name: str, stdin: BinaryIO, deadline_s: float) -> bytes:
     """Standard input (``path`` None) or a non-regular file (FIFO, device, ``<(…)``), read
     through ``read_stream`` within ``deadline_s`` seconds; a regular file by its size first,
     then whole."""
     if path is not None and is_regular(path):
-        size = os.stat(path).st_size
-        if size > MAX_INPUT_BYTES:
-            raise InputError(f"{name}: larger than {_size(MAX_INPUT_BYTES)}; not read")
+        check_file_size(path, name)
         try:
             return path.read_bytes()
         except OSError as exc:
@@ -151,9 +161,7 @@ def read_input(path: Path | None, name: str, stdin: BinaryIO, deadline_s: float)
     try:
         return abandonable(read, deadline=time.monotonic() + deadline_s, what=f"Reading {name}")
     except OutpaintTimeoutError:
-        raise InputError(
-            f"{name}: no complete image arrived within {deadline_s:g} s (--timeout)"
-        ) from None
+        raise InputError(f"no complete image arrived within {deadline_s:g} s (--timeout)") from None
 
 
 def _size(n: int) -> str:
