@@ -22,7 +22,7 @@ from datetime import datetime, timezone
 from pathlib import PurePosixPath
 from urllib.parse import unquote, urlsplit
 
-from . import fill, hostile
+from . import attacks, fill, hostile
 from .responses import (
     CANCELLED,
     CONTENT_POLICY,
@@ -226,6 +226,11 @@ class Backend:
             with self.cond:
                 job.log(hostile.log_line(job.key))
                 self.cond.notify_all()
+        if self.faults.active("key-in-disguise"):
+            with self.cond:
+                for line in attacks.disguised_logs(job.key):
+                    job.log(line)
+                self.cond.notify_all()
         if self.faults.active("content-policy"):
             return 422, CONTENT_POLICY, {}
         if self.faults.active("fail-job") or self.faults.once("fail-once"):
@@ -245,7 +250,9 @@ class Backend:
             drift=self.faults.active("drift"),
         )
         ext = "png" if p["output_format"] == "png" else "jpg"
-        data, content_type = self._forged(rendered.data, rendered.content_type, out_w, out_h)
+        data, content_type = self._forged(
+            rendered.data, rendered.content_type, out_w, out_h, job.key
+        )
         image = {
             "content_type": content_type,
             "file_name": f"{job.id}.{ext}",
@@ -264,8 +271,14 @@ class Backend:
         job.size = (rendered.width, rendered.height)
         return 200, {"images": [image]}, {}
 
-    def _forged(self, data: bytes, content_type: str, width: int, height: int) -> tuple[bytes, str]:
+    def _forged(
+        self, data: bytes, content_type: str, width: int, height: int, key: str
+    ) -> tuple[bytes, str]:
         """The image the hostile scenarios return in place of the real one."""
+        if self.faults.active("scan-bomb"):
+            return attacks.scan_bomb_jpeg(width, height), "image/jpeg"
+        if self.faults.active("key-in-disguise"):
+            return attacks.with_key_in_text(data, key), content_type
         if self.faults.active("size-lie"):
             return hostile.size_lie_png(width, height), "image/png"
         if self.faults.active("png-bomb"):
