@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
+from flux_outpaint_fal_local import local_cases, scenarios
 from flux_outpaint_fal_local import matrix as fault_matrix
-from flux_outpaint_fal_local import scenarios
 
 pytestmark = pytest.mark.server  # the local fal server on loopback
 
@@ -83,6 +83,26 @@ def test_a_forged_request_id_header_is_never_the_request(tmp_path):
     assert max(len(line) for line in shown.splitlines()) < 400
     (entry,) = Journal(data / "journal.jsonl").entries()
     assert f"--recover {entry.request_id}" in shown  # the id from the submit answer
+
+
+@pytest.mark.parametrize("case", list(local_cases.CASES))
+def test_cli_local_case(case, tmp_path):
+    row = local_cases.run_case(case, tmp_path)
+    if row.code is None:
+        pytest.skip(row.line)  # the platform lacks it; the table says "not run"
+    what, code, fragment = local_cases.CASES[case]
+    assert row.code == code, row
+    assert fragment in row.line, row
+    assert row.submits == local_cases.SUBMITS[case], row
+    assert row.leftovers == 0, row
+
+
+def test_committed_table_has_every_local_case():
+    found = local_cases.parse(TABLE.read_text())
+    assert sorted(found) == sorted(local_cases.CASES)
+    for case, (code, submits, left) in found.items():
+        assert code in ("not run", str(local_cases.CASES[case][1])), case
+        assert submits == local_cases.SUBMITS[case] and left == 0, case
 
 
 def test_committed_table_matches_expectations():
