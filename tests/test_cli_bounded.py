@@ -116,3 +116,27 @@ def test_abandonable_leaves_slow_work_at_the_deadline_and_on_cancel():
         bounded.abandonable(release.wait, deadline=None, cancel=cancel, what="Decoding")
     release.set()
     assert time.monotonic() - started < 30  # not timed: both returned without the release
+
+
+def test_decoding_fals_image_is_left_behind_at_the_deadline_and_on_cancel(monkeypatch):
+    # A decoder stuck in a file built to be slow (here: one that waits for ever) does not hold
+    # the job: the deadline and Ctrl-C's cancel flag end the wait.
+    from flux_outpaint_cli import jobs
+
+    data = png_bytes(112, 72)
+    release = threading.Event()
+
+    class Stuck:
+        def load(self) -> None:
+            release.wait()
+
+    monkeypatch.setattr(jobs.Image, "open", lambda *_: Stuck())
+    with pytest.raises(OutpaintTimeoutError, match="Decoding fal's image"):
+        jobs.open_result(data, (112, 72), deadline=time.monotonic() + 0.3)
+    cancel = threading.Event()
+    threading.Timer(0.2, cancel.set).start()
+    with pytest.raises(CancelledError):
+        jobs.open_result(data, (112, 72), cancel=cancel)
+    release.set()
+    monkeypatch.undo()
+    assert jobs.open_result(data, (112, 72)).size == (112, 72)
