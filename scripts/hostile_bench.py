@@ -27,14 +27,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import pty
 import re
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 from dataclasses import dataclass
@@ -166,6 +169,8 @@ def measure(
         reader = None
         if tty:  # a pseudo-terminal: the CLI draws its live progress there
             master, slave = pty.openpty()
+            # wide enough that a log line is drawn whole (the board cuts at the width)
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 400, 0, 0))
             sink: object = slave
             reader = threading.Thread(target=_drain, args=(master, shown), daemon=True)
         else:
@@ -322,8 +327,9 @@ def note_for(case: Case, shown: str, data: Path) -> str:
     if case.scenario == "key-in-disguise":
         secret = KEY.split(":")[1]
         squeezed = "".join(ch for ch in shown.lower() if ch.isalnum())
-        forms = (secret.lower(), secret.lower()[::-1])
-        leaked = sum(squeezed.count(f[i : i + 12]) for f in forms for i in (0, 10, 20))
+        plain = "".join(ch for ch in secret.lower() if ch.isalnum())
+        forms = (plain, plain[::-1])
+        leaked = sum(squeezed.count(f[i : i + 12]) for f in forms for i in range(len(f) - 11))
         notes.append(f"key fragments shown ×{leaked}")
         kept = [p for p in data.rglob("*") if p.is_file() and p.name != "journal.jsonl.lock"]
         blobs = b"".join(p.read_bytes() for p in kept)

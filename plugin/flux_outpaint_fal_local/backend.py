@@ -161,7 +161,10 @@ class Backend:
                 if left <= 0 and not forever:
                     break
                 self.cond.wait(1.0 if forever else min(left, max(self.run_s / RUN_LOG_LINES, 0.01)))
-                if forever or len(job.logs) < RUN_LOG_LINES or self.faults.active("echo-key"):
+                hostile_logs = self.faults.active("echo-key") or self.faults.active(
+                    "key-in-disguise"
+                )
+                if forever or len(job.logs) < RUN_LOG_LINES or hostile_logs:
                     job.log("Still working…" if forever else self._filler(job))
                     self.cond.notify_all()
             self._complete(job, *outcome)
@@ -170,6 +173,9 @@ class Backend:
         """A running job's log line (echo-key: the hostile one, so it is the latest)."""
         if self.faults.active("echo-key"):
             return hostile.log_line(job.key)
+        if self.faults.active("key-in-disguise"):  # each disguise in turn, as the latest line
+            lines = attacks.disguised_logs(job.key)
+            return lines[len(job.logs) % len(lines)]
         return "Filling the new area…"
 
     def _queued_step(self, job: Job) -> bool:
