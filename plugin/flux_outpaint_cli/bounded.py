@@ -94,7 +94,7 @@ def _limit_for(head: bytes) -> int | None:
             width, height = image.size
     except Exception:  # noqa: BLE001 - any failure to read a header: not an image we know
         return None
-    return min(MAX_INPUT_BYTES, width * height * 8 + SLACK_BYTES)
+    return min(MAX_INPUT_BYTES, int(width) * int(height) * 8 + SLACK_BYTES)
 
 
 def read_stream(stream: BinaryIO, name: str) -> bytes:
@@ -154,7 +154,7 @@ def read_input(path: Path | None, name: str, stdin: BinaryIO, deadline_s: float)
             return read_stream(stdin, name)
         try:
             with open(path, "rb", buffering=0) as stream:  # a FIFO's open waits for a writer
-                return read_stream(stream, name)  # type: ignore[arg-type]
+                return read_stream(stream, name)
         except OSError as exc:
             raise InputError(f"Cannot read {name}: {exc.strerror or exc}") from None
 

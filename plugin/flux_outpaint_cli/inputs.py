@@ -15,7 +15,6 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from flux_outpaint import framing, geometry, planning
 from flux_outpaint.errors import InputError
@@ -23,6 +22,7 @@ from PIL import Image
 
 from . import bounded, metadata, outputs
 from . import photo as ph
+from .args import Options
 
 STDIN = "-"
 
@@ -76,7 +76,10 @@ def peek(data: bytes | None, path: Path | None, name: str) -> tuple[Image.Image,
 
 
 def frame(
-    args: Any, size: tuple[int, int], alpha_bounds: Callable[[], geometry.Rect | None], name: str
+    args: Options,
+    size: tuple[int, int],
+    alpha_bounds: Callable[[], geometry.Rect | None],
+    name: str,
 ) -> framing.Framing:
     """The output area for an upright image of ``size``: the sides given (``--left`` …,
     ``--to``, ``--aspect``), else the image's transparent margins.  The image is its own
@@ -106,7 +109,7 @@ def frame(
     return framing.frame(auto, w, h, dataclasses.asdict(exp))
 
 
-def inspect(raw: str, args: Any, stdin: Callable[[str, float], bytes]) -> Item:
+def inspect(raw: str, args: Options, stdin: Callable[[str, float], bytes]) -> Item:
     """``stdin(name, seconds)``: the bytes of standard input, read within ``seconds``."""
     path = None if raw == STDIN else Path(raw)
     name = "stdin" if path is None else raw
@@ -176,7 +179,7 @@ def read_stdin(name: str, seconds: float) -> bytes:
         return bounded.read_input(None, name, sys.stdin.buffer, seconds)
     # Not closed here: a reader left behind still reads it (the descriptor must not be
     # reused under it); it closes when the last reference goes.
-    return bounded.read_input(None, name, raw, seconds)  # type: ignore[arg-type]
+    return bounded.read_input(None, name, raw, seconds)
 
 
 def reference_box(item_plan: planning.Plan, origin: tuple[int, int]) -> tuple[int, int, int, int]:

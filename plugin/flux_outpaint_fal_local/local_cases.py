@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .matrix import CLI, KEY, _sample_png, stable
-from .server import start_server
+from .server import LocalServer, start_server
 
 # case → (what it is, the exit status, a fragment of the last line; "" for a result)
 CASES: dict[str, tuple[str, int, str]] = {
@@ -124,7 +124,9 @@ def run_case(name: str, workdir: Path) -> LocalRow:
     return LocalRow(name, code, stable(line)[:200], submits, leftovers)
 
 
-def _signalled(server, argv: list[str], env: dict, sig: str) -> tuple[int, bytes]:
+def _signalled(
+    server: LocalServer, argv: list[str], env: dict[str, str], sig: str
+) -> tuple[int, bytes]:
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     started = time.monotonic()
     while time.monotonic() - started < 60:  # until fal runs it
