@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fakes import FakeFal, Reply, status
 from flux_outpaint import errors, payload
 from flux_outpaint.geometry import Expansion, from_numbers
 from flux_outpaint.imageinfo import check_header
@@ -42,58 +43,12 @@ def journal(tmp_path: Path) -> Journal:
     return Journal(tmp_path / "data" / "journal.jsonl")
 
 
-class Fal:
-    """fal's queue in a few lines: a submit, a scripted list of statuses, a result, an image."""
-
-    def __init__(
-        self,
-        state: str = "COMPLETED",
-        result: dict | None = None,
-        statuses: list[dict] | None = None,
-        image: bytes = PNG,
-        result_status: int = 200,
-    ) -> None:
-        self.state = state
-        self.result = result or {"images": [{"url": "https://v3b.fal.media/o.png"}]}
-        self.statuses = list(statuses or [])
-        self.image, self.result_status = image, result_status
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        path = request.url.path
-        if request.method == "POST":
-            if path.endswith("/outpaint"):
-                h = handle(RID)
-                return httpx.Response(
-                    200,
-                    json={
-                        "request_id": RID,
-                        "status": "IN_QUEUE",
-                        "queue_position": 0,
-                        "status_url": h.status_url,
-                        "response_url": h.response_url,
-                        "cancel_url": h.cancel_url,
-                    },
-                )
-            return httpx.Response(500)
-        if path.endswith("/status"):
-            if self.statuses:
-                body = self.statuses.pop(0)
-                return httpx.Response(200 if body["status"] == "COMPLETED" else 202, json=body)
-            code = 200 if self.state == "COMPLETED" else 202
-            return httpx.Response(code, json={"status": self.state, "logs": []})
-        if path.endswith("/cancel"):
-            return httpx.Response(202, json={"status": "CANCELLATION_REQUESTED"})
-        if request.url.host == "v3b.fal.media":
-            return httpx.Response(200, headers={"content-type": "image/png"}, content=self.image)
-        return httpx.Response(self.result_status, json=self.result)
-
-    def count(self, method: str, suffix: str = "") -> int:
-        return sum(1 for r in self.requests if r.method == method and r.url.path.endswith(suffix))
+def fake_fal(image: bytes = PNG, **routes: list[Reply]) -> FakeFal:
+    """fal that answers a submit as request RID and serves ``image`` as its result."""
+    return FakeFal(ids=[RID], image=image, **routes)
 
 
-def client_for(fal: Fal) -> FalQueueClient:
+def client_for(fal: FakeFal) -> FalQueueClient:
     return FalQueueClient(BASE, KEY, transport=httpx.MockTransport(fal), use_stream=False)
 
 
@@ -116,11 +71,11 @@ def encoder(rgba: bytes, width: int, height: int, encoding: payload.Encoding) ->
 
 
 def test_a_job_reports_each_phase_in_order_and_journals_the_request(journal):
-    fal = Fal(
-        statuses=[
-            {"status": "IN_QUEUE", "queue_position": 1},
-            {"status": "IN_PROGRESS", "logs": [{"message": "step", "timestamp": "1"}]},
-            {"status": "COMPLETED", "logs": []},
+    fal = fake_fal(
+        status=[
+            status("IN_QUEUE", queue_position=1),
+            status("IN_PROGRESS", logs=[{"message": "step", "timestamp": "1"}]),
+            status("COMPLETED"),
         ]
     )
     seen: list[Progress] = []
@@ -135,7 +90,7 @@ def test_a_job_reports_each_phase_in_order_and_journals_the_request(journal):
     assert (Phase.QUEUED, 1) in [(p.phase, p.queue_position) for p in seen]
     assert "step" in [p.log_line for p in seen if p.phase is Phase.RUNNING]
     assert all(p.request_id is None for p in seen[:2]) and seen[-1].request_id == RID
-    assert fal.count("POST", "/outpaint") == 1
+    assert fal.count("submit") == 1
     entry = journal.find(RID)
     assert entry.state == "downloaded" and Path(entry.result_path).read_bytes() == PNG
     assert entry.purpose["tool"] == "test"
@@ -143,22 +98,20 @@ def test_a_job_reports_each_phase_in_order_and_journals_the_request(journal):
 
 
 def test_a_failure_after_the_submit_names_the_request_and_is_journaled(journal):
-    fal = Fal(
-        result={"detail": [{"loc": ["body", "expand_left"], "msg": "bad", "type": "value_error"}]},
-        result_status=422,
-    )
+    detail = [{"loc": ["body", "expand_left"], "msg": "bad", "type": "value_error"}]
+    fal = fake_fal(result=[httpx.Response(422, json={"detail": detail})])
     with pytest.raises(errors.ValidationError) as info:
         run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
     assert info.value.request_id == RID
     assert RID in errors.user_message(info.value)
     assert journal.find(RID).state == "failed"
-    assert fal.count("POST", "/outpaint") == 1
+    assert fal.count("submit") == 1
 
 
 def test_a_cancel_before_the_submit_sends_nothing(journal):
     cancel = threading.Event()
     cancel.set()
-    fal = Fal()
+    fal = fake_fal()
     with pytest.raises(errors.CancelledError) as info:
         run_job(job(), client=client_for(fal), journal=journal, encoder=encoder, cancel=cancel)
     assert info.value.request_id is None
@@ -167,7 +120,7 @@ def test_a_cancel_before_the_submit_sends_nothing(journal):
 
 def test_a_cancel_while_waiting_cancels_on_fal_and_marks_the_journal(journal):
     cancel = threading.Event()
-    fal = Fal(state="IN_PROGRESS")
+    fal = fake_fal(status=[status("IN_PROGRESS")])
 
     def progress(p: Progress) -> None:
         if p.phase is Phase.RUNNING:
@@ -183,7 +136,7 @@ def test_a_cancel_while_waiting_cancels_on_fal_and_marks_the_journal(journal):
             cancel=cancel,
         )
     assert info.value.request_id == RID
-    assert fal.count("PUT", "/cancel") == 1
+    assert fal.count("cancel") == 1
     assert journal.find(RID).state == "cancelled"
 
 
@@ -204,30 +157,34 @@ def test_about_request_names_only_errors_that_name_none():
 def test_recover_fetches_a_completed_request_without_submitting(journal):
     journal.record_submit(handle("r1"), {})
     journal.mark("r1", "failed", error="connection lost while waiting")
-    fal = Fal()
+    fal = fake_fal()
     assert recover("r1", client_for(fal), journal) == (PNG, "image/png")
-    assert [r.method for r in fal.requests] == ["GET", "GET", "GET"]
-    assert str(fal.requests[0].url).startswith(handle("r1").status_url)
+    assert [(name, r.method) for name, r in fal.requests] == [
+        ("status", "GET"),
+        ("result", "GET"),
+        ("file", "GET"),
+    ]
+    assert str(fal.requests[0][1].url).startswith(handle("r1").status_url)
     entry = journal.find("r1")
     assert entry.state == "downloaded" and Path(entry.result_path).read_bytes() == PNG
 
 
 def test_recover_uses_the_cache_first(journal):
     journal.store_result("r1", PNG, "image/png")
-    fal = Fal()
+    fal = fake_fal()
     assert recover("r1", client_for(fal), journal) == (PNG, "image/png")
     assert fal.requests == []
 
 
 def test_recover_an_id_the_journal_never_saw(journal):
-    fal = Fal()
+    fal = fake_fal()
     assert recover("r9", client_for(fal), journal)[0] == PNG
-    assert fal.requests[0].url.path == "/fal-ai/flux-2-pro/requests/r9/status"
+    assert fal.requests[0][1].url.path == "/fal-ai/flux-2-pro/requests/r9/status"
 
 
 @pytest.mark.parametrize(("state", "word"), [("IN_PROGRESS", "running"), ("IN_QUEUE", "queued")])
 def test_recover_of_an_unfinished_request_says_so(journal, state, word):
-    fal = Fal(state=state)
+    fal = fake_fal(status=[status(state)])
     with pytest.raises(errors.ResultUnavailableError, match=f"still {word}") as info:
         recover("r1", client_for(fal), journal)
     assert info.value.request_id == "r1"
@@ -235,26 +192,11 @@ def test_recover_of_an_unfinished_request_says_so(journal, state, word):
 
 
 def test_recover_reports_the_models_error(journal):
-    class Failed(Fal):
-        def __call__(self, request):
-            if request.url.path.endswith("/r1"):
-                self.requests.append(request)
-                return httpx.Response(
-                    422,
-                    json={
-                        "detail": [
-                            {
-                                "loc": ["body", "expand_top"],
-                                "msg": "too large",
-                                "type": "value_error",
-                            }
-                        ]
-                    },
-                )
-            return super().__call__(request)
+    detail = [{"loc": ["body", "expand_top"], "msg": "too large", "type": "value_error"}]
+    fal = fake_fal(result=[httpx.Response(422, json={"detail": detail})])
 
     with pytest.raises(errors.ValidationError, match="expand_top") as info:
-        recover("r1", client_for(Failed()), journal)
+        recover("r1", client_for(fal), journal)
     assert info.value.request_id == "r1"
     assert not os.path.exists(journal.results_dir)
 
@@ -265,7 +207,7 @@ def test_recover_reports_the_models_error(journal):
 def test_an_unwritable_journal_stops_the_job_before_anything_is_sent(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    fal = Fal()
+    fal = fake_fal()
     with pytest.raises(errors.StorageError, match="nothing was sent") as info:
         run_job(
             job(),
@@ -283,7 +225,7 @@ def test_a_disk_without_room_for_the_result_stops_the_job_before_anything_is_sen
     monkeypatch.setattr(
         "flux_outpaint.journal.shutil.disk_usage", lambda p: real._replace(free=512 * 1024)
     )
-    fal = Fal()
+    fal = fake_fal()
     with pytest.raises(errors.StorageError, match="Not enough free space"):
         run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
     assert fal.requests == []
@@ -296,14 +238,14 @@ def test_a_journal_that_fails_after_the_submit_cancels_the_request_and_names_it(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Journal, "record_submit", full)
-    fal = Fal(state="IN_PROGRESS")
+    fal = fake_fal(status=[status("IN_PROGRESS")])
     with pytest.raises(errors.StorageError) as info:
         run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
     assert info.value.request_id == RID
     assert "No space left on device" in str(info.value) and "cancelled on fal" in str(info.value)
     assert RID in errors.user_message(info.value)
-    assert fal.count("POST", "/outpaint") == 1 and fal.count("PUT", "/cancel") == 1
-    assert fal.count("GET", "/status") == 0  # nothing waited on a request it could not keep
+    assert fal.count("submit") == 1 and fal.count("cancel") == 1
+    assert fal.count("status") == 0  # nothing waited on a request it could not keep
 
 
 @pytest.mark.parametrize(
@@ -319,7 +261,7 @@ def test_a_journal_that_fails_after_the_submit_cancels_the_request_and_names_it(
 def test_a_bad_result_names_the_request_is_journaled_and_is_never_cached(
     journal, image, url, needle
 ):
-    fal = Fal(image=image, result={"images": [{"url": url}]})
+    fal = fake_fal(image, result=[httpx.Response(200, json={"images": [{"url": url}]})])
     with pytest.raises(errors.ResultError, match=re.escape(needle)) as info:
         run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
     assert info.value.request_id == RID and RID in errors.user_message(info.value)
@@ -334,7 +276,7 @@ def test_an_unexpected_failure_after_the_submit_still_names_the_request(journal,
 
     monkeypatch.setattr(FalQueueClient, "download", broken)
     with pytest.raises(errors.OutpaintError, match="ValueError") as info:
-        run_job(job(), client=client_for(Fal()), journal=journal, encoder=encoder)
+        run_job(job(), client=client_for(fake_fal()), journal=journal, encoder=encoder)
     assert info.value.request_id == RID
     assert journal.find(RID).state == "failed"
 
@@ -342,7 +284,7 @@ def test_an_unexpected_failure_after_the_submit_still_names_the_request(journal,
 def test_in_flight_lists_a_request_while_it_runs_and_forgets_it_after(journal):
     in_flight = InFlight()
     seen: list[list[str]] = []
-    fal = Fal(statuses=[{"status": "IN_PROGRESS", "logs": []}, {"status": "COMPLETED"}])
+    fal = fake_fal(status=[status("IN_PROGRESS"), status("COMPLETED")])
     run_job(
         job(),
         client=client_for(fal),
@@ -365,7 +307,7 @@ def test_a_cancel_after_completion_keeps_the_request_recoverable(journal):
     with pytest.raises(errors.CancelledError, match="already finished") as info:
         run_job(
             job(),
-            client=client_for(Fal()),
+            client=client_for(fake_fal()),
             journal=journal,
             encoder=encoder,
             on_progress=progress,
@@ -377,9 +319,8 @@ def test_a_cancel_after_completion_keeps_the_request_recoverable(journal):
 
 def test_journal_lines_never_hold_the_key_or_its_halves(journal):
     secret_half = KEY.split(":")[1]
-    fal = Fal(
-        result={"detail": f"failed for {secret_half}\x1b]0;x\x07"},
-        result_status=500,
+    fal = fake_fal(
+        result=[httpx.Response(500, json={"detail": f"failed for {secret_half}\x1b]0;x\x07"})]
     )
     with pytest.raises(errors.ServerError):
         run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
@@ -390,16 +331,16 @@ def test_journal_lines_never_hold_the_key_or_its_halves(journal):
 def test_recover_checks_the_cached_copy_and_fetches_a_damaged_one_again(journal):
     journal.record_submit(handle("r1"), {"request_output": [28, 10]})
     journal.store_result("r1", PNG[:40], "image/png")  # cut short by an older version
-    fal = Fal()
+    fal = fake_fal()
     assert recover("r1", client_for(fal), journal) == (PNG, "image/png")
-    assert fal.count("GET") == 3
+    assert [name for name, _ in fal.requests] == ["status", "result", "file"]
     assert journal.cached_result("r1") == (PNG, "image/png")
 
 
 def test_a_whole_result_of_the_wrong_size_is_kept_for_the_caller_to_refuse(journal):
     # Paid for and whole: cached and handed back; placing it is what the caller refuses.
     wrong = encode_png(bytes(20 * 10 * 4), 20, 10, 4)
-    fal = Fal(image=wrong)
+    fal = fake_fal(wrong)
     result = run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
     assert result.data == wrong and journal.cached_result(RID) == (wrong, "image/png")
     with pytest.raises(errors.ResultError, match="fal returned 20×10 instead of"):

@@ -5,10 +5,15 @@ every output (nothing is sent while any output would collide or overwrite an inp
 run the jobs, ``--jobs`` at a time, each in a worker thread while the main thread only
 waits, so Ctrl-C is handled at once: the first cancels every request in flight on fal
 (each is marked ``cancelled`` in the journal and named on stderr), writes nothing more and
-exits 130; a second one exits at once.  A batch ends with a summary line.
+exits 130; a second one exits at once.  SIGTERM and SIGHUP do the same (``signals``) and
+exit 143 and 129.  A batch ends with a summary line.
 
 Exit status: 0 every output written, 1 a failure or a skipped input, 2 usage error,
-130 Ctrl-C.
+130 Ctrl-C, 143 SIGTERM, 129 SIGHUP.
+
+``main(argv)`` leaves the process as it found it (log handlers, the SIGINT handler), so it can
+run many times in one process; only the console command (``entry``) ends the process, and
+only it leaves at once, threads and all, on the second Ctrl-C (``QuitNow``).
 """
 
 from __future__ import annotations
@@ -20,10 +25,11 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from concurrent.futures import CancelledError as FutureCancelled
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from flux_outpaint import payload
 from flux_outpaint.errors import (
@@ -41,10 +47,10 @@ from flux_outpaint.errors import (
 from flux_outpaint.journal import Journal, default_journal_path
 from flux_outpaint.queue_client import FalQueueClient
 
-from . import imageio, inputs, jobs, outputs, recover
+from . import imageio, inputs, jobs, outputs, recover, signals
 from . import photo as ph
-from .args import parse_args
-from .connection import local_server, server_and_key
+from .args import Options, parse_args
+from .connection import LocalFal, local_server, server_and_key
 from .console import BoardLog, Console
 from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG, UsageError
 from .progress import ProgressBoard
@@ -80,17 +86,35 @@ class Tally:
         }
 
 
+class QuitNow(BaseException):
+    """The second Ctrl-C: leave at once.  Raised out of ``main``; what was in flight is not
+    waited for (the requests still running were named on stderr), so the process must end
+    without joining its threads: ``entry`` does that."""
+
+    code = EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.recover is not None:
-        return recover.run(args)
-    return outpaint(args)
+    """The command line, as an exit status.  Usage errors and ``--help`` leave through
+    argparse's ``SystemExit`` (2 and 0) as usual; a second Ctrl-C raises ``QuitNow``."""
+    try:
+        args = parse_args(argv)
+        with signals.handled():  # SIGTERM / SIGHUP: the Ctrl-C path, their own exit status
+            if args.recover is not None:
+                return recover.run(args)
+            return outpaint(args)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP before any request
+        print("Cancelled", file=sys.stderr)
+        return signals.exit_code(exc)
+    except ConfigError as exc:
+        print(user_message(exc), file=sys.stderr)
+        return EXIT_FAILED
 
 
 # -- outpainting ------------------------------------------------------------------------------
 
 
-def outpaint(args: Any) -> int:
+def outpaint(args: Options) -> int:
     names = ["stdin" if raw == inputs.STDIN else raw for raw in args.inputs]
     board = ProgressBoard(names, quiet=args.quiet)
     console = Console(args, board)
@@ -136,7 +160,7 @@ def outpaint(args: Any) -> int:
     if not ready:
         _summary(args, tally, console, board, len(names))
         return EXIT_FAILED
-    server = None
+    server: LocalFal | None = None
     try:
         if args.local:
             server = local_server()
@@ -150,9 +174,6 @@ def outpaint(args: Any) -> int:
         return EXIT_FAILED
     # The client's TLS setup takes a moment: it happens while the first input is read.
     client = jobs.Lazy(FalQueueClient, base_url, key)
-    if args.verbose:
-        logging.getLogger("flux_outpaint").addHandler(BoardLog(board))
-        logging.getLogger("flux_outpaint").setLevel(logging.INFO)
     secrets = (key,)
     cancel = threading.Event()
     runner = jobs.Runner(
@@ -176,22 +197,62 @@ def outpaint(args: Any) -> int:
         background_writes=len(ready) > 1,
         verbose=args.verbose,
     )
-    try:
-        code = _run_all(args, ready, runner, tally, console, board, secrets, cancel)
-    finally:
-        runner.close()
-        with contextlib.suppress(Exception):  # a client that failed to start failed its jobs
-            client.result().close()
-        if server is not None:
-            server.stop()
+    with _verbose_log(board, args.verbose), _sigint_restored():
+        try:
+            code = _run_all(args, ready, runner, tally, console, board, secrets, cancel)
+        except QuitNow:
+            raise  # leaving at once: nothing in flight is waited for
+        except BaseException:
+            _close(runner, client, server)
+            raise
+        _close(runner, client, server)
     _summary(args, tally, console, board, len(names))
-    if code == EXIT_INTERRUPTED:
+    if code != EXIT_OK:  # interrupted: 130, or 128 + the signal's number
         return code
     return EXIT_OK if tally.failed == 0 and tally.skipped == 0 else EXIT_FAILED
 
 
+def _close(runner: jobs.Runner, client: jobs.Lazy[FalQueueClient], server: LocalFal | None) -> None:
+    runner.close()
+    with contextlib.suppress(Exception):  # a client that failed to start failed its jobs
+        client.result().close()
+    if server is not None:
+        server.stop()
+
+
+@contextlib.contextmanager
+def _verbose_log(board: ProgressBoard, verbose: bool) -> Iterator[None]:
+    """-v: the core's log lines through the board while the jobs run, and only then."""
+    if not verbose:
+        yield
+        return
+    log = logging.getLogger("flux_outpaint")
+    handler, level = BoardLog(board), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _sigint_restored() -> Iterator[None]:
+    """The SIGINT handler as it was before the run, whatever the run installed (after the
+    first Ctrl-C, ``_run_all`` installs one that quits at once; ``signals.handled`` puts
+    SIGTERM and SIGHUP back)."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main_thread else None
+    try:
+        yield
+    finally:
+        if main_thread and previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
 def _run_all(
-    args: Any,
+    args: Options,
     items: list[inputs.Item],
     runner: jobs.Runner,
     tally: Tally,
@@ -204,25 +265,26 @@ def _run_all(
     pending: dict[Future[Any], inputs.Item] = {
         pool.submit(runner.run, item): item for item in items
     }
-    interrupted = False
+    interrupted: int | None = None  # the exit status once interrupted
     try:
         while pending:
             try:
                 _collect(pending, tally, console, board, secrets, runner.journal)
-            except KeyboardInterrupt:
-                if interrupted:  # the second one, before the handler below took over
-                    _quit_now(pending, console)
-                interrupted = True
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (signals.Stopped)
+                if interrupted is not None:  # the second one, before the handler took over
+                    _quit_now(pending, console, signals.exit_code(exc))
+                interrupted = signals.exit_code(exc)
                 cancel.set()
-                signal.signal(signal.SIGINT, lambda *_: _quit_now(pending, console))
+                signals.on_every_stop(lambda code: _quit_now(pending, console, code))
+                why = "Cancelling" if interrupted == EXIT_INTERRUPTED else "Stopped by a signal"
                 console.error(
-                    "Cancelling: every request in flight is cancelled on fal "
+                    f"{why}: every request in flight is cancelled on fal "
                     "(Ctrl-C again quits at once)"
                 )
                 pool.shutdown(wait=False, cancel_futures=True)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    return EXIT_INTERRUPTED if interrupted else EXIT_OK
+    return EXIT_OK if interrupted is None else interrupted
 
 
 def _collect(
@@ -325,24 +387,30 @@ def _count_cost(item: inputs.Item, tally: Tally) -> None:
     tally.cost_usd += item.plan.cost_usd * sent
 
 
-def _quit_now(pending: dict[Future[Any], inputs.Item], console: Console) -> None:
-    """The second Ctrl-C: name the requests still in flight and leave at once.
+def _quit_now(
+    pending: dict[Future[Any], inputs.Item], console: Console, code: int = EXIT_INTERRUPTED
+) -> NoReturn:
+    """The second Ctrl-C (or signal): name the requests still in flight, remove the outputs
+    being written, and leave at once (``QuitNow`` with ``code``).
 
     Writes to stderr directly: the board's lock may be held by the code this interrupted.
     """
+    outputs.remove_parts()
     lines = [
         f"{item.name}: request {rid} may still run on fal; {recover.hint(rid)}\n"
         for item in list(pending.values())
-        for rid in (item.request_ids or [item.request_id])
+        for rid in (item.request_ids or ([item.request_id] if item.request_id else []))
         if rid
     ]
     with contextlib.suppress(OSError):
         sys.stderr.write("".join(lines) + "Quit\n")
         sys.stderr.flush()
-    os._exit(EXIT_INTERRUPTED)
+    quit_ = QuitNow()
+    quit_.code = code
+    raise quit_
 
 
-def _summary(args: Any, tally: Tally, console: Console, board: ProgressBoard, n: int) -> None:
+def _summary(args: Options, tally: Tally, console: Console, board: ProgressBoard, n: int) -> None:
     if args.json:
         console._print(json.dumps(tally.as_json()))
     elif n > 1 or tally.cancelled:
@@ -350,7 +418,7 @@ def _summary(args: Any, tally: Tally, console: Console, board: ProgressBoard, n:
 
 
 def dry_run(
-    args: Any, items: list[inputs.Item], tally: Tally, console: Console, board: ProgressBoard
+    args: Options, items: list[inputs.Item], tally: Tally, console: Console, board: ProgressBoard
 ) -> int:
     for item in items:
         try:
@@ -427,14 +495,11 @@ def entry() -> None:
     """The console command ``flux-outpaint``."""
     try:
         code = main()
-    except KeyboardInterrupt:
-        print("Cancelled", file=sys.stderr)
-        code = EXIT_INTERRUPTED
-    except ConfigError as exc:
-        print(user_message(exc), file=sys.stderr)
-        code = EXIT_FAILED
+    except QuitNow as quit_:
+        # Threads still wait on the network: ending the process is the only way out now.
+        os._exit(quit_.code)
     sys.stdout.flush()
     sys.exit(code)
 
 
-__all__ = ["entry", "imageio", "main"]
+__all__ = ["QuitNow", "entry", "imageio", "main"]

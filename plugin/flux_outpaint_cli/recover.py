@@ -35,8 +35,8 @@ from flux_outpaint.queue_client import FalQueueClient
 
 from . import imageio, jobs, outputs
 from . import photo as ph
-from .args import RECOVER_LATEST
-from .connection import local_server, make_client
+from .args import RECOVER_LATEST, Options
+from .connection import LocalFal, local_server, make_client
 from .console import Console
 from .exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROG, UsageError
 from .inputs import STDIN, Item
@@ -150,7 +150,9 @@ def rebuild(
         )
 
 
-def result_bytes(entry: JournalEntry, journal: Journal, client_factory) -> tuple[bytes, str]:
+def result_bytes(
+    entry: JournalEntry, journal: Journal, client_factory: Callable[[], FalQueueClient]
+) -> tuple[bytes, str]:
     """The cached result, else fetched from fal (a client is made only then)."""
     cached = journal.cached_result(entry.request_id)
     if cached is not None:
@@ -162,7 +164,7 @@ def result_bytes(entry: JournalEntry, journal: Journal, client_factory) -> tuple
         client.close()
 
 
-def run(args: Any) -> int:
+def run(args: Options) -> int:
     """``flux-outpaint --recover [REQUEST_ID] [IN] [-o OUT]``: exit status as for a run."""
     journal = Journal(default_journal_path())
     wanted = None if args.recover == RECOVER_LATEST else args.recover
@@ -174,7 +176,7 @@ def run(args: Any) -> int:
         return EXIT_USAGE
     board = ProgressBoard(["recover"], quiet=args.quiet)
     console = Console(args, board)
-    server = None
+    server: LocalFal | None = None
 
     def client() -> FalQueueClient:
         nonlocal server
@@ -195,8 +197,7 @@ def run(args: Any) -> int:
         outputs.check_free(item.target, args.force)
         board.update(item.name, "fetching", request_id=rid)
         data, _ = result_bytes(entry, journal, client)
-        runner = jobs.Runner(
-            None,  # type: ignore[arg-type]  # recover never talks to fal through the runner
+        placer = jobs.Placer(
             journal,
             board,
             jobs.Settings(
@@ -211,7 +212,7 @@ def run(args: Any) -> int:
             threading.Event(),
             background_writes=False,
         )
-        written = runner.place(item, photo, data, rid, time.monotonic())
+        written = placer.place(item, photo, data, rid, time.monotonic())
         assert not isinstance(written, Future)
     except UsageError as exc:
         console.error(f"{PROG}: {exc}")
@@ -234,7 +235,7 @@ def run(args: Any) -> int:
 
 
 def _raw(
-    args: Any,
+    args: Options,
     entry: JournalEntry,
     journal: Journal,
     client: Callable[[], FalQueueClient],

@@ -12,11 +12,14 @@ GdkPixbuf); every chunk draws its own bytes, so nothing repeats.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from flux_outpaint import colormatch, grain
 from flux_outpaint.framing import Placement
 from flux_outpaint.geometry import Rect
 from flux_outpaint.grain import NONE, Grain
 from flux_outpaint.planning import Plan
+from gi.repository import Gimp
 
 from . import pixels
 
@@ -31,7 +34,13 @@ def field_areas(where: Placement, width: int, height: int) -> list[Rect]:
 
 
 def decide(
-    layer, layer_rect: Rect, original: Rect, where: Placement, plan: Plan, rgba: bytes, size
+    layer: Gimp.Drawable,
+    layer_rect: Rect,
+    original: Rect,
+    where: Placement,
+    plan: Plan,
+    rgba: bytes,
+    size: tuple[int, int],
 ) -> Grain:
     """The grain the enlarged band needs: the source ``layer``'s noise (``layer_rect`` its
     place on the image, ``original`` the reference's, both before any growth) just inside the
@@ -65,7 +74,10 @@ def _with_alpha(rgb: bytes, count: int) -> bytes:
     return bytes(out)
 
 
-def enlarging(rgba: bytes, width: int, height: int, made: Grain) -> tuple[bytes, object]:
+Overlay = Callable[[Rect], "tuple[bytes, int] | None"]
+
+
+def enlarging(rgba: bytes, width: int, height: int, made: Grain) -> tuple[bytes, Overlay | None]:
     """What ``pixels.enlarger`` needs to add ``made`` while it enlarges ``rgba``: the pixels
     with room made for the noise, and the overlay of each rectangle.
 

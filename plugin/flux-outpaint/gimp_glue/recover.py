@@ -13,6 +13,8 @@ each result comes from the cache or is fetched from fal by its id.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flux_outpaint import colormatch, imageinfo, pipeline, settings, variations
 from flux_outpaint.errors import InputError, OutpaintError, ResultError, about_request
 from flux_outpaint.framing import Placement
@@ -24,12 +26,20 @@ from . import grainfill, pixels, session, source, worker
 from .placement import apply, apply_group
 from .variations import LAYER_NAME as VARIATION_LAYER_NAME
 
+if TYPE_CHECKING:
+    import threading
+
+    from flux_outpaint.journal import Journal, JournalEntry
+    from flux_outpaint.queue_client import FalQueueClient
+
+    from .worker import Report
+
 LAYER_NAME = "Outpaint (recovered)"
 # A finished request is "completed" on fal's side, "downloaded" once its image is cached.
 _DONE_STATES = ("downloaded", "completed")
 
 
-def find_entry(journal, request_id: str | None):
+def find_entry(journal: Journal, request_id: str | None) -> JournalEntry:
     if request_id:
         entry = journal.find(request_id)
         if entry is None:
@@ -41,7 +51,7 @@ def find_entry(journal, request_id: str | None):
     return max(found, key=lambda e: e.updated_at or "")
 
 
-def _fetch(run_mode, request_id: str, journal, secrets: list[str]) -> bytes:
+def _fetch(run_mode: Gimp.RunMode, request_id: str, journal: Journal, secrets: list[str]) -> bytes:
     """From fal, in the worker thread (the main thread keeps pumping)."""
     got = _fetch_all(run_mode, [request_id], journal, secrets)[request_id]
     if isinstance(got, OutpaintError):
@@ -49,14 +59,18 @@ def _fetch(run_mode, request_id: str, journal, secrets: list[str]) -> bytes:
     return got
 
 
-def _fetch_all(run_mode, request_ids: list[str], journal, secrets: list[str]) -> dict:
+def _fetch_all(
+    run_mode: Gimp.RunMode, request_ids: list[str], journal: Journal, secrets: list[str]
+) -> dict[str, bytes | OutpaintError]:
     """Each request's image from fal, or the error that stopped it (one worker for all)."""
     key = session.api_key(run_mode, secrets)
 
     deadline = settings.deadline_s()
-    extra = {} if deadline is None else {"deadline_s": deadline}
+    extra: session.Deadline = {} if deadline is None else {"deadline_s": deadline}
 
-    def work(client, report, cancel):
+    def work(
+        client: FalQueueClient, report: Report, cancel: threading.Event
+    ) -> dict[str, bytes | OutpaintError]:
         got: dict[str, bytes | OutpaintError] = {}
         for request_id in request_ids:
             try:
@@ -70,7 +84,7 @@ def _fetch_all(run_mode, request_ids: list[str], journal, secrets: list[str]) ->
     return worker.wait_quietly(session.start(key, session.base_url(), work))
 
 
-def where_from(entry, width: int, height: int) -> Placement:
+def where_from(entry: JournalEntry, width: int, height: int) -> Placement:
     recorded = (entry.purpose or {}).get("placement")
     if recorded:
         try:
@@ -81,7 +95,13 @@ def where_from(entry, width: int, height: int) -> Placement:
     return Placement(Rect(0, 0, width, height), Rect(0, 0, 0, 0), Expansion(), 0)
 
 
-def recover(run_mode, image, drawables, config, secrets: list[str]):
+def recover(
+    run_mode: Gimp.RunMode,
+    image: Gimp.Image,
+    drawables: list[Gimp.Drawable],
+    config: Gimp.ProcedureConfig,
+    secrets: list[str],
+) -> Gimp.Layer:
     journal = session.journal()
     wanted = (config.get_property("request-id") or "").strip() or None
     entry = find_entry(journal, wanted)
@@ -107,14 +127,16 @@ def recover(run_mode, image, drawables, config, secrets: list[str]):
     return apply(image, above, rgba, width, height, where, name=LAYER_NAME, grain=grain)
 
 
-def _as_placed(member, rgba: bytes, width: int, height: int, where: Placement) -> bytes:
+def _as_placed(
+    member: JournalEntry, rgba: bytes, width: int, height: int, where: Placement
+) -> bytes:
     """As the run placed it: with the colour correction it measured, if it made one."""
     recorded = member.details.get("color_correction")
     correction = colormatch.Correction.from_json(recorded)
     return correction.apply(rgba, width, height, grainfill.field_areas(where, width, height))
 
 
-def _above(drawables):
+def _above(drawables: list[Gimp.Drawable]) -> Gimp.Layer | None:
     if drawables and len(drawables) == 1:
         try:
             return source.pick_layer(drawables)[0]
@@ -123,12 +145,19 @@ def _above(drawables):
     return None
 
 
-def _one_of_several(entry) -> bool:
+def _one_of_several(entry: JournalEntry) -> bool:
     count = (entry.purpose or {}).get("variations")
     return isinstance(count, int) and count > 1
 
 
-def _recover_run(run_mode, image, above, journal, entry, secrets: list[str]):
+def _recover_run(
+    run_mode: Gimp.RunMode,
+    image: Gimp.Image,
+    above: Gimp.Layer | None,
+    journal: Journal,
+    entry: JournalEntry,
+    secrets: list[str],
+) -> Gimp.GroupLayer:
     """Every finished take of ``entry``'s run, as a group; the ones that cannot come back
     are named in one message (all of them: the procedure fails with that line)."""
     members = variations.run_of(entry, journal.entries(), _DONE_STATES)
@@ -145,7 +174,8 @@ def _recover_run(run_mode, image, above, journal, entry, secrets: list[str]):
     missing = [m.request_id for m in members if m.request_id not in blobs]
     if missing:
         blobs.update(_fetch_all(run_mode, missing, journal, secrets))
-    layers, outcomes = [], []
+    layers: list[tuple[str, bytes, int, int]] = []
+    outcomes: list[variations.Take] = []
     for member in members:
         rid = member.request_id
         number = member.purpose.get("variation")
