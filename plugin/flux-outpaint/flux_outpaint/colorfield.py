@@ -52,7 +52,7 @@ MIN_FLAT = 3
 FADE_FRACTION = 0.5
 TILE = 16
 # A field this small everywhere (8-bit levels) is none: noise, not drift.
-DEAD_FIELD = 1.0
+DEAD_FIELD = 1.5
 # How many cells the journal may carry (a damaged or hostile record is refused beyond it).
 MAX_CELLS = 4096
 
