@@ -20,8 +20,15 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 import numpy as np
 from flux_outpaint import colormatch, imageinfo
-from flux_outpaint.errors import CancelledError, InputError, OutpaintError, about_request
+from flux_outpaint.errors import (
+    CancelledError,
+    InputError,
+    OutpaintError,
+    ResultError,
+    about_request,
+)
 from flux_outpaint.framing import check_size
+from flux_outpaint.grain import NONE
 from flux_outpaint.journal import Journal
 from flux_outpaint.payload import RequestOptions
 from flux_outpaint.pipeline import Job, run_job
@@ -30,9 +37,9 @@ from flux_outpaint.status import Phase, Progress
 from flux_outpaint.variations import Take, failure_line, run_variations
 from PIL import Image
 
-from . import imageio, metadata, outputs
+from . import bounded, imageio, metadata, outputs
 from . import photo as ph
-from .compose import fill, start_canvas
+from .compose import fill, grain_for, new_area, seam_strips, start_canvas
 from .inputs import STDIN, Item, describe, read_input, reference_box
 from .progress import COMPOSING, READING, WRITING, ProgressBoard
 
@@ -72,6 +79,7 @@ class Settings:
     force: bool
     timeout: float
     color_match: bool = True
+    grain_match: bool = True
 
 
 class Runner:
@@ -261,13 +269,28 @@ class Placer:
             self.board.update(name, COMPOSING, elapsed_s=time.monotonic() - t0)
             self._slots.acquire()
             try:
-                returned = open_result(data, item.plan.request_output)
+                end = max(t0 + self.settings.timeout, time.monotonic() + DECODE_GRACE_S)
+                returned = open_result(
+                    data, item.plan.request_output, deadline=end, cancel=self.cancel
+                )
                 check_size(returned.size, item.plan.request_output)
                 if self.settings.color_match:
                     returned = self.color_matched(item, photo, returned, reference)
+                grain = NONE
+                if self.settings.grain_match:
+                    grain = grain_for(photo, item.origin, returned, item.plan)
+                    if self.verbose:
+                        self.board.say(f"{name}: {grain.describe()}")
                 if early is None:
                     early = Lazy(start_canvas, photo, item.plan, item.origin)
-                canvas = fill(early.result(), photo, returned, item.plan, self.settings.seam_blend)
+                canvas = fill(
+                    early.result(),
+                    photo,
+                    returned,
+                    item.plan,
+                    self.settings.seam_blend,
+                    grain=grain,
+                )
                 del returned, early
                 meta = imageio.Metadata(
                     photo.icc,
@@ -333,7 +356,10 @@ class Placer:
             self.board.say(f"{item.name}: {correction.describe()}")
         if correction.is_identity:
             return returned
-        fixed = Image.frombytes("RGBA", rgba.size, correction.apply(pixels))
+        plan, blend = item.plan, self.settings.seam_blend
+        shown = [*new_area(plan), *seam_strips(plan, blend)]
+        areas = colormatch.on_result(shown, plan.placement, rgba.size)
+        fixed = Image.frombytes("RGBA", rgba.size, correction.apply(pixels, *rgba.size, areas))
         return fixed if returned.mode == "RGBA" else fixed.convert(returned.mode)
 
     def _check_cancel(self, rid: str) -> None:
@@ -358,6 +384,7 @@ class Placer:
             "quality": self.settings.quality,
             "seam_blend": self.settings.seam_blend,
             "color_match": self.settings.color_match,
+            "grain_match": self.settings.grain_match,
         }
 
 
@@ -405,15 +432,33 @@ class Lazy(Generic[_T]):
         return self._made[0]
 
 
-def open_result(data: bytes, want: tuple[int, int] | None = None) -> Image.Image:
-    """fal's image, decoded once its header has shown a size worth decoding: the planned
-    ``want`` (or a uniformly smaller one), else no more than any outpaint result."""
-    imageinfo.check_header(data, want)  # the size decides what decoding allocates
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        from flux_outpaint.errors import ResultError
+# Decoding a result may take at least this long whatever is left of --timeout: a true 4 MP
+# result decodes in a fraction of a second, a file built to be slow is left behind.
+DECODE_GRACE_S = 5.0
 
-        raise ResultError(f"fal's image could not be decoded ({type(exc).__name__})") from None
-    return image
+
+def open_result(
+    data: bytes,
+    want: tuple[int, int] | None = None,
+    *,
+    deadline: float | None = None,
+    cancel: threading.Event | None = None,
+) -> Image.Image:
+    """fal's image, decoded once its header has shown a size worth decoding (the planned
+    ``want`` or a uniformly smaller one, else no more than any outpaint result) and a
+    structure that costs no more than its pixels (``imageinfo.check_header``).  The decoding
+    runs where a ``deadline`` (``time.monotonic()``) or ``cancel`` can leave it behind
+    (``bounded.abandonable``)."""
+    imageinfo.check_header(data, want)  # the size decides what decoding allocates
+
+    def decode() -> Image.Image:
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise ResultError(f"fal's image could not be decoded ({type(exc).__name__})") from None
+        return image
+
+    return bounded.abandonable(
+        decode, deadline=deadline, cancel=cancel, what="Decoding fal's image"
+    )

@@ -93,6 +93,7 @@ def rebuild(
             seam_blend = int(p["seam_blend"])
             quality = p.get("quality")
             color_match = p.get("color_match", True) is not False
+            grain_match = p.get("grain_match", True) is not False
             source_path = str(p["input"])
             digest = str(p["input_sha256"])
         except (KeyError, TypeError, ValueError, IndexError):
@@ -144,6 +145,7 @@ def rebuild(
                 "seam_blend": seam_blend,
                 "quality": quality,
                 "color_match": color_match,
+                "grain_match": grain_match,
             },
         )
 
@@ -205,6 +207,7 @@ def run(args: Options) -> int:
                 args.force,
                 args.timeout,
                 recorded["color_match"] and args.color_match,
+                recorded["grain_match"] and args.grain_match,
             ),
             threading.Event(),
             background_writes=False,

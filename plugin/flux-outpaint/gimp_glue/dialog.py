@@ -39,6 +39,7 @@ ROWS = (
     "output-format",
     "seam-blend",
     "color-match",
+    "grain-match",
     "safety-checker",
     "variations",
 )
@@ -97,7 +98,7 @@ def settings(
     title_label = dlg.get_label("sides", f"<b>{heading}</b>", True, False)
     if isinstance(title_label, Gtk.Label):
         title_label.set_xalign(0.0)  # a heading over its rows, on their left edge
-    for name in ("color-match", "safety-checker"):
+    for name in ("color-match", "grain-match", "safety-checker"):
         # the same left edge as the labelled rows
         check = dlg.get_widget(name, Gtk.CheckButton.__gtype__)
         check.set_halign(Gtk.Align.START)

@@ -19,11 +19,12 @@ from flux_outpaint import colormatch, imageinfo, pipeline, settings, variations
 from flux_outpaint.errors import InputError, OutpaintError, ResultError, about_request
 from flux_outpaint.framing import Placement
 from flux_outpaint.geometry import Expansion, Rect
+from flux_outpaint.grain import Grain
 from flux_outpaint.i18n import _
 from flux_outpaint.variations_text import layer_name as take_layer_name
 from gi.repository import Gimp
 
-from . import pixels, session, source, worker
+from . import grainfill, pixels, session, source, worker
 from .placement import apply, apply_group
 
 
@@ -128,16 +129,19 @@ def recover(
             except ResultError:  # damaged in the cache: fetch it again (and check that)
                 data = _fetch(run_mode, request_id, journal, secrets)
         rgba, width, height = pixels.decode(data, want)
-    rgba = _as_placed(entry, rgba)
-    return apply(
-        image, above, rgba, width, height, where_from(entry, width, height), name=layer_name()
-    )
+    where = where_from(entry, width, height)
+    rgba = _as_placed(entry, rgba, width, height, where)
+    grain = Grain.from_json(entry.details.get("grain"))
+    return apply(image, above, rgba, width, height, where, name=layer_name(), grain=grain)
 
 
-def _as_placed(member: JournalEntry, rgba: bytes) -> bytes:
+def _as_placed(
+    member: JournalEntry, rgba: bytes, width: int, height: int, where: Placement
+) -> bytes:
     """As the run placed it: with the colour correction it measured, if it made one."""
     recorded = member.details.get("color_correction")
-    return colormatch.Correction.from_json(recorded).apply(rgba)
+    correction = colormatch.Correction.from_json(recorded)
+    return correction.apply(rgba, width, height, grainfill.field_areas(where, width, height))
 
 
 def _above(drawables: list[Gimp.Drawable]) -> Gimp.Layer | None:
@@ -190,7 +194,7 @@ def _recover_run(
                 raise got
             with about_request(rid):
                 rgba, width, height = pixels.decode(got, pipeline.expected_output(member))
-            rgba = _as_placed(member, rgba)
+            rgba = _as_placed(member, rgba, width, height, where_from(member, width, height))
         except OutpaintError as exc:
             outcomes.append(variations.Take(index, error=exc))
             continue
