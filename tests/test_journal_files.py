@@ -155,9 +155,8 @@ def test_a_young_lock_of_a_process_that_is_gone_is_broken_after_the_grace(tmp_pa
 
 def test_a_live_lock_is_waited_for_then_reported(tmp_path):
     path = tmp_path / "j.lock"
-    with FileLock(path):
-        with pytest.raises(LockTimeout):
-            FileLock(path, wait_s=0.2).acquire()
+    with FileLock(path), pytest.raises(LockTimeout):
+        FileLock(path, wait_s=0.2).acquire()
     assert not path.exists()
 
 

@@ -4,7 +4,6 @@ request (recovering a paid result: test_recovery.py)."""
 from __future__ import annotations
 
 import errno
-import os
 import re
 import shutil
 import threading

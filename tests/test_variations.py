@@ -15,7 +15,7 @@ from flux_outpaint.pipeline import Job
 from flux_outpaint.planning import make_plan
 from flux_outpaint.pngcodec import encode_png
 from flux_outpaint.queue_client import FalQueueClient
-from flux_outpaint.status import Phase, Progress, RequestHandle
+from flux_outpaint.status import Phase, Progress
 from flux_outpaint.variations import (
     MAX_VARIATIONS,
     Take,

@@ -26,19 +26,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flux_outpaint import payload
+from flux_outpaint import recovery as core_recovery
 from flux_outpaint.errors import (
-    AuthError,
     CancelledError,
     ConfigError,
-    ContentPolicyError,
     InputError,
     OutpaintError,
-    ResultUnavailableError,
-    ServerError,
-    ValidationError,
     user_message,
 )
 from flux_outpaint.journal import Journal, default_journal_path
+from flux_outpaint.journal_records import State
 from flux_outpaint.queue_client import FalQueueClient
 
 from . import imageio, jobs, outputs, recovery
@@ -270,8 +267,7 @@ def _collect(
             rid = getattr(exc, "request_id", None) or item.request_id
             msg = user_message(exc, secrets)
             board.finish(item.name, False, "failed")
-            if rid is not None:
-                _mark_unplaced(journal, rid, exc)
+            if rid is not None and _unplaced(journal, rid, exc):
                 msg = f"{msg}; {recovery.hint(rid)}"
             console.error(f"{item.name}: {msg}")
             continue
@@ -290,7 +286,7 @@ def _collect(
                     for t in failed
                     if t.error is not None
                     and t.error.request_id
-                    and not isinstance(t.error, _NO_RESULT)
+                    and _unplaced(journal, t.error.request_id, t.error)
                 ]
                 console.error(f"{item.name}: " + "; ".join([value.failures(secrets), *hints]))
             continue
@@ -311,17 +307,20 @@ def _written(value: jobs.Written, tally: Tally, console: Console, board: Progres
         board.say(f"{item.name}: {note}")
 
 
-# fal said the job itself produced nothing usable: nothing to recover.
-_NO_RESULT = (ContentPolicyError, ValidationError, ServerError, ResultUnavailableError, AuthError)
-
-
-def _mark_unplaced(journal: Journal, rid: str, exc: BaseException) -> None:
-    """A failure after the submit whose result may exist: --recover looks for these."""
-    if isinstance(exc, _NO_RESULT):
-        return
+def _unplaced(journal: Journal, rid: str, exc: BaseException) -> bool:
+    """A failure after the submit whose result can still come back: marked ``unplaced`` for
+    --recover, and True (worth the hint).  False for a request fal made nothing for, one
+    cancelled before it finished, or one that is not in the journal at all."""
+    try:
+        entry = journal.find(rid)
+    except OSError:
+        return False
+    if not core_recovery.worth_a_hint(exc, entry):
+        return False
     # The message printed names the request; the journal has its submit even if this fails.
     with contextlib.suppress(OSError):
-        journal.mark(rid, "unplaced", error=user_message(exc))
+        journal.mark(rid, State.UNPLACED, error=user_message(exc))
+    return True
 
 
 def _count_cost(item: jobs.Item, tally: Tally) -> None:

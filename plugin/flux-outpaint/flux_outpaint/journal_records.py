@@ -260,8 +260,19 @@ class CliFile:
     quality: int | None = None
     color_match: bool = True
     take: TakeOf | None = None
+    outputs: tuple[str, ...] = ()  # every take's output, in take order (version 2 on)
 
     TOOL = "cli"
+
+    def output_of_take(self) -> str | None:
+        """Where this request's image was to be written: its take's own output when the
+        record lists them; else ``output`` for a single run and for take 1 (version 1 wrote
+        take 1's output for every take); None when unknown."""
+        if self.take is None:
+            return self.output
+        if len(self.outputs) >= self.take.number >= 1:
+            return self.outputs[self.take.number - 1]
+        return self.output if self.take.number == 1 else None
 
     @property
     def kind(self) -> str:
@@ -279,6 +290,7 @@ class CliFile:
             self.quality,
             self.color_match,
             take,
+            self.outputs,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -295,6 +307,8 @@ class CliFile:
             "seam_blend": self.seam_blend,
             "color_match": self.color_match,
         }
+        if self.outputs:
+            out["outputs"] = list(self.outputs)
         if self.take is not None:
             out.update(self.take.to_json())
         return out
@@ -310,6 +324,12 @@ class CliFile:
             return None
         if quality is not None and (not isinstance(quality, int) or isinstance(quality, bool)):
             return None
+        listed = data.get("outputs")
+        outputs = (
+            tuple(listed)
+            if isinstance(listed, list) and all(isinstance(o, str) for o in listed)
+            else ()
+        )
         return cls(
             text[0],
             text[1],
@@ -321,6 +341,7 @@ class CliFile:
             quality,
             data.get("color_match", True) is not False,
             TakeOf.from_json(data),
+            outputs,
         )
 
 
