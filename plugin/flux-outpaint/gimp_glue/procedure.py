@@ -9,6 +9,7 @@ left half-changed by a wait.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
 
@@ -22,6 +23,7 @@ from flux_outpaint.errors import (
     user_message,
 )
 from flux_outpaint.framing import Placement, check_size
+from flux_outpaint.journal_records import GimpLayer, State
 from flux_outpaint.planning import MAX_VARIATIONS
 from gi.repository import Gimp, GLib, GObject
 
@@ -126,13 +128,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
         layer, auto.reference, (rect.x, rect.y), plan.request_reference
     )
     pipeline = network()
-    purpose = {
-        "tool": "gimp",
-        "gimp": Gimp.version(),
-        "image": image.get_name() or "",
-        "layer": layer.get_name(),
-        "placement": where.to_json(),
-    }
+    purpose = GimpLayer(Gimp.version(), image.get_name() or "", layer.get_name(), where)
     job = pipeline.Job(reference_rgba=reference, plan=plan, options=options, purpose=purpose)
     extra = {} if deadline is None else {"deadline_s": deadline}
     edit_mask_of = layer if was_mask else None
@@ -140,7 +136,8 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     if count > 1:
         work = takes.network_work(job, count, session.journal(), pixels.encode, extra)
         done = _wait(run_mode, session.start(key, url, work, transport(), count), count)
-        return takes.place(
+        placed: list[str] = []
+        group = takes.place(
             image,
             layer,
             done,
@@ -149,7 +146,10 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
             tuple(secrets),
             edit_mask_of=edit_mask_of,
             flush_displays=flush,
+            placed=placed,
         )
+        _mark_placed(placed)
+        return group
 
     def work(client, report, cancel):
         return pipeline.run_job(
@@ -164,7 +164,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
 
     result = _wait(run_mode, session.start(key, url, work, transport()))
     rgba, width, height = _decoded(result, plan, reference, match)
-    return apply(
+    placed_layer = apply(
         image,
         layer,
         rgba,
@@ -174,6 +174,16 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
         edit_mask_of=edit_mask_of,
         flush_displays=flush,
     )
+    _mark_placed([result.request_id])
+    return placed_layer
+
+
+def _mark_placed(request_ids: list[str]) -> None:
+    """In the journal: these results are in the image (best effort: they are placed)."""
+    journal = session.journal()
+    for request_id in request_ids:
+        with contextlib.suppress(OSError):
+            journal.mark(request_id, State.PLACED)
 
 
 def _decoded(result, plan: planning.Plan, reference: bytes, match: bool) -> tuple[bytes, int, int]:
@@ -197,7 +207,7 @@ def color_matched(
     correction = colormatch.for_plan(rgba, size, reference, plan)
     if correction.is_identity:
         return rgba
-    session.journal().note(request_id, color_correction=correction.to_json())
+    session.journal().note_correction(request_id, correction.to_json())
     return correction.apply(rgba)
 
 

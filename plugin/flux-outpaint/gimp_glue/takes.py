@@ -55,12 +55,14 @@ def place(
     *,
     edit_mask_of=None,
     flush_displays: bool = True,
+    placed: list[str] | None = None,
 ):
-    """The takes that arrived as one group above ``above``; returns the group."""
+    """The takes that arrived as one group above ``above``; returns the group.  The request
+    ids of the takes in it are appended to ``placed``."""
     from flux_outpaint.variations import Take, failure_line
 
     takes = list(takes)
-    layers = []
+    layers, ids = [], []
     for take in takes:
         if take.result is None:
             continue
@@ -70,6 +72,7 @@ def place(
             takes[take.index] = Take(take.index, error=exc)
             continue
         layers.append((LAYER_NAME.format(n=take.index + 1), rgba, width, height))
+        ids.append(take.result.request_id)
     failed = failure_line(takes, secrets)
     if not layers:
         raise OutpaintError(failed)
@@ -81,6 +84,8 @@ def place(
         edit_mask_of=edit_mask_of,
         flush_displays=flush_displays,
     )
+    if placed is not None:
+        placed.extend(ids)
     if failed:
         Gimp.message(failed)
     return group
