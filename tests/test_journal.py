@@ -281,3 +281,42 @@ def test_cache_limits_are_documented():
     assert "RESULT_CACHE_MAX_FILES" in doc and "RESULT_CACHE_MAX_BYTES" in doc
     assert journal_module.RESULT_CACHE_MAX_FILES == 50
     assert journal_module.RESULT_CACHE_MAX_BYTES == 500 * 1024 * 1024
+
+
+def test_compaction_keeps_every_unplaced_request_and_the_newest_settled(journal):
+    for n in range(6):
+        journal.record_submit(handle(f"placed-{n}"), NONE)
+        journal.mark(f"placed-{n}", "placed")
+    journal.record_submit(handle("waiting"), NONE)  # submitted, never finished here
+    journal.record_submit(handle("failed"), NONE)
+    journal.mark("failed", "failed", error="x")
+    journal.record_submit(handle("unplaced"), NONE)
+    journal.mark("unplaced", "unplaced")
+    with journal.path.open("ab") as f:
+        f.write(b"not json\n")
+    before, after = journal.compact(keep_settled=2)
+    assert after < before
+    ids = [e.request_id for e in journal.entries()]
+    assert ids == ["placed-5", "waiting", "failed", "unplaced"]
+    assert all(line.startswith(b"{") for line in journal.path.read_bytes().splitlines())
+
+
+def test_a_large_journal_left_by_an_older_version_is_compacted_at_the_first_append(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(journal_module, "COMPACT_LARGE_BYTES", 20_000)
+    path = tmp_path / "journal.jsonl"
+    old = Journal(path)
+    for n in range(KEEP + 60):
+        old.record_submit(handle(f"r{n}"), NONE)
+        old.mark(f"r{n}", "placed")
+    size = path.stat().st_size
+    assert size > 20_000
+    monkeypatch.setattr(journal_module, "KEEP_SETTLED", KEEP)
+    journal_module._LARGE_SEEN.clear()
+    Journal(path).record_submit(handle("new"), NONE)
+    assert path.stat().st_size < size
+    assert len(Journal(path).entries()) == KEEP + 1
+
+
+KEEP = 10

@@ -12,8 +12,9 @@ A crash can at worst cut the last line short; readers skip such a line, and the 
 starts on a fresh line.
 
 The journal stays bounded: each time it grows past another ``COMPACT_STEP_BYTES`` the writer
-that crossed the step compacts it (``compact``): every request whose result may still be
-unplaced is kept, with the newest ``KEEP_SETTLED`` of the others (placed, failed,
+that crossed the step compacts it (``compact``; also once per process a journal over
+``COMPACT_LARGE_BYTES``, as an older version may have left it): every request whose result
+may still be unplaced is kept, with the newest ``KEEP_SETTLED`` of the others (placed, failed,
 cancelled), and records written by a newer format version are kept as they are.  Kept
 records are copied byte for byte; the new file replaces the old one atomically.
 
@@ -38,6 +39,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +47,23 @@ from . import settings
 from .errors import StorageError, redact, strip_controls
 from .journal_files import FileLock, open_nofollow, write_all
 from .journal_records import (
+    _CORRECTION,
+    _ERROR,
+    _EVENT,
+    _FINISHED,
+    _HANDLE,
+    _HANDLE_KEYS,
+    _ID,
+    _NOTE_EVENT,
+    _OUTPUT,
+    _PURPOSE,
+    _RAW,
+    _RECOVERED,
+    _RESULT_PATH,
+    _STATE,
+    _STATE_EVENT,
+    _SUBMITTED_EVENT,
+    _TIME,
     FORMAT_VERSION,
     VERSION_KEY,
     PlanRecord,
@@ -52,12 +71,13 @@ from .journal_records import (
     State,
     TakeOf,
     TooNewError,
-    UnknownPurpose,
+    compacted,
+    parse_record,
     purpose_from_json,
     record_version,
 )
 from .result_cache import RESULT_CACHE_MAX_BYTES, RESULT_CACHE_MAX_FILES, ResultCache
-from .status import REQUEST_ID, RequestHandle
+from .status import RequestHandle
 
 __all__ = [
     "COMPACT_STEP_BYTES",
@@ -76,20 +96,8 @@ LOCK_SUFFIX = ".lock"
 RESULTS_DIR_NAME = "results"
 # Compaction: once per this much growth; settled requests kept (about 2 KB each).
 COMPACT_STEP_BYTES = 1024 * 1024
+COMPACT_LARGE_BYTES = 4 * COMPACT_STEP_BYTES
 KEEP_SETTLED = 200
-# States whose result may still be waiting for its output: compaction never drops these.
-_UNSETTLED = frozenset({State.SUBMITTED, State.COMPLETED, State.DOWNLOADED, State.UNPLACED})
-
-# States only a request fal finished can reach.
-_FINISHED = frozenset({State.COMPLETED, State.DOWNLOADED, State.PLACED})
-
-# The keys of a record (journal_records describes the format).
-_TIME, _EVENT, _ID = "time", "event", "request_id"
-_STATE, _HANDLE, _PURPOSE = "state", "handle", "purpose"
-_SUBMITTED_EVENT, _STATE_EVENT, _NOTE_EVENT = "submitted", "state", "note"
-_RESULT_PATH, _ERROR, _OUTPUT = "result_path", "error", "output"
-_RAW, _RECOVERED, _CORRECTION = "raw", "recovered", "color_correction"
-_HANDLE_KEYS = ("status_url", "response_url", "cancel_url")
 
 # Besides the result itself: the journal lines of a few requests and the file system's own
 # bookkeeping.
@@ -101,6 +109,7 @@ _PROBE_BYTES = 4096
 # lock file orders processes; this orders the threads of one).
 _LOCKS: dict[str, threading.Lock] = {}
 _LOCKS_GUARD = threading.Lock()
+_LARGE_SEEN: set[str] = set()  # large journals this process has compacted once
 
 
 def default_journal_path(env: Mapping[str, str] | None = None) -> Path:
@@ -114,8 +123,7 @@ class JournalEntry:
 
     request_id: str
     state: State = State.UNKNOWN
-    purpose: Purpose = field(default_factory=UnknownPurpose)
-    plan: PlanRecord | None = None
+    recorded_purpose: Mapping[str, Any] = field(default_factory=dict, repr=False)
     handle: RequestHandle | None = None
     submitted_at: str | None = None
     updated_at: str | None = None
@@ -127,13 +135,23 @@ class JournalEntry:
     newer_version: int | None = None  # a record of it came from a newer format version
     order: int = 0  # the position of its latest record in the file
 
+    # Typed on first use: a long journal is folded without parsing every purpose.
+    @cached_property
+    def purpose(self) -> Purpose:
+        return purpose_from_json(self.recorded_purpose)
+
+    @cached_property
+    def plan(self) -> PlanRecord | None:
+        return PlanRecord.from_json(self.recorded_purpose)
+
     @property
     def take(self) -> TakeOf | None:
         return self.purpose.take
 
     @property
     def tool(self) -> str:
-        return self.purpose.tool if isinstance(self.purpose, UnknownPurpose) else self.purpose.TOOL
+        tool = self.recorded_purpose.get("tool")
+        return tool if isinstance(tool, str) else ""
 
     @property
     def expected_output(self) -> tuple[int, int] | None:
@@ -157,9 +175,9 @@ class Journal:
         self.results_dir = self.path.parent / RESULTS_DIR_NAME
         self.results = ResultCache(self.results_dir)
         self._secrets = tuple(secrets)
-        key = os.path.abspath(self.path)
+        self._key = os.path.abspath(self.path)
         with _LOCKS_GUARD:
-            self._lock = _LOCKS.setdefault(key, threading.Lock())
+            self._lock = _LOCKS.setdefault(self._key, threading.Lock())
         self._parsed: tuple[tuple[int, int, int], list[JournalEntry]] | None = None
 
     def __repr__(self) -> str:
@@ -284,10 +302,23 @@ class Journal:
                 write_all(fd, data)
             finally:
                 os.close(fd)
-            if size // COMPACT_STEP_BYTES != (size + len(data)) // COMPACT_STEP_BYTES:
+            if self._due(size, size + len(data)):
                 # best effort: the records are written; the next step tries again
                 with contextlib.suppress(OSError):
                     self._compact_locked(KEEP_SETTLED)
+
+    def _due(self, before: int, after: int) -> bool:
+        """Compaction is due when the journal grows past another step, and once per process
+        for a journal already larger than ``COMPACT_LARGE_BYTES`` (one an older version
+        left, which never compacted)."""
+        if before // COMPACT_STEP_BYTES != after // COMPACT_STEP_BYTES:
+            return True
+        if after > COMPACT_LARGE_BYTES:
+            with _LOCKS_GUARD:
+                first = self._key not in _LARGE_SEEN
+                _LARGE_SEEN.add(self._key)
+            return first
+        return False
 
     def _scrub(self, value: Any) -> Any:
         """Every string without control characters and secrets, at any depth."""
@@ -309,32 +340,7 @@ class Journal:
 
     def _compact_locked(self, keep_settled: int) -> tuple[int, int]:
         raw = self._read_raw()
-        lines = raw.splitlines(keepends=True)
-        last_state: dict[str, State] = {}
-        last_seen: dict[str, int] = {}
-        pinned: set[str] = set()  # a newer format wrote part of it: never judged, kept
-        parsed: list[str | None] = []
-        for n, line in enumerate(lines):
-            record = _parse(line)
-            if record is None:
-                parsed.append(None)
-                continue
-            rid = record[_ID]
-            parsed.append(rid)
-            last_seen[rid] = n
-            version = record_version(record)
-            if version is None or version > FORMAT_VERSION:
-                pinned.add(rid)
-            if _STATE in record:
-                last_state[rid] = State.parse(record[_STATE])
-        settled = [r for r in last_seen if r not in pinned and last_state.get(r) not in _UNSETTLED]
-        settled.sort(key=lambda r: last_seen[r])
-        dropped = set(settled[: max(0, len(settled) - keep_settled)])
-        kept = b"".join(
-            line if line.endswith(b"\n") else line + b"\n"
-            for line, rid in zip(lines, parsed, strict=False)
-            if rid is not None and rid not in dropped
-        )
+        kept = compacted(raw, keep_settled)
         if len(kept) == len(raw):
             return len(raw), len(raw)
         tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
@@ -371,7 +377,7 @@ class Journal:
 
         Raises NotARegularFile (an OSError) when the journal is a link or not a file."""
         for line in self._read_raw().splitlines():
-            record = _parse(line)
+            record = parse_record(line)
             if record is not None:
                 yield record
 
@@ -400,11 +406,9 @@ class Journal:
                 acc["state"] = State.parse(record[_STATE])
                 acc["completed"] = acc.get("completed", False) or acc["state"] in _FINISHED
             if record.get(_EVENT) == _SUBMITTED_EVENT:
-                purpose = record.get(_PURPOSE)
                 acc["submitted_at"] = record.get(_TIME)
                 acc["handle"] = _handle(rid, record.get(_HANDLE))
-                acc["purpose"] = purpose_from_json(purpose)
-                acc["plan"] = PlanRecord.from_json(purpose) if isinstance(purpose, dict) else None
+                acc["recorded_purpose"] = record.get(_PURPOSE) or {}
                 continue
             for key_name, kind in ((_RESULT_PATH, str), (_ERROR, str), (_OUTPUT, str)):
                 value = record.get(key_name)
@@ -422,35 +426,6 @@ class Journal:
             if entry.request_id == request_id:
                 return entry
         return None
-
-
-# Fields every reader relies on, and the types they must have when present.
-_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
-    _ID: str,
-    _TIME: str,
-    _EVENT: str,
-    _STATE: str,
-    _HANDLE: dict,
-    _PURPOSE: dict,
-}
-
-
-def _parse(line: bytes) -> dict[str, Any] | None:
-    try:
-        record = json.loads(line)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-    return record if _well_formed(record) else None
-
-
-def _well_formed(record: object) -> bool:
-    if not isinstance(record, dict) or not isinstance(record.get(_ID), str):
-        return False
-    if not REQUEST_ID.fullmatch(record[_ID]):
-        return False
-    return all(
-        isinstance(record[name], kind) for name, kind in _FIELD_TYPES.items() if name in record
-    )
 
 
 def _sync_folder(folder: Path) -> None:

@@ -30,12 +30,14 @@ Parsing never trusts the file: every ``from_json`` checks types and falls back t
 from __future__ import annotations
 
 import enum
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import OutpaintError
 from .framing import Placement
+from .status import REQUEST_ID
 
 __all__ = [
     "FORMAT_VERSION",
@@ -47,6 +49,8 @@ __all__ = [
     "TakeOf",
     "TooNewError",
     "UnknownPurpose",
+    "compacted",
+    "parse_record",
     "purpose_from_json",
     "record_version",
 ]
@@ -379,3 +383,76 @@ def purpose_from_json(data: object) -> Purpose:
         if parsed is not None:
             return parsed
     return UnknownPurpose(tool, TakeOf.from_json(data), dict(data))
+
+
+# States whose result may still be waiting for its output: compaction never drops these.
+_UNSETTLED = frozenset({State.SUBMITTED, State.COMPLETED, State.DOWNLOADED, State.UNPLACED})
+
+# States only a request fal finished can reach.
+_FINISHED = frozenset({State.COMPLETED, State.DOWNLOADED, State.PLACED})
+
+# The keys of a record (journal_records describes the format).
+_TIME, _EVENT, _ID = "time", "event", "request_id"
+_STATE, _HANDLE, _PURPOSE = "state", "handle", "purpose"
+_SUBMITTED_EVENT, _STATE_EVENT, _NOTE_EVENT = "submitted", "state", "note"
+_RESULT_PATH, _ERROR, _OUTPUT = "result_path", "error", "output"
+_RAW, _RECOVERED, _CORRECTION = "raw", "recovered", "color_correction"
+_HANDLE_KEYS = ("status_url", "response_url", "cancel_url")
+
+
+# Fields every reader relies on, and the types they must have when present.
+_FIELD_TYPES = ((_TIME, str), (_EVENT, str), (_STATE, str), (_HANDLE, dict), (_PURPOSE, dict))
+
+
+def parse_record(line: bytes) -> dict[str, Any] | None:
+    try:
+        record = json.loads(line)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+    return record if _well_formed(record) else None
+
+
+def _well_formed(record: object) -> bool:
+    if not isinstance(record, dict):
+        return False
+    rid = record.get(_ID)
+    if not isinstance(rid, str) or not REQUEST_ID.fullmatch(rid):
+        return False
+    for name, kind in _FIELD_TYPES:
+        value = record.get(name)
+        if value is not None and not isinstance(value, kind):
+            return False
+    return True
+
+
+def compacted(raw: bytes, keep_settled: int) -> bytes:
+    """The journal ``raw`` with the records of settled requests beyond the newest
+    ``keep_settled`` left out (see ``journal``); damaged lines go too, every other line is
+    kept byte for byte, in order."""
+    lines = raw.splitlines(keepends=True)
+    last_state: dict[str, State] = {}
+    last_seen: dict[str, int] = {}
+    pinned: set[str] = set()  # a newer format wrote part of it: never judged, kept
+    parsed: list[str | None] = []
+    for n, line in enumerate(lines):
+        record = parse_record(line)
+        if record is None:
+            parsed.append(None)
+            continue
+        rid = record[_ID]
+        parsed.append(rid)
+        last_seen[rid] = n
+        version = record_version(record)
+        if version is None or version > FORMAT_VERSION:
+            pinned.add(rid)
+        if _STATE in record:
+            last_state[rid] = State.parse(record[_STATE])
+    settled = [r for r in last_seen if r not in pinned and last_state.get(r) not in _UNSETTLED]
+    settled.sort(key=lambda r: last_seen[r])
+    dropped = set(settled[: max(0, len(settled) - keep_settled)])
+    kept = b"".join(
+        line if line.endswith(b"\n") else line + b"\n"
+        for line, rid in zip(lines, parsed, strict=False)
+        if rid is not None and rid not in dropped
+    )
+    return kept
