@@ -38,7 +38,7 @@ from flux_outpaint.journal import Journal, default_journal_path
 from flux_outpaint.journal_records import State
 from flux_outpaint.queue_client import FalQueueClient
 
-from . import imageio, jobs, outputs, recovery
+from . import imageio, jobs, outputs, recovery, streams
 from . import photo as ph
 from .args import parse_args
 from .console import (
@@ -429,6 +429,7 @@ def describe(item: jobs.Item) -> dict[str, Any]:
 
 def entry() -> None:
     """The console command ``flux-outpaint``."""
+    streams.guard()  # a closed terminal must not cost a paid result
     try:
         code = main()
     except KeyboardInterrupt:
@@ -437,7 +438,8 @@ def entry() -> None:
     except ConfigError as exc:
         print(user_message(exc), file=sys.stderr)
         code = EXIT_FAILED
-    sys.stdout.flush()
+    if sys.stdout is not None:  # None: started with descriptor 1 closed
+        sys.stdout.flush()
     sys.exit(code)
 
 
