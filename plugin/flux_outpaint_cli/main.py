@@ -111,6 +111,7 @@ def outpaint(args: Any) -> int:
             tally.failed += 1
             board.finish(name, False, "")
             console.error(f"{name}: {user_message(exc)}")
+            console.not_done(name, "failed", user_message(exc))
     try:
         outputs.check_batch([(i.name, i.path, t) for i in items for t in i.targets])
     except outputs.UsageError as exc:
@@ -248,6 +249,7 @@ def _collect(
         except FutureCancelled:
             tally.skipped += 1
             board.finish(item.name, None, "not sent (cancelled)")
+            console.not_done(item.name, "skipped", "not sent (cancelled)")
             continue
         except CancelledError as exc:
             tally.cancelled += 1
@@ -260,6 +262,7 @@ def _collect(
                 console.error(f"{item.name}: cancelled {what} {', '.join(rids)} on fal ({exc})")
             else:
                 console.error(f"{item.name}: cancelled before it was sent")
+            console.not_done(item.name, "cancelled", user_message(exc, secrets), rids)
             continue
         except Exception as exc:  # noqa: BLE001 - one line per failed input, the others run
             tally.failed += 1
@@ -270,6 +273,7 @@ def _collect(
             if rid is not None and _unplaced(journal, rid, exc):
                 msg = f"{msg}; {recovery.hint(rid)}"
             console.error(f"{item.name}: {msg}")
+            console.not_done(item.name, "failed", msg, [rid] if rid else None)
             continue
         if isinstance(value, jobs.Variants):
             _count_cost(item, tally)
@@ -288,7 +292,10 @@ def _collect(
                     and t.error.request_id
                     and _unplaced(journal, t.error.request_id, t.error)
                 ]
-                console.error(f"{item.name}: " + "; ".join([value.failures(secrets), *hints]))
+                line = "; ".join([value.failures(secrets), *hints])
+                console.error(f"{item.name}: {line}")
+                rids = [t.error.request_id for t in failed if t.error and t.error.request_id]
+                console.not_done(item.name, "failed", line, rids)
             continue
         if isinstance(value, Future):
             pending[value] = item  # the write, in the background

@@ -1,0 +1,53 @@
+"""``--json``: one line for every input — written, failed (before or after its submit) and
+not sent — then the summary line."""
+
+from __future__ import annotations
+
+import json
+
+import flux_outpaint_fal_local
+import pytest
+from cli_support import keyed, photo, run, text
+
+pytestmark = pytest.mark.server
+
+
+def test_every_input_gets_a_json_line_failed_ones_included(tmp_path, env):
+    good, other = tmp_path / "good.png", tmp_path / "other.png"
+    photo(64, 48).save(good)
+    photo(64, 48, seed=2).save(other)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image at all")
+    srv = flux_outpaint_fal_local.start_server(scenarios=["fail-once"])
+    try:
+        r = run(
+            [
+                good,
+                broken,
+                other,
+                "--left",
+                16,
+                "--base-url",
+                srv.base_url,
+                "--json",
+                "--jobs",
+                1,
+                "--out-dir",
+                tmp_path,
+            ],
+            keyed(env),
+        )
+    finally:
+        srv.stop()
+    out, err = text(r)
+    assert r.returncode == 1, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    *per_input, summary = lines
+    by_input = {rec["input"]: rec for rec in per_input}
+    assert set(by_input) == {str(good), str(broken), str(other)}
+    assert by_input[str(broken)]["ok"] is False and by_input[str(broken)]["status"] == "failed"
+    failed = [rec for rec in per_input if rec.get("ok") is False and rec.get("request_ids")]
+    assert len(failed) == 1 and failed[0]["status"] == "failed"  # the job fal failed
+    assert "error" in failed[0] and "\n" not in failed[0]["error"]
+    assert sum(1 for rec in per_input if "output" in rec) == 1
+    assert "failed" in json.dumps(summary)
