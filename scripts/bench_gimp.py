@@ -175,6 +175,11 @@ def figures(run: dict) -> dict | None:
     return out
 
 
+def missing_steps(run: dict) -> list[str]:
+    """The registered step names the step timer did not find in this run's plug-in."""
+    return list((run.get("plugin") or {}).get("missing", []))
+
+
 def best(runs: list[dict]) -> dict | None:
     measured = [f for f in map(figures, runs) if f is not None]
     if not measured:
@@ -211,6 +216,11 @@ def print_tables(results: dict, sizes: list[int]) -> None:
                 continue
             cells = [f"{fig[s]:.2f}" for s in (*STEPS, "wall", "own")]
             print(f"| {mp} MP | " + " | ".join(cells) + f" | {fig['rss_mb']:.0f} | {fig['n']} |")
+        missing = sorted(
+            {m for runs in data["sizes"].values() for r in runs for m in missing_steps(r)}
+        )
+        if missing:
+            print(f"NOT TIMED (no such function in this plug-in): {', '.join(missing)}")
 
 
 SHARPNESS_PHOTOS = ("astronaut.png", "coffee.png", "chelsea.png")

@@ -1,227 +1,26 @@
 #!/usr/bin/env python3
-"""The fault matrix: every local-server scenario through every path, and its markdown table.
+"""The fault matrix as a markdown table: every local-server scenario through the CLI.
 
-``python scripts/fault_matrix.py [--write docs/fault-matrix.md]`` runs each scenario of
-the local server through the CLI (a real subprocess against a real socket) and prints the table;
-``tests/test_fault_matrix.py`` runs the same cases and checks the committed table against
-``EXPECTED``.  The GIMP rows come from the real-GIMP tests, which record their outcomes in the
-same shape (``Row``) when ``FLUX_OUTPAINT_MATRIX_OUT`` names a JSON-lines file.
-
-For every row: the outcome (``ok`` or the one-line message), how many submits the server
-accepted (always exactly one: a retry never bills twice), and whether the user's image was
-left unchanged on failure (CLI: the input file's bytes and no output file).
-
-The hostile scenarios (trickling, endless or bloated bodies, lying or broken images, text
-with escapes and the key) are rows like the others; their time and memory figures live in
-``scripts/hostile_bench.py``, not here.
+``python scripts/fault_matrix.py [--write docs/fault-matrix.md] [--gimp-rows FILE]`` runs each
+scenario through the CLI and prints the table, with the rows the real-GIMP tests recorded
+(``FLUX_OUTPAINT_MATRIX_OUT``).  The expected outcomes and the runner are
+``flux_outpaint_fal_local.matrix``; exit status 1 when a row differs from them.
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
-import os
-import re
-import subprocess
 import sys
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
-import flux_outpaint_fal_local
-
-__all__ = [
-    "EXPECTED",
-    "EXPECTED_SUBMITS",
-    "KEY",
-    "SLOW",
-    "Row",
-    "load_recorded",
-    "parse_table",
-    "run_cli",
-    "run_cli_case",
-    "stable",
-    "table",
-]
-
-ROOT = Path(__file__).resolve().parent.parent
-CLI = ROOT / "scripts" / "outpaint.py"
-# The client's own pauses run at this fraction of their real length (retry.py, "Time scale"),
-# so the matrix takes seconds; outcomes do not depend on it.  never-finish must then time out
-# at DEADLINE_S, while 429-once still waits out fal's one-second Retry-After in time.
-TIME_SCALE = 0.05
-DEADLINE_S = 4.0
-
-# scenario → (succeeds?, a fragment the one-line message must contain)
-EXPECTED: dict[str, tuple[bool, str]] = {
-    "429-once": (True, ""),
-    "500-once": (True, ""),
-    "ingress-503": (True, ""),
-    "drop-result": (True, ""),
-    "stall-status": (True, ""),
-    "ignore-cancel": (True, ""),
-    "fail-job": (False, "HTTP 500"),
-    "content-policy": (False, "safety filter"),
-    "never-finish": (False, "within the time limit"),
-    "wrong-size": (False, "instead of"),
-    "expired-result": (False, "no longer knows this request"),
-    "locked": (False, "User is locked"),
-    "trickle-status": (False, "within the time limit"),
-    "trickle-result": (False, "within the time limit"),
-    "trickle-image": (False, "within the time limit"),
-    "endless-sse-line": (True, ""),
-    "huge-status": (False, "larger than 4 MiB"),
-    "huge-result": (False, "larger than 4 MiB"),
-    "size-lie": (False, "more than any outpaint result"),
-    "png-bomb": (False, "decompression bomb"),
-    "truncated-image": (False, "truncated"),
-    "bad-result-url": (False, "malformed result URL"),
-    "redirect-result": (False, "redirect refused"),
-    "echo-key": (True, ""),
-    "hostile-error": (False, "HTTP 500"),
-    "key-in-url": (True, ""),
-    "proxy-504": (False, "not sent again"),
-    "mode-not-in-schema": (True, ""),
-    "fail-once": (False, "HTTP 500"),
-    "drift": (True, ""),
-}
-# The ones that wait out the whole deadline.
-SLOW = frozenset({"never-finish", "trickle-status", "trickle-result", "trickle-image"})
-# The key every path runs with; the hostile scenarios echo it back.
-KEY = "matrix-key"
-
-# accepted submits per scenario: "locked" is refused at submit, so nothing is billed
-EXPECTED_SUBMITS = {name: (0 if name == "locked" else 1) for name in EXPECTED}
-
-
-@dataclass(frozen=True)
-class Row:
-    scenario: str
-    path: str  # "CLI", "GIMP 3.0", "GIMP 3.2"
-    ok: bool
-    message: str
-    submits: int
-    unchanged: bool
-
-    def markdown(self) -> str:
-        outcome = "result placed" if self.ok else "error"
-        message = self.message.replace("|", "\\|") if not self.ok else ""
-        return (
-            f"| {self.scenario} | {self.path} | {outcome} | {message} | {self.submits} | "
-            f"{'yes' if self.unchanged else 'NO'} |"
-        )
-
-
-_REQUEST_ID = re.compile(r"\(request [0-9a-f-]{36}\)")
-_UUID = re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
-_LOOPBACK_PORT = re.compile(r"\b(127\.0\.0\.1|localhost|\[::1\]):\d+")
-
-
-def stable(message: str) -> str:
-    """A message without its request id (however it is quoted) or the local server's port,
-    so tables and comparisons are reproducible."""
-    message = _UUID.sub("…", _REQUEST_ID.sub("(request …)", message))
-    return _LOOPBACK_PORT.sub(r"\1:…", message).strip()
-
-
-def _sample_png(path: Path) -> None:
-    from PIL import Image
-
-    image = Image.new("RGB", (96, 64))
-    image.putdata([((x * 5) % 256, (y * 7) % 256, 128) for y in range(64) for x in range(96)])
-    image.save(path)
-
-
-def run_cli(scenario: str, workdir: Path) -> tuple[Row, subprocess.CompletedProcess, Path]:
-    """One scenario through the CLI: its row, the finished process and the data folder."""
-    source = workdir / f"{scenario}.png"
-    _sample_png(source)
-    before = hashlib.sha256(source.read_bytes()).hexdigest()
-    out = workdir / f"{scenario}-out.png"
-    data = workdir / f"{scenario}-data"
-    env = {
-        **os.environ,
-        "FAL_KEY": KEY,
-        "FLUX_OUTPAINT_TIME_SCALE": str(TIME_SCALE),
-        "FLUX_OUTPAINT_DATA_DIR": str(data),
-        "FLUX_OUTPAINT_CONFIG_DIR": str(workdir / "config"),
-    }
-    env.pop("FAL_QUEUE_URL", None)
-    with flux_outpaint_fal_local.start_server(scenarios=[scenario], run_seconds=0.2) as server:
-        proc = subprocess.run(
-            [
-                sys.executable,
-                str(CLI),
-                str(source),
-                "--left",
-                "16",
-                "--bottom",
-                "8",
-                "--base-url",
-                server.base_url,
-                "--timeout",
-                str(DEADLINE_S),
-                "-o",
-                str(out),
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=120,
-        )
-        submits = len(server.submits)
-    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    ok = proc.returncode == 0 and out.exists()
-    message = "" if ok else stable(lines[-1].split(": ", 1)[-1] if lines else "")
-    unchanged = hashlib.sha256(source.read_bytes()).hexdigest() == before and (
-        ok or not out.exists()
-    )
-    return Row(scenario, "CLI", ok, message, submits, unchanged), proc, data
-
-
-def run_cli_case(scenario: str, workdir: Path) -> Row:
-    return run_cli(scenario, workdir)[0]
-
-
-def table(rows: list[Row]) -> str:
-    head = (
-        "# Fault matrix\n\n"
-        "Every fault the local fal server can inject, through each path. Generated by "
-        "`python scripts/fault_matrix.py --write docs/fault-matrix.md` (GIMP rows from the "
-        "real-GIMP tests); checked by `tests/test_fault_matrix.py`.\n\n"
-        "| scenario | path | outcome | message | submits | image unchanged |\n"
-        "|---|---|---|---|---|---|\n"
-    )
-    return head + "\n".join(r.markdown() for r in rows) + "\n"
-
-
-def parse_table(text: str) -> list[Row]:
-    rows = []
-    for line in text.splitlines():
-        cells = [c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]]
-        if len(cells) != 6 or cells[0] in ("scenario", "---"):
-            continue
-        rows.append(
-            Row(
-                cells[0],
-                cells[1],
-                cells[2] == "result placed",
-                cells[3].replace("\\|", "|"),
-                int(cells[4]),
-                cells[5] == "yes",
-            )
-        )
-    return rows
-
-
-def load_recorded(path: Path) -> list[Row]:
-    if not path.exists():
-        return []
-    rows = [Row(**json.loads(line)) for line in path.read_text().splitlines() if line.strip()]
-    # A test run may set a GIMP up twice (pytest re-creates a module's fixture when other
-    # modules' tests run in between): the same row recorded twice is one row.
-    return list(dict.fromkeys(rows))
+from flux_outpaint_fal_local.matrix import (
+    EXPECTED,
+    EXPECTED_SUBMITS,
+    load_recorded,
+    run_cli_case,
+    table,
+)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from cli_support import (
     text,
 )
 from flux_outpaint_cli import outputs
+from flux_outpaint_cli.exits import UsageError
 from PIL import Image
 
 pytestmark = pytest.mark.server
@@ -55,7 +56,7 @@ def test_output_type_follows_the_suffix(out, fmt):
 
 @pytest.mark.parametrize("out", ["a.gif", "a.bmp", "a", "a.png.txt"])
 def test_unknown_suffix_is_a_usage_error(out):
-    with pytest.raises(outputs.UsageError):
+    with pytest.raises(UsageError):
         outputs.target_for("x.png", Path("x.png"), "PNG", "RGB", out, None, None)
 
 
@@ -231,7 +232,7 @@ def test_an_output_that_is_an_input_under_another_name_is_caught(tmp_path):
     alias = tmp_path / "alias.png"
     alias.hardlink_to(src)
     target = outputs.Target(alias, "PNG")
-    with pytest.raises(outputs.UsageError, match="is the input"):
+    with pytest.raises(UsageError, match="is the input"):
         outputs.check_batch([("in.png", src, target)])
     many = [
         (f"{i}.png", tmp_path / f"{i}.png", outputs.Target(tmp_path / f"o{i}.png", "PNG"))

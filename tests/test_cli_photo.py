@@ -17,6 +17,7 @@ from cli_support import (
     to_srgb,
     write_png16,
 )
+from flux_outpaint_cli import metadata
 from flux_outpaint_cli import photo as ph
 from PIL import Image, ImageOps
 
@@ -40,7 +41,7 @@ def cli(srv, env_, *args):
 def test_orientation_matches_pillows_exif_transpose(tmp_path, orientation):
     stored = photo(30, 20, seed=orientation)
     exif = Image.Exif()
-    exif[ph.ORIENTATION] = orientation
+    exif[metadata.ORIENTATION] = orientation
     path = tmp_path / "o.png"
     stored.save(path, exif=exif.tobytes())
     loaded = ph.read(path)
@@ -49,7 +50,7 @@ def test_orientation_matches_pillows_exif_transpose(tmp_path, orientation):
     assert loaded.orientation == orientation
     out = Image.Exif()
     out.load(loaded.exif)
-    assert out[ph.ORIENTATION] == 1
+    assert out[metadata.ORIENTATION] == 1
 
 
 def test_16bit_rgb_png_is_read_with_every_bit(tmp_path):
@@ -99,7 +100,7 @@ def test_a_profile_for_other_pixels_is_ignored_with_a_note(tmp_path):
 def test_exif_rotated_jpeg_grows_on_the_displayed_side(tmp_path, env, server):
     stored = photo(120, 80, seed=5)  # stored landscape; orientation 6 shows it as portrait
     exif = Image.Exif()
-    exif[ph.ORIENTATION] = 6
+    exif[metadata.ORIENTATION] = 6
     exif[0x010F] = "TestCam"  # Make: must survive
     src = tmp_path / "portrait.jpg"
     stored.save(src, quality=95, exif=exif.tobytes())
@@ -112,7 +113,7 @@ def test_exif_rotated_jpeg_grows_on_the_displayed_side(tmp_path, env, server):
     upright = np.asarray(ImageOps.exif_transpose(Image.open(src)).convert("RGB"))
     assert np.array_equal(np.asarray(written.convert("RGB"))[:, 40:], upright)
     kept = written.getexif()
-    assert kept[ph.ORIENTATION] == 1
+    assert kept[metadata.ORIENTATION] == 1
     assert kept[0x010F] == "TestCam"
 
 
@@ -239,7 +240,9 @@ def test_jpeg_output_carries_profile_and_exif(tmp_path, env, server):
     icc = adobe_rgb_profile()
     exif = Image.Exif()
     exif[0x010F] = "TestCam"
-    exif.get_ifd(ph.EXIF_IFD).update({ph.PIXEL_X_DIMENSION: 80, ph.PIXEL_Y_DIMENSION: 60})
+    exif.get_ifd(metadata.EXIF_IFD).update(
+        {metadata.PIXEL_X_DIMENSION: 80, metadata.PIXEL_Y_DIMENSION: 60}
+    )
     src = tmp_path / "in.jpg"
     photo(80, 60, seed=12).save(src, quality=95, icc_profile=icc, exif=exif.tobytes())
     out = tmp_path / "out.jpg"
@@ -249,8 +252,8 @@ def test_jpeg_output_carries_profile_and_exif(tmp_path, env, server):
     assert written.info.get("icc_profile") == icc
     assert written.getexif()[0x010F] == "TestCam"
     assert written.size == (96, 60)
-    sizes = written.getexif().get_ifd(ph.EXIF_IFD)
-    assert (sizes[ph.PIXEL_X_DIMENSION], sizes[ph.PIXEL_Y_DIMENSION]) == (96, 60)
+    sizes = written.getexif().get_ifd(metadata.EXIF_IFD)
+    assert (sizes[metadata.PIXEL_X_DIMENSION], sizes[metadata.PIXEL_Y_DIMENSION]) == (96, 60)
 
 
 def test_webp_output_is_lossless_by_default(tmp_path, env, server):
@@ -281,7 +284,7 @@ def test_small_images_are_sent_upscaled_and_written_at_their_size(tmp_path, env,
 def test_orientation_in_an_exif_chunk_after_the_pixels_is_found(tmp_path, env, server):
     stored = photo(120, 80, seed=14)
     exif = Image.Exif()
-    exif[ph.ORIENTATION] = 8
+    exif[metadata.ORIENTATION] = 8
     early = tmp_path / "early.png"
     stored.save(early, exif=exif.tobytes())
     data = early.read_bytes()

@@ -16,11 +16,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import flux_outpaint_fal_local as fal_local
-import flux_outpaint_fal_local.server
+import flux_outpaint_fal_local.routes
 import httpx
 import numpy as np
 import pytest
 import trustme
+from flux_outpaint_fal_local import backend as fal_backend
 from flux_outpaint_fal_local import scenarios as fal_scenarios
 from PIL import Image
 
@@ -503,7 +504,7 @@ def test_bandwidth_and_latency_pace_bodies(start, client):
 
 def test_oversized_and_chunked_bodies_are_refused(start, client, monkeypatch):
     srv = start()
-    monkeypatch.setattr(fal_local.server, "MAX_BODY_BYTES", 100)
+    monkeypatch.setattr(fal_local.routes, "MAX_BODY_BYTES", 100)
     url = srv.base_url + APP + "/outpaint"
     r = client.post(url, content=b"x" * 101, headers=AUTH)
     assert r.status_code == 413 and srv.submits == []
@@ -512,10 +513,15 @@ def test_oversized_and_chunked_bodies_are_refused(start, client, monkeypatch):
     assert client.post(url, content=b"x" * 100, headers=AUTH).status_code == 200
 
 
-def test_scenario_table_documents_every_scenario():
-    doc = fal_scenarios.__doc__
-    for name in fal_scenarios.NAMES:
-        assert f"| {name} " in doc
+def test_every_scenario_is_registered_once_and_says_what_it_does():
+    assert {"429-once", "proxy-504", "drift", "echo-key"} <= fal_scenarios.known()
+    table = fal_scenarios.describe()
+    for scenario in fal_scenarios.REGISTRY.values():
+        assert scenario.server and scenario.client and scenario.name in table
+    with pytest.raises(ValueError, match="twice"):
+        fal_scenarios.fault("drift", "once", server="x", client="y")
+    with pytest.raises(ValueError, match="unknown scenario"):
+        fal_scenarios.parse("drift,no-such-thing")
 
 
 # ---- log, keep-alive, TLS, CLI ----
@@ -623,6 +629,6 @@ def test_cli_rejects_unknown_scenarios():
 
 
 def test_price_usd_matches_the_documented_examples():
-    assert fal_scenarios.price_usd(1024, 1024) == pytest.approx(0.03)
-    assert fal_scenarios.price_usd(1920, 1080) == pytest.approx(0.045)
-    assert fal_scenarios.price_usd(512, 512) == pytest.approx(0.03)
+    assert fal_backend.price_usd(1024, 1024) == pytest.approx(0.03)
+    assert fal_backend.price_usd(1920, 1080) == pytest.approx(0.045)
+    assert fal_backend.price_usd(512, 512) == pytest.approx(0.03)

@@ -3,11 +3,11 @@
 from pathlib import Path
 
 import pytest
-from script_modules import script
+from flux_outpaint_fal_local import matrix as fault_matrix
+from flux_outpaint_fal_local import scenarios
 
 pytestmark = pytest.mark.server  # the local fal server on loopback
 
-fault_matrix = script("fault_matrix")
 EXPECTED, EXPECTED_SUBMITS = fault_matrix.EXPECTED, fault_matrix.EXPECTED_SUBMITS
 parse_table, run_cli_case = fault_matrix.parse_table, fault_matrix.run_cli_case
 # never-finish and the trickles wait out the whole deadline; the others take about a second
@@ -17,6 +17,11 @@ SCENARIOS = [
 ]
 
 TABLE = Path(__file__).resolve().parent.parent / "docs" / "fault-matrix.md"
+
+
+def test_every_registered_scenario_has_an_expected_outcome():
+    assert set(EXPECTED) == scenarios.known()
+    assert set(EXPECTED_SUBMITS) == set(EXPECTED) and set(EXPECTED) >= fault_matrix.SLOW
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

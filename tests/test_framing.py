@@ -291,3 +291,25 @@ def test_check_size(got, want, ok):
     else:
         with pytest.raises(ResultError, match="instead of"):
             check_size(got, want)
+
+
+@pytest.mark.parametrize(
+    ("values", "growth", "image_origin"),
+    [
+        ({"left": 30, "top": 5, "right": 0, "bottom": 0}, Growth(330, 205, 30, 5), (30, 5)),
+        ({"left": 0, "top": 0, "right": 20, "bottom": 0}, Growth(320, 200, 0, 0), (0, 0)),
+    ],
+)
+def test_image_origin_is_where_the_image_lands_on_the_output_area(values, growth, image_origin):
+    whole = Rect(0, 0, 300, 200)
+    framed = frame(Automatic("numbers", whole, Expansion()), 300, 200, values)
+    assert framed.growth == growth and framed.image_origin == image_origin
+    ref = framed.source.reference
+    assert (ref.x, ref.y) == image_origin  # the whole image is the reference
+
+
+def test_image_origin_of_transparent_margins_is_the_corner():
+    auto = automatic(300, 200, Rect(0, 0, 300, 200), lambda visible: Rect(10, 20, 100, 50))
+    framed = frame(auto, 300, 200, {})
+    assert framed.growth is None and framed.image_origin == (0, 0)
+    assert framed.source.reference == Rect(10, 20, 100, 50)

@@ -10,6 +10,7 @@ from flux_outpaint.geometry import (
     from_canvas,
     from_numbers,
     from_target_size,
+    mask_bounds,
 )
 
 
@@ -135,3 +136,32 @@ def test_from_aspect(size, aspect, canvas):
     assert (src.canvas_width, src.canvas_height) == canvas
     # smallest canvas of that aspect: one side equals the image's
     assert src.canvas_width == size[0] or src.canvas_height == size[1]
+
+
+def test_mask_bounds_is_alpha_bounds_of_one_channel():
+    rgba = rgba_with_box(20, 10, Rect(3, 2, 5, 4), alpha=7)
+    assert mask_bounds(rgba[3::4], 20, 10) == alpha_bounds(rgba, 20, 10) == Rect(3, 2, 5, 4)
+    assert mask_bounds(rgba[3::4], 20, 10, threshold=7) is None
+    with pytest.raises(InputError, match="mask values"):
+        mask_bounds(bytes(199), 20, 10)
+
+
+def test_union_holds_both():
+    assert Rect(0, 0, 10, 10).union(Rect(20, 5, 5, 20)) == Rect(0, 0, 25, 25)
+    assert Rect(-5, 3, 2, 2).union(Rect(0, 0, 1, 1)) == Rect(-5, 0, 6, 5)
+
+
+@pytest.mark.parametrize(
+    ("area", "max_pixels", "heights"),
+    [
+        (Rect(3, 7, 100, 10), 1000, [10]),
+        (Rect(3, 7, 100, 10), 300, [3, 3, 3, 1]),
+        (Rect(0, 0, 5000, 4), 10, [1, 1, 1, 1]),  # wider than max_pixels: one row at a time
+        (Rect(0, 0, 10, 0), 100, []),
+    ],
+)
+def test_bands_cover_the_area_in_whole_rows(area, max_pixels, heights):
+    bands = area.bands(max_pixels)
+    assert [b.height for b in bands] == heights
+    assert all(b.x == area.x and b.width == area.width for b in bands)
+    assert [b.y for b in bands] == [area.y + sum(heights[:i]) for i in range(len(heights))]

@@ -3,7 +3,10 @@
 * no import cycle anywhere under plugin/ (lazy imports inside functions count too);
 * the core (flux_outpaint/) never imports gi, Pillow or numpy, and httpx is its only third-party
   import; only the GIMP glue imports gi;
-* the journal stays storage: it never imports the network client.
+* the journal stays storage: it never imports the network client;
+* the core never imports the CLI or the local server; the CLI imports the local server only
+  lazily (inside a function, for ``--local``), so the installed tool never needs numpy's
+  test server to start.
 """
 
 from __future__ import annotations
@@ -54,6 +57,24 @@ def imports_of(name: str, path: Path) -> set[str]:
     return out
 
 
+def eager_imports_of(name: str, path: Path) -> set[str]:
+    """The top-level modules ``name`` imports when it is loaded (not inside a function)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    lazy: set[int] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            lazy.update(id(inner) for inner in ast.walk(node) if inner is not node)
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if id(node) in lazy:
+            continue
+        if isinstance(node, ast.Import):
+            out.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
 KNOWN = modules()
 GRAPH = {name: imports_of(name, path) for name, path in KNOWN.items()}
 
@@ -89,7 +110,23 @@ def third_party(name: str) -> set[str]:
 @pytest.mark.parametrize("name", sorted(n for n in GRAPH if n.split(".")[0] == "flux_outpaint"))
 def test_the_core_imports_only_the_standard_library_and_httpx(name):
     assert third_party(name) <= {"httpx"}
-    assert not {dep.split(".")[0] for dep in GRAPH[name]} & {"gimp_glue", "flux_outpaint_cli"}
+    tops = {dep.split(".")[0] for dep in GRAPH[name]}
+    assert not tops & {"gimp_glue", "flux_outpaint_cli", "flux_outpaint_fal_local"}
+
+
+@pytest.mark.parametrize("name", sorted(n for n in GRAPH if n.startswith("flux_outpaint_cli")))
+def test_the_cli_imports_the_local_server_only_lazily(name):
+    assert "flux_outpaint_fal_local" not in eager_imports_of(name, KNOWN[name])
+
+
+def test_the_lazy_import_rule_sees_a_lazy_import():
+    # --local starts the local server: the one place the CLI imports it, inside a function
+    users = {
+        n
+        for n in GRAPH
+        if n.startswith("flux_outpaint_cli.") and "flux_outpaint_fal_local" in GRAPH[n]
+    }
+    assert users, "the CLI's --local import was not found: the rule above checks nothing"
 
 
 def test_only_the_glue_imports_gi():

@@ -4,7 +4,7 @@ import zlib
 
 import pytest
 from flux_outpaint.errors import ResultError
-from flux_outpaint.pngcodec import decode_png, encode_png, png_size
+from flux_outpaint.pngcodec import SIGNATURE, decode_png, encode_png, has_chunk, png_size
 from PIL import Image
 
 
@@ -64,3 +64,13 @@ def test_decode_inflates_no_further_than_the_header_allows():
     bomb = good[:ihdr_end] + idat + good[-12:]
     with pytest.raises(ResultError, match="bomb"):
         decode_png(bomb)
+
+
+def test_has_chunk_reads_chunk_headers_only():
+    png = encode_png(bytes(4 * 4 * 3), 4, 4, channels=3)
+    assert png.startswith(SIGNATURE)
+    assert has_chunk(io.BytesIO(png), b"IDAT") and not has_chunk(io.BytesIO(png), b"eXIf")
+    late = png[:-12] + b"\x00\x00\x00\x00eXIf" + bytes(4) + png[-12:]  # after the pixels
+    assert has_chunk(io.BytesIO(late), b"eXIf")
+    assert not has_chunk(io.BytesIO(b"GIF89a" + bytes(20)), b"IDAT")
+    assert not has_chunk(io.BytesIO(png[:40]), b"IEND")  # ends early

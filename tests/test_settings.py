@@ -197,3 +197,15 @@ def test_functions_default_to_the_process_environment(tmp_path, monkeypatch):
 def test_time_scale_from_the_environment(raw, scale):
     env = {} if raw is None else {"FLUX_OUTPAINT_TIME_SCALE": raw}
     assert settings.time_scale(env) == scale
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("", None), ("  ", None), ("4", 4.0), (" 0.5 ", 0.5)])
+def test_deadline_from_the_environment(raw, seconds):
+    assert settings.deadline_s({settings.DEADLINE_ENV: raw}) == seconds
+    assert settings.deadline_s({}) is None
+
+
+@pytest.mark.parametrize("raw", ["soon", "0", "-3", "nan", "inf"])
+def test_a_deadline_that_is_no_positive_number_is_a_config_error(raw):
+    with pytest.raises(ConfigError, match=settings.DEADLINE_ENV):
+        settings.deadline_s({settings.DEADLINE_ENV: raw})

@@ -22,6 +22,7 @@ import gi  # noqa: E402
 
 gi.require_version("Gimp", "3.0")
 import gimp_glue  # noqa: E402
+from flux_outpaint import payload  # noqa: E402
 from flux_outpaint.framing import AUTO  # noqa: E402
 from flux_outpaint.planning import MAX_EXPAND, MAX_VARIATIONS  # noqa: E402
 from flux_outpaint.seam import DEFAULT_BLEND, MAX_BLEND  # noqa: E402
@@ -64,16 +65,16 @@ def _add_outpaint_arguments(proc):
         "mode",
         "_Mode",
         "high: best quality; fast: quicker, cheaper",
-        _choice(("high", "High"), ("fast", "Fast")),
-        "high",
+        _choice(*((mode, mode.capitalize()) for mode in payload.MODES)),
+        payload.DEFAULT_MODE,
         RW,
     )
     proc.add_choice_argument(
         "output-format",
         "_Format",
         "Image format fal returns",
-        _choice(("png", "PNG"), ("jpeg", "JPEG")),
-        "png",
+        _choice(*((fmt, fmt.upper()) for fmt in payload.OUTPUT_FORMATS)),
+        payload.DEFAULT_OUTPUT_FORMAT,
         RW,
     )
     proc.add_boolean_argument(

@@ -12,16 +12,16 @@ import sys
 from fractions import Fraction
 from pathlib import Path
 
-from flux_outpaint import __version__, geometry
+from flux_outpaint import __version__, geometry, payload
 from flux_outpaint.journal import RESULT_CACHE_MAX_BYTES, RESULT_CACHE_MAX_FILES
 from flux_outpaint.retry import DEFAULT_DEADLINE_S
 from flux_outpaint.seam import DEFAULT_BLEND, MAX_BLEND
 from flux_outpaint.variations import MAX_VARIATIONS
 
+from .exits import PROG
 from .imageio import DEFAULT_JPEG_QUALITY
 from .outputs import STDOUT, TYPES
 
-PROG = "flux-outpaint"
 RECOVER_LATEST = "latest"
 _CACHE_MB = RESULT_CACHE_MAX_BYTES // 2**20
 
@@ -210,14 +210,14 @@ def parser() -> argparse.ArgumentParser:
     )
     req.add_argument(
         "--mode",
-        choices=("high", "fast"),
-        default="high",
-        help="fal's quality mode (default: high)",
+        choices=payload.MODES,
+        default=payload.DEFAULT_MODE,
+        help=f"fal's quality mode (default: {payload.DEFAULT_MODE})",
     )
     req.add_argument(
         "--format",
-        choices=("png", "jpeg"),
-        default="png",
+        choices=payload.OUTPUT_FORMATS,
+        default=payload.DEFAULT_OUTPUT_FORMAT,
         dest="output_format",
         help="the image type fal returns, not the written file's type (that follows -o); "
         "jpeg downloads faster (default: png)",

@@ -1,4 +1,4 @@
-"""What every command of the CLI shares: where lines go, the server and key, the local server.
+"""Where the CLI's lines go: results, messages, the core's log lines.
 
 Results go to standard output, or to standard error when standard output carries the image
 (``-o -``); on a terminal shared with the live progress board they go through the board, so
@@ -9,19 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import sys
 from typing import Any, TextIO
 
-from flux_outpaint import settings
-from flux_outpaint.errors import ConfigError
-from flux_outpaint.queue_client import FalQueueClient
-
 from .progress import ProgressBoard
-
-LOCAL_KEY = "local-key"
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
-PROG_NAME = "flux-outpaint"
 
 
 class Console:
@@ -61,37 +52,11 @@ class Console:
             self._print(json.dumps(record))
 
 
-def server_and_key(args: Any, server: Any) -> tuple[str, str]:
-    """The queue's base URL and the key (ConfigError with one line if either is missing)."""
-    if server is not None:
-        return server.base_url, LOCAL_KEY
-    env = dict(os.environ)
-    if args.base_url:
-        env["FAL_QUEUE_URL"] = args.base_url
-    return settings.queue_base_url(env), settings.load_api_key(env)
-
-
 def isatty(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
-
-
-def make_client(args: Any, server: Any) -> FalQueueClient:
-    return FalQueueClient(*server_and_key(args, server))
-
-
-def local_server() -> Any:
-    """The local fal-compatible server, in this process (``--local``: trying things offline)."""
-    try:
-        import flux_outpaint_fal_local  # only --local needs it
-    except ImportError:
-        raise ConfigError(
-            "--local needs the local server package flux_outpaint_fal_local (a checkout of "
-            "flux-outpaint with numpy and Pillow)"
-        ) from None
-    return flux_outpaint_fal_local.start_server()
 
 
 class BoardLog(logging.Handler):

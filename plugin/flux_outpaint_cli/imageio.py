@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
+from flux_outpaint import pngcodec
 from flux_outpaint.payload import Encoding
 from PIL import Image, ImageCms
 
@@ -156,7 +157,7 @@ def _write_png(values: np.ndarray, space: ph.ColourSpace, out: BinaryIO, meta: M
     rows = (values.astype(">u2") if depth == 16 else values).reshape(height, -1)
     if rows.dtype != np.uint8:
         rows = rows.view(np.uint8).reshape(height, -1)
-    out.write(b"\x89PNG\r\n\x1a\n")
+    out.write(pngcodec.SIGNATURE)
     out.write(_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)))
     if meta.icc:
         out.write(_chunk(b"iCCP", b"ICC profile\x00\x00" + zlib.compress(meta.icc)))

@@ -1,8 +1,6 @@
-"""One input from file to written output: look, plan, send, compose, write.
+"""One inspected input (``inputs``) to written output: read, send, compose, write.
 
-``inspect`` runs for every input before anything is sent: it reads only what the plan and
-the output checks need (the header, or the alpha channel for transparent margins), so a
-batch of many photos never holds them all in memory.  ``Runner.run`` is one job in a
+``Runner.run`` is one job in a
 worker thread; the file is written by ``Runner.write``, in a background thread when the
 batch has more than one input, so the next job's network wait overlaps this one's writing.
 """
@@ -11,17 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 import io
-import sys
 import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flux_outpaint import colormatch, geometry, imageinfo, planning
+from flux_outpaint import colormatch, imageinfo
 from flux_outpaint.errors import CancelledError, InputError, OutpaintError, about_request
 from flux_outpaint.framing import check_size
 from flux_outpaint.journal import Journal
@@ -32,40 +28,15 @@ from flux_outpaint.status import Phase, Progress
 from flux_outpaint.variations import Take, failure_line, run_variations
 from PIL import Image
 
-from . import imageio, outputs
+from . import imageio, metadata, outputs
 from . import photo as ph
 from .compose import fill, start_canvas
+from .inputs import STDIN, Item, describe, read_input, reference_box
 from .progress import COMPOSING, READING, WRITING, ProgressBoard
 
-STDIN = "-"
 # At most this many composed canvases wait for (or are in) the background writer: each is
 # the size of the output, so the bound is what keeps a long batch's memory flat.
 MAX_PENDING_WRITES = 2
-
-
-@dataclass
-class Item:
-    """One input, inspected: what it is, its plan and its output."""
-
-    name: str
-    path: Path | None  # None: standard input
-    data: bytes | None  # standard input's bytes (files are read again by the job)
-    size: tuple[int, int]  # upright
-    source_format: str
-    colour: str
-    plan: planning.Plan
-    origin: tuple[int, int]  # where the input's pixel (0, 0) sits on the canvas
-    target: outputs.Target
-    request_id: str | None = None
-    cost_usd: float = 0.0
-    submitted: bool = False
-    # --variations: one output per take (the first is ``target``); ids as they are submitted
-    targets: list[outputs.Target] = field(default_factory=list)
-    request_ids: list[str] = field(default_factory=list)
-
-    @property
-    def variations(self) -> int:
-        return max(1, len(self.targets))
 
 
 @dataclass
@@ -89,156 +60,6 @@ class Written:
 
 class NotWritten(OutpaintError):
     """A paid result that was not written (cancelled, or the output appeared meanwhile)."""
-
-
-def peek(data: bytes | None, path: Path | None, name: str) -> tuple[Image.Image, bytes | None]:
-    """The image opened for its header only."""
-    try:
-        if data is None:
-            assert path is not None
-            image = Image.open(path)
-        else:
-            image = Image.open(io.BytesIO(data))
-        image.size  # noqa: B018 - header only
-    except FileNotFoundError:
-        raise InputError(f"No such file: {name}") from None
-    except IsADirectoryError:
-        raise InputError(f"Not a file: {name}") from None
-    except PermissionError:
-        raise InputError(f"Not readable (permission denied): {name}") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"{name}: too many pixels (over {ph.MAX_INPUT_PIXELS:,})") from None
-    except (OSError, SyntaxError, ValueError, EOFError):
-        raise InputError(f"Not an image (or unreadable): {name}") from None
-    return image, data
-
-
-def framing(
-    args: Any, size: tuple[int, int], alpha_bounds: Callable[[], geometry.Rect | None], name: str
-) -> tuple[geometry.Source, tuple[int, int]]:
-    """The output area for an upright image of ``size``, and where the image lands on it."""
-    w, h = size
-    if args.numbers:
-        exp = geometry.Expansion(
-            left=args.left or 0, right=args.right or 0, top=args.top or 0, bottom=args.bottom or 0
-        )
-        source = geometry.from_numbers(w, h, exp)
-    elif args.to is not None:
-        source = geometry.from_target_size(w, h, *args.to, args.anchor)
-    elif args.aspect is not None:
-        source = geometry.from_aspect(w, h, *args.aspect, args.anchor)
-    else:
-        bounds = alpha_bounds()
-        if bounds is None or bounds == geometry.Rect(0, 0, w, h):
-            raise InputError(
-                f"{name}: no transparent margins; give --left/--right/--top/--bottom, "
-                "--to or --aspect"
-            )
-        return geometry.from_alpha_margins(geometry.Rect(0, 0, w, h), bounds), (0, 0)
-    return source, (source.reference.x, source.reference.y)
-
-
-def inspect(raw: str, args: Any, stdin: Callable[[], bytes]) -> Item:
-    path = None if raw == STDIN else Path(raw)
-    name = "stdin" if path is None else raw
-    data = stdin() if path is None else None
-    image, _ = peek(data, path, name)
-    orientation = _orientation(image, data, path)
-    w, h = image.size
-    if orientation in (5, 6, 7, 8):
-        w, h = h, w
-    mode = image.mode
-    colour = "CMYK" if mode == "CMYK" else ("L" if mode[0] in "LI1F" else "RGB")
-    has_alpha = mode in ("RGBA", "LA", "PA") or "transparency" in image.info
-
-    def bounds() -> geometry.Rect | None:
-        if not has_alpha:
-            return geometry.Rect(0, 0, w, h)
-        loaded = ph.load(data if data is not None else _read(path, name), name, path)
-        return alpha_bounds(loaded.alpha8())
-
-    source, origin = framing(args, (w, h), bounds, name)
-    plan = planning.make_plan(source)
-    target = outputs.target_for(
-        name, path, image.format or "PNG", colour, args.output, args.out_dir, args.output_type
-    )
-    image.close()
-    targets = outputs.variant_targets(target, args.variations, args.output)
-    return Item(
-        name,
-        path,
-        data,
-        (w, h),
-        image.format or "PNG",
-        colour,
-        plan,
-        origin,
-        targets[0],
-        targets=targets,
-    )
-
-
-def _orientation(image: Image.Image, data: bytes | None, path: Path | None) -> int:
-    """The EXIF orientation without decoding pixels where that can be avoided.
-
-    Pillow decodes a whole PNG to look for EXIF that is not in front of the pixels; the
-    chunk list says whether there is any, for the price of reading a few headers.
-    """
-    if image.format == "PNG" and "exif" not in image.info and not _png_late_exif(data, path):
-        return 1
-    value = image.getexif().get(ph.ORIENTATION, 1)
-    return value if isinstance(value, int) and 1 <= value <= 8 else 1
-
-
-def _png_late_exif(data: bytes | None, path: Path | None) -> bool:
-    """True if the PNG has an eXIf chunk (one after the pixels, as Pillow's info lacks it)."""
-    try:
-        stream = io.BytesIO(data) if data is not None else open(path, "rb")  # noqa: SIM115
-    except OSError:
-        return True  # let Pillow find out (and fail) as before
-    with stream:
-        stream.seek(8)
-        while True:
-            head = stream.read(8)
-            if len(head) < 8:
-                return False
-            kind = head[4:]
-            if kind == b"eXIf":
-                return True
-            if kind == b"IEND":
-                return False
-            stream.seek(int.from_bytes(head[:4], "big") + 4, io.SEEK_CUR)
-
-
-def alpha_bounds(alpha: np.ndarray | None) -> geometry.Rect | None:
-    """Bounding box of the pixels that are not fully transparent (None: all are)."""
-    if alpha is None:
-        return None
-    seen = alpha > 0
-    rows, cols = np.flatnonzero(seen.any(axis=1)), np.flatnonzero(seen.any(axis=0))
-    if rows.size == 0:
-        return None
-    return geometry.Rect(
-        int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
-    )
-
-
-def _read(path: Path | None, name: str) -> bytes:
-    assert path is not None
-    try:
-        return path.read_bytes()
-    except OSError as exc:
-        raise InputError(f"Cannot read {name}: {exc.strerror or exc}") from None
-
-
-def read_stdin() -> bytes:
-    return sys.stdin.buffer.read()
-
-
-def reference_box(item_plan: planning.Plan, origin: tuple[int, int]) -> tuple[int, int, int, int]:
-    ref = item_plan.source.reference
-    x0, y0 = ref.x - origin[0], ref.y - origin[1]
-    return x0, y0, x0 + ref.width, y0 + ref.height
 
 
 @dataclass
@@ -281,7 +102,7 @@ class Runner:
             raise CancelledError("Cancelled before it was sent")
         self.board.update(name, READING, elapsed_s=0.0)
         photo = ph.load(
-            item.data if item.data is not None else _read(item.path, name), name, item.path
+            item.data if item.data is not None else read_input(item.path, name), name, item.path
         )
         if photo.size != item.size:
             raise InputError(f"{name} changed while the batch ran")
@@ -292,7 +113,7 @@ class Runner:
         box = reference_box(item.plan, item.origin)
         return photo, photo.rgba8(box, item.plan.request_reference)
 
-    def run(self, item: Item) -> Written | Future[Written] | Variants:
+    def run(self, item: Item) -> Written | Future[Written] | Variations:
         """The job; returns what was written, or the background write that will be."""
         if item.variations > 1:
             return self.run_variations(item)
@@ -333,7 +154,7 @@ class Runner:
             item, photo, result.data, result.request_id, t0, early, job.reference_rgba
         )
 
-    def run_variations(self, item: Item) -> Variants:
+    def run_variations(self, item: Item) -> Variations:
         """--variations N: N requests for one reference, sent together; each take that
         arrives is placed into its own output, and the takes that failed are named."""
         t0 = time.monotonic()
@@ -395,7 +216,7 @@ class Runner:
             if all(isinstance(t.error, CancelledError) for t in takes):
                 raise first
             raise OutpaintError(failure_line(takes), request_id=first.request_id)
-        return Variants(placed, takes)
+        return Variations(placed, takes)
 
     def place(
         self,
@@ -427,7 +248,7 @@ class Runner:
                 del returned, early
                 meta = imageio.Metadata(
                     photo.icc,
-                    ph.exif_for_size(photo.exif, canvas.shape[1], canvas.shape[0]),
+                    metadata.exif_for_size(photo.exif, canvas.shape[1], canvas.shape[0]),
                     photo.dpi,
                 )
                 space = photo.space
@@ -524,7 +345,7 @@ _STEP = {phase: n for n, phase in enumerate(Phase)}
 
 
 @dataclass
-class Variants:
+class Variations:
     """What --variations gave for one input: the outputs placed (or being written) and every
     take, the failed ones included."""
 
@@ -533,21 +354,6 @@ class Variants:
 
     def failures(self, secrets: tuple[str, ...] = ()) -> str:
         return failure_line(self.takes, secrets)
-
-
-def describe(photo: ph.Photo) -> str:
-    """What -v says about an input: its pixels, its profile, its orientation."""
-    profile = photo.colour_profile
-    if profile is None:
-        colour = "no colour profile (sRGB assumed)"
-    elif ph.is_srgb(profile):
-        colour = "sRGB profile"
-    else:
-        name = (profile.profile.profile_description or "an embedded profile").strip()
-        colour = f"profile {name!r}, sent to fal converted to sRGB"
-    turned = f"; EXIF orientation {photo.orientation} applied" if photo.orientation != 1 else ""
-    w, h = photo.size
-    return f"{w}×{h} {photo.space.describe()}, {colour}{turned}"
 
 
 class Lazy:

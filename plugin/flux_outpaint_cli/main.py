@@ -38,20 +38,12 @@ from flux_outpaint.journal import Journal, default_journal_path
 from flux_outpaint.journal_records import State
 from flux_outpaint.queue_client import FalQueueClient
 
-from . import imageio, jobs, outputs, recovery, streams
+from . import imageio, inputs, jobs, outputs, recover, streams
 from . import photo as ph
 from .args import parse_args
-from .console import (
-    EXIT_FAILED,
-    EXIT_INTERRUPTED,
-    EXIT_OK,
-    EXIT_USAGE,
-    PROG_NAME,
-    BoardLog,
-    Console,
-    local_server,
-    server_and_key,
-)
+from .connection import local_server, server_and_key
+from .console import BoardLog, Console
+from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG, UsageError
 from .progress import ProgressBoard
 
 # How often the waiting main thread wakes (it is also woken by each finished job).
@@ -88,7 +80,7 @@ class Tally:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.recover is not None:
-        return recovery.run(args)
+        return recover.run(args)
     return outpaint(args)
 
 
@@ -96,15 +88,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def outpaint(args: Any) -> int:
-    names = ["stdin" if raw == jobs.STDIN else raw for raw in args.inputs]
+    names = ["stdin" if raw == inputs.STDIN else raw for raw in args.inputs]
     board = ProgressBoard(names, quiet=args.quiet)
     console = Console(args, board)
     tally = Tally()
-    items: list[jobs.Item] = []
+    items: list[inputs.Item] = []
     for raw, name in zip(args.inputs, names, strict=True):
         try:
-            items.append(jobs.inspect(raw, args, jobs.read_stdin))
-        except outputs.UsageError as exc:
+            items.append(inputs.inspect(raw, args, inputs.read_stdin))
+        except UsageError as exc:
             console.error(f"{name}: {exc}")
             return EXIT_USAGE
         except Exception as exc:  # noqa: BLE001 - one line per bad input, the others run
@@ -114,8 +106,8 @@ def outpaint(args: Any) -> int:
             console.not_done(name, "failed", user_message(exc))
     try:
         outputs.check_batch([(i.name, i.path, t) for i in items for t in i.targets])
-    except outputs.UsageError as exc:
-        console.error(f"{PROG_NAME}: {exc}")
+    except UsageError as exc:
+        console.error(f"{PROG}: {exc}")
         return EXIT_USAGE
     ready = []
     for item in items:
@@ -197,7 +189,7 @@ def outpaint(args: Any) -> int:
 
 def _run_all(
     args: Any,
-    items: list[jobs.Item],
+    items: list[inputs.Item],
     runner: jobs.Runner,
     tally: Tally,
     console: Console,
@@ -206,7 +198,9 @@ def _run_all(
     cancel: threading.Event,
 ) -> int:
     pool = ThreadPoolExecutor(max_workers=args.jobs, thread_name_prefix="job")
-    pending: dict[Future[Any], jobs.Item] = {pool.submit(runner.run, item): item for item in items}
+    pending: dict[Future[Any], inputs.Item] = {
+        pool.submit(runner.run, item): item for item in items
+    }
     interrupted = False
     try:
         while pending:
@@ -229,7 +223,7 @@ def _run_all(
 
 
 def _collect(
-    pending: dict[Future[Any], jobs.Item],
+    pending: dict[Future[Any], inputs.Item],
     tally: Tally,
     console: Console,
     board: ProgressBoard,
@@ -271,11 +265,11 @@ def _collect(
             msg = user_message(exc, secrets)
             board.finish(item.name, False, "failed")
             if rid is not None and _unplaced(journal, rid, exc):
-                msg = f"{msg}; {recovery.hint(rid)}"
+                msg = f"{msg}; {recover.hint(rid)}"
             console.error(f"{item.name}: {msg}")
             console.not_done(item.name, "failed", msg, [rid] if rid else None)
             continue
-        if isinstance(value, jobs.Variants):
+        if isinstance(value, jobs.Variations):
             _count_cost(item, tally)
             for part in value.placed:
                 if isinstance(part, Future):
@@ -286,7 +280,7 @@ def _collect(
             if failed:
                 tally.failed += len(failed)
                 hints = [
-                    recovery.hint(t.error.request_id)
+                    recover.hint(t.error.request_id)
                     for t in failed
                     if t.error is not None
                     and t.error.request_id
@@ -330,19 +324,19 @@ def _unplaced(journal: Journal, rid: str, exc: BaseException) -> bool:
     return True
 
 
-def _count_cost(item: jobs.Item, tally: Tally) -> None:
+def _count_cost(item: inputs.Item, tally: Tally) -> None:
     """Every request sent is billed: one per take that was submitted."""
     sent = len(item.request_ids) or int(bool(item.submitted or item.request_id))
     tally.cost_usd += item.plan.cost_usd * sent
 
 
-def _quit_now(pending: dict[Future[Any], jobs.Item], console: Console) -> None:
+def _quit_now(pending: dict[Future[Any], inputs.Item], console: Console) -> None:
     """The second Ctrl-C: name the requests still in flight and leave at once.
 
     Writes to stderr directly: the board's lock may be held by the code this interrupted.
     """
     lines = [
-        f"{item.name}: request {rid} may still run on fal; {recovery.hint(rid)}\n"
+        f"{item.name}: request {rid} may still run on fal; {recover.hint(rid)}\n"
         for item in list(pending.values())
         for rid in (item.request_ids or [item.request_id])
         if rid
@@ -361,7 +355,7 @@ def _summary(args: Any, tally: Tally, console: Console, board: ProgressBoard, n:
 
 
 def dry_run(
-    args: Any, items: list[jobs.Item], tally: Tally, console: Console, board: ProgressBoard
+    args: Any, items: list[inputs.Item], tally: Tally, console: Console, board: ProgressBoard
 ) -> int:
     for item in items:
         try:
@@ -396,17 +390,17 @@ def dry_run(
     return EXIT_OK if tally.failed == 0 and tally.skipped == 0 else EXIT_FAILED
 
 
-def describe(item: jobs.Item) -> dict[str, Any]:
+def describe(item: inputs.Item) -> dict[str, Any]:
     """The plan as JSON, with the reference encoded exactly as a run would send it."""
     plan = item.plan
     ref_w, ref_h = plan.request_reference
     src = plan.source
     photo = ph.load(
-        item.data if item.data is not None else jobs._read(item.path, item.name),
+        item.data if item.data is not None else inputs.read_input(item.path, item.name),
         item.name,
         item.path,
     )
-    rgba = photo.rgba8(jobs.reference_box(plan, item.origin), plan.request_reference)
+    rgba = photo.rgba8(inputs.reference_box(plan, item.origin), plan.request_reference)
     enc = payload.choose_encoding(payload.has_alpha(rgba), ref_w, ref_h)
     size = len(imageio.encode(rgba, ref_w, ref_h, enc))
     return {

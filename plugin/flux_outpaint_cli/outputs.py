@@ -31,6 +31,8 @@ from typing import BinaryIO
 
 from flux_outpaint.errors import InputError
 
+from .exits import UsageError
+
 # suffix → Pillow format name
 FORMATS = {
     ".png": "PNG",
@@ -44,10 +46,6 @@ TYPES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP", "tiff": "TIFF"}
 SUFFIX = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "TIFF": ".tif"}
 STDOUT = "-"
 KEEPS_ORIGINAL = frozenset({"PNG", "TIFF", "WEBP"})  # the input's format, if it is one of these
-
-
-class UsageError(Exception):
-    """A contradiction in the command line: exit status 2, nothing submitted."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ def target_for(
     return Target(folder / f"{input_path.stem}-outpaint{keep}", fmt)
 
 
-def variant_targets(base: Target, count: int, output: str | None) -> list[Target]:
+def variation_targets(base: Target, count: int, output: str | None) -> list[Target]:
     """Where each of ``count`` variations goes: ``{n}`` in -o replaced by 1…count, else the
     default name with ``-1`` … ``-count`` before its suffix."""
     if count == 1:

@@ -35,9 +35,8 @@ import numpy as np
 from flux_outpaint.errors import InputError
 from PIL import Image, ImageCms, UnidentifiedImageError
 
-ORIENTATION = 0x0112
-EXIF_IFD = 0x8769
-PIXEL_X_DIMENSION, PIXEL_Y_DIMENSION = 0xA002, 0xA003
+from . import metadata
+
 # The reference and the result are converted with this intent: the profiles of cameras and
 # editors (sRGB, Display P3, Adobe RGB) are matrix-shaper profiles, for which relative
 # colorimetric keeps in-gamut colours exact and clips the rest.
@@ -170,9 +169,7 @@ def load(data: bytes, name: str, path: Path | None) -> Photo:
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
         raise InputError(f"Not an image (or unreadable): {name}") from None
     exif = image.getexif()
-    orientation = exif.get(ORIENTATION, 1)
-    if not isinstance(orientation, int) or not 1 <= orientation <= 8:
-        orientation = 1
+    orientation = metadata.orientation_in(exif)
     if pixels is not None:
         pixels = orient(pixels, orientation)
     elif upright is not None and orientation != 1:
@@ -190,7 +187,7 @@ def load(data: bytes, name: str, path: Path | None) -> Photo:
         pixels=pixels,
         space=space,
         icc=icc,
-        exif=_exif_out(Image.Exif() if not len(exif) else exif, width, height),
+        exif=metadata.exif_out(exif, width, height),
         source_format=image.format or "PNG",
         sha256=hashlib.sha256(data).hexdigest(),
         orientation=orientation,
@@ -411,94 +408,3 @@ def _transform(
             cached = ImageCms.buildTransform(_SRGB, profile, "RGB", colour, INTENT, flags)
         _TRANSFORMS[key] = cached
     return cached
-
-
-# -- metadata ----------------------------------------------------------------------------------
-
-
-# Tags that describe how a TIFF stores its pixels, not the photo (Pillow's getexif() of a TIFF
-# holds them all): the output's writer sets its own, and stale ones break it.
-_LAYOUT_TAGS = frozenset(
-    {
-        254,
-        255,
-        256,
-        257,
-        258,
-        259,
-        262,
-        263,
-        266,
-        269,
-        273,
-        277,
-        278,
-        279,
-        280,
-        281,
-        282,
-        283,
-        284,
-        285,
-        286,
-        287,
-        288,
-        289,
-        290,
-        291,
-        292,
-        293,
-        296,
-        297,
-        317,
-        318,
-        319,
-        320,
-        321,
-        322,
-        323,
-        324,
-        325,
-        330,
-        338,
-        339,
-        340,
-        341,
-        347,
-        513,
-        514,
-        529,
-        530,
-        531,
-        532,
-        34675,
-    }
-)
-
-
-def _exif_out(exif: Image.Exif, width: int, height: int) -> bytes | None:
-    """The input's EXIF for the output: upright, and the right size where it says one."""
-    try:
-        for tag in _LAYOUT_TAGS.intersection(exif):
-            del exif[tag]
-        if not len(exif):
-            return None
-        exif[ORIENTATION] = 1
-        sub = exif.get_ifd(EXIF_IFD)
-        if PIXEL_X_DIMENSION in sub or PIXEL_Y_DIMENSION in sub:
-            sub[PIXEL_X_DIMENSION], sub[PIXEL_Y_DIMENSION] = width, height
-        return exif.tobytes()
-    except Exception:  # noqa: BLE001 - damaged EXIF: the picture matters, its notes do not
-        return None
-
-
-def exif_for_size(exif: bytes | None, width: int, height: int) -> bytes | None:
-    """The carried EXIF with the output's pixel dimensions."""
-    if exif is None:
-        return None
-    parsed = Image.Exif()
-    try:
-        parsed.load(exif)
-    except Exception:  # noqa: BLE001 - damaged EXIF is dropped rather than failing the write
-        return None
-    return _exif_out(parsed, width, height)

@@ -16,6 +16,8 @@ import struct
 import threading
 import zlib
 
+from flux_outpaint.pngcodec import SIGNATURE
+
 # One byte of a trickled body per this many seconds: a client whose read timeout restarts
 # with every byte never times out.
 TRICKLE_INTERVAL_S = 1.0
@@ -145,10 +147,7 @@ def black_png(width: int, height: int, data_bytes: int | None = None) -> bytes:
     n = (width * 3 + 1) * height if data_bytes is None else data_bytes
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return (
-        b"\x89PNG\r\n\x1a\n"
-        + _chunk(b"IHDR", header)
-        + _chunk(b"IDAT", zeros_zlib(n))
-        + _chunk(b"IEND", b"")
+        SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zeros_zlib(n)) + _chunk(b"IEND", b"")
     )
 
 

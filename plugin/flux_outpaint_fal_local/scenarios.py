@@ -1,80 +1,16 @@
-"""The queue behind the local fal server: job lifecycle, file store and fault scenarios.
+"""Fault scenarios of the local fal server: a registry, the choice of a run, and which fired.
 
-Each job runs in its own thread that waits on one shared Condition, so a state change reaches
-status polls and SSE streams at once. Timing: ``queue_seconds`` IN_QUEUE with positions counting
-down 2, 1, 0; then ``run_seconds`` IN_PROGRESS with a few log lines (the fill itself runs at the
-start of that time); then COMPLETED.
+A scenario imitates a way the real service misbehaves (fal-protocol.md §4, §5, §8.11) or, for
+the hostile ones, what a broken proxy or an attacker might do (the bodies come from
+``hostile``).  Each is registered here with what the server does and what a client should do
+(``scripts/fal_local.py --scenario NAME[,NAME…]``; ``describe()`` prints the table).  "once"
+scenarios hit the first matching request the server sees, then it behaves; the others hold for
+every job.  Accepted submits are counted whatever the scenario (``LocalServer.submits``), so
+tests can assert "exactly one submit".
 
-Fault scenarios (``scripts/fal_local.py --scenario NAME[,NAME…]``) imitate ways the real service
-misbehaves (fal-protocol.md §4, §5, §8.11). "Once" faults hit the first matching request the
-server sees, then it behaves; the others hold for every job. Accepted submits are counted
-whatever the scenario (``LocalServer.submits``), so tests can assert "exactly one submit".
-
-| name           | the server…                                   | a client should…               |
-|----------------|-----------------------------------------------|--------------------------------|
-| 429-once       | answers the first submit 429, Retry-After: 1, | retry the submit; one job      |
-|                | creating no job                               |                                |
-| 500-once       | answers the first status request 500          | (fal-client gives up on a 500; |
-|                | internal_error, with x-fal-request-id         | a poller may retry the poll)   |
-| ingress-503    | answers the first status request 503 with an  | retry (an "ingress error")     |
-|                | nginx page and no x-fal-request-id            |                                |
-| drop-result    | closes the connection on the first result GET | retry the GET, not the submit  |
-|                | without replying                              |                                |
-| stall-status   | sends SSE headers, then nothing at all (no    | time out, poll status instead  |
-|                | keep-alives); polling still works             |                                |
-| fail-job       | completes with error; result 500              | report the failure             |
-|                | {"detail", "error_type": runner_server_error} |                                |
-| content-policy | completes; result 422 with detail[0].type     | report "rejected by the        |
-|                | content_policy_violation                      | safety filter"                 |
-| never-finish   | keeps the job IN_PROGRESS (a log line a       | give up at its deadline and    |
-|                | second) until it is cancelled                 | cancel (result then 499)       |
-| wrong-size     | returns an image a quarter narrower than      | refuse to place it             |
-|                | asked (the JSON width/height are truthful)    |                                |
-| expired-result | completes, but the result is 404 (as after    | report "result no longer       |
-|                | fal's retention window)                       | available"                     |
-| ignore-cancel  | answers cancel 202, finishes the job anyway   | accept the 200 result          |
-| locked         | answers submit and uploads 403 "User is       | show the detail verbatim       |
-|                | locked…"; status still works                  |                                |
-| fail-once      | fails the first job that runs (as fail-job);  | report that one, use the       |
-|                | the jobs after it succeed                     | others (variations)            |
-| drift          | succeeds, but the whole canvas comes back     | measure the drift over the     |
-|                | slightly blurred with a colour cast, over the | original and take it out of    |
-|                | original too (as a re-rendering model does)   | the new pixels                 |
-
-Hostile scenarios (fal would not do this; a broken proxy or an attacker might).  The bodies
-themselves come from ``hostile``:
-
-| name               | the server…                                | a client should…               |
-|--------------------|--------------------------------------------|--------------------------------|
-| trickle-status     | has no status stream (404) and sends each  | give up at its deadline, name  |
-|                    | status poll one byte a second              | the request, cancel it         |
-| trickle-result     | sends the result JSON one byte a second    | give up at its deadline        |
-| trickle-image      | sends the result image one byte a second   | give up at its deadline        |
-| endless-sse-line   | streams one `data:` line that never ends   | drop the stream at a capped    |
-|                    | (64 KiB chunks); polling still works       | length, poll, succeed          |
-| huge-status        | has no status stream; each poll is a 100   | refuse it without reading it   |
-|                    | MB JSON body without Content-Length        | all                            |
-| huge-result        | answers the result with 400 MB of JSON     | refuse it without reading it   |
-|                    |                                            | all                            |
-| size-lie           | returns a PNG whose header claims 37.5×    | refuse it before decoding      |
-|                    | the requested size (same shape, ~340 KB)   |                                |
-| png-bomb           | returns a PNG of the requested size whose  | stop inflating at the size's   |
-|                    | data inflates to 256 MiB                   | byte count, refuse it          |
-| truncated-image    | returns the first half of the image        | refuse it, never cache it      |
-| bad-result-url     | gives `https://[::1` as the image URL      | an error naming the request    |
-| redirect-result    | answers the image URL with a 302 to itself | refuse the redirect by name    |
-| echo-key           | puts the key it received, terminal escapes | show the logs cleaned, the key |
-|                    | and a forged output line in the status     | nowhere                        |
-|                    | logs                                       |                                |
-| hostile-error      | fails the job with such a text as its      | a clean one-line error         |
-|                    | error                                      |                                |
-| key-in-url         | returns status/result/cancel URLs carrying | ignore them; keep the key out  |
-|                    | `?key=<the key>`                           | of the journal                 |
-| proxy-504          | accepts the first submit, then answers it  | never send it again (it may    |
-|                    | 504 as another proxy would: no x-fal-      | have been accepted)            |
-|                    | request-id, no "nginx" in the body         |                                |
-| mode-not-in-schema | rejects a body with a `mode` field (422),  | leave out the default mode     |
-|                    | as the endpoint's first schema would       |                                |
+To add one: ``fault(...)`` or ``hostile(...)`` below (or from another module of this package,
+imported by ``backend``), then act on ``faults.active(name)`` / ``faults.once(name)`` where the
+server or the backend decides.
 
 Slow links are options, not scenarios: ``--bandwidth MBIT`` paces request and response bodies,
 ``--latency MS`` delays every response.
@@ -82,98 +18,237 @@ Slow links are options, not scenarios: ``--bandwidth MBIT`` paces request and re
 
 from __future__ import annotations
 
-import base64
-import json
-import math
-import re
 import threading
-import time
-import traceback
-import uuid
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from pathlib import PurePosixPath
-from urllib.parse import unquote, urlsplit
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
 
-from . import fill, hostile
+When = Literal["once", "every job"]
 
-ONCE = frozenset({"429-once", "500-once", "ingress-503", "drop-result", "proxy-504", "fail-once"})
-PER_JOB = frozenset(
-    {
-        "stall-status",
-        "fail-job",
-        "content-policy",
-        "never-finish",
-        "wrong-size",
-        "expired-result",
-        "ignore-cancel",
-        "locked",
-        "drift",
-    }
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    when: When
+    hostile: bool  # fal would not do this; a broken proxy or an attacker might
+    server: str  # what the server does
+    client: str  # what a client should do
+
+
+REGISTRY: dict[str, Scenario] = {}
+
+
+def register(scenario: Scenario) -> Scenario:
+    """Add a scenario; a name registered twice is a bug, found at import."""
+    if scenario.name in REGISTRY:
+        raise ValueError(f"scenario {scenario.name!r} registered twice")
+    if not (scenario.server and scenario.client):
+        raise ValueError(f"scenario {scenario.name!r}: say what the server and a client do")
+    REGISTRY[scenario.name] = scenario
+    return scenario
+
+
+def fault(name: str, when: When, *, server: str, client: str) -> Scenario:
+    return register(Scenario(name, when, False, server, client))
+
+
+def hostile(name: str, when: When, *, server: str, client: str) -> Scenario:
+    return register(Scenario(name, when, True, server, client))
+
+
+def known() -> frozenset[str]:
+    return frozenset(REGISTRY)
+
+
+def describe() -> str:
+    """The registry as a table: name, what the server does, what a client should do."""
+    width = max(len(n) for n in REGISTRY)
+    rows = [f"{s.name:<{width}}  {s.server} → {s.client}" for s in REGISTRY.values()]
+    return "\n".join(rows)
+
+
+fault(
+    "429-once",
+    "once",
+    server="answers the first submit 429, Retry-After: 1, creating no job",
+    client="retry the submit; one job",
 )
-HOSTILE = frozenset(
-    {
-        "trickle-status",
-        "trickle-result",
-        "trickle-image",
-        "endless-sse-line",
-        "huge-status",
-        "huge-result",
-        "size-lie",
-        "png-bomb",
-        "truncated-image",
-        "bad-result-url",
-        "redirect-result",
-        "echo-key",
-        "hostile-error",
-        "key-in-url",
-        "mode-not-in-schema",
-    }
+fault(
+    "500-once",
+    "once",
+    server="answers the first status request 500 internal_error, with x-fal-request-id",
+    client="(fal-client gives up on a 500; a poller may retry the poll)",
 )
-NAMES = ONCE | PER_JOB | HOSTILE
-
-RATE_LIMITED = {"detail": "Rate limit exceeded, please retry later", "error_type": "rate_limited"}
-INTERNAL_ERROR = {"detail": "Internal Server Error", "error_type": "internal_error"}
-INGRESS_503_HTML = (
-    "<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n<body>\r\n"
-    "<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n"
-    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+fault(
+    "ingress-503",
+    "once",
+    server="answers the first status request 503 with an nginx page and no x-fal-request-id",
+    client='retry (an "ingress error")',
 )
-RUNNER_FAILED = {"detail": "Internal Server Error", "error_type": "runner_server_error"}
-RUNNER_FAILED_TYPE = {"error_type": "runner_server_error"}
-MODE_NOT_PERMITTED = {
-    "loc": ["body", "mode"],
-    "msg": "Extra inputs are not permitted",
-    "type": "extra_forbidden",
-}
-CONTENT_POLICY = {
-    "detail": [
-        {
-            "loc": ["body", "image_url"],
-            "msg": (
-                "The content could not be processed because it was flagged by a content checker."
-            ),
-            "type": "content_policy_violation",
-            "url": "https://docs.fal.ai/errors#content_policy_violation",
-        }
-    ]
-}
-LOCKED = {
-    "detail": "User is locked. Reason: Exhausted balance. "
-    "Top up your balance at fal.ai/dashboard/billing."
-}
-CANCELLED = {"detail": "Request cancelled by the client", "error_type": "client_cancelled"}
-START_TIMEOUT = {
-    "detail": "Request timed out before processing started",
-    "error_type": "startup_timeout",
-}
-
-APP = ("fal-ai", "flux-2-pro")
-QUEUE_POSITIONS = 3
-RUN_LOG_LINES = 3  # log entries a normal run produces before the completion line
-RESULT_TTL_S, LARGE_RESULT_TTL_S, LARGE_RESULT_BYTES = 3600.0, 360.0, 10 * 1024  # §2.5
-LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+fault(
+    "drop-result",
+    "once",
+    server="closes the connection on the first result GET without replying",
+    client="retry the GET, not the submit",
+)
+fault(
+    "stall-status",
+    "every job",
+    server="sends SSE headers, then nothing at all (no keep-alives); polling still works",
+    client="time out, poll status instead",
+)
+fault(
+    "fail-job",
+    "every job",
+    server='completes with error; result 500 {"detail", "error_type": runner_server_error}',
+    client="report the failure",
+)
+fault(
+    "content-policy",
+    "every job",
+    server="completes; result 422 with detail[0].type content_policy_violation",
+    client='report "rejected by the safety filter"',
+)
+fault(
+    "never-finish",
+    "every job",
+    server="keeps the job IN_PROGRESS (a log line a second) until it is cancelled",
+    client="give up at its deadline and cancel (result then 499)",
+)
+fault(
+    "wrong-size",
+    "every job",
+    server="returns an image a quarter narrower than asked (the JSON width/height are truthful)",
+    client="refuse to place it",
+)
+fault(
+    "expired-result",
+    "every job",
+    server="completes, but the result is 404 (as after fal's retention window)",
+    client='report "result no longer available"',
+)
+fault(
+    "ignore-cancel",
+    "every job",
+    server="answers cancel 202, finishes the job anyway",
+    client="accept the 200 result",
+)
+fault(
+    "locked",
+    "every job",
+    server='answers submit and uploads 403 "User is locked…"; status still works',
+    client="show the detail verbatim",
+)
+fault(
+    "fail-once",
+    "once",
+    server="fails the first job that runs (as fail-job); the jobs after it succeed",
+    client="report that one, use the others (variations)",
+)
+fault(
+    "drift",
+    "every job",
+    server="succeeds, but the whole canvas comes back slightly blurred with a colour cast, "
+    "over the original too (as a re-rendering model does)",
+    client="measure the drift over the original and take it out of the new pixels",
+)
+hostile(
+    "trickle-status",
+    "every job",
+    server="has no status stream (404) and sends each status poll one byte a second",
+    client="give up at its deadline, name the request, cancel it",
+)
+hostile(
+    "trickle-result",
+    "every job",
+    server="sends the result JSON one byte a second",
+    client="give up at its deadline",
+)
+hostile(
+    "trickle-image",
+    "every job",
+    server="sends the result image one byte a second",
+    client="give up at its deadline",
+)
+hostile(
+    "endless-sse-line",
+    "every job",
+    server="streams one `data:` line that never ends (64 KiB chunks); polling still works",
+    client="drop the stream at a capped length, poll, succeed",
+)
+hostile(
+    "huge-status",
+    "every job",
+    server="has no status stream; each poll is a 100 MB JSON body without Content-Length",
+    client="refuse it without reading it all",
+)
+hostile(
+    "huge-result",
+    "every job",
+    server="answers the result with 400 MB of JSON",
+    client="refuse it without reading it all",
+)
+hostile(
+    "size-lie",
+    "every job",
+    server="returns a PNG whose header claims 37.5× the requested size (same shape, ~340 KB)",
+    client="refuse it before decoding",
+)
+hostile(
+    "png-bomb",
+    "every job",
+    server="returns a PNG of the requested size whose data inflates to 256 MiB",
+    client="stop inflating at the size's byte count, refuse it",
+)
+hostile(
+    "truncated-image",
+    "every job",
+    server="returns the first half of the image",
+    client="refuse it, never cache it",
+)
+hostile(
+    "bad-result-url",
+    "every job",
+    server="gives `https://[::1` as the image URL",
+    client="an error naming the request",
+)
+hostile(
+    "redirect-result",
+    "every job",
+    server="answers the image URL with a 302 to itself",
+    client="refuse the redirect by name",
+)
+hostile(
+    "echo-key",
+    "every job",
+    server="puts the key it received, terminal escapes and a forged output line in the status logs",
+    client="show the logs cleaned, the key nowhere",
+)
+hostile(
+    "hostile-error",
+    "every job",
+    server="fails the job with such a text as its error",
+    client="a clean one-line error",
+)
+hostile(
+    "key-in-url",
+    "every job",
+    server="returns status/result/cancel URLs carrying `?key=<the key>`",
+    client="ignore them; keep the key out of the journal",
+)
+hostile(
+    "proxy-504",
+    "once",
+    server="accepts the first submit, then answers it 504 as another proxy would: "
+    'no x-fal-request-id, no "nginx" in the body',
+    client="never send it again (it may have been accepted)",
+)
+hostile(
+    "mode-not-in-schema",
+    "every job",
+    server="rejects a body with a `mode` field (422), as the endpoint's first schema would",
+    client="leave out the default mode",
+)
 
 
 def parse(names: str | Iterable[str] | None) -> frozenset[str]:
@@ -183,10 +258,10 @@ def parse(names: str | Iterable[str] | None) -> frozenset[str]:
     if isinstance(names, str):
         names = names.split(",")
     chosen = frozenset(n.strip() for n in names if n and n.strip())
-    unknown = sorted(chosen - NAMES)
+    unknown = sorted(chosen - known())
     if unknown:
         raise ValueError(
-            f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(NAMES))}"
+            f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(sorted(known()))}"
         )
     return chosen
 
@@ -209,295 +284,3 @@ class Faults:
                 return False
             self._fired.add(name)
             return True
-
-
-def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat()
-
-
-def price_usd(width: int, height: int) -> float:
-    """§7.4: $0.03 for the first megapixel (2**20 px), $0.015 per further one, rounded up."""
-    return 0.03 + 0.015 * (max(1, math.ceil(width * height / 2**20)) - 1)
-
-
-def safe_name(name) -> str:
-    """A stored file's name: the last path part of `name`, in URL-safe characters."""
-    cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", PurePosixPath(str(name or "")).name)[:100]
-    return cleaned.strip(".") or "upload.bin"
-
-
-@dataclass(eq=False)
-class Job:
-    id: str
-    body: object
-    queue_until: float
-    timeout_at: float | None
-    app: tuple[str, str] = APP
-    state: str = "IN_QUEUE"
-    position: int = 0
-    logs: list = field(default_factory=list)
-    cancel_requested: bool = False
-    started: float = 0.0
-    completed_at: float = 0.0
-    inference_time: float | None = None
-    error: tuple[str, str | None] | None = None  # (error, error_type) for the COMPLETED status
-    result: tuple[int, object, dict] | None = None  # (HTTP status, JSON body, extra headers)
-    size: tuple[int, int] | None = None
-    key: str = ""  # the key the submit carried (echoed by the hostile scenarios)
-
-    def log(self, message: str) -> None:
-        self.logs.append(
-            {"message": message, "level": "INFO", "source": "USER", "timestamp": now_iso()}
-        )
-
-
-class Backend:
-    """Jobs and files. `cond` guards the jobs; waiters are woken on every change."""
-
-    def __init__(
-        self,
-        *,
-        queue_seconds: float,
-        run_seconds: float,
-        scenarios: Iterable[str],
-        local_hosts: Iterable[str] = (),
-    ) -> None:
-        self.queue_s, self.run_s = float(queue_seconds), float(run_seconds)
-        self.faults = Faults(scenarios)
-        self.local_hosts = LOCAL_HOSTS | set(local_hosts)
-        self.cond = threading.Condition()
-        self.stopping = threading.Event()
-        self.jobs: dict[str, Job] = {}
-        self.lock = threading.Lock()  # guards files and submits
-        self.files: dict[str, tuple[bytes, str]] = {}  # key (path after /files/) → (data, type)
-        self.submits: list[str] = []
-        # Told (with the wall-clock time) when a job completes; the benchmarks log it to
-        # measure how soon a client has the result in hand.
-        self.on_complete: Callable[[Job, float], None] | None = None
-
-    def stop(self) -> None:
-        self.stopping.set()
-        with self.cond:
-            self.cond.notify_all()
-
-    def submit(self, body, timeout_s: float | None, key: str = "") -> Job:
-        now = time.monotonic()
-        job = Job(
-            str(uuid.uuid4()),
-            body,
-            now + self.queue_s,
-            None if timeout_s is None else now + timeout_s,
-            position=QUEUE_POSITIONS - 1 if self.queue_s > 0 else 0,
-            key=key,
-        )
-        with self.cond:
-            self.jobs[job.id] = job
-        with self.lock:
-            self.submits.append(job.id)
-        threading.Thread(
-            target=self._work, args=(job,), name=f"job-{job.id[:8]}", daemon=True
-        ).start()
-        return job
-
-    def cancel(self, job: Job) -> tuple[int, dict]:
-        with self.cond:
-            if job.state == "COMPLETED":
-                return 400, {"status": "ALREADY_COMPLETED"}
-            job.cancel_requested = True
-            self.cond.notify_all()
-        return 202, {"status": "CANCELLATION_REQUESTED"}
-
-    def _work(self, job: Job) -> None:
-        with self.cond:
-            while not self._queued_step(job):
-                pass
-            if job.state == "COMPLETED":
-                return
-            job.state, job.started = "IN_PROGRESS", time.monotonic()
-            job.log("Outpainting started (local fill, not a generative model)")
-            self.cond.notify_all()
-        try:
-            outcome = self._run_model(job)
-        except Exception:  # noqa: BLE001 - a bug in the fill must end the job, not strand it
-            traceback.print_exc()
-            outcome = (500, INTERNAL_ERROR, {})
-        forever = self.faults.active("never-finish")
-        with self.cond:
-            while not self.stopping.is_set():
-                if job.cancel_requested and not self.faults.active("ignore-cancel"):
-                    outcome = (499, CANCELLED, {})
-                    break
-                left = job.started + self.run_s - time.monotonic()
-                if left <= 0 and not forever:
-                    break
-                self.cond.wait(1.0 if forever else min(left, max(self.run_s / RUN_LOG_LINES, 0.01)))
-                if forever or len(job.logs) < RUN_LOG_LINES or self.faults.active("echo-key"):
-                    job.log("Still working…" if forever else self._filler(job))
-                    self.cond.notify_all()
-            self._complete(job, *outcome)
-
-    def _filler(self, job: Job) -> str:
-        """A running job's log line (echo-key: the hostile one, so it is the latest)."""
-        if self.faults.active("echo-key"):
-            return hostile.log_line(job.key)
-        return "Filling the new area…"
-
-    def _queued_step(self, job: Job) -> bool:
-        """One wait in the queue (caller holds `cond`); True once the job may run or is over."""
-        now = time.monotonic()
-        if self.stopping.is_set() or job.cancel_requested:
-            self._complete(job, 499, CANCELLED, {})
-            return True
-        left = job.queue_until - now
-        if left <= 0:
-            return True
-        if job.timeout_at is not None and now >= job.timeout_at:  # X-Fal-Request-Timeout
-            self._complete(job, 504, START_TIMEOUT, {"X-Fal-Request-Timeout-Type": "user"})
-            return True
-        position = min(QUEUE_POSITIONS - 1, int(left / self.queue_s * QUEUE_POSITIONS))
-        if position != job.position:
-            job.position = position
-            self.cond.notify_all()
-        wake = min(left, self.queue_s / QUEUE_POSITIONS)
-        if job.timeout_at is not None:
-            wake = min(wake, job.timeout_at - now)
-        self.cond.wait(max(wake, 0.001))
-        return False
-
-    def _complete(self, job: Job, status: int, body, headers: dict) -> None:
-        """Caller holds `cond`."""
-        job.state, job.completed_at = "COMPLETED", time.monotonic()
-        if job.started:
-            job.inference_time = round(job.completed_at - job.started, 3)
-        if status >= 400:
-            kind = body.get("error_type") if isinstance(body.get("detail"), str) else None
-            job.error = (body["detail"] if kind else f"Invalid status code: {status}", kind)
-            if kind:
-                headers = {**headers, "X-Fal-Error-Type": kind}
-        job.result = (status, body, headers)
-        job.log("Request completed" if status < 400 else f"Request failed ({status})")
-        if self.on_complete is not None:
-            self.on_complete(job, time.time())
-        self.cond.notify_all()
-
-    def _run_model(self, job: Job) -> tuple[int, object, dict]:
-        try:
-            prep = fill.prepare(job.body, self.fetch)
-        except fill.InputRejected as exc:
-            return 422, {"detail": exc.detail}, {}
-        p, (out_w, out_h) = prep.params, prep.canvas
-        with self.cond:
-            job.log(
-                f"Expanding {prep.reference.width}x{prep.reference.height} to "
-                f"{out_w}x{out_h} ({p['mode']})"
-            )
-            self.cond.notify_all()
-        if self.faults.active("echo-key"):
-            with self.cond:
-                job.log(hostile.log_line(job.key))
-                self.cond.notify_all()
-        if self.faults.active("content-policy"):
-            return 422, CONTENT_POLICY, {}
-        if self.faults.active("fail-job") or self.faults.once("fail-once"):
-            return 500, RUNNER_FAILED, {}
-        if self.faults.active("hostile-error"):
-            return 500, {"detail": hostile.error_detail(job.key), **RUNNER_FAILED_TYPE}, {}
-        if self.faults.active("mode-not-in-schema") and "mode" in job.body:
-            return 422, {"detail": [MODE_NOT_PERMITTED]}, {}
-        rendered = fill.render(
-            prep.reference,
-            left=p["expand_left"],
-            right=p["expand_right"],
-            top=p["expand_top"],
-            bottom=p["expand_bottom"],
-            output_format=p["output_format"],
-            distort=self.faults.active("wrong-size"),
-            drift=self.faults.active("drift"),
-        )
-        ext = "png" if p["output_format"] == "png" else "jpg"
-        data, content_type = self._forged(rendered.data, rendered.content_type, out_w, out_h)
-        image = {
-            "content_type": content_type,
-            "file_name": f"{job.id}.{ext}",
-            "file_size": len(data),
-            "width": rendered.width,
-            "height": rendered.height,
-        }
-        if self.faults.active("bad-result-url"):
-            image["url"] = hostile.BAD_URL
-        elif p["sync_mode"]:
-            b64 = base64.b64encode(data).decode("ascii")
-            image["url"] = f"data:{rendered.content_type};base64,{b64}"
-        else:
-            # relative: the HTTP layer prefixes the origin the client used
-            image["url"] = "/files/" + self.store(f"{uuid.uuid4().hex}.{ext}", data, content_type)
-        job.size = (rendered.width, rendered.height)
-        return 200, {"images": [image]}, {}
-
-    def _forged(self, data: bytes, content_type: str, width: int, height: int) -> tuple[bytes, str]:
-        """The image the hostile scenarios return in place of the real one."""
-        if self.faults.active("size-lie"):
-            return hostile.size_lie_png(width, height), "image/png"
-        if self.faults.active("png-bomb"):
-            return hostile.bomb_png(width, height), "image/png"
-        if self.faults.active("truncated-image"):
-            return hostile.truncated(data), content_type
-        return data, content_type
-
-    def store(self, key: str, data: bytes, content_type: str) -> str:
-        with self.lock:
-            self.files[key] = (data, content_type)
-        return key
-
-    def file(self, key: str) -> tuple[bytes, str] | None:
-        with self.lock:
-            return self.files.get(unquote(key))
-
-    def fetch(self, url: str) -> bytes:
-        """What the model can download: this server's own /files/ URLs, nothing else."""
-        parts = urlsplit(url)
-        if (
-            parts.scheme in ("http", "https")
-            and parts.hostname in self.local_hosts
-            and parts.path.startswith("/files/")
-        ):
-            entry = self.file(parts.path[len("/files/") :])
-            if entry is not None:
-                return entry[0]
-        raise ValueError(
-            "Failed to download the file from image_url (only data: URIs and "
-            "this server's /files/ URLs are reachable)"
-        )
-
-    def status_body(self, job: Job, base: str, with_logs: bool) -> tuple[int, dict]:
-        """§2.3: 202 while pending, 200 once COMPLETED; `logs` present from IN_PROGRESS on."""
-        with self.cond:
-            root = f"{base}/{job.app[0]}/{job.app[1]}/requests/{job.id}"
-            body = {
-                "status": job.state,
-                "request_id": job.id,
-                "response_url": root,
-                "status_url": root + "/status",
-                "cancel_url": root + "/cancel",
-            }
-            if job.state == "IN_QUEUE":
-                body["queue_position"] = job.position
-            else:
-                body["logs"] = [dict(e) for e in job.logs] if with_logs else None
-            if job.state == "COMPLETED":
-                body["metrics"] = {"inference_time": job.inference_time}
-                if job.error:
-                    body["error"], body["error_type"] = job.error
-            return (200 if job.state == "COMPLETED" else 202), body
-
-    def result(self, job: Job) -> tuple[int, object, dict] | None:
-        """The stored (status, body, headers), None while pending, 404 once expired."""
-        with self.cond:
-            if job.state != "COMPLETED":
-                return None
-            status, body, headers = job.result
-            completed_at = job.completed_at
-        ttl = LARGE_RESULT_TTL_S if len(json.dumps(body)) >= LARGE_RESULT_BYTES else RESULT_TTL_S
-        if self.faults.active("expired-result") or time.monotonic() > completed_at + ttl:
-            return 404, {"detail": "Request result not found or expired"}, {}
-        return status, body, headers

@@ -100,7 +100,8 @@ def enlarge_cases(config: dict) -> dict:
         started = time.perf_counter()
         pixels_of = pixels.enlarger(data, w, h, tuple(size))
         ours = b"".join(
-            part for _, part in pixels.in_parallel(pixels_of, pixels.chunks(Rect(*band)))
+            part
+            for _, part in pixels.in_parallel(pixels_of, Rect(*band).bands(pixels.CHUNK_PIXELS))
         )
         times["ours"] = round(time.perf_counter() - started, 3)
         save(f"{name}-ours", ours)

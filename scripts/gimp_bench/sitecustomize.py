@@ -10,8 +10,11 @@ line: the wall-clock times at interpreter start, run entry and run exit, each st
 time (time spent in a nested step counts for that step only, per thread), and the
 process's peak resident memory so far.
 
-A name that a version of the plug-in does not have is skipped, so old and new code are
-both measured by the table below.
+The steps are a registry of names (``STEPS``, ``DETAIL``, ``RUN``), so a rename in the plug-in
+must not drop a step silently: ``tests/test_bench_steps.py`` checks that every registered
+name resolves in the current source, and a name that a version of the plug-in does not have
+(an older checkout measured for comparison) is listed under ``"missing"`` in the JSON line,
+which ``bench_gimp.py`` prints.
 """
 
 from __future__ import annotations
@@ -84,6 +87,7 @@ _local = threading.local()
 _lock = threading.Lock()
 _own: dict[str, float] = {}
 _calls: dict[str, int] = {}
+_missing: list[str] = []  # registered names this version of the plug-in does not have
 
 
 def _stack() -> list[float]:
@@ -142,6 +146,7 @@ def _recording_run(fn):
                 "steps_s": dict(_own),
                 "calls": dict(_calls),
                 "peak_rss_kb": _peak_rss_kb(),
+                "missing": sorted(_missing),
                 "python": sys.version.split()[0],
             }
             with open(LOG, "a", encoding="utf-8") as out:
@@ -172,7 +177,8 @@ def _patch(module) -> None:
         for part in filter(None, owner.split(".")):
             holder = getattr(holder, part, None)
         if holder is None or not hasattr(holder, name):
-            continue  # this version of the plug-in has no such step
+            _missing.append(f"{module.__name__}:{attr}")  # reported, never silently dropped
+            continue
         fn = getattr(holder, name)
         setattr(holder, name, _recording_run(fn) if step == "run" else _timed(step, fn))
 

@@ -25,12 +25,11 @@ from urllib.parse import urlsplit
 
 import flux_outpaint_fal_local as fal_local
 import pytest
-from script_modules import script
+from flux_outpaint_fal_local import matrix as fault_matrix
 
 from .harness import KEY, files_containing, one_line, run, server_env
 from .sandbox import GimpSession
 
-fault_matrix = script("fault_matrix")
 MATRIX_OUT_ENV = "FLUX_OUTPAINT_MATRIX_OUT"
 SWITCH_POLL_S = 0.02
 SWITCH_TIMEOUT_S = 60

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .errors import OutpaintError, ResultError, clean
+from .pngcodec import SIGNATURE as PNG_SIGNATURE
 
 __all__ = [
     "ALLOWED_CONTENT_TYPES",
@@ -61,7 +62,6 @@ ALLOWED_CONTENT_TYPES = ("image/png", "image/jpeg")
 # Types that say nothing about the content: the magic bytes decide.
 _UNINFORMATIVE_TYPES = ("", "application/octet-stream", "binary/octet-stream")
 
-_PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
 
@@ -170,7 +170,7 @@ def _size_text(n: int) -> str:
 
 
 def sniff(data: bytes) -> str | None:
-    if data.startswith(_PNG_MAGIC):
+    if data.startswith(PNG_SIGNATURE):
         return "image/png"
     if data.startswith(_JPEG_MAGIC):
         return "image/jpeg"

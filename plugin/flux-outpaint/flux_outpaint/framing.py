@@ -84,6 +84,12 @@ class Framing:
     origin: tuple[int, int]  # the output area's top-left, image coordinates AFTER growth
     growth: Growth | None
 
+    @property
+    def image_origin(self) -> tuple[int, int]:
+        """Where the image's pixel (0, 0) lands on the output area (the CLI composes there)."""
+        dx, dy = (self.growth.offset_x, self.growth.offset_y) if self.growth else (0, 0)
+        return dx - self.origin[0], dy - self.origin[1]
+
 
 def automatic(
     canvas_w: int, canvas_h: int, layer: Rect, alpha_bounds_of: Callable[[Rect], Rect | None]

@@ -28,6 +28,7 @@ __all__ = [
     "from_canvas",
     "from_numbers",
     "from_target_size",
+    "mask_bounds",
 ]
 
 
@@ -59,6 +60,20 @@ class Rect:
 
     def translate(self, dx: int, dy: int) -> Rect:
         return Rect(self.x + dx, self.y + dy, self.width, self.height)
+
+    def union(self, other: Rect) -> Rect:
+        """The smallest rectangle holding both."""
+        x0, y0 = min(self.x, other.x), min(self.y, other.y)
+        return Rect(x0, y0, max(self.right, other.right) - x0, max(self.bottom, other.bottom) - y0)
+
+    def bands(self, max_pixels: int) -> list[Rect]:
+        """This rectangle cut into bands of whole rows, each of at most about ``max_pixels``
+        pixels (at least one row): how big images are moved a piece at a time."""
+        rows = max(1, max_pixels // max(1, self.width))
+        return [
+            Rect(self.x, y, self.width, min(rows, self.bottom - y))
+            for y in range(self.y, self.bottom, rows)
+        ]
 
 
 @dataclass(frozen=True)
@@ -158,19 +173,26 @@ def from_canvas(canvas_w: int, canvas_h: int, layer: Rect) -> Source:
 
 
 def alpha_bounds(rgba: bytes, width: int, height: int, threshold: int = 0) -> Rect | None:
-    """Bounding box of pixels whose alpha exceeds ``threshold``; None when all are clear.
+    """Bounding box of pixels whose alpha exceeds ``threshold``; None when all are clear."""
+    if len(rgba) != width * height * 4:
+        raise InputError(f"Expected {width}×{height} RGBA pixels, got {len(rgba)} bytes")
+    return mask_bounds(rgba[3::4], width, height, threshold)
+
+
+def mask_bounds(mask: bytes, width: int, height: int, threshold: int = 0) -> Rect | None:
+    """Bounding box of the values of a one-byte-per-pixel mask (an alpha channel) that exceed
+    ``threshold``; None when none does.
 
     Pure Python but row-wise in C (bytes.translate/strip), so a 16 MP layer takes well under
     a second inside GIMP's numpy-less Python.
     """
-    if len(rgba) != width * height * 4:
-        raise InputError(f"Expected {width}×{height} RGBA pixels, got {len(rgba)} bytes")
-    alpha = rgba[3::4]
+    if len(mask) != width * height:
+        raise InputError(f"Expected {width}×{height} mask values, got {len(mask)} bytes")
     if threshold > 0:
-        alpha = alpha.translate(bytes(0 if v <= threshold else 255 for v in range(256)))
+        mask = mask.translate(bytes(0 if v <= threshold else 255 for v in range(256)))
     x0, x1, y0, y1 = width, 0, None, 0
     for y in range(height):
-        row = alpha[y * width : (y + 1) * width]
+        row = mask[y * width : (y + 1) * width]
         left_trim = len(row) - len(row.lstrip(b"\x00"))
         if left_trim == width:
             continue

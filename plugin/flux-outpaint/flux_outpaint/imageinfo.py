@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from .errors import ResultError
 from .framing import check_size
 from .planning import MAX_CANVAS_PIXELS
+from .pngcodec import SIGNATURE
 
 __all__ = [
     "MAX_RESULT_PIXELS",
@@ -40,7 +41,6 @@ __all__ = [
 # within MAX_CANVAS_PIXELS; twice that leaves room and still bounds a decode to 32 MB RGBA.
 MAX_RESULT_PIXELS = 2 * MAX_CANVAS_PIXELS
 
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # colour type → samples per pixel
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
 _PNG_DEPTHS = {0: (1, 2, 4, 8, 16), 2: (8, 16), 3: (1, 2, 4, 8), 4: (8, 16), 6: (8, 16)}
@@ -92,7 +92,7 @@ class ImageInfo:
 def read_header(data: bytes) -> ImageInfo:
     """The image's type and size from its first bytes; ResultError if it is neither a PNG
     nor a JPEG, or its header is malformed."""
-    if data[:8] == _PNG_SIGNATURE:
+    if data[:8] == SIGNATURE:
         return _png_header(data)
     if data[:3] == b"\xff\xd8\xff":
         return _jpeg_header(data)

@@ -54,6 +54,7 @@ INLINE_MAX_BYTES = 1_500_000
 MODES = ("high", "fast")
 DEFAULT_MODE = "high"
 OUTPUT_FORMATS = ("png", "jpeg")
+DEFAULT_OUTPUT_FORMAT = "png"
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,7 @@ Encoder = Callable[[bytes, int, int, Encoding], bytes]
 @dataclass(frozen=True)
 class RequestOptions:
     mode: str = DEFAULT_MODE
-    output_format: str = "png"
+    output_format: str = DEFAULT_OUTPUT_FORMAT
     enable_safety_checker: bool = True
     sync_mode: bool = False
     auto_crop: bool = False

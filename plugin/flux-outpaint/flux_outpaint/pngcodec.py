@@ -15,18 +15,20 @@ no further, so a decompression bomb stops at its first byte too many.
 
 from __future__ import annotations
 
+import io
 import struct
 import zlib
+from typing import BinaryIO
 
 from .errors import ResultError
 
-__all__ = ["MAX_DECODE_PIXELS", "decode_png", "encode_png", "png_size"]
+__all__ = ["MAX_DECODE_PIXELS", "SIGNATURE", "decode_png", "encode_png", "has_chunk", "png_size"]
 
 # Pure-Python decoding of more than this would take minutes; outpaint results are ≤ 4 MP.
 MAX_DECODE_PIXELS = 16 * 1024 * 1024
 _INFLATE_STEP = 1 << 16
 
-_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the one definition: imageinfo, download, the CLI use it
 _CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # colour type → samples per pixel
 _COLOUR_TYPE = {1: 0, 2: 4, 3: 2, 4: 6}  # channels → colour type
 
@@ -74,7 +76,7 @@ def encode_png(pixels: bytes, width: int, height: int, channels: int = 4, level:
     header = struct.pack(">IIBBBBB", width, height, 8, _COLOUR_TYPE[channels], 0, 0, 0)
     raw = _up_filtered(bytes(pixels), stride, height)
     return (
-        _SIGNATURE
+        SIGNATURE
         + _chunk(b"IHDR", header)
         + _chunk(b"IDAT", zlib.compress(raw, level))
         + _chunk(b"IEND", b"")
@@ -82,7 +84,7 @@ def encode_png(pixels: bytes, width: int, height: int, channels: int = 4, level:
 
 
 def png_size(data: bytes) -> tuple[int, int]:
-    if len(data) < 24 or data[:8] != _SIGNATURE or data[12:16] != b"IHDR":
+    if len(data) < 24 or data[:8] != SIGNATURE or data[12:16] != b"IHDR":
         raise ResultError("Not a PNG image")
     return struct.unpack(">II", data[16:24])
 
@@ -182,3 +184,23 @@ def decode_png(data: bytes, *, max_pixels: int = MAX_DECODE_PIXELS) -> tuple[byt
         ]
         out = bytearray(b"".join(lut[i] for i in out))
     return bytes(out), width, height, channels
+
+
+def has_chunk(stream: BinaryIO, kind: bytes) -> bool:
+    """True if the PNG in ``stream`` (at its start) has a ``kind`` chunk before ``IEND``.
+
+    Reads only the chunk headers, seeking over their data: a file's metadata is found without
+    reading its pixels.  A stream that is no PNG, or ends early, has no such chunk.
+    """
+    if stream.read(8) != SIGNATURE:
+        return False
+    while True:
+        head = stream.read(8)
+        if len(head) < 8:
+            return False
+        found = head[4:]
+        if found == kind:
+            return True
+        if found == b"IEND":
+            return False
+        stream.seek(int.from_bytes(head[:4], "big") + 4, io.SEEK_CUR)

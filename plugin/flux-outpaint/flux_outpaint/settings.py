@@ -28,6 +28,7 @@ __all__ = [
     "APP_DIR_NAME",
     "CONFIG_DIR_ENV",
     "DATA_DIR_ENV",
+    "DEADLINE_ENV",
     "DEFAULT_QUEUE_BASE_URL",
     "DEFAULT_REST_BASE_URL",
     "KEY_ENV",
@@ -36,6 +37,7 @@ __all__ = [
     "check_base_url",
     "config_dir",
     "data_dir",
+    "deadline_s",
     "is_fal_host",
     "is_loopback",
     "key_path",
@@ -55,6 +57,9 @@ CONFIG_DIR_ENV = "FLUX_OUTPAINT_CONFIG_DIR"  # the folder holding the key file, 
 DATA_DIR_ENV = "FLUX_OUTPAINT_DATA_DIR"  # the folder holding the journal, used as is
 # Multiplies the client's own pauses (retry.py, "Time scale"); for tests, not for people.
 TIME_SCALE_ENV = "FLUX_OUTPAINT_TIME_SCALE"
+# How long one run of the plug-in may wait for fal, in seconds (the core's default when unset);
+# the CLI has --timeout for the same thing.
+DEADLINE_ENV = "FLUX_OUTPAINT_DEADLINE_S"
 APP_DIR_NAME = "flux-outpaint"
 KEY_FILE_NAME = "fal-key"
 
@@ -237,3 +242,17 @@ def time_scale(env: Mapping[str, str] | None = None) -> float:
     except ValueError:
         return 1.0
     return value if 0.0 < value <= 1.0 else 1.0
+
+
+def deadline_s(env: Mapping[str, str] | None = None) -> float | None:
+    """``FLUX_OUTPAINT_DEADLINE_S`` in seconds; None when unset (the caller's default holds)."""
+    raw = _env(env).get(DEADLINE_ENV, "").strip()
+    if not raw:
+        return None
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{DEADLINE_ENV} must be a number of seconds, not {raw!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{DEADLINE_ENV} must be a positive number of seconds")
+    return value

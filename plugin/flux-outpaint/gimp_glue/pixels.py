@@ -102,7 +102,7 @@ def _scaled(pb, size: tuple[int, int]):
         pb.scale(dest, r.x, r.y, r.width, r.height, 0, 0, sx, sy, RESAMPLE)
 
     area = Rect(0, 0, *size)
-    for _ in in_parallel(band, chunks(area, -(-area.width * area.height // THREADS))):
+    for _ in in_parallel(band, area.bands(-(-area.width * area.height // THREADS))):
         pass
     return dest
 
@@ -159,15 +159,10 @@ def write_parts(drawable, fmt: str, parts: Iterable[tuple[Rect, bytes]]) -> None
     box = None
     for rect, data in parts:
         buf.set(Gegl.Rectangle.new(rect.x, rect.y, rect.width, rect.height), fmt, data)
-        box = rect if box is None else _union(box, rect)
+        box = rect if box is None else box.union(rect)
     buf.flush()  # the core sees nothing until the plug-in's tile cache is flushed
     if box is not None:
         drawable.update(box.x, box.y, box.width, box.height)
-
-
-def _union(a: Rect, b: Rect) -> Rect:
-    x0, y0 = min(a.x, b.x), min(a.y, b.y)
-    return Rect(x0, y0, max(a.right, b.right) - x0, max(a.bottom, b.bottom) - y0)
 
 
 def enlarger(rgba: bytes, width: int, height: int, size: tuple[int, int]):
@@ -186,15 +181,6 @@ def enlarger(rgba: bytes, width: int, height: int, size: tuple[int, int]):
         return _rgba_bytes(dest)
 
     return pixels_of
-
-
-def chunks(area: Rect, max_pixels: int = CHUNK_PIXELS) -> list[Rect]:
-    """``area`` cut into bands of whole rows of at most about ``max_pixels`` pixels."""
-    rows = max(1, max_pixels // max(1, area.width))
-    return [
-        Rect(area.x, y, area.width, min(rows, area.bottom - y))
-        for y in range(area.y, area.bottom, rows)
-    ]
 
 
 def _pixbuf(data: bytes, width: int, height: int, alpha: bool = True):

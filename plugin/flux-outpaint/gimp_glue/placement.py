@@ -158,7 +158,9 @@ def fill_layer(layer, rgba: bytes, width: int, height: int, where: Placement) ->
         pixels.write_rgba(layer, rgba, width, height)
         return
     pixels_of = pixels.enlarger(rgba, width, height, size)
-    areas = (chunk for area in where.shown(margin=MARGIN) for chunk in pixels.chunks(area))
+    areas = (
+        chunk for area in where.shown(margin=MARGIN) for chunk in area.bands(pixels.CHUNK_PIXELS)
+    )
     pixels.write_parts(layer, pixels.RGBA, pixels.in_parallel(pixels_of, areas))
 
 
@@ -170,7 +172,7 @@ def add_seam_mask(layer, where: Placement) -> None:
     parts = (
         (chunk, where.mask(chunk.translate(x, y)))
         for area in where.shown()
-        for chunk in pixels.chunks(area, pixels.CHUNK_PIXELS * 4)
+        for chunk in area.bands(pixels.CHUNK_PIXELS * 4)
     )
     pixels.write_parts(mask, pixels.MASK, parts)
 

@@ -13,7 +13,7 @@ import contextlib
 import sys
 import traceback
 
-from flux_outpaint import colormatch, framing, payload, planning
+from flux_outpaint import colormatch, framing, payload, planning, settings
 from flux_outpaint.errors import (
     InputError,
     OutpaintError,
@@ -27,7 +27,7 @@ from flux_outpaint.journal_records import GimpLayer, State
 from flux_outpaint.planning import MAX_VARIATIONS
 from gi.repository import Gimp, GLib, GObject
 
-from . import network, pixels, session, source, takes, transport, worker
+from . import network, pixels, session, source, transport, variations, worker
 from .placement import apply
 
 OUTPAINT = "plug-in-flux-outpaint"
@@ -123,7 +123,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     where = Placement.from_plan(plan, blend, framed.origin, framed.growth)
     key = session.api_key(run_mode, secrets)
     url = session.base_url()
-    deadline = session.deadline_s()
+    deadline = settings.deadline_s()
     reference = pixels.read_reference(
         layer, auto.reference, (rect.x, rect.y), plan.request_reference
     )
@@ -134,10 +134,10 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     edit_mask_of = layer if was_mask else None
     flush = run_mode != Gimp.RunMode.NONINTERACTIVE  # a script flushes itself
     if count > 1:
-        work = takes.network_work(job, count, session.journal(), pixels.encode, extra)
+        work = variations.network_work(job, count, session.journal(), pixels.encode, extra)
         done = _wait(run_mode, session.start(key, url, work, transport(), count), count)
         placed: list[str] = []
-        group = takes.place(
+        group = variations.place(
             image,
             layer,
             done,

@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import contextlib
 
-from flux_outpaint import colormatch, recovery, variations
+from flux_outpaint import colormatch, recovery, settings, variations
 from flux_outpaint.errors import InputError, OutpaintError, about_request
 from flux_outpaint.framing import Placement
 from flux_outpaint.geometry import Expansion, Rect
 from flux_outpaint.journal_records import GimpLayer, State
 from gi.repository import Gimp
 
-from . import pixels, session, source, takes, worker
+from . import pixels, session, source, worker
 from .placement import apply, apply_group
+from .variations import LAYER_NAME as VARIATION_LAYER_NAME
 
 LAYER_NAME = "Outpaint (recovered)"
 
@@ -33,7 +34,7 @@ def _fetch_all(run_mode, entries: list, journal, secrets: list[str]) -> dict:
     """Each request's image from the server that took it, or the error that stopped it
     (one worker for all; the main thread keeps pumping)."""
     key = session.api_key(run_mode, secrets)
-    deadline = session.deadline_s()
+    deadline = settings.deadline_s()
     extra = {} if deadline is None else {"deadline_s": deadline}
 
     def work(client, report, cancel):
@@ -130,7 +131,7 @@ def _recover_run(image, above, journal, entry, members, blobs, secrets: list[str
             outcomes.append(variations.Take(index, error=exc))
             continue
         outcomes.append(variations.Take(index))  # back (its pixels are in layers): counted only
-        layers.append((takes.LAYER_NAME.format(n=index + 1), rgba, width, height))
+        layers.append((VARIATION_LAYER_NAME.format(n=index + 1), rgba, width, height))
         placed.append(rid)
     line = variations.failure_line(outcomes, tuple(secrets), what="could not be recovered")
     if not layers:

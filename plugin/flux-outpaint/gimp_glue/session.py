@@ -1,4 +1,4 @@
-"""What both procedures need to talk to fal: the key, the time limit and the worker.
+"""What both procedures need to talk to fal: the key, the journal and the worker.
 
 The key comes from FAL_KEY or the key file; an interactive run asks for one when neither is
 set.  It is added to ``secrets`` as soon as it is known, so that no message can carry it.
@@ -7,7 +7,6 @@ Network work always runs in a ``worker.Background`` thread with its own client.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -20,10 +19,6 @@ from . import worker
 if TYPE_CHECKING:  # the network half is imported when a job starts (see gimp_glue)
     from flux_outpaint.journal import Journal
     from flux_outpaint.queue_client import FalQueueClient
-
-# How long one run may wait for fal, in seconds (the core's default when unset); the CLI has
-# --timeout for the same thing.
-DEADLINE_ENV = "FLUX_OUTPAINT_DEADLINE_S"
 
 
 def interactive(run_mode) -> bool:
@@ -48,19 +43,6 @@ def api_key(run_mode, secrets: list[str]) -> str:
             settings.save_api_key(key)
     secrets.append(key)
     return key
-
-
-def deadline_s() -> float | None:
-    raw = os.environ.get(DEADLINE_ENV, "").strip()
-    if not raw:
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        raise ConfigError(f"{DEADLINE_ENV} must be a number of seconds, not {raw!r}") from None
-    if value <= 0:
-        raise ConfigError(f"{DEADLINE_ENV} must be positive")
-    return value
 
 
 def journal() -> Journal:

@@ -38,8 +38,10 @@ from flux_outpaint.queue_client import FalQueueClient
 from . import imageio, jobs, outputs
 from . import photo as ph
 from .args import RECOVER_LATEST
-from .console import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROG_NAME, Console, local_server, make_client
-from .jobs import STDIN, Item
+from .connection import local_server, make_client
+from .console import Console
+from .exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROG, UsageError
+from .inputs import STDIN, Item
 from .progress import ProgressBoard
 
 
@@ -151,7 +153,7 @@ def run(args: Any) -> int:
     if wanted is not None and journal.find(wanted) is None and Path(wanted).is_file():
         inputs, wanted = [wanted, *inputs], None  # `--recover photo.jpg`: the input, not an id
     if len(inputs) > 1:
-        print(f"{PROG_NAME}: --recover takes at most one input", file=sys.stderr)
+        print(f"{PROG}: --recover takes at most one input", file=sys.stderr)
         return EXIT_USAGE
     board = ProgressBoard(["recover"], quiet=args.quiet)
     console = Console(args, board)
@@ -193,8 +195,8 @@ def run(args: Any) -> int:
         )
         written = runner.place(item, photo, data, rid, time.monotonic())
         assert not isinstance(written, Future)
-    except outputs.UsageError as exc:
-        console.error(f"{PROG_NAME}: {exc}")
+    except UsageError as exc:
+        console.error(f"{PROG}: {exc}")
         return EXIT_USAGE
     except outputs.OutputExistsError as exc:
         console.error(f"{exc}")
