@@ -1,5 +1,5 @@
 """``--json``: one line for every input — written, failed (before or after its submit) and
-not sent — then the summary line."""
+not sent — then the summary line; and an --aspect that only rounding asks for is not sent."""
 
 from __future__ import annotations
 
@@ -51,3 +51,15 @@ def test_every_input_gets_a_json_line_failed_ones_included(tmp_path, env):
     assert "error" in failed[0] and "\n" not in failed[0]["error"]
     assert sum(1 for rec in per_input if "output" in rec) == 1
     assert "failed" in json.dumps(summary)
+
+
+def test_an_aspect_only_rounding_asks_for_is_not_sent(tmp_path, env, server):
+    # 451×300 at 3:2 wants 300.67 rows: one paid row for rounding alone
+    src = tmp_path / "in.png"
+    photo(451, 300).save(src)
+    r = run([src, "--aspect", "3:2", "--base-url", server.base_url, "--json"], keyed(env))
+    out, err = text(r)
+    assert r.returncode == 1
+    assert "already has the aspect 3:2" in err and "nothing sent" in err
+    assert server.submits == []
+    assert json.loads(out.splitlines()[0])["status"] == "failed"

@@ -89,6 +89,12 @@ def frame(
         exp = geometry.from_target_size(w, h, *args.to, args.anchor).expansion
     elif args.aspect is not None:
         exp = geometry.from_aspect(w, h, *args.aspect, args.anchor).expansion
+        if exp == geometry.Expansion():
+            aw, ah = args.aspect
+            raise InputError(
+                f"{w}×{h} already has the aspect {aw}:{ah} (to within a pixel): "
+                "nothing to outpaint, nothing sent"
+            )
     else:
 
         def margins(visible: geometry.Rect) -> geometry.Rect | None:
