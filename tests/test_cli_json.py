@@ -63,3 +63,19 @@ def test_an_aspect_only_rounding_asks_for_is_not_sent(tmp_path, env, server):
     assert "already has the aspect 3:2" in err and "nothing sent" in err
     assert server.submits == []
     assert json.loads(out.splitlines()[0])["status"] == "failed"
+
+
+def test_an_animated_input_is_refused_not_cut_to_its_first_frame(tmp_path, env, server):
+    src = tmp_path / "anim.gif"
+    frames = [photo(64, 48, seed=n).convert("P") for n in range(3)]
+    frames[0].save(src, save_all=True, append_images=frames[1:], duration=100)
+    still = tmp_path / "still.gif"
+    frames[0].save(still)
+    r = run(
+        [src, still, "--left", 16, "--base-url", server.base_url, "--out-dir", tmp_path], keyed(env)
+    )
+    _, err = text(r)
+    assert r.returncode == 1
+    assert "anim.gif: an animation or multi-page file (3 frames)" in err
+    assert len(server.submits) == 1  # the still one only
+    assert (tmp_path / "still-outpaint.png").exists() and not list(tmp_path.glob("anim-*"))

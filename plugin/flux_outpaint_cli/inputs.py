@@ -70,6 +70,16 @@ def peek(data: bytes | None, path: Path | None, name: str) -> tuple[Image.Image,
         raise InputError(f"{name}: too many pixels (over {ph.MAX_INPUT_PIXELS:,})") from None
     except (OSError, SyntaxError, ValueError, EOFError):
         raise InputError(f"Not an image (or unreadable): {name}") from None
+    try:
+        frames = int(getattr(image, "n_frames", 1)) if getattr(image, "is_animated", False) else 1
+    except (OSError, SyntaxError, ValueError, EOFError):
+        raise InputError(f"Not an image (or unreadable): {name}") from None
+    if frames > 1:
+        # Outpainting the first frame alone would drop the others without a word.
+        raise InputError(
+            f"{name}: an animation or multi-page file ({frames} frames); outpaint one frame: "
+            "save it as a single image first"
+        )
     return image, data
 
 
