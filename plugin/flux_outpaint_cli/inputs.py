@@ -18,9 +18,9 @@ from typing import Any
 
 from flux_outpaint import framing, geometry, planning
 from flux_outpaint.errors import InputError
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
-from . import metadata, outputs
+from . import floattiff, metadata, outputs
 from . import photo as ph
 
 STDIN = "-"
@@ -51,7 +51,9 @@ class Item:
         return max(1, len(self.targets))
 
 
-def peek(data: bytes | None, path: Path | None, name: str) -> tuple[Image.Image, bytes | None]:
+def peek(
+    data: bytes | None, path: Path | None, name: str
+) -> tuple[Image.Image | FloatTiffHeader, bytes | None]:
     """The image opened for its header only."""
     try:
         if data is None:
@@ -68,6 +70,11 @@ def peek(data: bytes | None, path: Path | None, name: str) -> tuple[Image.Image,
         raise InputError(f"Not readable (permission denied): {name}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(f"{name}: too many pixels (over {ph.MAX_INPUT_PIXELS:,})") from None
+    except UnidentifiedImageError:
+        head = _float_tiff_header(data, path, name)
+        if head is None:
+            raise InputError(f"Not an image (or unreadable): {name}") from None
+        return FloatTiffHeader(head), data
     except (OSError, SyntaxError, ValueError, EOFError):
         raise InputError(f"Not an image (or unreadable): {name}") from None
     try:
@@ -81,6 +88,32 @@ def peek(data: bytes | None, path: Path | None, name: str) -> tuple[Image.Image,
             "save it as a single image first"
         )
     return image, data
+
+
+class FloatTiffHeader:
+    """What ``inspect`` asks of an image opened for its header, for a float RGB(A) TIFF
+    (which Pillow cannot open; ``floattiff`` reads it)."""
+
+    format = "TIFF"
+
+    def __init__(self, head: floattiff.FloatTiff) -> None:
+        self.size = head.size
+        self.mode = "RGBA" if head.alpha else "RGB"
+        self.info = {"icc_profile": head.icc} if head.icc else {}
+
+    def getexif(self) -> Image.Exif:
+        return Image.Exif()
+
+    def close(self) -> None:
+        pass
+
+
+def _float_tiff_header(data: bytes | None, path: Path | None, name: str) -> Any:
+    try:
+        raw = data if data is not None else read_input(path, name)
+        return floattiff.header(raw)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from None
 
 
 def frame(
