@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 
+import httpx
 import pytest
 from flux_outpaint import errors
 from flux_outpaint.journal import Journal
@@ -35,6 +36,22 @@ def test_no_hint_for_a_request_whose_journal_write_failed(journal, monkeypatch):
     assert journal.find(RID) is None  # nothing appended for an id never journaled
 
 
+def test_a_request_fal_finished_before_our_deadline_is_journaled_as_completed(journal):
+    class Slow(Fal):  # still running at our deadline; finished by the time we cancel
+        def __call__(self, request):
+            if request.url.path.endswith("/cancel"):
+                self.requests.append(request)
+                return httpx.Response(400, json={"status": "ALREADY_COMPLETED"})
+            return super().__call__(request)
+
+    with pytest.raises(errors.FinishedLateError) as info:
+        client = client_for(Slow(state="IN_PROGRESS"))
+        run_job(job(), client=client, journal=journal, encoder=encoder, deadline_s=0.3)
+    entry = journal.find(RID)
+    assert entry.completed and entry.state is State.FAILED
+    assert _unplaced(journal, RID, info.value)  # the hint: its result can come back
+
+
 @pytest.mark.parametrize(
     ("states", "exc", "hint"),
     [
@@ -44,8 +61,17 @@ def test_no_hint_for_a_request_whose_journal_write_failed(journal, monkeypatch):
         ((State.COMPLETED,), errors.ContentPolicyError("flagged"), False),
         ((State.COMPLETED,), errors.ResultUnavailableError("expired"), False),
         ((State.FAILED,), errors.ServerError("job failed"), False),
+        ((State.COMPLETED, State.FAILED), errors.FinishedLateError("finished, slow"), True),
     ],
-    ids=["killed-wait", "timed-out", "download-failed", "policy", "expired", "failed-job"],
+    ids=[
+        "killed-wait",
+        "timed-out",
+        "download-failed",
+        "policy",
+        "expired",
+        "failed-job",
+        "finished-late",
+    ],
 )
 def test_the_hint_and_the_unplaced_mark_go_together(journal, states, exc, hint):
     journal.record_submit(handle("r1"), GimpLayer())

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from . import imageinfo, payload
 from .errors import (
     CancelledError,
+    FinishedLateError,
     OutpaintError,
     OutpaintTimeoutError,
     ResultError,
@@ -257,6 +258,8 @@ def _finish(
     except OutpaintTimeoutError as exc:
         if finished:  # wait() cancels on its own; result or download ran out of time
             exc = client.timed_out_on_fal(handle, exc)
+        if isinstance(exc, FinishedLateError):  # fal has the result: recoverable
+            _note(journal, request_id, State.COMPLETED)
         _note(journal, request_id, State.FAILED, error=str(exc))
         raise exc from None
     except OutpaintError as exc:
