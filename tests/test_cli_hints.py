@@ -56,7 +56,8 @@ def test_a_request_fal_finished_before_our_deadline_is_journaled_as_completed(jo
     ("states", "exc", "hint"),
     [
         ((), errors.NetworkError("connection lost"), True),
-        ((State.FAILED,), errors.OutpaintTimeoutError("cancelled at its deadline"), False),
+        ((State.CANCELLED,), errors.OutpaintTimeoutError("cancelled at its deadline"), False),
+        ((State.FAILED,), errors.ResultError("status too large to read"), True),
         ((State.COMPLETED, State.FAILED), errors.ResultError("download cut"), True),
         ((State.COMPLETED,), errors.ContentPolicyError("flagged"), False),
         ((State.COMPLETED,), errors.ResultUnavailableError("expired"), False),
@@ -66,6 +67,7 @@ def test_a_request_fal_finished_before_our_deadline_is_journaled_as_completed(jo
     ids=[
         "killed-wait",
         "timed-out",
+        "broken-status",
         "download-failed",
         "policy",
         "expired",

@@ -212,12 +212,14 @@ def test_a_request_made_on_another_server_names_that_server_and_sends_it_no_key(
 
 def test_the_hint_only_where_the_result_can_still_come_back(journal):
     submit(journal, "killed")
-    submit(journal, "timed-out", GimpLayer(), State.FAILED)  # cancelled on fal at its deadline
+    submit(journal, "timed-out", GimpLayer(), State.CANCELLED)  # cancelled on fal at its deadline
+    submit(journal, "broken", GimpLayer(), State.FAILED)  # a broken status answer: may finish
     submit(journal, "late", GimpLayer(), State.COMPLETED, State.FAILED)  # download failed
     submit(journal, "ctrl-c", GimpLayer(), State.COMPLETED, State.CANCELLED)
     boom = errors.NetworkError("connection lost")
     assert recovery.worth_a_hint(boom, entry(journal, "killed"))
     assert not recovery.worth_a_hint(boom, entry(journal, "timed-out"))
+    assert recovery.worth_a_hint(errors.ResultError("huge"), entry(journal, "broken"))
     assert recovery.worth_a_hint(boom, entry(journal, "late"))
     assert recovery.worth_a_hint(errors.CancelledError("x"), entry(journal, "ctrl-c"))
     assert not recovery.worth_a_hint(errors.ContentPolicyError("no"), entry(journal, "late"))

@@ -241,8 +241,8 @@ def _finish(
     try:
         client.wait(handle, on_event=on_status, deadline=deadline, cancel=cancel)
         finished = True
+        _note(journal, request_id, State.COMPLETED)  # its result exists from here on
         result_json = client.result(handle, deadline=deadline, cancel=cancel)
-        _note(journal, request_id, State.COMPLETED)
         report(Phase.DOWNLOADING)
         blob, content_type = client.download(result_json, deadline=deadline, cancel=cancel)
         info = imageinfo.check_result(blob, None)
@@ -260,7 +260,9 @@ def _finish(
             exc = client.timed_out_on_fal(handle, exc)
         if isinstance(exc, FinishedLateError):  # fal has the result: recoverable
             _note(journal, request_id, State.COMPLETED)
-        _note(journal, request_id, State.FAILED, error=str(exc))
+        # Cancelled on fal before it finished (wait() asked): no result will come.
+        gone = not finished and not isinstance(exc, FinishedLateError)
+        _note(journal, request_id, State.CANCELLED if gone else State.FAILED, error=str(exc))
         raise exc from None
     except OutpaintError as exc:
         _note(journal, request_id, State.FAILED, error=str(exc))

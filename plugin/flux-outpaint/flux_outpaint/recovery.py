@@ -12,7 +12,8 @@
   another one (a request made with another base URL is named with that server instead), and
   stored back.  Nothing here ever submits.
 * ``worth_a_hint`` — whether "recover with …" is worth printing after a failure: only for a
-  journaled request whose result can still come back.
+  journaled request whose result can still come back (not one fal made nothing for, not
+  one cancelled on fal before it finished).
 
 Records written by a newer journal format are refused with one line naming the version
 (``JournalEntry.check_version``), never misread.
@@ -214,4 +215,6 @@ def worth_a_hint(exc: BaseException, entry: JournalEntry | None) -> bool:
         return False
     if entry.completed:
         return True
-    return entry.state in _UNPLACED
+    # Failed on our side (a broken answer, the network): fal may still finish it.  Cancelled
+    # on fal before it finished: nothing will come.
+    return entry.state is not State.CANCELLED
