@@ -135,8 +135,8 @@ def frame(
         if exp == geometry.Expansion():
             aw, ah = args.aspect
             raise InputError(
-                f"{w}×{h} already has the aspect {aw}:{ah} (to within a pixel): "
-                "nothing to outpaint, nothing sent"
+                f"Nothing to expand: {w}×{h} already has the aspect {aw}:{ah} (to within a "
+                "pixel); nothing sent"
             )
     else:
 
