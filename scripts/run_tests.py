@@ -80,7 +80,7 @@ def main(argv: list[str]) -> int:
         argv = [a for a in argv if a != "--gimp"]
         gimp = True
     py = ensure_venv()
-    env = dict(os.environ)
+    env = _with_bytecode_cache(dict(os.environ))
     for name, check in CHECKS:
         done = subprocess.run([str(py), "-m", *check], cwd=ROOT)
         if done.returncode != 0:
@@ -93,6 +93,15 @@ def main(argv: list[str]) -> int:
     return subprocess.run(
         [str(py), "-m", "pytest", *_workers(argv), *argv], cwd=ROOT, env=env
     ).returncode
+
+
+def _with_bytecode_cache(env: dict[str, str]) -> dict[str, str]:
+    """Compiled modules (and pytest's assertion-rewritten tests) kept in the venv between
+    runs, never beside the sources.  Without a cache, PYTHONDONTWRITEBYTECODE makes every run
+    compile the project again in every pytest worker and every CLI subprocess."""
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env.setdefault("PYTHONPYCACHEPREFIX", str(VENV / "pycache"))
+    return env
 
 
 def _workers(argv: list[str]) -> list[str]:

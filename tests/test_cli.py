@@ -14,6 +14,7 @@ from cli_support import (
     keyed,
     photo,
     run,
+    run_process,
     text,
 )
 from PIL import Image
@@ -81,15 +82,15 @@ def test_transparent_margins_are_expanded_without_numbers(tmp_path, env):
 @pytest.mark.slow
 def test_dry_run_prints_plan_and_cost_without_sending(tmp_path, env):
     src = tmp_path / "in.png"
-    photo(3000, 2000).save(src)
+    photo(2400, 1600).save(src, compress_level=0)  # stored: the input, not its zlib, is tested
     port = free_port()  # nothing listens: a dry run must not even try
-    base = ["--left", 1000, "--right", 1000, "--dry-run", "--base-url", f"http://127.0.0.1:{port}"]
+    base = ["--left", 800, "--right", 800, "--dry-run", "--base-url", f"http://127.0.0.1:{port}"]
     r = run([src, *base, "--json"], env)
     out, err = text(r)
     assert r.returncode == 0, err
     lines = [json.loads(x) for x in out.strip().splitlines()]
     info = lines[0]
-    assert info["canvas"] == [5000, 2000]
+    assert info["canvas"] == [4000, 1600]  # 6.4 MP: more than fal takes
     assert info["downscaled"] is True
     w, h = info["request_output"]
     assert w * h <= 4_194_304
@@ -202,9 +203,10 @@ def test_verbose_shows_retries_and_their_reasons(tmp_path, env):
 
 
 def test_stdin_to_stdout(tmp_path, env):
+    """Through real pipes: a process reads its stdin and writes the image on its stdout."""
     buffer = tmp_path / "in.png"
     photo(96, 80, seed=2).save(buffer)
-    r = run(
+    r = run_process(
         ["-", "--left", 32, "--local", "-o", "-", "--seam-blend", 0], env, stdin=buffer.read_bytes()
     )
     assert r.returncode == 0, text(r)[1]
@@ -351,3 +353,25 @@ def test_an_unwritable_data_folder_stops_the_run_before_anything_is_sent(tmp_pat
     assert r.returncode == 1 and submits == 0 and not out.exists(), err
     assert "Cannot write the journal" in err and "nothing was sent" in err, err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["x.png", "--left", "-3"],  # a usage error: argparse's exit
+        ["{src}", "--right", 40, "--dry-run"],
+        ["{src}", "--right", 40, "--dry-run", "--json", "-o", "-"],
+    ],
+    ids=["usage-error", "dry-run", "dry-run-json-stdout"],
+)
+def test_a_run_in_this_process_shows_what_a_process_shows(tmp_path, env, args):
+    """The tests' in-process runner against the real thing: the same status, the same bytes."""
+    src = tmp_path / "in.png"
+    photo(96, 80).save(src)
+    args = [str(src) if a == "{src}" else a for a in args]
+    inside, outside = run(args, env), run_process(args, env)
+    assert (inside.returncode, inside.stdout, inside.stderr) == (
+        outside.returncode,
+        outside.stdout,
+        outside.stderr,
+    )

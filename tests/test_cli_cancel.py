@@ -128,3 +128,42 @@ def test_a_second_ctrl_c_leaves_at_once(tmp_path, env, endless):
     assert proc.returncode == 130, err.decode()
     assert "Traceback" not in err.decode()
     assert not any(p.name.endswith("-outpaint.png") for p in tmp_path.iterdir())
+
+
+# -- in this process: main() never ends the process, the console command does ---------------
+
+
+def test_the_second_ctrl_c_names_what_runs_and_raises_quit_now(capsys):
+    from types import SimpleNamespace
+
+    from flux_outpaint_cli import main as cli
+
+    pending = {
+        object(): SimpleNamespace(name="a.png", request_ids=[], request_id="rid-a"),
+        object(): SimpleNamespace(name="b.png", request_ids=["rid-b1", "rid-b2"], request_id=None),
+    }
+    with pytest.raises(cli.QuitNow) as info:
+        cli._quit_now(pending, None)
+    assert info.value.code == 130
+    err = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[0] for line in err] == ["a.png", "b.png", "b.png", "Quit"]
+    assert all("may still run on fal" in line and "--recover" in line for line in err[:3])
+
+
+def test_only_the_console_command_leaves_at_once(monkeypatch):
+    from flux_outpaint_cli import main as cli
+
+    class Left(BaseException):
+        pass
+
+    def second_ctrl_c(argv=None):
+        raise cli.QuitNow
+
+    def _exit(code: int):
+        raise Left(code)
+
+    monkeypatch.setattr(cli, "main", second_ctrl_c)
+    monkeypatch.setattr(cli.os, "_exit", _exit)
+    with pytest.raises(Left) as info:
+        cli.entry()
+    assert info.value.args == (130,)

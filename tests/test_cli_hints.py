@@ -7,12 +7,13 @@ import errno
 
 import httpx
 import pytest
+from fakes import status
 from flux_outpaint import errors
 from flux_outpaint.journal import Journal
 from flux_outpaint.journal_records import GimpLayer, State
 from flux_outpaint.pipeline import run_job
 from flux_outpaint_cli.main import _unplaced
-from test_pipeline import RID, Fal, client_for, encoder, handle, job
+from test_pipeline import RID, client_for, encoder, fake_fal, handle, job
 
 
 @pytest.fixture
@@ -27,7 +28,10 @@ def test_no_hint_for_a_request_whose_journal_write_failed(journal, monkeypatch):
     monkeypatch.setattr(Journal, "record_submit", full)
     with pytest.raises(errors.StorageError) as info:
         run_job(
-            job(), client=client_for(Fal(state="IN_PROGRESS")), journal=journal, encoder=encoder
+            job(),
+            client=client_for(fake_fal(status=[status("IN_PROGRESS")])),
+            journal=journal,
+            encoder=encoder,
         )
     monkeypatch.undo()
     assert info.value.request_id == RID
@@ -37,15 +41,14 @@ def test_no_hint_for_a_request_whose_journal_write_failed(journal, monkeypatch):
 
 
 def test_a_request_fal_finished_before_our_deadline_is_journaled_as_completed(journal):
-    class Slow(Fal):  # still running at our deadline; finished by the time we cancel
-        def __call__(self, request):
-            if request.url.path.endswith("/cancel"):
-                self.requests.append(request)
-                return httpx.Response(400, json={"status": "ALREADY_COMPLETED"})
-            return super().__call__(request)
+    # still running at our deadline; finished by the time we cancel
+    slow = fake_fal(
+        status=[status("IN_PROGRESS")],
+        cancel=[httpx.Response(400, json={"status": "ALREADY_COMPLETED"})],
+    )
 
     with pytest.raises(errors.FinishedLateError) as info:
-        client = client_for(Slow(state="IN_PROGRESS"))
+        client = client_for(slow)
         run_job(job(), client=client, journal=journal, encoder=encoder, deadline_s=0.3)
     entry = journal.find(RID)
     assert entry.completed and entry.state is State.FAILED

@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
+import threading
 import time
 
 import pytest
-from cli_support import CLI, keyed, photo, run, text
+from cli_support import keyed, photo, run, text
 from flux_outpaint.journal import Journal
 from flux_outpaint.journal_records import GimpLayer
 from PIL import Image
@@ -118,40 +117,32 @@ def test_recover_of_stdin_input_needs_the_image_again(tmp_path, env, server):
 def test_an_output_that_appears_during_the_job_is_kept_and_the_result_recovered(tmp_path, env):
     import flux_outpaint_fal_local
 
+    src = tmp_path / "in.png"
+    photo(96, 80).save(src)
+    out = tmp_path / "out.png"
     srv = flux_outpaint_fal_local.start_server(run_seconds=1.5)
-    try:
-        src = tmp_path / "in.png"
-        photo(96, 80).save(src)
-        out = tmp_path / "out.png"
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                str(CLI),
-                str(src),
-                "--left",
-                "16",
-                "--base-url",
-                srv.base_url,
-                "-o",
-                str(out),
-            ],
-            env=keyed(env),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        while not srv.submits and proc.poll() is None:
+
+    def someone_else() -> None:  # writes the output while the job waits on fal
+        while not srv.submits and not stop.is_set():
             time.sleep(0.02)
         out.write_bytes(b"someone else's file")
-        _, err = proc.communicate(timeout=60)
-        err = err.decode()
+
+    stop = threading.Event()
+    writer = threading.Thread(target=someone_else)
+    writer.start()
+    try:
+        r = run([src, "--left", 16, "--base-url", srv.base_url, "-o", out], keyed(env))
+        err = text(r)[1]
         (rid,) = srv.submits
-        assert proc.returncode == 1
+        assert r.returncode == 1
         assert "appeared while the job ran" in err
         assert err.strip().splitlines()[-1].endswith(f"recover with: flux-outpaint --recover {rid}")
         assert out.read_bytes() == b"someone else's file"
         entry = journal_of(env).find(rid)
         assert entry is not None and entry.state == "unplaced"
     finally:
+        stop.set()
+        writer.join()
         srv.stop()
     # No id: the latest request that was never written.
     r = run(["--recover", "-o", tmp_path / "mine.png", "--local"], env)

@@ -6,7 +6,7 @@ import base64
 
 import httpx
 import pytest
-from fakes import FakeClock
+from fakes import FakeClock, FakeFal
 from flux_outpaint import download
 from flux_outpaint.errors import ResultError, ResultUnavailableError
 from flux_outpaint.queue_client import FalQueueClient
@@ -26,28 +26,23 @@ def data_uri(data: bytes, mime: str = "image/png") -> str:
     return f"data:{mime};base64,{base64.b64encode(data).decode()}"
 
 
-class Recorder:
-    def __init__(self, responder):
-        self.requests: list[httpx.Request] = []
-        self._responder = responder
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        return self._responder(request)
-
-
-def client_for(responder, base=BASE) -> tuple[FalQueueClient, Recorder]:
-    rec = Recorder(responder)
+def client_for(responder, base=BASE) -> tuple[FalQueueClient, FakeFal]:
+    """A client whose downloads (from fal's file host or anywhere else) ``responder`` answers."""
+    fal = FakeFal(file=[responder], other=[responder])
     clock = FakeClock()
     client = FalQueueClient(
         base,
         KEY,
-        transport=httpx.MockTransport(rec),
+        transport=httpx.MockTransport(fal),
         sleep=clock.sleep,
         clock=clock,
         rand=lambda: 0.5,
     )
-    return client, rec
+    return client, fal
+
+
+def sent(fal: FakeFal) -> list[httpx.Request]:
+    return [request for _, request in fal.requests]
 
 
 # -- URL rule ------------------------------------------------------------------------------
@@ -161,7 +156,7 @@ def test_https_download_without_the_key():
         lambda r: httpx.Response(200, headers={"content-type": "image/png"}, content=PNG)
     )
     assert client.download(result("https://v3b.fal.media/files/out.png")) == (PNG, "image/png")
-    (req,) = rec.requests
+    (req,) = sent(rec)
     assert "authorization" not in req.headers  # the key never goes to an image host
 
 
@@ -171,13 +166,13 @@ def test_local_server_download_carries_the_key():
         base=LOCAL,
     )
     assert client.download(result(f"{LOCAL}/files/out.jpg")) == (JPEG, "image/jpeg")
-    assert rec.requests[0].headers["authorization"] == f"Key {KEY}"
+    assert sent(rec)[0].headers["authorization"] == f"Key {KEY}"
 
 
 def test_data_uri_result_needs_no_request():
     client, rec = client_for(lambda r: httpx.Response(500))
     assert client.download(result(data_uri(JPEG, "image/jpeg"))) == (JPEG, "image/jpeg")
-    assert rec.requests == []
+    assert sent(rec) == []
 
 
 def test_content_length_over_the_cap_is_refused_before_reading(monkeypatch):
@@ -236,18 +231,18 @@ def test_transient_cdn_failures_are_retried_then_succeed():
 
     client, rec = client_for(respond)
     assert client.download(result("https://cdn.example.com/a.png"))[0] == PNG
-    assert len(rec.requests) == 3
+    assert len(sent(rec)) == 3
 
 
 def test_expired_result_image_is_reported_not_retried():
     client, rec = client_for(lambda r: httpx.Response(404, text="gone"))
     with pytest.raises(ResultUnavailableError):
         client.download(result("https://cdn.example.com/a.png"))
-    assert len(rec.requests) == 1
+    assert len(sent(rec)) == 1
 
 
 def test_refused_url_is_never_requested():
     client, rec = client_for(lambda r: httpx.Response(200, content=PNG))
     with pytest.raises(ResultError):
         client.download(result("http://cdn.example.com/a.png"))
-    assert rec.requests == []
+    assert sent(rec) == []

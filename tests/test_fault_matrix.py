@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from cli_support import run
 from flux_outpaint_fal_local import matrix as fault_matrix
 from flux_outpaint_fal_local import scenarios
 
@@ -10,7 +11,7 @@ pytestmark = pytest.mark.server  # the local fal server on loopback
 
 EXPECTED, EXPECTED_SUBMITS = fault_matrix.EXPECTED, fault_matrix.EXPECTED_SUBMITS
 parse_table, run_cli_case = fault_matrix.parse_table, fault_matrix.run_cli_case
-# never-finish and the trickles wait out the whole deadline; the others take about a second
+# never-finish and the trickles wait out the whole (scaled) deadline; the others take less
 SCENARIOS = [
     pytest.param(name, marks=pytest.mark.slow) if name in fault_matrix.SLOW else name
     for name in fault_matrix.EXPECTED
@@ -26,7 +27,7 @@ def test_every_registered_scenario_has_an_expected_outcome():
 
 @pytest.mark.parametrize("scenario", SCENARIOS)
 def test_cli_fault(scenario, tmp_path):
-    row = run_cli_case(scenario, tmp_path)
+    row = run_cli_case(scenario, tmp_path, run)
     succeeds, fragment = EXPECTED[scenario]
     assert row.ok is succeeds, row
     assert row.submits == EXPECTED_SUBMITS[scenario], row
@@ -39,7 +40,7 @@ def test_cli_fault(scenario, tmp_path):
 
 @pytest.mark.parametrize("scenario", ["echo-key", "hostile-error", "key-in-url"])
 def test_hostile_text_reaches_neither_the_terminal_nor_the_disk(scenario, tmp_path):
-    row, proc, data = fault_matrix.run_cli(scenario, tmp_path)
+    row, proc, data = fault_matrix.run_cli(scenario, tmp_path, run)
     assert row.ok is EXPECTED[scenario][0], row
     shown = proc.stdout + proc.stderr
     assert fault_matrix.KEY not in shown
@@ -124,7 +125,7 @@ def test_queue_client_fault(scenario, tmp_path):
                 client=client,
                 journal=Journal(tmp_path / "journal.jsonl"),
                 encoder=encode,
-                deadline_s=fault_matrix.DEADLINE_S,
+                deadline_s=fault_matrix.deadline_s(scenario),
             )
             outcome, message = None, ""
         except Exception as exc:  # noqa: BLE001 - the class is what is checked

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import pythons
 from script_modules import load_install
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,9 +18,6 @@ if str(ROOT) not in sys.path:  # install_vendor.py lives at the repo root, next 
     sys.path.insert(0, str(ROOT))
 
 import install_vendor as iv  # noqa: E402
-
-PY310 = Path("/root/.pyenv/versions/3.10.13/bin/python3.10")
-PY313 = Path("/root/.pyenv/versions/3.13.0/bin/python3.13")
 
 
 @pytest.fixture(scope="session")
@@ -125,14 +123,15 @@ print("ok", sys.version_info[:2])
     "python",
     [
         pytest.param("host", id="host-python3"),
-        pytest.param(PY310, id="python3.10"),
-        pytest.param(PY313, id="python3.13"),
+        pytest.param("3.10", id="python3.10"),
+        pytest.param("3.13", id="python3.13"),
     ],
 )
 def test_vendored_httpx_runs_sync_and_async_on_gimp_pythons(python, real_vendor):
-    exe = shutil.which("python3") if python == "host" else str(python)
-    if not exe or not Path(exe).exists():
-        pytest.skip(f"{python} is not installed here")
+    found = shutil.which("python3") if python == "host" else pythons.find(python)
+    if not found:
+        pytest.skip(f"no Python {python} on this machine")
+    exe = str(found)
     done = subprocess.run(
         [exe, "-I", "-c", HTTPX_SMOKE, str(real_vendor)],
         capture_output=True,

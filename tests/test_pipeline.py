@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fakes import FakeFal, Reply, status
 from flux_outpaint import errors, payload
 from flux_outpaint.geometry import Expansion, from_numbers
 from flux_outpaint.imageinfo import check_header
@@ -42,58 +43,12 @@ def journal(tmp_path: Path) -> Journal:
     return Journal(tmp_path / "data" / "journal.jsonl")
 
 
-class Fal:
-    """fal's queue in a few lines: a submit, a scripted list of statuses, a result, an image."""
-
-    def __init__(
-        self,
-        state: str = "COMPLETED",
-        result: dict | None = None,
-        statuses: list[dict] | None = None,
-        image: bytes = PNG,
-        result_status: int = 200,
-    ) -> None:
-        self.state = state
-        self.result = result or {"images": [{"url": "https://v3b.fal.media/o.png"}]}
-        self.statuses = list(statuses or [])
-        self.image, self.result_status = image, result_status
-        self.requests: list[httpx.Request] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        self.requests.append(request)
-        path = request.url.path
-        if request.method == "POST":
-            if path.endswith("/outpaint"):
-                h = handle(RID)
-                return httpx.Response(
-                    200,
-                    json={
-                        "request_id": RID,
-                        "status": "IN_QUEUE",
-                        "queue_position": 0,
-                        "status_url": h.status_url,
-                        "response_url": h.response_url,
-                        "cancel_url": h.cancel_url,
-                    },
-                )
-            return httpx.Response(500)
-        if path.endswith("/status"):
-            if self.statuses:
-                body = self.statuses.pop(0)
-                return httpx.Response(200 if body["status"] == "COMPLETED" else 202, json=body)
-            code = 200 if self.state == "COMPLETED" else 202
-            return httpx.Response(code, json={"status": self.state, "logs": []})
-        if path.endswith("/cancel"):
-            return httpx.Response(202, json={"status": "CANCELLATION_REQUESTED"})
-        if request.url.host == "v3b.fal.media":
-            return httpx.Response(200, headers={"content-type": "image/png"}, content=self.image)
-        return httpx.Response(self.result_status, json=self.result)
-
-    def count(self, method: str, suffix: str = "") -> int:
-        return sum(1 for r in self.requests if r.method == method and r.url.path.endswith(suffix))
+def fake_fal(image: bytes = PNG, **routes: list[Reply]) -> FakeFal:
+    """fal that answers a submit as request RID and serves ``image`` as its result."""
+    return FakeFal(ids=[RID], image=image, **routes)
 
 
-def client_for(fal: Fal) -> FalQueueClient:
+def client_for(fal: FakeFal) -> FalQueueClient:
     return FalQueueClient(BASE, KEY, transport=httpx.MockTransport(fal), use_stream=False)
 
 
@@ -116,11 +71,11 @@ def encoder(rgba: bytes, width: int, height: int, encoding: payload.Encoding) ->
 
 
 def test_a_job_reports_each_phase_in_order_and_journals_the_request(journal):
-    fal = Fal(
-        statuses=[
-            {"status": "IN_QUEUE", "queue_position": 1},
-            {"status": "IN_PROGRESS", "logs": [{"message": "step", "timestamp": "1"}]},
-            {"status": "COMPLETED", "logs": []},
+    fal = fake_fal(
+        status=[
+            status("IN_QUEUE", queue_position=1),
+            status("IN_PROGRESS", logs=[{"message": "step", "timestamp": "1"}]),
+            status("COMPLETED"),
         ]
     )
     seen: list[Progress] = []
@@ -135,7 +90,7 @@ def test_a_job_reports_each_phase_in_order_and_journals_the_request(journal):
     assert (Phase.QUEUED, 1) in [(p.phase, p.queue_position) for p in seen]
     assert "step" in [p.log_line for p in seen if p.phase is Phase.RUNNING]
     assert all(p.request_id is None for p in seen[:2]) and seen[-1].request_id == RID
-    assert fal.count("POST", "/outpaint") == 1
+    assert fal.count("submit") == 1
     entry = journal.find(RID)
     assert entry.state == "downloaded" and Path(entry.result_path).read_bytes() == PNG
     assert entry.purpose == GimpLayer(layer="test") and entry.purpose.kind == "gimp-layer"
@@ -144,22 +99,20 @@ def test_a_job_reports_each_phase_in_order_and_journals_the_request(journal):
 
 
 def test_a_failure_after_the_submit_names_the_request_and_is_journaled(journal):
-    fal = Fal(
-        result={"detail": [{"loc": ["body", "expand_left"], "msg": "bad", "type": "value_error"}]},
-        result_status=422,
-    )
+    detail = [{"loc": ["body", "expand_left"], "msg": "bad", "type": "value_error"}]
+    fal = fake_fal(result=[httpx.Response(422, json={"detail": detail})])
     with pytest.raises(errors.ValidationError) as info:
         run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
     assert info.value.request_id == RID
     assert RID in errors.user_message(info.value)
     assert journal.find(RID).state == "failed"
-    assert fal.count("POST", "/outpaint") == 1
+    assert fal.count("submit") == 1
 
 
 def test_a_cancel_before_the_submit_sends_nothing(journal):
     cancel = threading.Event()
     cancel.set()
-    fal = Fal()
+    fal = fake_fal()
     with pytest.raises(errors.CancelledError) as info:
         run_job(job(), client=client_for(fal), journal=journal, encoder=encoder, cancel=cancel)
     assert info.value.request_id is None
@@ -168,7 +121,7 @@ def test_a_cancel_before_the_submit_sends_nothing(journal):
 
 def test_a_cancel_while_waiting_cancels_on_fal_and_marks_the_journal(journal):
     cancel = threading.Event()
-    fal = Fal(state="IN_PROGRESS")
+    fal = fake_fal(status=[status("IN_PROGRESS")])
 
     def progress(p: Progress) -> None:
         if p.phase is Phase.RUNNING:
@@ -184,7 +137,7 @@ def test_a_cancel_while_waiting_cancels_on_fal_and_marks_the_journal(journal):
             cancel=cancel,
         )
     assert info.value.request_id == RID
-    assert fal.count("PUT", "/cancel") == 1
+    assert fal.count("cancel") == 1
     assert journal.find(RID).state == "cancelled"
 
 
@@ -205,7 +158,7 @@ def test_about_request_names_only_errors_that_name_none():
 def test_an_unwritable_journal_stops_the_job_before_anything_is_sent(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("x")
-    fal = Fal()
+    fal = fake_fal()
     with pytest.raises(errors.StorageError, match="nothing was sent") as info:
         run_job(
             job(),
@@ -223,7 +176,7 @@ def test_a_disk_without_room_for_the_result_stops_the_job_before_anything_is_sen
     monkeypatch.setattr(
         "flux_outpaint.journal.shutil.disk_usage", lambda p: real._replace(free=512 * 1024)
     )
-    fal = Fal()
+    fal = fake_fal()
     with pytest.raises(errors.StorageError, match="Not enough free space"):
         run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
     assert fal.requests == []
@@ -236,14 +189,14 @@ def test_a_journal_that_fails_after_the_submit_cancels_the_request_and_names_it(
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Journal, "record_submit", full)
-    fal = Fal(state="IN_PROGRESS")
+    fal = fake_fal(status=[status("IN_PROGRESS")])
     with pytest.raises(errors.StorageError) as info:
         run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
     assert info.value.request_id == RID
     assert "No space left on device" in str(info.value) and "cancelled on fal" in str(info.value)
     assert RID in errors.user_message(info.value)
-    assert fal.count("POST", "/outpaint") == 1 and fal.count("PUT", "/cancel") == 1
-    assert fal.count("GET", "/status") == 0  # nothing waited on a request it could not keep
+    assert fal.count("submit") == 1 and fal.count("cancel") == 1
+    assert fal.count("status") == 0  # nothing waited on a request it could not keep
 
 
 @pytest.mark.parametrize(
@@ -259,7 +212,7 @@ def test_a_journal_that_fails_after_the_submit_cancels_the_request_and_names_it(
 def test_a_bad_result_names_the_request_is_journaled_and_is_never_cached(
     journal, image, url, needle
 ):
-    fal = Fal(image=image, result={"images": [{"url": url}]})
+    fal = fake_fal(image, result=[httpx.Response(200, json={"images": [{"url": url}]})])
     with pytest.raises(errors.ResultError, match=re.escape(needle)) as info:
         run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
     assert info.value.request_id == RID and RID in errors.user_message(info.value)
@@ -274,7 +227,7 @@ def test_an_unexpected_failure_after_the_submit_still_names_the_request(journal,
 
     monkeypatch.setattr(FalQueueClient, "download", broken)
     with pytest.raises(errors.OutpaintError, match="ValueError") as info:
-        run_job(job(), client=client_for(Fal()), journal=journal, encoder=encoder)
+        run_job(job(), client=client_for(fake_fal()), journal=journal, encoder=encoder)
     assert info.value.request_id == RID
     assert journal.find(RID).state == "failed"
 
@@ -282,7 +235,7 @@ def test_an_unexpected_failure_after_the_submit_still_names_the_request(journal,
 def test_in_flight_lists_a_request_while_it_runs_and_forgets_it_after(journal):
     in_flight = InFlight()
     seen: list[list[str]] = []
-    fal = Fal(statuses=[{"status": "IN_PROGRESS", "logs": []}, {"status": "COMPLETED"}])
+    fal = fake_fal(status=[status("IN_PROGRESS"), status("COMPLETED")])
     run_job(
         job(),
         client=client_for(fal),
@@ -305,7 +258,7 @@ def test_a_cancel_after_completion_keeps_the_request_recoverable(journal):
     with pytest.raises(errors.CancelledError, match="already finished") as info:
         run_job(
             job(),
-            client=client_for(Fal()),
+            client=client_for(fake_fal()),
             journal=journal,
             encoder=encoder,
             on_progress=progress,
@@ -317,9 +270,8 @@ def test_a_cancel_after_completion_keeps_the_request_recoverable(journal):
 
 def test_journal_lines_never_hold_the_key_or_its_halves(journal):
     secret_half = KEY.split(":")[1]
-    fal = Fal(
-        result={"detail": f"failed for {secret_half}\x1b]0;x\x07"},
-        result_status=500,
+    fal = fake_fal(
+        result=[httpx.Response(500, json={"detail": f"failed for {secret_half}\x1b]0;x\x07"})]
     )
     with pytest.raises(errors.ServerError):
         run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
@@ -330,7 +282,7 @@ def test_journal_lines_never_hold_the_key_or_its_halves(journal):
 def test_a_whole_result_of_the_wrong_size_is_kept_for_the_caller_to_refuse(journal):
     # Paid for and whole: cached and handed back; placing it is what the caller refuses.
     wrong = encode_png(bytes(20 * 10 * 4), 20, 10, 4)
-    fal = Fal(image=wrong)
+    fal = fake_fal(wrong)
     result = run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
     assert result.data == wrong and journal.cached_result(RID) == (wrong, "image/png")
     with pytest.raises(errors.ResultError, match="fal returned 20×10 instead of"):

@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
-from fakes import FakeClock
+from fakes import FakeClock, FakeFal, Reply
 from flux_outpaint import errors, retry
-from flux_outpaint.queue_client import APP_ID, FalQueueClient
+from flux_outpaint.queue_client import FalQueueClient
 from flux_outpaint.status import Completed, InProgress, Queued, RequestHandle, Status
 
 BASE = "https://queue.fal.run"
@@ -29,51 +29,9 @@ SUBMITTED = {
 OUTPUT = {"images": [{"url": "https://v3b.fal.media/files/out.png", "content_type": "image/png"}]}
 
 
-Reply = httpx.Response | Exception | Callable[[httpx.Request], httpx.Response]
-
-
-class FakeFal:
-    """Routes requests like fal's queue; each route answers from a script (last one repeats)."""
-
-    def __init__(self, **routes: list[Reply]) -> None:
-        self.routes = {
-            "submit": [httpx.Response(200, json=SUBMITTED)],
-            "stream": [httpx.Response(404)],
-            "status": [httpx.Response(200, json={"status": "COMPLETED", "logs": []})],
-            "result": [httpx.Response(200, json=OUTPUT)],
-            "cancel": [httpx.Response(202, json={"status": "CANCELLATION_REQUESTED"})],
-            "other": [httpx.Response(404)],
-        }
-        self.routes.update(routes)
-        self.requests: list[tuple[str, httpx.Request]] = []
-
-    def route(self, request: httpx.Request) -> str:
-        path = request.url.path
-        if request.method == "POST" and path == f"/{APP_ID}":
-            return "submit"
-        if path.endswith("/status/stream"):
-            return "stream"
-        if path.endswith("/status"):
-            return "status"
-        if request.method == "PUT" and path.endswith("/cancel"):
-            return "cancel"
-        if path == f"/fal-ai/flux-2-pro/requests/{RID}":
-            return "result"
-        return "other"
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        name = self.route(request)
-        self.requests.append((name, request))
-        script = self.routes[name]
-        reply = script.pop(0) if len(script) > 1 else script[0]
-        if isinstance(reply, Exception):
-            raise reply
-        if callable(reply) and not isinstance(reply, httpx.Response):
-            return reply(request)
-        return reply
-
-    def count(self, name: str) -> int:
-        return sum(1 for n, _ in self.requests if n == name)
+def fake_fal(**routes: list[Reply]) -> FakeFal:
+    """fal that answers a submit as request RID (the other routes as ``FakeFal`` says)."""
+    return FakeFal(ids=[RID], **routes)
 
 
 def make(fal: FakeFal, base: str = BASE, **kw) -> tuple[FalQueueClient, FakeClock]:
@@ -109,7 +67,7 @@ def seen_as(event: Status) -> tuple[str, int | None, tuple[str, ...]]:
 
 
 def test_submit_posts_the_body_with_the_key_and_uses_the_returned_urls():
-    fal = FakeFal()
+    fal = fake_fal()
     client, _ = make(fal)
     handle = client.submit({"image_url": "data:image/png;base64,AA", "expand_left": 64})
     assert handle == HANDLE
@@ -125,7 +83,7 @@ def test_submit_ignores_returned_urls_on_another_host():
         "status_url": "https://evil.example/steal",
         "cancel_url": "http://127.0.0.1/x",
     }
-    client, _ = make(FakeFal(submit=[httpx.Response(200, json=elsewhere)]))
+    client, _ = make(fake_fal(submit=[httpx.Response(200, json=elsewhere)]))
     handle = client.submit({})
     assert handle == client.handle_for(RID) == HANDLE
 
@@ -144,7 +102,7 @@ def test_submit_ignores_returned_urls_on_another_host():
     ],
 )
 def test_submit_repeats_only_what_fal_provably_never_accepted(failure):
-    fal = FakeFal(submit=[failure, httpx.Response(200, json=SUBMITTED)])
+    fal = fake_fal(submit=[failure, httpx.Response(200, json=SUBMITTED)])
     client, clock = make(fal)
     assert client.submit({}).request_id == RID
     assert fal.count("submit") == 2
@@ -164,7 +122,7 @@ def test_submit_repeats_only_what_fal_provably_never_accepted(failure):
     ],
 )
 def test_submit_whose_reply_was_lost_is_never_repeated(failure):
-    fal = FakeFal(submit=[failure, httpx.Response(200, json=SUBMITTED)])
+    fal = fake_fal(submit=[failure, httpx.Response(200, json=SUBMITTED)])
     client, _ = make(fal)
     with pytest.raises(errors.SubmitUnknownError) as info:
         client.submit({})
@@ -183,7 +141,7 @@ def test_submit_whose_reply_was_lost_is_never_repeated(failure):
 def test_a_proxy_5xx_that_is_not_falls_ingress_is_never_repeated(reply):
     # Another proxy may answer 5xx after fal's queue accepted the job: repeating could bill
     # twice, so the official client's stricter rule applies (no id AND "nginx" in the body).
-    fal = FakeFal(submit=[reply, httpx.Response(200, json=SUBMITTED)])
+    fal = fake_fal(submit=[reply, httpx.Response(200, json=SUBMITTED)])
     client, _ = make(fal)
     with pytest.raises(errors.SubmitUnknownError) as info:
         client.submit({})
@@ -192,7 +150,7 @@ def test_a_proxy_5xx_that_is_not_falls_ingress_is_never_repeated(reply):
 
 
 def test_submit_answer_without_request_id_is_an_unknown_outcome():
-    fal = FakeFal(submit=[httpx.Response(200, text="<html>ok</html>")])
+    fal = fake_fal(submit=[httpx.Response(200, text="<html>ok</html>")])
     client, _ = make(fal)
     with pytest.raises(errors.SubmitUnknownError):
         client.submit({})
@@ -200,7 +158,7 @@ def test_submit_answer_without_request_id_is_an_unknown_outcome():
 
 
 def test_fal_5xx_with_a_request_id_is_not_repeated():
-    fal = FakeFal(
+    fal = fake_fal(
         submit=[
             httpx.Response(
                 503,
@@ -219,7 +177,7 @@ def test_fal_5xx_with_a_request_id_is_not_repeated():
 
 
 def test_unreachable_server_gives_up_after_the_submit_attempts():
-    fal = FakeFal(submit=[httpx.ConnectError("[Errno 111] Connection refused")])
+    fal = fake_fal(submit=[httpx.ConnectError("[Errno 111] Connection refused")])
     client, clock = make(fal)
     with pytest.raises(errors.NetworkError) as info:
         client.submit({})
@@ -242,7 +200,7 @@ def test_validation_error_names_the_field_and_keeps_the_ids():
             "type": "value_error",
         }
     ]
-    fal = FakeFal(
+    fal = fake_fal(
         result=[httpx.Response(422, headers={"x-fal-request-id": RID}, json={"detail": detail})]
     )
     client, _ = make(fal)
@@ -255,7 +213,7 @@ def test_validation_error_names_the_field_and_keeps_the_ids():
 
 def test_content_policy_violation():
     detail = [{"loc": ["body", "image_url"], "msg": "flagged", "type": "content_policy_violation"}]
-    client, _ = make(FakeFal(result=[httpx.Response(422, json={"detail": detail})]))
+    client, _ = make(fake_fal(result=[httpx.Response(422, json={"detail": detail})]))
     with pytest.raises(errors.ContentPolicyError) as info:
         client.result(HANDLE)
     assert "safety filter" in str(info.value)
@@ -294,7 +252,7 @@ def test_content_policy_violation():
     ],
 )
 def test_result_errors_map_to_the_tree_without_retrying(reply, kind):
-    fal = FakeFal(result=[reply])
+    fal = fake_fal(result=[reply])
     client, _ = make(fal)
     with pytest.raises(kind) as info:
         client.result(HANDLE)
@@ -303,7 +261,7 @@ def test_result_errors_map_to_the_tree_without_retrying(reply, kind):
 
 
 def test_result_too_early_is_retried():
-    fal = FakeFal(
+    fal = fake_fal(
         result=[
             httpx.Response(400, json={"detail": "Request is still in progress"}),
             httpx.Response(200, json=OUTPUT),
@@ -315,7 +273,7 @@ def test_result_too_early_is_retried():
 
 
 def test_rate_limit_still_failing_after_retries():
-    fal = FakeFal(result=[httpx.Response(429)])
+    fal = fake_fal(result=[httpx.Response(429)])
     client, _ = make(fal)
     with pytest.raises(errors.RateLimitError):
         client.result(HANDLE)
@@ -324,7 +282,7 @@ def test_rate_limit_still_failing_after_retries():
 
 def test_key_never_appears_in_messages_or_repr():
     echo = f"Invalid Authorization header 'Key {KEY}' and {KEY}"
-    client, _ = make(FakeFal(result=[httpx.Response(403, json={"detail": echo})]))
+    client, _ = make(fake_fal(result=[httpx.Response(403, json={"detail": echo})]))
     with pytest.raises(errors.AuthError) as info:
         client.result(HANDLE)
     assert KEY not in str(info.value) and "s3cret" not in str(info.value)
@@ -337,7 +295,7 @@ def test_key_never_appears_in_messages_or_repr():
     [httpx.ConnectError("refused"), httpx.UnsupportedProtocol("no"), httpx.ReadTimeout("slow")],
 )
 def test_transport_errors_do_not_chain_the_request_that_holds_the_key(failure):
-    client, _ = make(FakeFal(result=[failure]))
+    client, _ = make(fake_fal(result=[failure]))
     with pytest.raises(errors.NetworkError) as info:
         client.result(HANDLE)
     assert info.value.__cause__ is None and info.value.__context__ is None
@@ -359,7 +317,7 @@ def test_constructor_refuses_bad_settings():
 
 def test_polling_reports_queue_running_logs_and_completion():
     a, b, c = log("loading", "t1"), log("step 1", "t2"), log("step 2", "t3")
-    fal = FakeFal(
+    fal = fake_fal(
         status=[
             status("IN_QUEUE", queue_position=2),
             status("IN_QUEUE", queue_position=1),
@@ -385,7 +343,7 @@ def test_polling_reports_queue_running_logs_and_completion():
 
 
 def test_polling_survives_status_failures_and_never_resubmits():
-    fal = FakeFal(
+    fal = fake_fal(
         status=[
             httpx.ReadError("reset"),
             httpx.Response(503),
@@ -401,7 +359,7 @@ def test_polling_survives_status_failures_and_never_resubmits():
 
 
 def test_a_completed_request_with_an_error_is_reported_on_the_event():
-    fal = FakeFal(
+    fal = fake_fal(
         status=[
             status(
                 "COMPLETED", 200, error="Invalid status code: 422", error_type="validation_error"
@@ -416,7 +374,7 @@ def test_a_completed_request_with_an_error_is_reported_on_the_event():
 
 def test_cancel_while_polling_sends_cancel_and_raises():
     cancel = threading.Event()
-    fal = FakeFal(status=[status("IN_QUEUE", queue_position=3)])
+    fal = fake_fal(status=[status("IN_QUEUE", queue_position=3)])
     client, _ = make(fal, use_stream=False)
 
     def on_event(event):
@@ -430,7 +388,7 @@ def test_cancel_while_polling_sends_cancel_and_raises():
 
 
 def test_deadline_while_queued_cancels_and_raises_timeout():
-    fal = FakeFal(
+    fal = fake_fal(
         status=[status("IN_QUEUE", queue_position=9)],
         cancel=[httpx.Response(400, json={"status": "ALREADY_COMPLETED"})],
     )
@@ -479,7 +437,7 @@ def test_stream_completion_is_acted_on_without_waiting_for_the_stream_to_end():
             "metrics": {"inference_time": 1.0},
         },
     ]
-    fal = FakeFal(stream=[sse_response(events_sent, hold, finished)])
+    fal = fake_fal(stream=[sse_response(events_sent, hold, finished)])
     client, _ = make(fal)
     seen: list[Status] = []
     try:
@@ -500,7 +458,7 @@ def test_stream_completion_is_acted_on_without_waiting_for_the_stream_to_end():
 
 def test_broken_stream_falls_back_to_polling_without_repeating_logs():
     first = {"status": "IN_PROGRESS", "logs": [log("a", "1")]}
-    fal = FakeFal(
+    fal = fake_fal(
         stream=[sse_response([first], fail=httpx.ReadError("reset"))],
         status=[status("COMPLETED", 200, logs=[log("a", "1"), log("b", "2")])],
     )
@@ -513,7 +471,7 @@ def test_broken_stream_falls_back_to_polling_without_repeating_logs():
 
 
 def test_stream_that_is_not_an_event_stream_falls_back_to_polling():
-    fal = FakeFal(
+    fal = fake_fal(
         stream=[httpx.Response(200, json={"status": "IN_QUEUE"})], status=[status("COMPLETED", 200)]
     )
     client, _ = make(fal)
@@ -524,7 +482,7 @@ def test_stream_that_is_not_an_event_stream_falls_back_to_polling():
 def test_cancel_is_noticed_while_the_stream_is_silent():
     hold, finished = threading.Event(), threading.Event()
     cancel = threading.Event()
-    fal = FakeFal(stream=[sse_response([{"status": "IN_PROGRESS", "logs": []}], hold, finished)])
+    fal = fake_fal(stream=[sse_response([{"status": "IN_PROGRESS", "logs": []}], hold, finished)])
     clock = FakeClock()
     client = FalQueueClient(
         BASE, KEY, transport=httpx.MockTransport(fal), sleep=clock.sleep, rand=lambda: 0.5
@@ -553,7 +511,7 @@ def test_cancel_is_noticed_while_the_stream_is_silent():
     ],
 )
 def test_cancel_outcomes(reply, outcome):
-    fal = FakeFal(cancel=[reply])
+    fal = fake_fal(cancel=[reply])
     client, _ = make(fal)
     assert client.cancel(HANDLE) == outcome
     ((_, req),) = fal.requests
@@ -570,7 +528,7 @@ def upload_fal(upload_url: str, seen: list[httpx.Request]) -> FakeFal:
             )
         return httpx.Response(200)
 
-    return FakeFal(other=[respond])
+    return fake_fal(other=[respond])
 
 
 def test_upload_to_fal_storage():
@@ -606,7 +564,7 @@ def test_upload_refuses_a_plain_http_upload_url():
 
 
 def test_status_once_and_handle_for():
-    fal = FakeFal(status=[status("IN_QUEUE", queue_position=4, logs=None)])
+    fal = fake_fal(status=[status("IN_QUEUE", queue_position=4, logs=None)])
     client, _ = make(fal)
     assert client.handle_for(RID) == HANDLE
     assert client.status(HANDLE) == Queued(4)
@@ -624,7 +582,7 @@ def test_a_json_answer_over_the_cap_is_refused_without_reading_it_all():
             pulled.append(i)
             yield big[i : i + 65536]
 
-    fal = FakeFal(status=[lambda r: httpx.Response(202, content=body())])
+    fal = fake_fal(status=[lambda r: httpx.Response(202, content=body())])
     client, _ = make(fal, use_stream=False)
     with pytest.raises(errors.ApiError, match="larger than 4 MiB") as info:
         client.status(HANDLE)
@@ -634,7 +592,7 @@ def test_a_json_answer_over_the_cap_is_refused_without_reading_it_all():
 
 
 def test_a_declared_length_over_the_cap_is_refused_before_reading():
-    fal = FakeFal(result=[httpx.Response(200, headers={"content-length": str(400 << 20)})])
+    fal = fake_fal(result=[httpx.Response(200, headers={"content-length": str(400 << 20)})])
     client, _ = make(fal)
     with pytest.raises(errors.ApiError, match="larger than") as info:
         client.result(HANDLE)
@@ -642,7 +600,7 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading():
 
 
 def test_a_bloated_submit_answer_is_an_unknown_outcome_not_a_retry():
-    fal = FakeFal(submit=[httpx.Response(200, headers={"content-length": str(100 << 20)})])
+    fal = fake_fal(submit=[httpx.Response(200, headers={"content-length": str(100 << 20)})])
     client, _ = make(fal)
     with pytest.raises(errors.SubmitUnknownError, match="larger than"):
         client.submit({})
@@ -652,14 +610,14 @@ def test_a_bloated_submit_answer_is_an_unknown_outcome_not_a_retry():
 @pytest.mark.parametrize("code", [301, 302, 307, 308])
 def test_redirects_are_refused_by_name(code):
     moved = httpx.Response(code, headers={"location": "https://elsewhere.example/x.png"})
-    client, _ = make(FakeFal(result=[moved]))
+    client, _ = make(fake_fal(result=[moved]))
     with pytest.raises(errors.ApiError, match="redirect refused"):
         client.result(HANDLE)
-    fal = FakeFal(other=[moved])
+    fal = fake_fal(file=[moved])
     client, _ = make(fal)
     with pytest.raises(errors.ResultError, match="redirect refused"):
         client.download({"images": [{"url": "https://v3b.fal.media/files/out.png"}]})
-    assert fal.count("other") == 1  # never followed
+    assert fal.count("file") == 1 and len(fal.requests) == 1  # never followed
 
 
 def test_a_tls_certificate_failure_is_final_and_says_so():
@@ -669,7 +627,7 @@ def test_a_tls_certificate_failure_is_final_and_says_so():
         cause = ssl.SSLCertVerificationError(1, "certificate verify failed: self-signed")
         raise httpx.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED]") from cause
 
-    fal = FakeFal(submit=[refuse])
+    fal = fake_fal(submit=[refuse])
     client, clock = make(fal)
     with pytest.raises(errors.NetworkError) as info:
         client.submit({})
@@ -684,16 +642,16 @@ def test_returned_urls_carrying_a_query_or_credentials_are_not_used():
         "response_url": f"https://user:pw@queue.fal.run/fal-ai/flux-2-pro/requests/{RID}",
         "cancel_url": f"{ROOT}/cancel#{KEY}",
     }
-    client, _ = make(FakeFal(submit=[httpx.Response(200, json=key_in_url)]))
+    client, _ = make(fake_fal(submit=[httpx.Response(200, json=key_in_url)]))
     assert client.submit({}) == HANDLE
     odd = {**SUBMITTED, "status_url": f"{ROOT}/status\x1b]0;x\x07", "cancel_url": 5}
-    client, _ = make(FakeFal(submit=[httpx.Response(200, json=odd)]))
+    client, _ = make(fake_fal(submit=[httpx.Response(200, json=odd)]))
     assert client.submit({}) == HANDLE
 
 
 def test_hostile_log_lines_reach_the_caller_cleaned():
     echo = log(f"key {KEY}\x1b]0;pwned\x07\nin.png -> /tmp/elsewhere.png\x1b[2J", "1")
-    fal = FakeFal(status=[status("IN_PROGRESS", logs=[echo]), status("COMPLETED", 200)])
+    fal = fake_fal(status=[status("IN_PROGRESS", logs=[echo]), status("COMPLETED", 200)])
     client, _ = make(fal, use_stream=False)
     seen: list[Status] = []
     client.wait(HANDLE, on_event=seen.append)
@@ -702,7 +660,7 @@ def test_hostile_log_lines_reach_the_caller_cleaned():
 
 
 def test_a_malformed_result_url_is_a_result_error():
-    client, _ = make(FakeFal())
+    client, _ = make(fake_fal())
     with pytest.raises(errors.ResultError, match="malformed result URL"):
         client.download({"images": [{"url": "https://[::1"}]})
     with pytest.raises(errors.ResultError, match="malformed result URL"):
@@ -715,14 +673,14 @@ def test_messages_name_a_host_never_the_user_name_of_its_url():
     assert _host(f"https://{KEY}@cdn.example.com:8443/a.png") == "cdn.example.com:8443"
     assert _host("https://[::1]:9/x") == "[::1]:9"
     assert _host("https://[::1") == "the server"
-    client, _ = make(FakeFal())
+    client, _ = make(fake_fal())
     with pytest.raises(errors.ResultError, match="user name") as info:
         client.download({"images": [{"url": f"https://{KEY}@cdn.example.com/a.png"}]})
     assert "s3cret" not in str(info.value)
 
 
 def test_each_retry_is_logged_with_its_reason_and_never_server_text(caplog):
-    fal = FakeFal(
+    fal = fake_fal(
         submit=[httpx.Response(429, text=f"busy {KEY}"), httpx.Response(200, json=SUBMITTED)],
         result=[httpx.Response(503, text="<html>nginx</html>"), httpx.Response(200, json=OUTPUT)],
     )

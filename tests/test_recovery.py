@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fakes import FakeFal, status
 from flux_outpaint import errors, recovery
 from flux_outpaint.journal import Journal
 from flux_outpaint.journal_records import (
@@ -22,7 +23,13 @@ from flux_outpaint.journal_records import (
 )
 from flux_outpaint.queue_client import FalQueueClient
 from flux_outpaint.recovery import NothingToRecover, OtherServerError, choose, members
-from test_pipeline import BASE, KEY, PNG, Fal, client_for, handle
+from test_pipeline import BASE, KEY, PNG, client_for, handle
+
+
+def Fal(state: str = "COMPLETED", **routes) -> FakeFal:
+    """fal that knows every request as finished (or in ``state``) and serves PNG."""
+    return FakeFal(image=PNG, status=[status(state)], **routes)
+
 
 PLAN = PlanRecord((28, 10), (8, 0, 20, 10), (28, 10))
 
@@ -148,7 +155,7 @@ def test_a_damaged_cached_copy_is_fetched_again(journal):
     fal = Fal()
     got = recovery.result(journal, entry(journal, "r1"), lambda: client_for(fal))
     assert got == (PNG, "image/png")
-    assert fal.count("GET") == 3 and fal.count("POST") == 0
+    assert [name for name, _ in fal.requests] == ["status", "result", "file"]
     assert journal.cached_result("r1") == (PNG, "image/png")
     assert entry(journal, "r1").state is State.DOWNLOADED
 
@@ -158,8 +165,8 @@ def test_a_fetch_never_submits_and_stores_the_result(journal):
     journal.mark("r1", State.FAILED, error="connection lost while waiting")
     fal = Fal()
     assert recovery.fetch(entry(journal, "r1"), client_for(fal), journal) == (PNG, "image/png")
-    assert [r.method for r in fal.requests] == ["GET", "GET", "GET"]
-    assert str(fal.requests[0].url).startswith(handle("r1").status_url)
+    assert [name for name, _ in fal.requests] == ["status", "result", "file"]
+    assert str(fal.requests[0][1].url).startswith(handle("r1").status_url)
     found = entry(journal, "r1")
     assert found.state is State.DOWNLOADED and Path(found.result_path).read_bytes() == PNG
 
@@ -174,17 +181,11 @@ def test_an_unfinished_request_says_so(journal, state, word):
 
 
 def test_the_models_error_is_reported(journal):
-    class Failed(Fal):
-        def __call__(self, request):
-            if request.url.path.endswith("/r1"):
-                self.requests.append(request)
-                detail = [{"loc": ["body", "expand_top"], "msg": "too large", "type": "x"}]
-                return httpx.Response(422, json={"detail": detail})
-            return super().__call__(request)
-
+    detail = [{"loc": ["body", "expand_top"], "msg": "too large", "type": "x"}]
     submit(journal, "r1")
+    fal = Fal(result=[httpx.Response(422, json={"detail": detail})])
     with pytest.raises(errors.ValidationError, match="expand_top") as info:
-        recovery.fetch(entry(journal, "r1"), client_for(Failed()), journal)
+        recovery.fetch(entry(journal, "r1"), client_for(fal), journal)
     assert info.value.request_id == "r1"
     assert not os.path.exists(journal.results_dir)
 
@@ -204,7 +205,7 @@ def test_a_request_made_on_another_server_names_that_server_and_sends_it_no_key(
         "http://127.0.0.1:9", KEY, transport=httpx.MockTransport(fal), use_stream=False
     )
     assert recovery.fetch(entry(journal, "r1"), local, journal)[0] == PNG
-    assert BASE not in str(fal.requests[0].url)
+    assert BASE not in str(fal.requests[0][1].url)
 
 
 # -- the recover hint ----------------------------------------------------------------------

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fakes import FakeFal, request_id, result, status
 from flux_outpaint import errors, payload
 from flux_outpaint.geometry import Expansion, from_numbers
 from flux_outpaint.journal import Journal
@@ -30,50 +31,22 @@ KEY = "variations-key:abcdef123456"
 PNG = encode_png(bytes([30, 60, 90, 255]) * 16, 4, 4, 4)  # a real (tiny) result image
 
 
-class Fal:
-    """Each submit makes a new request; requests listed in ``failing`` end in a 500."""
+def fake_fal(failing: tuple[int, ...] = (), running: bool = False) -> FakeFal:
+    """fal where each submit is a new request (req-1, req-2, …); the requests numbered in
+    ``failing`` end in a 500, and with ``running`` every request stays IN_PROGRESS."""
 
-    def __init__(self, failing: tuple[int, ...] = (), running: bool = False) -> None:
-        self.failing, self.running = failing, running
-        self.lock = threading.Lock()
-        self.submitted: list[str] = []
-        self.bodies: list[bytes] = []
-        self.cancelled: list[str] = []
-
-    def __call__(self, request: httpx.Request) -> httpx.Response:
-        path = request.url.path
-        if request.method == "POST" and path.endswith("/outpaint"):
-            with self.lock:
-                rid = f"req-{len(self.submitted) + 1}"
-                self.submitted.append(rid)
-                self.bodies.append(request.content)
-            root = f"{BASE}/fal-ai/flux-2-pro/requests/{rid}"
-            return httpx.Response(
-                200,
-                json={
-                    "request_id": rid,
-                    "status_url": f"{root}/status",
-                    "response_url": root,
-                    "cancel_url": f"{root}/cancel",
-                },
-            )
-        rid = path.split("/requests/")[1].split("/")[0] if "/requests/" in path else ""
-        if path.endswith("/cancel"):
-            with self.lock:
-                self.cancelled.append(rid)
-            return httpx.Response(202, json={"status": "CANCELLATION_REQUESTED"})
-        if path.endswith("/status"):
-            if self.running:
-                return httpx.Response(202, json={"status": "IN_PROGRESS", "logs": []})
-            return httpx.Response(200, json={"status": "COMPLETED", "logs": []})
-        if request.url.host == "v3b.fal.media":
-            return httpx.Response(200, headers={"content-type": "image/png"}, content=PNG)
-        if int(rid.split("-")[1]) in self.failing:
+    def answer(request: httpx.Request) -> httpx.Response:
+        rid = request_id(request)
+        if int(rid.split("-")[1]) in failing:
             return httpx.Response(500, json={"detail": "boom", "error_type": "runner_server_error"})
-        return httpx.Response(200, json={"images": [{"url": f"https://v3b.fal.media/{rid}.png"}]})
+        return result(rid)
+
+    if running:
+        return FakeFal(image=PNG, result=[answer], status=[status("IN_PROGRESS")])
+    return FakeFal(image=PNG, result=[answer])
 
 
-def client_for(fal: Fal) -> FalQueueClient:
+def client_for(fal: FakeFal) -> FalQueueClient:
     return FalQueueClient(
         BASE, KEY, transport=httpx.MockTransport(fal), use_stream=False, time_scale=0.01
     )
@@ -102,7 +75,7 @@ def journal(tmp_path: Path) -> Journal:
 
 
 def test_three_takes_are_three_submits_of_one_encoded_reference(journal):
-    fal, encoder = Fal(), CountingEncoder()
+    fal, encoder = fake_fal(), CountingEncoder()
     seen: dict[int, list[Phase]] = {}
 
     def progress(index: int, p: Progress) -> None:
@@ -113,7 +86,7 @@ def test_three_takes_are_three_submits_of_one_encoded_reference(journal):
     )
     assert [t.index for t in takes] == [0, 1, 2] and all(t.ok for t in takes)
     assert sorted(t.result.request_id for t in takes) == ["req-1", "req-2", "req-3"]
-    assert encoder.calls == 1 and len(set(fal.bodies)) == 1
+    assert encoder.calls == 1 and len(set(fal.bodies())) == 1
     assert set(seen) == {0, 1, 2} and all(p[-1] is Phase.DONE for p in seen.values())
     entries = journal.entries()
     assert len(entries) == 3 and {e.state for e in entries} == {"downloaded"}
@@ -124,7 +97,7 @@ def test_three_takes_are_three_submits_of_one_encoded_reference(journal):
 
 
 def test_one_failing_take_leaves_the_others_and_is_named(journal):
-    fal = Fal(failing=(2,))
+    fal = fake_fal(failing=(2,))
     takes = run_variations(
         job(), 3, client=client_for(fal), journal=journal, encoder=CountingEncoder()
     )
@@ -138,7 +111,7 @@ def test_one_failing_take_leaves_the_others_and_is_named(journal):
 
 
 def test_cancel_cancels_every_request_in_flight_on_fal(journal):
-    fal, cancel = Fal(running=True), threading.Event()
+    fal, cancel = fake_fal(running=True), threading.Event()
     running: set[int] = set()
 
     def progress(index: int, p: Progress) -> None:
@@ -157,12 +130,12 @@ def test_cancel_cancels_every_request_in_flight_on_fal(journal):
         cancel=cancel,
     )
     assert all(isinstance(t.error, errors.CancelledError) for t in takes)
-    assert sorted(fal.cancelled) == sorted(fal.submitted) == ["req-1", "req-2", "req-3"]
+    assert sorted(fal.cancelled()) == sorted(fal.submitted) == ["req-1", "req-2", "req-3"]
     assert {e.state for e in journal.entries()} == {"cancelled"}
 
 
 def test_a_cancel_before_the_start_submits_nothing(journal):
-    fal, cancel = Fal(), threading.Event()
+    fal, cancel = fake_fal(), threading.Event()
     cancel.set()
     takes = run_variations(
         job(), 2, client=client_for(fal), journal=journal, encoder=CountingEncoder(), cancel=cancel
@@ -174,13 +147,13 @@ def test_a_cancel_before_the_start_submits_nothing(journal):
 def test_the_count_is_bounded(journal, count):
     with pytest.raises(ValueError):
         run_variations(
-            job(), count, client=client_for(Fal()), journal=journal, encoder=CountingEncoder()
+            job(), count, client=client_for(fake_fal()), journal=journal, encoder=CountingEncoder()
         )
 
 
 def test_each_take_reports_how_it_ended(journal):
     """A wait window shows one row per take: a failed or cancelled one must say so last."""
-    fal = Fal(failing=(2,))
+    fal = fake_fal(failing=(2,))
     last: dict[int, Progress] = {}
     takes = run_variations(
         job(),
@@ -201,7 +174,7 @@ def test_each_take_reports_how_it_ended(journal):
     run_variations(
         job(),
         2,
-        client=client_for(Fal()),
+        client=client_for(fake_fal()),
         journal=journal,
         encoder=CountingEncoder(),
         on_progress=lambda i, p: ended.__setitem__(i, p),

@@ -9,6 +9,10 @@ exits 130; a second one exits at once.  A batch ends with a summary line.
 
 Exit status: 0 every output written, 1 a failure or a skipped input, 2 usage error,
 130 Ctrl-C.
+
+``main(argv)`` leaves the process as it found it (log handlers, the SIGINT handler), so it can
+run many times in one process; only the console command (``entry``) ends the process, and
+only it leaves at once, threads and all, on the second Ctrl-C (``QuitNow``).
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from concurrent.futures import CancelledError as FutureCancelled
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 from flux_outpaint import payload
 from flux_outpaint import recovery as core_recovery
@@ -77,11 +82,28 @@ class Tally:
         }
 
 
+class QuitNow(BaseException):
+    """The second Ctrl-C: leave at once.  Raised out of ``main``; what was in flight is not
+    waited for (the requests still running were named on stderr), so the process must end
+    without joining its threads: ``entry`` does that."""
+
+    code = EXIT_INTERRUPTED
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    if args.recover is not None:
-        return recover.run(args)
-    return outpaint(args)
+    """The command line, as an exit status.  Usage errors and ``--help`` leave through
+    argparse's ``SystemExit`` (2 and 0) as usual; a second Ctrl-C raises ``QuitNow``."""
+    try:
+        args = parse_args(argv)
+        if args.recover is not None:
+            return recover.run(args)
+        return outpaint(args)
+    except KeyboardInterrupt:
+        print("Cancelled", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ConfigError as exc:
+        print(user_message(exc), file=sys.stderr)
+        return EXIT_FAILED
 
 
 # -- outpainting ------------------------------------------------------------------------------
@@ -148,9 +170,6 @@ def outpaint(args: Any) -> int:
         return EXIT_FAILED
     # The client's TLS setup takes a moment: it happens while the first input is read.
     client = jobs.Lazy(FalQueueClient, base_url, key)
-    if args.verbose:
-        logging.getLogger("flux_outpaint").addHandler(BoardLog(board))
-        logging.getLogger("flux_outpaint").setLevel(logging.INFO)
     secrets = (key,)
     cancel = threading.Event()
     runner = jobs.Runner(
@@ -173,18 +192,57 @@ def outpaint(args: Any) -> int:
         background_writes=len(ready) > 1,
         verbose=args.verbose,
     )
-    try:
-        code = _run_all(args, ready, runner, tally, console, board, secrets, cancel)
-    finally:
-        runner.close()
-        with contextlib.suppress(Exception):  # a client that failed to start failed its jobs
-            client.result().close()
-        if server is not None:
-            server.stop()
+    with _verbose_log(board, args.verbose), _sigint_restored():
+        try:
+            code = _run_all(args, ready, runner, tally, console, board, secrets, cancel)
+        except QuitNow:
+            raise  # leaving at once: nothing in flight is waited for
+        except BaseException:
+            _close(runner, client, server)
+            raise
+        _close(runner, client, server)
     _summary(args, tally, console, board, len(names))
     if code == EXIT_INTERRUPTED:
         return code
     return EXIT_OK if tally.failed == 0 and tally.skipped == 0 else EXIT_FAILED
+
+
+def _close(runner: jobs.Runner, client: jobs.Lazy, server: Any) -> None:
+    runner.close()
+    with contextlib.suppress(Exception):  # a client that failed to start failed its jobs
+        client.result().close()
+    if server is not None:
+        server.stop()
+
+
+@contextlib.contextmanager
+def _verbose_log(board: ProgressBoard, verbose: bool) -> Iterator[None]:
+    """-v: the core's log lines through the board while the jobs run, and only then."""
+    if not verbose:
+        yield
+        return
+    log = logging.getLogger("flux_outpaint")
+    handler, level = BoardLog(board), log.level
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(level)
+
+
+@contextlib.contextmanager
+def _sigint_restored() -> Iterator[None]:
+    """The SIGINT handler as it was before the run, whatever the run installed (after the
+    first Ctrl-C, ``_run_all`` installs one that quits at once)."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main_thread else None
+    try:
+        yield
+    finally:
+        if main_thread and previous is not None:
+            signal.signal(signal.SIGINT, previous)
 
 
 def _run_all(
@@ -330,8 +388,8 @@ def _count_cost(item: inputs.Item, tally: Tally) -> None:
     tally.cost_usd += item.plan.cost_usd * sent
 
 
-def _quit_now(pending: dict[Future[Any], inputs.Item], console: Console) -> None:
-    """The second Ctrl-C: name the requests still in flight and leave at once.
+def _quit_now(pending: dict[Future[Any], inputs.Item], console: Console) -> NoReturn:
+    """The second Ctrl-C: name the requests still in flight and leave at once (``QuitNow``).
 
     Writes to stderr directly: the board's lock may be held by the code this interrupted.
     """
@@ -344,7 +402,7 @@ def _quit_now(pending: dict[Future[Any], inputs.Item], console: Console) -> None
     with contextlib.suppress(OSError):
         sys.stderr.write("".join(lines) + "Quit\n")
         sys.stderr.flush()
-    os._exit(EXIT_INTERRUPTED)
+    raise QuitNow
 
 
 def _summary(args: Any, tally: Tally, console: Console, board: ProgressBoard, n: int) -> None:
@@ -433,15 +491,12 @@ def entry() -> None:
     streams.guard()  # a closed terminal must not cost a paid result
     try:
         code = main()
-    except KeyboardInterrupt:
-        print("Cancelled", file=sys.stderr)
-        code = EXIT_INTERRUPTED
-    except ConfigError as exc:
-        print(user_message(exc), file=sys.stderr)
-        code = EXIT_FAILED
+    except QuitNow as quit_:
+        # Threads still wait on the network: ending the process is the only way out now.
+        os._exit(quit_.code)
     if sys.stdout is not None:  # None: started with descriptor 1 closed
         sys.stdout.flush()
     sys.exit(code)
 
 
-__all__ = ["entry", "imageio", "main"]
+__all__ = ["QuitNow", "entry", "imageio", "main"]
