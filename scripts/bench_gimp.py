@@ -62,9 +62,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
-for extra in (ROOT / "tests", ROOT):
-    if str(extra) not in sys.path:
-        sys.path.append(str(extra))
 
 IN_GIMP = HERE / "gimp_bench"
 KEY = "bench-key-not-secret"
@@ -111,7 +108,7 @@ def plugin_at(ref: str, into: Path) -> Path:
 
 
 def batch_in(session, name: str) -> str:
-    """gimp_bench/``name`` copied in beside the tests' batches; its name for run_batch."""
+    """gimp_bench/``name`` copied in beside the session's runner; its name for run_batch."""
     module = "bench_" + Path(name).stem
     inside = session.host_dir / "inside"
     session.inside()
@@ -121,7 +118,7 @@ def batch_in(session, name: str) -> str:
 
 def run_sandbox(name: str, args, source: Path, vendor: Path, photo: Path) -> dict:
     import flux_outpaint_fal_local
-    from gimp.sandbox import GimpSession
+    from gimp_session import GimpSession  # beside this script
 
     session = GimpSession(name, vendor=lambda: vendor)
     try:
@@ -258,7 +255,7 @@ def _gradient_energy(a) -> float:
 
 def run_sharpness(name: str, source: Path, vendor: Path, photos: list[Path]) -> None:
     import numpy as np
-    from gimp.sandbox import GimpSession
+    from gimp_session import GimpSession  # beside this script
     from PIL import Image
 
     session = GimpSession(name, vendor=lambda: vendor)
@@ -339,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
         print_tables(pooled(args.tables_from), args.sizes)
         return 0
     bench = _bench_module()
-    from gimp.sandbox import build_vendor
+    from gimp_session import build_vendor  # beside this script
 
     results: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="bench-gimp-") as tmp:

@@ -2,7 +2,7 @@
 """The test command: python3 scripts/run_tests.py [--gimp] [pytest args...]
 
 Creates ``.venv`` (once) with the project's test dependencies, runs ruff (lint and format)
-and mypy (the core), then pytest in it.
+and strict mypy (every package we own), then pytest in it.
 ``--gimp`` (or FLUX_OUTPAINT_GIMP_TESTS=1) also provisions the Debian chroots with
 GIMP 3.0 and 3.2 (cached outside the repo) and runs the real-GIMP tests.
 
@@ -21,11 +21,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 VENV = Path(os.environ.get("FLUX_OUTPAINT_VENV", ROOT / ".venv"))
 STAMP = VENV / ".deps-installed"
-# Run before any test, cheapest first: lint, formatting, and strict types on the pure core.
+# Run before any test, cheapest first: lint, formatting, and strict types on every package.
 CHECKS = (
     ("ruff check", ["ruff", "check", "."]),
     ("ruff format --check", ["ruff", "format", "--check", "."]),
-    ("mypy (the core)", ["mypy"]),
+    ("mypy (strict, every package)", ["mypy"]),
 )
 # pytest workers (pytest-xdist).  The real-GIMP tests form one group that runs on one worker,
 # in order, as they would alone; everything else is spread over the workers.

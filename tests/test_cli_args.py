@@ -3,6 +3,7 @@ several ratios and anchors against the local server."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -13,7 +14,7 @@ from cli_support import (
     text,
 )
 from flux_outpaint import geometry
-from flux_outpaint_cli.args import _aspect, parse_args
+from flux_outpaint_cli.args import Options, _aspect, parse_args, parser
 from PIL import Image
 
 pytestmark = pytest.mark.server
@@ -95,3 +96,19 @@ def test_readme_aspect_example_ratio_on_a_photo_that_has_it_already(tmp_path, en
     r = run([src, "--aspect", "16:9", "--local"], env)
     assert r.returncode == 1
     assert "nothing to expand" in text(r)[1].lower()
+
+
+def test_every_option_has_a_field_in_options():
+    # an option added to the parser but not to Options would be dropped without a word
+    dests = {a.dest for a in parser()._actions if a.dest not in ("help", "version")}
+    derived = {"numbers", "stdout_is_data"}
+    assert dests | derived == {f.name for f in dataclasses.fields(Options)}
+
+
+def test_options_are_checked_once_and_frozen():
+    options = parse_args(["a.png", "b.png", "--left", "64", "--jobs", "2"])
+    assert options.inputs == ("a.png", "b.png")
+    assert options.numbers and (options.left, options.right) == (64, None)
+    assert options.jobs == 2 and not options.stdout_is_data
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.force = True

@@ -137,3 +137,32 @@ def test_only_the_glue_imports_gi():
 def test_the_journal_is_storage_only():
     assert "flux_outpaint.queue_client" not in GRAPH["flux_outpaint.journal"]
     assert not {dep for dep in GRAPH["flux_outpaint.journal"] if dep.startswith("httpx")}
+
+
+# What lives in tests/: its modules, and the real-GIMP tests' package.
+TEST_CODE = {path.stem for path in (ROOT / "tests").glob("*.py")} | {"gimp", "tests"}
+SCRIPTS = sorted((ROOT / "scripts").glob("*.py"))
+
+
+def script_imports(path: Path) -> set[str]:
+    """The top-level names a script imports, wherever the import statement is."""
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+@pytest.mark.parametrize("path", SCRIPTS, ids=lambda path: path.name)
+def test_no_script_imports_test_code(path):
+    assert not script_imports(path) & TEST_CODE
+    # nor reaches into tests/ by path (a sys.path entry, a module loaded from its file)
+    assert '/ "tests"' not in path.read_text(encoding="utf-8")
+
+
+def test_the_script_rule_sees_an_import_of_test_code(tmp_path):
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    from gimp.sandbox import GimpSession\n", encoding="utf-8")
+    assert "gimp" in script_imports(bad) & TEST_CODE

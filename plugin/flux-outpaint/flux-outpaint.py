@@ -9,6 +9,8 @@ half is prepared in the background at once (``gimp_glue.prefetch_network``), and
 has the results the process ends without the interpreter's teardown.
 """
 
+from __future__ import annotations
+
 import contextlib
 import os
 import sys
@@ -36,14 +38,14 @@ RW = GObject.ParamFlags.READWRITE
 MENU = "<Image>/Filters/Generative"
 
 
-def _choice(*items):
+def _choice(*items: tuple[str, str]) -> Gimp.Choice:
     choice = Gimp.Choice.new()
     for number, (nick, label) in enumerate(items):
         choice.add(nick, number, label, "")
     return choice
 
 
-def _add_outpaint_arguments(proc):
+def _add_outpaint_arguments(proc: Gimp.Procedure) -> None:
     # Mnemonics avoid those of the dialog's own buttons (Load, Save, Reset, Help, Cancel, OK).
     for side, label in (
         ("left", "L_eft"),
@@ -112,14 +114,14 @@ def _add_outpaint_arguments(proc):
     )
 
 
-class FluxOutpaint(Gimp.PlugIn):
-    def do_set_i18n(self, name):
+class FluxOutpaint(Gimp.PlugIn):  # type: ignore[misc]  # GObject introspection: untyped
+    def do_set_i18n(self, name: str) -> bool:
         return False
 
-    def do_query_procedures(self):
+    def do_query_procedures(self) -> list[str]:
         return [procedure.OUTPAINT, procedure.RECOVER]
 
-    def do_create_procedure(self, name):
+    def do_create_procedure(self, name: str) -> Gimp.Procedure:
         run = procedure.run_outpaint if name == procedure.OUTPAINT else procedure.run_recover
         proc = Gimp.ImageProcedure.new(self, name, Gimp.PDBProcType.PLUGIN, run, None)
         proc.set_image_types("RGB*, GRAY*")

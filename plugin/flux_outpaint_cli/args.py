@@ -1,7 +1,8 @@
 """The command line: every option with its description and default, and the usage checks.
 
 A usage error (a contradiction or a malformed value on the command line) exits with
-status 2 before anything is read or sent.
+status 2 before anything is read or sent.  The rest of the tool sees ``Options``, built from
+argparse's namespace in one place (``parse_args``).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import argparse
 import re
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -87,7 +90,7 @@ def _size(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def _count(low: int, high: int | None = None):
+def _count(low: int, high: int | None = None) -> Callable[[str], int]:
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -285,7 +288,85 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+@dataclass(frozen=True)
+class Options:
+    """The command line, checked: one field per option (``parser`` describes each)."""
+
+    inputs: tuple[str, ...]
+    # expansion: at most one way is given
+    left: int | None
+    right: int | None
+    top: int | None
+    bottom: int | None
+    to: tuple[int, int] | None
+    aspect: tuple[int, int] | None
+    anchor: str
+    # output
+    output: str | None
+    out_dir: Path | None
+    force: bool
+    quality: int | None
+    output_type: str | None
+    seam_blend: int
+    color_match: bool
+    # request
+    variations: int
+    mode: str
+    output_format: str
+    no_safety_checker: bool
+    timeout: float
+    local: bool
+    base_url: str | None
+    # run
+    jobs: int
+    dry_run: bool
+    recover: str | None
+    raw: bool
+    json: bool
+    quiet: bool
+    verbose: bool
+    # derived
+    numbers: bool  # the expansion is given per side
+    stdout_is_data: bool  # the image goes to standard output: messages go to standard error
+
+    @classmethod
+    def from_namespace(cls, ns: argparse.Namespace) -> Options:
+        return cls(
+            inputs=tuple(ns.inputs),
+            left=ns.left,
+            right=ns.right,
+            top=ns.top,
+            bottom=ns.bottom,
+            to=ns.to,
+            aspect=ns.aspect,
+            anchor=ns.anchor,
+            output=ns.output,
+            out_dir=ns.out_dir,
+            force=ns.force,
+            quality=ns.quality,
+            output_type=ns.output_type,
+            seam_blend=ns.seam_blend,
+            color_match=ns.color_match,
+            variations=ns.variations,
+            mode=ns.mode,
+            output_format=ns.output_format,
+            no_safety_checker=ns.no_safety_checker,
+            timeout=ns.timeout,
+            local=ns.local,
+            base_url=ns.base_url,
+            jobs=ns.jobs,
+            dry_run=ns.dry_run,
+            recover=ns.recover,
+            raw=ns.raw,
+            json=ns.json,
+            quiet=ns.quiet,
+            verbose=ns.verbose,
+            numbers=any(getattr(ns, s) is not None for s in ("left", "right", "top", "bottom")),
+            stdout_is_data=ns.output == STDOUT,
+        )
+
+
+def parse_args(argv: list[str] | None = None) -> Options:
     p = parser()
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     numbers = any(getattr(args, s) is not None for s in ("left", "right", "top", "bottom"))
@@ -321,6 +402,4 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             p.error("with --variations, -o names every take: put {n} in it, e.g. -o wide-{n}.png")
     if args.output == STDOUT and sys.stdout.isatty():
         p.error("-o - would write an image to the terminal; redirect it or name a file")
-    args.numbers = numbers
-    args.stdout_is_data = args.output == STDOUT
-    return args
+    return Options.from_namespace(args)

@@ -17,7 +17,7 @@ import numpy as np
 from flux_outpaint.framing import Placement, check_size
 from flux_outpaint.geometry import Rect
 from flux_outpaint.planning import Plan
-from PIL import Image
+from PIL import Image, ImageCms
 
 from . import photo as ph
 
@@ -137,7 +137,9 @@ def compose(
     return fill(start_canvas(photo, plan, origin), photo, result, plan, seam_blend)
 
 
-def _converted(part: Image.Image, photo: ph.Photo, profile) -> np.ndarray:
+def _converted(
+    part: Image.Image, photo: ph.Photo, profile: ImageCms.ImageCmsProfile | None
+) -> np.ndarray:
     """fal's sRGB pixels as samples of the photo's colour space and depth."""
     space = photo.space
     colour = ph.from_srgb(part if part.mode == "RGB" else part.convert("RGB"), space, profile)
@@ -154,7 +156,8 @@ def _blend(new: np.ndarray, old: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """``weight`` (0–255) of ``new`` over ``old``; a 0 weight leaves ``old`` exact."""
     if old.dtype == np.float32:
         w = weight.astype(np.float32) / 255.0
-        return (new * w + old * (1.0 - w)).astype(np.float32)
+        mixed: np.ndarray = new * w + old * (1.0 - w)
+        return mixed.astype(np.float32)
     wide = np.uint64 if old.dtype == np.uint16 else np.uint32
     w = weight.astype(wide)
     # (o*255 + 127) // 255 == o: the original comes back exactly where the weight is 0.

@@ -7,16 +7,26 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Protocol
 
 from flux_outpaint import settings
 from flux_outpaint.errors import ConfigError
 from flux_outpaint.queue_client import FalQueueClient
 
+from .args import Options
+
 LOCAL_KEY = "local-key"
 
 
-def server_and_key(args: Any, server: Any) -> tuple[str, str]:
+class LocalFal(Protocol):
+    """What the CLI uses of the local server (``flux_outpaint_fal_local.LocalServer``)."""
+
+    base_url: str
+
+    def stop(self) -> None: ...
+
+
+def server_and_key(args: Options, server: LocalFal | None) -> tuple[str, str]:
     """The queue's base URL and the key (ConfigError with one line if either is missing)."""
     if server is not None:
         return server.base_url, LOCAL_KEY
@@ -26,11 +36,11 @@ def server_and_key(args: Any, server: Any) -> tuple[str, str]:
     return settings.queue_base_url(env), settings.load_api_key(env)
 
 
-def make_client(args: Any, server: Any) -> FalQueueClient:
+def make_client(args: Options, server: LocalFal | None) -> FalQueueClient:
     return FalQueueClient(*server_and_key(args, server))
 
 
-def local_server() -> Any:
+def local_server() -> LocalFal:
     """The local fal-compatible server, in this process (``--local``: trying things offline)."""
     try:
         import flux_outpaint_fal_local  # only --local needs it

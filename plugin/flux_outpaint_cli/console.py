@@ -12,13 +12,14 @@ import logging
 import sys
 from typing import Any, TextIO
 
+from .args import Options
 from .progress import ProgressBoard
 
 
 class Console:
     """Results on stdout (stderr when stdout carries the image), messages via the board."""
 
-    def __init__(self, args: Any, board: ProgressBoard) -> None:
+    def __init__(self, args: Options, board: ProgressBoard) -> None:
         self.args, self.board = args, board
         self.out: TextIO = sys.stderr if args.stdout_is_data else sys.stdout
 

@@ -214,7 +214,7 @@ def _unpredict(raw: bytes, rows: int, width: int, samples: int) -> bytes:
     count = width * samples
     planes = np.frombuffer(raw, dtype=np.uint8).reshape(rows, count * 4 // samples, samples)
     summed = np.cumsum(planes, axis=1, dtype=np.uint8).reshape(rows, 4, count)
-    return summed.transpose(0, 2, 1).tobytes()
+    return bytes(summed.transpose(0, 2, 1).tobytes())
 
 
 def _predict(values: np.ndarray) -> bytes:
@@ -224,4 +224,4 @@ def _predict(values: np.ndarray) -> bytes:
     planes = as_bytes.transpose(0, 2, 1).reshape(h, -1, c)
     diff = planes.copy()
     diff[:, 1:] = planes[:, 1:] - planes[:, :-1]
-    return diff.tobytes()
+    return bytes(diff.tobytes())

@@ -51,7 +51,8 @@ def encode(rgba: bytes, width: int, height: int, encoding: Encoding) -> bytes:
             out, "JPEG", quality=encoding.quality, subsampling=_SUBSAMPLING[encoding.subsampling]
         )
     else:
-        if image.getextrema()[3][0] == 255:  # opaque: a quarter fewer bytes without alpha
+        bands = image.getextrema()  # (low, high) per band
+        if len(bands) == 4 and bands[3][0] == 255:  # opaque: a quarter fewer bytes, no alpha
             image = image.convert("RGB")
         image.save(out, "PNG", compress_level=encoding.png_level)
     return out.getvalue()
@@ -87,7 +88,7 @@ def write(
             notes.append("EXIF is not carried into float RGB TIFF files")
         return notes
     image, icc = _pillow_image(canvas, space, fmt, meta.icc, notes)
-    options: dict = {}
+    options: dict[str, object] = {}
     if icc:
         options["icc_profile"] = icc
     if meta.exif and fmt != "PNG":
@@ -137,7 +138,7 @@ def _pillow_image(
         notes.append(f"{fmt} cannot hold CMYK: the output was converted to RGB")
         profile = ph._profile(icc, "CMYK")
         if profile is not None:
-            image = ImageCms.applyTransform(image, ph._transform(profile, "CMYK", True))
+            image = ph.cms_apply(image, ph._transform(profile, "CMYK", True))
             icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
         else:
             image = image.convert("RGB")

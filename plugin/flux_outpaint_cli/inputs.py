@@ -14,7 +14,6 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from flux_outpaint import framing, geometry, planning
 from flux_outpaint.errors import InputError
@@ -22,6 +21,7 @@ from PIL import Image, UnidentifiedImageError
 
 from . import floattiff, metadata, outputs
 from . import photo as ph
+from .args import Options
 
 STDIN = "-"
 
@@ -108,7 +108,9 @@ class FloatTiffHeader:
         pass
 
 
-def _float_tiff_header(data: bytes | None, path: Path | None, name: str) -> Any:
+def _float_tiff_header(
+    data: bytes | None, path: Path | None, name: str
+) -> floattiff.FloatTiff | None:
     try:
         raw = data if data is not None else read_input(path, name)
         return floattiff.header(raw)
@@ -117,7 +119,10 @@ def _float_tiff_header(data: bytes | None, path: Path | None, name: str) -> Any:
 
 
 def frame(
-    args: Any, size: tuple[int, int], alpha_bounds: Callable[[], geometry.Rect | None], name: str
+    args: Options,
+    size: tuple[int, int],
+    alpha_bounds: Callable[[], geometry.Rect | None],
+    name: str,
 ) -> framing.Framing:
     """The output area for an upright image of ``size``: the sides given (``--left`` …,
     ``--to``, ``--aspect``), else the image's transparent margins.  The image is its own
@@ -154,12 +159,15 @@ def frame(
     return framing.frame(auto, w, h, dataclasses.asdict(exp))
 
 
-def inspect(raw: str, args: Any, stdin: Callable[[], bytes]) -> Item:
+def inspect(raw: str, args: Options, stdin: Callable[[], bytes]) -> Item:
     path = None if raw == STDIN else Path(raw)
     name = "stdin" if path is None else raw
     data = stdin() if path is None else None
     image, _ = peek(data, path, name)
-    orientation = metadata.orientation(image, data, path)
+    # A float TIFF is read upright as stored (its EXIF is not read).
+    orientation = (
+        1 if isinstance(image, FloatTiffHeader) else metadata.orientation(image, data, path)
+    )
     w, h = image.size
     if orientation in (5, 6, 7, 8):
         w, h = h, w

@@ -1,8 +1,10 @@
 """One inspected input (``inputs``) to written output: read, send, compose, write.
 
-``Runner.run`` is one job in a
-worker thread; the file is written by ``Runner.write``, in a background thread when the
-batch has more than one input, so the next job's network wait overlaps this one's writing.
+``Runner.run`` is one job in a worker thread: it reads the input and waits for fal, then
+hands the result to its ``Placer``, which composes it with the original and writes the file
+(``Placer.write``), in a background thread when the batch has more than one input, so the
+next job's network wait overlaps this one's writing.  ``--recover`` uses a ``Placer`` alone:
+placing needs no network.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, ParamSpec, TypeVar
 
 import numpy as np
 from flux_outpaint import colormatch, imageinfo
@@ -24,6 +26,7 @@ from flux_outpaint.journal import Journal
 from flux_outpaint.journal_records import CliFile, State
 from flux_outpaint.payload import RequestOptions
 from flux_outpaint.pipeline import Job, run_job
+from flux_outpaint.queue_client import FalQueueClient
 from flux_outpaint.status import Phase, Progress
 from flux_outpaint.variations import Take, failure_line, run_variations
 from PIL import Image
@@ -77,7 +80,7 @@ class Runner:
 
     def __init__(
         self,
-        client: Lazy,
+        client: Lazy[FalQueueClient],
         journal: Journal,
         board: ProgressBoard,
         settings: Settings,
@@ -87,12 +90,10 @@ class Runner:
     ) -> None:
         self.client, self.journal, self.board = client, journal, board
         self.settings, self.cancel, self.verbose = settings, cancel, verbose
-        self._writer = ThreadPoolExecutor(1, "writer") if background_writes else None
-        self._slots = threading.Semaphore(MAX_PENDING_WRITES)
+        self.placer = Placer(journal, board, settings, cancel, background_writes, verbose)
 
     def close(self) -> None:
-        if self._writer is not None:
-            self._writer.shutdown(wait=False, cancel_futures=True)
+        self.placer.close()
 
     def read(self, item: Item) -> tuple[ph.Photo, bytes]:
         """The input, read again for its job, and the reference to send (sRGB RGBA 8-bit at
@@ -136,7 +137,7 @@ class Runner:
                 request_id=p.request_id,
             )
 
-        purpose = self.purpose(item, photo)
+        purpose = self.placer.purpose(item, photo)
         job = Job(reference, item.plan, self.settings.options, purpose)
         del reference
         # The original goes onto the canvas while fal works: it needs no result.
@@ -150,7 +151,7 @@ class Runner:
             cancel=self.cancel,
             deadline_s=self.settings.timeout,
         )
-        return self.place(
+        return self.placer.place(
             item, photo, result.data, result.request_id, t0, early, job.reference_rgba
         )
 
@@ -181,7 +182,7 @@ class Runner:
                 request_id=p.request_id,
             )
 
-        job = Job(reference, item.plan, self.settings.options, self.purpose(item, photo))
+        job = Job(reference, item.plan, self.settings.options, self.placer.purpose(item, photo))
         takes = run_variations(
             job,
             count,
@@ -204,7 +205,7 @@ class Runner:
             )
             try:
                 placed.append(
-                    self.place(
+                    self.placer.place(
                         one, photo, take.result.data, take.result.request_id, t0, None, reference
                     )
                 )
@@ -218,6 +219,29 @@ class Runner:
             raise OutpaintError(failure_line(takes), request_id=first.request_id)
         return Variations(placed, takes)
 
+
+class Placer:
+    """Composes fal's images with the originals and writes them; thread-safe.  Placing
+    needs the journal (to mark what was written) but never the network."""
+
+    def __init__(
+        self,
+        journal: Journal,
+        board: ProgressBoard,
+        settings: Settings,
+        cancel: threading.Event,
+        background_writes: bool,
+        verbose: bool = False,
+    ) -> None:
+        self.journal, self.board = journal, board
+        self.settings, self.cancel, self.verbose = settings, cancel, verbose
+        self._writer = ThreadPoolExecutor(1, "writer") if background_writes else None
+        self._slots = threading.Semaphore(MAX_PENDING_WRITES)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=False, cancel_futures=True)
+
     def place(
         self,
         item: Item,
@@ -225,7 +249,7 @@ class Runner:
         data: bytes,
         rid: str,
         t0: float,
-        early: Lazy | None = None,
+        early: Lazy[np.ndarray] | None = None,
         reference: bytes | None = None,
     ) -> Written | Future[Written]:
         """Compose fal's image with the photo, then write it (in the background in a batch).
@@ -356,26 +380,32 @@ class Variations:
         return failure_line(self.takes, secrets)
 
 
-class Lazy:
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+class Lazy(Generic[_T]):
     """A value made in its own thread; ``result()`` waits for it (or re-raises its error)."""
 
-    def __init__(self, fn: Callable[..., Any], *args: Any) -> None:
-        self._value: Any = None
+    def __init__(self, fn: Callable[_P, _T], *args: _P.args, **kwargs: _P.kwargs) -> None:
+        self._made: list[_T] = []  # the value, once made
         self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, args=(fn, args), daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, args=(lambda: fn(*args, **kwargs),), daemon=True
+        )
         self._thread.start()
 
-    def _run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
+    def _run(self, make: Callable[[], _T]) -> None:
         try:
-            self._value = fn(*args)
+            self._made.append(make())
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
             self._error = exc
 
-    def result(self) -> Any:
+    def result(self) -> _T:
         self._thread.join()
         if self._error is not None:
             raise self._error
-        return self._value
+        return self._made[0]
 
 
 def open_result(data: bytes, want: tuple[int, int] | None = None) -> Image.Image:

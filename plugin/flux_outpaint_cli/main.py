@@ -45,8 +45,8 @@ from flux_outpaint.queue_client import FalQueueClient
 
 from . import imageio, inputs, jobs, outputs, recover, streams
 from . import photo as ph
-from .args import parse_args
-from .connection import local_server, server_and_key
+from .args import Options, parse_args
+from .connection import LocalFal, local_server, server_and_key
 from .console import BoardLog, Console
 from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PROG, UsageError
 from .progress import ProgressBoard
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
 # -- outpainting ------------------------------------------------------------------------------
 
 
-def outpaint(args: Any) -> int:
+def outpaint(args: Options) -> int:
     names = ["stdin" if raw == inputs.STDIN else raw for raw in args.inputs]
     board = ProgressBoard(names, quiet=args.quiet)
     console = Console(args, board)
@@ -156,7 +156,7 @@ def outpaint(args: Any) -> int:
     if not ready:
         _summary(args, tally, console, board, len(names))
         return EXIT_FAILED
-    server = None
+    server: LocalFal | None = None
     try:
         if args.local:
             server = local_server()
@@ -207,7 +207,7 @@ def outpaint(args: Any) -> int:
     return EXIT_OK if tally.failed == 0 and tally.skipped == 0 else EXIT_FAILED
 
 
-def _close(runner: jobs.Runner, client: jobs.Lazy, server: Any) -> None:
+def _close(runner: jobs.Runner, client: jobs.Lazy[FalQueueClient], server: LocalFal | None) -> None:
     runner.close()
     with contextlib.suppress(Exception):  # a client that failed to start failed its jobs
         client.result().close()
@@ -246,7 +246,7 @@ def _sigint_restored() -> Iterator[None]:
 
 
 def _run_all(
-    args: Any,
+    args: Options,
     items: list[inputs.Item],
     runner: jobs.Runner,
     tally: Tally,
@@ -396,7 +396,7 @@ def _quit_now(pending: dict[Future[Any], inputs.Item], console: Console) -> NoRe
     lines = [
         f"{item.name}: request {rid} may still run on fal; {recover.hint(rid)}\n"
         for item in list(pending.values())
-        for rid in (item.request_ids or [item.request_id])
+        for rid in (item.request_ids or ([item.request_id] if item.request_id else []))
         if rid
     ]
     with contextlib.suppress(OSError):
@@ -405,7 +405,7 @@ def _quit_now(pending: dict[Future[Any], inputs.Item], console: Console) -> NoRe
     raise QuitNow
 
 
-def _summary(args: Any, tally: Tally, console: Console, board: ProgressBoard, n: int) -> None:
+def _summary(args: Options, tally: Tally, console: Console, board: ProgressBoard, n: int) -> None:
     if args.json:
         console._print(json.dumps(tally.as_json()))
     elif n > 1 or tally.cancelled:
@@ -413,7 +413,7 @@ def _summary(args: Any, tally: Tally, console: Console, board: ProgressBoard, n:
 
 
 def dry_run(
-    args: Any, items: list[inputs.Item], tally: Tally, console: Console, board: ProgressBoard
+    args: Options, items: list[inputs.Item], tally: Tally, console: Console, board: ProgressBoard
 ) -> int:
     for item in items:
         try:

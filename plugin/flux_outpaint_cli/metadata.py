@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import BinaryIO
 
 from flux_outpaint import pngcodec
 from PIL import Image
@@ -48,7 +49,12 @@ def orientation(image: Image.Image, data: bytes | None, path: Path | None) -> in
 def _png_late_exif(data: bytes | None, path: Path | None) -> bool:
     """True if the PNG has an eXIf chunk (one after the pixels, as Pillow's info lacks it)."""
     try:
-        stream = io.BytesIO(data) if data is not None else open(path, "rb")  # noqa: SIM115
+        if data is not None:
+            stream: BinaryIO = io.BytesIO(data)
+        elif path is not None:
+            stream = open(path, "rb")  # noqa: SIM115
+        else:
+            return True  # nothing to read: let Pillow find out
     except OSError:
         return True  # let Pillow find out (and fail) as before
     with stream:

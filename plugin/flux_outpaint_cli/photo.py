@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 from flux_outpaint.errors import InputError
-from PIL import Image, ImageCms, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
 from . import floattiff, metadata
 
@@ -179,7 +179,11 @@ def load(data: bytes, name: str, path: Path | None) -> Photo:
         pixels = orient(pixels, orientation)
     elif upright is not None and orientation != 1:
         upright = upright.transpose(_TRANSPOSE[orientation])
-    width, height = (pixels.shape[1], pixels.shape[0]) if pixels is not None else upright.size
+    if pixels is not None:
+        width, height = pixels.shape[1], pixels.shape[0]
+    else:
+        assert upright is not None  # _pixels returns samples or an image
+        width, height = upright.size
     icc = image.info.get("icc_profile") or None
     notes = []
     if icc is not None and _profile(icc, space.colour) is None:
@@ -256,7 +260,7 @@ def _pixels(
         space = ColourSpace("L" if grey else "RGB", grey or mode == "RGBA", "uint16")
         return pixels, None, space
     if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
-        values = np.asarray(image).astype(np.uint16)[..., None]
+        values: np.ndarray = np.asarray(image).astype(np.uint16)[..., None]
         return values, None, ColourSpace("L", False, "uint16")
     if mode == "I":
         values = np.clip(np.asarray(image), 0, 65535).astype(np.uint16)[..., None]
@@ -290,7 +294,7 @@ _TRANSPOSE = {
 
 
 def _is_16bit(image: Image.Image) -> bool:
-    tile = image.tile
+    tile = image.tile if isinstance(image, ImageFile.ImageFile) else []
     if len(tile) != 1:
         return False
     args = _tile_args(tile[0])
@@ -298,14 +302,17 @@ def _is_16bit(image: Image.Image) -> bool:
     return isinstance(raw, str) and raw.endswith((";16B", ";16L", ";16N"))
 
 
-def _tile_args(tile) -> object:  # a Pillow tile: a namedtuple (Pillow 11+) or a tuple
-    return tile.args if hasattr(tile, "args") else tile[3]
+# A Pillow tile is an ImageFile._Tile namedtuple (Pillow 11+) or a plain 4-tuple (Pillow 10):
+# both are read by position.
+def _tile_args(tile: ImageFile._Tile) -> object:
+    return tile[3]
 
 
-def _with_args(tile, args: object):  # the same kind of tile back
+def _with_args(tile: ImageFile._Tile, args: tuple[object, ...] | str) -> ImageFile._Tile:
+    """The same kind of tile back, with other decoder arguments."""
     if hasattr(tile, "_replace"):
         return tile._replace(args=args)
-    return (tile[0], tile[1], tile[2], args)
+    return (tile[0], tile[1], tile[2], args)  # type: ignore[return-value]  # Pillow 10's tuple
 
 
 def _decode_16bit(data: bytes) -> np.ndarray:
@@ -317,9 +324,11 @@ def _decode_16bit(data: bytes) -> np.ndarray:
         # so decoding it as RGBA hands over every byte (grey high, low, alpha high, low).
         probe.tile = [_with_args(tile, "RGBA")]
         probe.load()
-        raw = np.asarray(probe).astype(np.uint16)
-        return np.stack([raw[..., 0] << 8 | raw[..., 1], raw[..., 2] << 8 | raw[..., 3]], -1)
-    halves = []
+        packed = np.asarray(probe).astype(np.uint16)
+        return np.stack(
+            [packed[..., 0] << 8 | packed[..., 1], packed[..., 2] << 8 | packed[..., 3]], -1
+        )
+    halves: list[np.ndarray] = []
     for pick in ("B", "L"):  # ";16B" keeps a big-endian sample's first byte, ";16L" its second
         image = Image.open(io.BytesIO(data))
         (tile,) = image.tile
@@ -334,7 +343,7 @@ def _decode_16bit(data: bytes) -> np.ndarray:
         image.load()
         halves.append(np.asarray(image))
     high, low = halves
-    pixels = (high.astype(np.uint16) << 8) | low
+    pixels: np.ndarray = (high.astype(np.uint16) << 8) | low
     return pixels if pixels.ndim == 3 else pixels[..., None]
 
 
@@ -345,7 +354,8 @@ def to_8bit(values: np.ndarray, dtype: str) -> np.ndarray:
     if dtype == "uint16":
         return ((values.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
     scale = 255.0 if float(np.nanmax(values, initial=0.0)) <= 1.0 else 1.0
-    return np.clip(np.nan_to_num(values) * scale + 0.5, 0, 255).astype(np.uint8)
+    clipped: np.ndarray = np.clip(np.nan_to_num(values) * scale + 0.5, 0, 255)
+    return clipped.astype(np.uint8)
 
 
 def from_8bit(values: np.ndarray, dtype: str, like: np.ndarray | None = None) -> np.ndarray:
@@ -406,7 +416,7 @@ def to_srgb(
     alpha = image.getchannel("A") if space.alpha else None
     colour = image.convert(space.colour) if space.alpha else image
     if profile is not None and not is_srgb(profile):
-        rgb = ImageCms.applyTransform(colour, _transform(profile, space.colour, True))
+        rgb = cms_apply(colour, _transform(profile, space.colour, True))
     else:
         rgb = colour.convert("RGB")  # grey replicated; CMYK by Pillow's plain formula
     rgba = rgb.convert("RGBA")
@@ -420,11 +430,18 @@ def from_srgb(
 ) -> Image.Image:
     """An sRGB RGB image (fal's pixels) in the input's colour model, 8-bit, no alpha."""
     if profile is not None and not is_srgb(profile):
-        return ImageCms.applyTransform(image, _transform(profile, space.colour, False))
+        return cms_apply(image, _transform(profile, space.colour, False))
     return image if image.mode == space.colour else image.convert(space.colour)
 
 
 _TRANSFORMS: dict[tuple[bytes, str, bool], ImageCms.ImageCmsTransform] = {}
+
+
+def cms_apply(image: Image.Image, transform: ImageCms.ImageCmsTransform) -> Image.Image:
+    """``image`` through ``transform``, as a new image."""
+    out = ImageCms.applyTransform(image, transform)
+    assert out is not None  # None only when transforming in place
+    return out
 
 
 def _transform(
@@ -433,10 +450,9 @@ def _transform(
     key = (profile.tobytes(), colour, to_srgb)
     cached = _TRANSFORMS.get(key)
     if cached is None:
-        flags = _NOCACHE
-        if to_srgb:
-            cached = ImageCms.buildTransform(profile, _SRGB, colour, "RGB", INTENT, flags)
-        else:
-            cached = ImageCms.buildTransform(_SRGB, profile, "RGB", colour, INTENT, flags)
+        source, target = (profile, _SRGB) if to_srgb else (_SRGB, profile)
+        modes = (colour, "RGB") if to_srgb else ("RGB", colour)
+        # Pillow 10.0 has no Intent and Flags enums; every version takes their int values.
+        cached = ImageCms.buildTransform(source, target, *modes, INTENT, _NOCACHE)  # type: ignore[arg-type]
         _TRANSFORMS[key] = cached
     return cached

@@ -37,8 +37,8 @@ from flux_outpaint.queue_client import FalQueueClient
 
 from . import imageio, jobs, outputs
 from . import photo as ph
-from .args import RECOVER_LATEST
-from .connection import local_server, make_client
+from .args import RECOVER_LATEST, Options
+from .connection import LocalFal, local_server, make_client
 from .console import Console
 from .exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROG, UsageError
 from .inputs import STDIN, Item
@@ -145,7 +145,7 @@ def result_bytes(
     return recovery.result(journal, entry, client_factory)
 
 
-def run(args: Any) -> int:
+def run(args: Options) -> int:
     """``flux-outpaint --recover [REQUEST_ID] [IN] [-o OUT]``: exit status as for a run."""
     journal = Journal(default_journal_path())
     wanted = None if args.recover == RECOVER_LATEST else args.recover
@@ -157,7 +157,7 @@ def run(args: Any) -> int:
         return EXIT_USAGE
     board = ProgressBoard(["recover"], quiet=args.quiet)
     console = Console(args, board)
-    server = None
+    server: LocalFal | None = None
 
     def client() -> FalQueueClient:
         nonlocal server
@@ -178,8 +178,7 @@ def run(args: Any) -> int:
         outputs.check_free(item.target, args.force)
         board.update(item.name, "fetching", request_id=rid)
         data, _ = result_bytes(entry, journal, client)
-        runner = jobs.Runner(
-            None,  # type: ignore[arg-type]  # recover never talks to fal through the runner
+        placer = jobs.Placer(
             journal,
             board,
             jobs.Settings(
@@ -193,7 +192,7 @@ def run(args: Any) -> int:
             threading.Event(),
             background_writes=False,
         )
-        written = runner.place(item, photo, data, rid, time.monotonic())
+        written = placer.place(item, photo, data, rid, time.monotonic())
         assert not isinstance(written, Future)
     except UsageError as exc:
         console.error(f"{PROG}: {exc}")
@@ -216,7 +215,7 @@ def run(args: Any) -> int:
 
 
 def _raw(
-    args: Any,
+    args: Options,
     entry: JournalEntry,
     journal: Journal,
     client: Callable[[], FalQueueClient],

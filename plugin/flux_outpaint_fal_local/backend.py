@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from . import fill, hostile
@@ -38,6 +39,8 @@ APP = ("fal-ai", "flux-2-pro")
 QUEUE_POSITIONS = 3
 RUN_LOG_LINES = 3  # log entries a normal run produces before the completion line
 RESULT_TTL_S, LARGE_RESULT_TTL_S, LARGE_RESULT_BYTES = 3600.0, 360.0, 10 * 1024  # §2.5
+# A finished job's answer: HTTP status, JSON body, extra headers.
+Outcome = tuple[int, dict[str, Any], dict[str, str]]
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
@@ -50,7 +53,7 @@ def price_usd(width: int, height: int) -> float:
     return 0.03 + 0.015 * (max(1, math.ceil(width * height / 2**20)) - 1)
 
 
-def safe_name(name) -> str:
+def safe_name(name: object) -> str:
     """A stored file's name: the last path part of `name`, in URL-safe characters."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]", "_", PurePosixPath(str(name or "")).name)[:100]
     return cleaned.strip(".") or "upload.bin"
@@ -65,13 +68,13 @@ class Job:
     app: tuple[str, str] = APP
     state: str = "IN_QUEUE"
     position: int = 0
-    logs: list = field(default_factory=list)
+    logs: list[dict[str, str]] = field(default_factory=list)
     cancel_requested: bool = False
     started: float = 0.0
     completed_at: float = 0.0
     inference_time: float | None = None
     error: tuple[str, str | None] | None = None  # (error, error_type) for the COMPLETED status
-    result: tuple[int, object, dict] | None = None  # (HTTP status, JSON body, extra headers)
+    result: Outcome | None = None  # (HTTP status, JSON body, extra headers)
     size: tuple[int, int] | None = None
     key: str = ""  # the key the submit carried (echoed by the hostile scenarios)
 
@@ -110,7 +113,7 @@ class Backend:
         with self.cond:
             self.cond.notify_all()
 
-    def submit(self, body, timeout_s: float | None, key: str = "") -> Job:
+    def submit(self, body: object, timeout_s: float | None, key: str = "") -> Job:
         now = time.monotonic()
         job = Job(
             str(uuid.uuid4()),
@@ -129,7 +132,7 @@ class Backend:
         ).start()
         return job
 
-    def cancel(self, job: Job) -> tuple[int, dict]:
+    def cancel(self, job: Job) -> tuple[int, dict[str, Any]]:
         with self.cond:
             if job.state == "COMPLETED":
                 return 400, {"status": "ALREADY_COMPLETED"}
@@ -194,7 +197,9 @@ class Backend:
         self.cond.wait(max(wake, 0.001))
         return False
 
-    def _complete(self, job: Job, status: int, body, headers: dict) -> None:
+    def _complete(
+        self, job: Job, status: int, body: dict[str, Any], headers: dict[str, str]
+    ) -> None:
         """Caller holds `cond`."""
         job.state, job.completed_at = "COMPLETED", time.monotonic()
         if job.started:
@@ -210,7 +215,7 @@ class Backend:
             self.on_complete(job, time.time())
         self.cond.notify_all()
 
-    def _run_model(self, job: Job) -> tuple[int, object, dict]:
+    def _run_model(self, job: Job) -> Outcome:
         try:
             prep = fill.prepare(job.body, self.fetch)
         except fill.InputRejected as exc:
@@ -232,7 +237,11 @@ class Backend:
             return 500, RUNNER_FAILED, {}
         if self.faults.active("hostile-error"):
             return 500, {"detail": hostile.error_detail(job.key), **RUNNER_FAILED_TYPE}, {}
-        if self.faults.active("mode-not-in-schema") and "mode" in job.body:
+        if (
+            self.faults.active("mode-not-in-schema")
+            and isinstance(job.body, dict)
+            and "mode" in job.body
+        ):
             return 422, {"detail": [MODE_NOT_PERMITTED]}, {}
         rendered = fill.render(
             prep.reference,
@@ -299,11 +308,11 @@ class Backend:
             "this server's /files/ URLs are reachable)"
         )
 
-    def status_body(self, job: Job, base: str, with_logs: bool) -> tuple[int, dict]:
+    def status_body(self, job: Job, base: str, with_logs: bool) -> tuple[int, dict[str, Any]]:
         """§2.3: 202 while pending, 200 once COMPLETED; `logs` present from IN_PROGRESS on."""
         with self.cond:
             root = f"{base}/{job.app[0]}/{job.app[1]}/requests/{job.id}"
-            body = {
+            body: dict[str, Any] = {
                 "status": job.state,
                 "request_id": job.id,
                 "response_url": root,
@@ -320,10 +329,10 @@ class Backend:
                     body["error"], body["error_type"] = job.error
             return (200 if job.state == "COMPLETED" else 202), body
 
-    def result(self, job: Job) -> tuple[int, object, dict] | None:
+    def result(self, job: Job) -> Outcome | None:
         """The stored (status, body, headers), None while pending, 404 once expired."""
         with self.cond:
-            if job.state != "COMPLETED":
+            if job.state != "COMPLETED" or job.result is None:
                 return None
             status, body, headers = job.result
             completed_at = job.completed_at

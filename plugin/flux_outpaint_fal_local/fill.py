@@ -29,6 +29,7 @@ import io
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote_to_bytes
 
 import numpy as np
@@ -73,14 +74,14 @@ DEFAULTS = {
 class InputRejected(Exception):
     """The model refuses the input: 422 with this `detail` list."""
 
-    def __init__(self, detail: list[dict]) -> None:
+    def __init__(self, detail: list[dict[str, Any]]) -> None:
         super().__init__(detail[0]["msg"] if detail else "invalid input")
         self.detail = detail
 
 
 @dataclass(frozen=True)
 class Prepared:
-    params: dict
+    params: dict[str, Any]
     reference: Image.Image
     canvas: tuple[int, int]
 
@@ -160,7 +161,8 @@ def _distance_to_rect(
     xs = np.arange(shape[1], dtype=np.float32) * step + offset
     dy = np.maximum(np.maximum(top - ys, ys - (top + h - 1)), 0)[:, None]
     dx = np.maximum(np.maximum(left - xs, xs - (left + w - 1)), 0)[None, :]
-    return np.sqrt(dy * dy + dx * dx)
+    distance: np.ndarray = np.sqrt(dy * dy + dx * dx)
+    return distance
 
 
 def _blur_with_distance(img: np.ndarray, rect: tuple[int, int, int, int]) -> np.ndarray:
@@ -190,7 +192,10 @@ def _halve(img: np.ndarray) -> np.ndarray:
     ph, pw = img.shape[0] % 2, img.shape[1] % 2
     if ph or pw:
         img = np.pad(img, ((0, ph), (0, pw), (0, 0)), mode="edge")
-    return (img[0::2, 0::2] + img[1::2, 0::2] + img[0::2, 1::2] + img[1::2, 1::2]) * 0.25
+    means: np.ndarray = (
+        img[0::2, 0::2] + img[1::2, 0::2] + img[0::2, 1::2] + img[1::2, 1::2]
+    ) * 0.25
+    return means
 
 
 def _upsample(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -201,7 +206,7 @@ def _upsample(img: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     out = img
     for axis in (1, 0):  # columns first, while the array is still half height
 
-        def at(index, axis=axis):
+        def at(index: slice, axis: int = axis) -> tuple[slice, ...]:
             return (slice(None),) * axis + (index,)
 
         m = out.shape[axis]
@@ -285,12 +290,12 @@ def render(
     return Rendered(data, pixels.shape[1], pixels.shape[0], mime)
 
 
-def _err(field_name: str | None, msg: str, kind: str, **extra) -> dict:
+def _err(field_name: str | None, msg: str, kind: str, **extra: object) -> dict[str, Any]:
     loc = ["body"] if field_name is None else ["body", field_name]
     return {"loc": loc, "msg": msg, "type": kind, **extra}
 
 
-def validate_input(body) -> tuple[dict, list[dict]]:
+def validate_input(body: object) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Check an input the way fal's pydantic model would; returns (params, detail list).
 
     Unknown fields are ignored; types are strict (no "5" for 5, no 1 for true).
@@ -381,7 +386,7 @@ def decode_data_uri(url: str) -> bytes:
         raise ValueError(f"Malformed data URI: {exc}") from exc
 
 
-def prepare(body, fetch: Callable[[str], bytes]) -> Prepared:
+def prepare(body: object, fetch: Callable[[str], bytes]) -> Prepared:
     """Validate, load the reference (`fetch` gets non-data URLs) and check the canvas limits.
 
     Raises InputRejected. The canvas rules are BFL's (fal documents only 0–2048 per side).

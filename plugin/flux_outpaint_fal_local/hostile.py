@@ -15,6 +15,8 @@ import json
 import struct
 import threading
 import zlib
+from io import BufferedIOBase
+from typing import Protocol
 
 from flux_outpaint.pngcodec import SIGNATURE
 
@@ -35,7 +37,24 @@ BAD_URL = "https://[::1"
 _ZERO_BLOCK = 1 << 20
 
 
-def trickle(handler, code: int, body: bytes, ctype: str, stopping: threading.Event) -> None:
+class Exchange(Protocol):
+    """What the writers need of ``routes.Handler``: the request handler's reply side and the
+    exchange's record (status, logged once)."""
+
+    wfile: BufferedIOBase
+    close_connection: bool
+    _status: int | None
+    _rid: str | None
+
+    def send_response(self, code: int, message: str | None = None) -> None: ...
+    def send_header(self, keyword: str, value: str) -> None: ...
+    def end_headers(self) -> None: ...
+    def _record(self) -> None: ...
+
+
+def trickle(
+    handler: Exchange, code: int, body: bytes, ctype: str, stopping: threading.Event
+) -> None:
     """Honest headers, then the body one byte per TRICKLE_INTERVAL_S."""
     _head(handler, code, ctype, len(body))
     for i in range(len(body)):
@@ -45,13 +64,15 @@ def trickle(handler, code: int, body: bytes, ctype: str, stopping: threading.Eve
         handler.wfile.flush()
 
 
-def huge_json(handler, code: int, size: int, stopping: threading.Event, **fields) -> None:
+def huge_json(
+    handler: Exchange, code: int, size: int, stopping: threading.Event, **fields: object
+) -> None:
     """A JSON object of ``size`` bytes (``fields`` plus padding), with no Content-Length: only
     a client that counts what it reads can stop it."""
     handler.close_connection = True
     _head(handler, code, "application/json", None)
-    start = "{" + "".join(f"{json.dumps(k)}: {json.dumps(v)}, " for k, v in fields.items())
-    start = (start + '"pad": "').encode()
+    opening = "{" + "".join(f"{json.dumps(k)}: {json.dumps(v)}, " for k, v in fields.items())
+    start = (opening + '"pad": "').encode()
     handler.wfile.write(start)
     sent, chunk = len(start), b"x" * ENDLESS_CHUNK
     while sent < size - 2 and not stopping.is_set():
@@ -61,7 +82,7 @@ def huge_json(handler, code: int, size: int, stopping: threading.Event, **fields
     handler.wfile.write(b'"}')
 
 
-def endless_sse_line(handler, stopping: threading.Event) -> None:
+def endless_sse_line(handler: Exchange, stopping: threading.Event) -> None:
     """An event stream whose first ``data:`` line never ends."""
     handler.close_connection = True
     handler.send_response(200)
@@ -78,7 +99,7 @@ def endless_sse_line(handler, stopping: threading.Event) -> None:
         handler.wfile.flush()
 
 
-def redirect(handler, location: str) -> None:
+def redirect(handler: Exchange, location: str) -> None:
     handler.send_response(302)
     handler.send_header("Location", location)
     handler.send_header("Content-Length", "0")
@@ -87,14 +108,14 @@ def redirect(handler, location: str) -> None:
     handler._record()
 
 
-def _head(handler, code: int, ctype: str, length: int | None) -> None:
+def _head(handler: Exchange, code: int, ctype: str, length: int | None) -> None:
     handler.send_response(code)
     handler.send_header("Content-Type", ctype)
     if length is not None:
         handler.send_header("Content-Length", str(length))
     else:
         handler.send_header("Connection", "close")
-    if getattr(handler, "_rid", None):
+    if handler._rid:
         handler.send_header("x-fal-request-id", handler._rid)
     handler.end_headers()
     handler._status = code

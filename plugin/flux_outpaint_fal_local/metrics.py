@@ -42,4 +42,5 @@ def seam_metric(
             steps.append(np.abs(step))
     if not steps:
         raise ValueError("no expanded side of at least one segment's length")
-    return np.concatenate(steps).mean(axis=0)
+    per_channel: np.ndarray = np.concatenate(steps).mean(axis=0)
+    return per_channel

@@ -13,10 +13,12 @@ import traceback
 import uuid
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import hostile
 from .backend import APP, Backend, Job, now_iso, safe_name
+from .listener import Listener
 from .responses import INGRESS_503_HTML, INTERNAL_ERROR, LOCKED, NO_USER, RATE_LIMITED
 
 APP_PATH = "outpaint"
@@ -33,6 +35,7 @@ class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every reply but SSE carries Content-Length
     server_version = "fal-local"
     timeout = CONNECTION_IDLE_S
+    server: Listener
 
     def setup(self) -> None:
         if isinstance(self.request, ssl.SSLSocket):  # handshake here, not in the accept loop
@@ -45,7 +48,7 @@ class Handler(BaseHTTPRequestHandler):
         self.server.track(self.request, False)
         super().finish()
 
-    def log_message(self, format, *args) -> None:  # events go to server._Server.record
+    def log_message(self, format: str, *args: Any) -> None:  # events go to Listener.record
         pass
 
     def do_GET(self) -> None:
@@ -54,10 +57,11 @@ class Handler(BaseHTTPRequestHandler):
     do_POST = do_PUT = do_GET
 
     def _handle(self, method: str) -> None:
-        srv = self.server  # server._Server
+        srv = self.server
         self.backend: Backend = srv.backend
         self._t0, self._parts = time.monotonic(), urlsplit(self.path)
-        self._status = self._rid = None
+        self._status: int | None = None
+        self._rid: str | None = None
         self._bytes_in = self._bytes_out = 0
         self._recorded = False
         self._query = parse_qs(self._parts.query)
@@ -172,7 +176,7 @@ class Handler(BaseHTTPRequestHandler):
             reply["gateway_request_id"] = job.id
         self._json(200, reply)
 
-    def _request_op(self, op: str, app: tuple, rid: str) -> None:
+    def _request_op(self, op: str, app: tuple[str, ...], rid: str) -> None:
         backend, faults = self.backend, self.backend.faults
         if not self._authorized():
             return
@@ -239,7 +243,7 @@ class Handler(BaseHTTPRequestHandler):
             ("Content-Type", "text/event-stream"),
             ("Cache-Control", "no-cache"),
             ("Connection", "close"),
-            ("x-fal-request-id", self._rid),
+            ("x-fal-request-id", job.id),
         ):
             self.send_header(name, value)
         self.end_headers()
@@ -390,11 +394,16 @@ class Handler(BaseHTTPRequestHandler):
             if ahead > 0:
                 time.sleep(ahead)
 
-    def _json(self, code: int, body, headers: dict | None = None) -> None:
+    def _json(self, code: int, body: object, headers: dict[str, str] | None = None) -> None:
         self._send(code, json.dumps(body).encode(), "application/json", headers)
 
     def _send(
-        self, code: int, data: bytes, ctype: str, headers: dict | None = None, rid: bool = True
+        self,
+        code: int,
+        data: bytes,
+        ctype: str,
+        headers: dict[str, str] | None = None,
+        rid: bool = True,
     ) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)

@@ -20,88 +20,26 @@ accepted but never called.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
+import os
 import signal
-import socket
 import ssl
 import sys
 import threading
-from http.server import ThreadingHTTPServer
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any
 
 from .backend import Backend, price_usd
+from .listener import Listener
 from .routes import SSE_KEEPALIVE_S, Handler
 from .scenarios import known as known_scenarios
 from .scenarios import parse as parse_scenarios
 
 
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(
-        self,
-        addr,
-        backend: Backend,
-        ssl_ctx,
-        *,
-        keys,
-        bandwidth_mbit,
-        latency_ms,
-        log_path,
-        keepalive,
-    ) -> None:
-        super().__init__(addr, Handler)
-        self.backend, self.ssl_ctx = backend, ssl_ctx
-        self.keys = None if keys is None else frozenset(keys)
-        self.rate = bandwidth_mbit * 1e6 / 8 if bandwidth_mbit else None  # bytes per second
-        self.latency, self.keepalive = (latency_ms or 0) / 1000.0, keepalive
-        self.scheme, addr = "https" if ssl_ctx else "http", (addr[0], self.server_address[1])
-        self.netloc = f"{addr[0] if addr[0] not in ('', '0.0.0.0') else '127.0.0.1'}:{addr[1]}"
-        self.lock = threading.Lock()  # guards everything below
-        self.uploads: dict[str, tuple[str, str]] = {}  # upload token → (file key, content type)
-        self.tokens: set[str] = set()  # CDN bearer tokens handed out
-        self.events: list[dict] = []
-        self.log_file = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115
-        self._conns: set = set()
-
-    def get_request(self):
-        sock, addr = super().get_request()
-        # Headers and body go out in separate writes: without NODELAY, Nagle holds the body
-        # until the client's delayed ACK (40 ms), which real CDNs don't add.
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        if self.ssl_ctx:
-            sock = self.ssl_ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
-        return sock, addr
-
-    def record(self, event: dict, *, request: bool = True) -> None:
-        """Log one exchange (``request``) or one job event (log file only)."""
-        with self.lock:
-            if request:
-                self.events.append(event)
-            if self.log_file:
-                self.log_file.write(json.dumps(event) + "\n")
-                self.log_file.flush()
-
-    def track(self, conn, alive: bool) -> None:
-        with self.lock:
-            (self._conns.add if alive else self._conns.discard)(conn)
-
-    def close_connections(self) -> None:
-        with self.lock:
-            conns, self._conns = list(self._conns), set()
-        for conn in conns:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request, client_address) -> None:
-        if not isinstance(sys.exc_info()[1], OSError):  # failed handshakes, resets: expected
-            super().handle_error(request, client_address)
-
-
 class LocalServer:
     """A running server: `.base_url`, `.submits`, `.log`, `.stop()`; a context manager."""
 
-    def __init__(self, httpd: _Server) -> None:
+    def __init__(self, httpd: Listener) -> None:
         self._httpd, self._backend = httpd, httpd.backend
         self.base_url = f"{httpd.scheme}://{httpd.netloc}"
         self._thread = threading.Thread(
@@ -119,7 +57,7 @@ class LocalServer:
             return list(self._backend.submits)
 
     @property
-    def log(self) -> list[dict]:
+    def log(self) -> list[dict[str, Any]]:
         """One event per request: method, path, query, status, request_id, headers (no auth)."""
         with self._httpd.lock:
             return [dict(e) for e in self._httpd.events]
@@ -145,7 +83,12 @@ class LocalServer:
     def __enter__(self) -> LocalServer:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
@@ -155,13 +98,13 @@ def start_server(
     port: int = 0,
     queue_seconds: float = 0.0,
     run_seconds: float = 0.0,
-    scenarios=(),
-    keys=None,
-    tls_cert=None,
-    tls_key=None,
+    scenarios: Iterable[str] = (),
+    keys: Iterable[str] | None = None,
+    tls_cert: str | os.PathLike[str] | None = None,
+    tls_key: str | os.PathLike[str] | None = None,
     bandwidth_mbit: float | None = None,
     latency_ms: float | None = None,
-    log_path=None,
+    log_path: str | os.PathLike[str] | None = None,
     sse_keepalive_s: float = SSE_KEEPALIVE_S,
 ) -> LocalServer:
     """Listen (port 0 = any free port) and serve from a background thread."""
@@ -175,8 +118,9 @@ def start_server(
     if tls_cert:
         ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         ctx.load_cert_chain(tls_cert, tls_key)
-    httpd = _Server(
+    httpd = Listener(
         (host, port),
+        Handler,
         backend,
         ctx,
         keys=keys,

@@ -133,3 +133,7 @@ def test_batch_error_comes_back_with_its_traceback(gimp: GimpSession) -> None:
     assert "ValueError: sandbox probe failure" in result.error
     with pytest.raises(AssertionError, match="sandbox probe failure"):
         result.check()
+    # what GIMP printed stays beside the job, for post-mortems of kept sessions
+    kept = gimp.host_dir / "batch-1.stderr.txt"
+    assert kept.read_text(encoding="utf-8") == result.stderr
+    assert (gimp.host_dir / "batch-1.stdout.txt").read_text(encoding="utf-8") == result.stdout

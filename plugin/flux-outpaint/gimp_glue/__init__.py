@@ -21,10 +21,14 @@ from __future__ import annotations
 
 import importlib
 import threading
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import httpx
 
 NETWORK_MODULES = ("flux_outpaint.pipeline", "flux_outpaint.variations")
 _prefetch: threading.Thread | None = None
-_made: dict = {}
+_made: dict[str, httpx.HTTPTransport] = {}
 
 
 def _prepare_network() -> None:
@@ -47,16 +51,13 @@ def prefetch_network() -> None:
         _prefetch.start()
 
 
-def network():
-    """The pipeline module, once any background preparation is done."""
+def network() -> None:
+    """Wait for any background preparation: then the network half may be imported."""
     if _prefetch is not None:
         _prefetch.join()
-    from flux_outpaint import pipeline
-
-    return pipeline
 
 
-def transport():
+def transport() -> httpx.HTTPTransport | None:
     """The prepared ``httpx`` transport (None: none made); handed out once, to one client."""
     network()
     return _made.pop("transport", None)

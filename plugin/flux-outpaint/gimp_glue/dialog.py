@@ -6,7 +6,8 @@ Only interactive runs get here; non-interactive and last-values runs never open 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, TypeVar
 
 import gi
 
@@ -16,6 +17,12 @@ from flux_outpaint.variations import take_status  # noqa: E402
 from gi.repository import GimpUi, Gtk  # noqa: E402
 
 from . import worker  # noqa: E402
+
+if TYPE_CHECKING:
+    from flux_outpaint.status import Progress
+    from gi.repository import Gimp
+
+_T = TypeVar("_T")
 
 PLUG_IN = "flux-outpaint"
 TITLE = "Outpaint (FLUX.2 pro)"
@@ -32,7 +39,9 @@ def _pump() -> None:
         Gtk.main_iteration_do(False)
 
 
-def settings(procedure, config, estimate: Callable[[], str]) -> bool:
+def settings(
+    procedure: Gimp.Procedure, config: Gimp.ProcedureConfig, estimate: Callable[[], str]
+) -> bool:
     """The procedure's own dialog plus a live line (output size, downscale, cost)."""
     _init_ui()
     dlg = GimpUi.ProcedureDialog.new(procedure, config, TITLE)
@@ -47,7 +56,7 @@ def settings(procedure, config, estimate: Callable[[], str]) -> bool:
     dlg.get_content_area().pack_end(line, False, False, 6)
     line.show()
 
-    def refresh(*_args) -> None:
+    def refresh(*_args: object) -> None:
         line.set_text(estimate())
 
     handler = config.connect("notify", refresh)
@@ -107,7 +116,7 @@ class WaitDialog:
         self.dlg.set_default_size(360, -1)
         self.cancel_button = self.dlg.add_button("_Cancel", Gtk.ResponseType.CANCEL)
         self.dlg.connect("response", self._on_response)
-        self.dlg.connect("delete-event", lambda *_a: self._on_response() or True)
+        self.dlg.connect("delete-event", self._on_delete)
         box = self.dlg.get_content_area()
         box.set_spacing(6)
         box.set_border_width(12)
@@ -123,13 +132,18 @@ class WaitDialog:
             box.pack_start(widget, False, False, 0)
         self.dlg.show_all()
 
-    def _on_response(self, *_args) -> None:
+    def _on_response(self, *_args: object) -> None:
         if not self.cancelled:
             self.cancelled = True
             self.cancel_button.set_sensitive(False)
             self.phase.set_text("Cancelling…")
 
-    def show(self, job: worker.Background) -> None:
+    def _on_delete(self, *_args: object) -> bool:
+        """Closing the window cancels; True: the window stays until the job has ended."""
+        self._on_response()
+        return True
+
+    def show(self, job: worker.Background[object]) -> None:
         if self.rows:
             self._show_takes(job.takes)
         else:
@@ -140,13 +154,13 @@ class WaitDialog:
             self.log.set_text(job.last_log)
         _pump()
 
-    def _show_one(self, progress) -> None:
+    def _show_one(self, progress: Progress | None) -> None:
         if not self.cancelled:
             self.phase.set_text("Starting…" if progress is None else progress.phase.label + "…")
         position = None if progress is None else progress.queue_position
         self.queue.set_text("" if position is None else f"Queue position: {position + 1}")
 
-    def _show_takes(self, takes) -> None:
+    def _show_takes(self, takes: Mapping[int, Progress]) -> None:
         """One row per take: the latest report may be any take's, so each row tells its own."""
         if not self.cancelled:
             self.phase.set_text(f"Outpainting {len(self.rows)} variations…")
@@ -158,7 +172,7 @@ class WaitDialog:
         _pump()
 
 
-def wait(job: worker.Background, takes: int = 1):
+def wait(job: worker.Background[_T], takes: int = 1) -> _T:
     """Interactive wait: our dialog (which can cancel) plus the status-bar progress."""
     dialog = WaitDialog(takes)
     try:

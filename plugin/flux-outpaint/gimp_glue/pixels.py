@@ -12,7 +12,8 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TYPE_CHECKING, Literal, TypeVar, overload
 
 import gi
 
@@ -23,6 +24,12 @@ from flux_outpaint.errors import ResultError  # noqa: E402
 from flux_outpaint.geometry import Rect  # noqa: E402
 from flux_outpaint.payload import Encoding  # noqa: E402
 from gi.repository import GdkPixbuf, Gegl, GLib  # noqa: E402
+
+if TYPE_CHECKING:  # annotations only: the entry file loads Gimp
+    from gi.repository import Gimp
+
+_In = TypeVar("_In")
+_Out = TypeVar("_Out")
 
 RGBA = "R'G'B'A u8"
 RGB = "R'G'B' u8"
@@ -42,7 +49,7 @@ CHUNK_PIXELS = 1 << 20
 THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
-def _read(drawable, local: Rect, fmt: str, channels: int) -> bytes:
+def _read(drawable: Gimp.Drawable, local: Rect, fmt: str, channels: int) -> bytes:
     buf = drawable.get_buffer()
     rect = Gegl.Rectangle.new(local.x, local.y, local.width, local.height)
     # Scale 1.0 only: scaled reads through the plug-in's tile backend returned black or
@@ -55,12 +62,12 @@ def _read(drawable, local: Rect, fmt: str, channels: int) -> bytes:
     return bytes(data)
 
 
-def read_rgba(drawable, local: Rect) -> bytes:
+def read_rgba(drawable: Gimp.Drawable, local: Rect) -> bytes:
     """``local`` is in the drawable's own coordinates (the buffer's extent is (0, 0, w, h))."""
     return _read(drawable, local, RGBA, 4)
 
 
-def read_pixels(drawable, local: Rect) -> tuple[bytes, bool]:
+def read_pixels(drawable: Gimp.Drawable, local: Rect) -> tuple[bytes, bool]:
     """8-bit sRGB pixels of ``local``, with an alpha byte only if the drawable has alpha.
 
     Asking for the layer's own channels matters: the first R'G'B' u8 → R'G'B'A u8
@@ -74,7 +81,7 @@ def read_pixels(drawable, local: Rect) -> tuple[bytes, bool]:
 # The last reference shrunk from pixels without alpha, and the RGB picture it was made
 # from: the JPEG encoder (worker thread) takes that picture instead of stripping the alpha
 # it was given again.  Every call of the plug-in is a new process with one reference.
-_rgb_of: tuple[bytes, object] | None = None
+_rgb_of: tuple[bytes, GdkPixbuf.Pixbuf] | None = None
 
 
 def shrink(data: bytes, width: int, height: int, alpha: bool, size: tuple[int, int]) -> bytes:
@@ -91,7 +98,7 @@ def shrink(data: bytes, width: int, height: int, alpha: bool, size: tuple[int, i
     return rgba
 
 
-def _scaled(pb, size: tuple[int, int]):
+def _scaled(pb: GdkPixbuf.Pixbuf, size: tuple[int, int]) -> GdkPixbuf.Pixbuf:
     """``pb`` scaled to ``size``: what ``scale_simple`` makes, in bands of rows at once."""
     dest = GdkPixbuf.Pixbuf.new(GdkPixbuf.Colorspace.RGB, pb.get_has_alpha(), 8, *size)
     if dest is None:
@@ -107,7 +114,9 @@ def _scaled(pb, size: tuple[int, int]):
     return dest
 
 
-def in_parallel(fn: Callable, items: Iterable, ahead: int = THREADS + 1) -> Iterator:
+def in_parallel(
+    fn: Callable[[_In], _Out], items: Iterable[_In], ahead: int = THREADS + 1
+) -> Iterator[tuple[_In, _Out]]:
     """``(item, fn(item))`` in order, ``fn`` running on ``THREADS`` threads at most
     ``ahead`` items ahead of the consumer (so results never pile up in memory)."""
     if THREADS == 1:
@@ -115,7 +124,7 @@ def in_parallel(fn: Callable, items: Iterable, ahead: int = THREADS + 1) -> Iter
             yield item, fn(item)
         return
     with ThreadPoolExecutor(THREADS, thread_name_prefix="pixels") as pool:
-        pending: deque = deque()
+        pending: deque[tuple[_In, Future[_Out]]] = deque()
         for item in items:
             pending.append((item, pool.submit(fn, item)))
             if len(pending) > ahead:
@@ -134,7 +143,7 @@ def resample(rgba: bytes, width: int, height: int, size: tuple[int, int]) -> byt
 
 
 def read_reference(
-    layer, reference: Rect, layer_origin: tuple[int, int], size: tuple[int, int]
+    layer: Gimp.Layer, reference: Rect, layer_origin: tuple[int, int], size: tuple[int, int]
 ) -> bytes:
     """The reference pixels (image coordinates) as RGBA u8 at the request's size."""
     local = reference.translate(-layer_origin[0], -layer_origin[1])
@@ -142,15 +151,15 @@ def read_reference(
     return shrink(data, local.width, local.height, alpha, size)
 
 
-def write_rgba(drawable, rgba: bytes, width: int, height: int) -> None:
+def write_rgba(drawable: Gimp.Drawable, rgba: bytes, width: int, height: int) -> None:
     write_parts(drawable, RGBA, [(Rect(0, 0, width, height), rgba)])
 
 
-def write_mask(mask, data: bytes, width: int, height: int) -> None:
+def write_mask(mask: Gimp.LayerMask, data: bytes, width: int, height: int) -> None:
     write_parts(mask, MASK, [(Rect(0, 0, width, height), data)])
 
 
-def write_parts(drawable, fmt: str, parts: Iterable[tuple[Rect, bytes]]) -> None:
+def write_parts(drawable: Gimp.Drawable, fmt: str, parts: Iterable[tuple[Rect, bytes]]) -> None:
     """Each ``(rect, bytes)`` into the drawable (its own coordinates), then one flush.
 
     ``parts`` may be a generator: each part is written before the next one is made.
@@ -165,7 +174,9 @@ def write_parts(drawable, fmt: str, parts: Iterable[tuple[Rect, bytes]]) -> None
         drawable.update(box.x, box.y, box.width, box.height)
 
 
-def enlarger(rgba: bytes, width: int, height: int, size: tuple[int, int]):
+def enlarger(
+    rgba: bytes, width: int, height: int, size: tuple[int, int]
+) -> Callable[[Rect], bytes]:
     """``area -> RGBA u8 bytes``: any rectangle of the image scaled to ``size``.
 
     Pixels come out exactly as one scaling of the whole image would make them (the sample
@@ -183,7 +194,7 @@ def enlarger(rgba: bytes, width: int, height: int, size: tuple[int, int]):
     return pixels_of
 
 
-def _pixbuf(data: bytes, width: int, height: int, alpha: bool = True):
+def _pixbuf(data: bytes, width: int, height: int, alpha: bool = True) -> GdkPixbuf.Pixbuf:
     channels = 4 if alpha else 3
     return GdkPixbuf.Pixbuf.new_from_bytes(
         GLib.Bytes.new(data), GdkPixbuf.Colorspace.RGB, alpha, 8, width, height, width * channels
@@ -246,7 +257,11 @@ def decode(data: bytes, want: tuple[int, int] | None = None) -> tuple[bytes, int
     return _rgba_bytes(pb, with_size=True)
 
 
-def _rgba_bytes(pb, with_size: bool = False):
+@overload
+def _rgba_bytes(pb: GdkPixbuf.Pixbuf, with_size: Literal[False] = False) -> bytes: ...
+@overload
+def _rgba_bytes(pb: GdkPixbuf.Pixbuf, with_size: Literal[True]) -> tuple[bytes, int, int]: ...
+def _rgba_bytes(pb: GdkPixbuf.Pixbuf, with_size: bool = False) -> bytes | tuple[bytes, int, int]:
     """A pixbuf's pixels as tightly packed RGBA u8 (optionally with its size)."""
     if not pb.get_has_alpha():
         # also normalises the rowstride to width*4 (3-channel rows may be padded)

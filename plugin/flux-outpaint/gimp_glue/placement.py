@@ -22,6 +22,9 @@ only the first visible, so the image looks as with one take until the person pic
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 from flux_outpaint.framing import Growth, Placement
 from gi.repository import Gimp
 
@@ -32,25 +35,27 @@ GROUP_NAME = "Outpaint"
 # Enlarged pixels beyond what the mask shows, inside the ramp: room to widen the seam by
 # painting the mask without uncovering an empty layer.
 MARGIN = 64
+# The item a placement adds: a layer, or a layer group of takes.
+_Item = TypeVar("_Item", bound="Gimp.Layer")
 
 
-def _layer_type(image):
+def _layer_type(image: Gimp.Image) -> Gimp.ImageType:
     if image.get_base_type() == Gimp.ImageBaseType.GRAY:
         return Gimp.ImageType.GRAYA_IMAGE
     return Gimp.ImageType.RGBA_IMAGE
 
 
 def apply(
-    image,
-    above,
+    image: Gimp.Image,
+    above: Gimp.Layer | None,
     rgba: bytes,
     width: int,
     height: int,
     where: Placement,
     name: str = LAYER_NAME,
-    edit_mask_of=None,
+    edit_mask_of: Gimp.Layer | None = None,
     flush_displays: bool = True,
-):
+) -> Gimp.Layer:
     """Add the result as a masked layer directly above ``above`` (same parent; None = the
     top of the image); one undo step.
 
@@ -61,13 +66,13 @@ def apply(
     """
     rect = where.rect
 
-    def make():
+    def make() -> Gimp.Layer:
         kind = _layer_type(image)
         return Gimp.Layer.new(
             image, name, rect.width, rect.height, kind, 100.0, Gimp.LayerMode.NORMAL
         )
 
-    def fill(layer) -> None:
+    def fill(layer: Gimp.Layer) -> None:
         layer.set_offsets(rect.x, rect.y)
         _fill_masked(layer, rgba, width, height, where)
 
@@ -75,20 +80,20 @@ def apply(
 
 
 def apply_group(
-    image,
-    above,
+    image: Gimp.Image,
+    above: Gimp.Layer | None,
     takes: list[tuple[str, bytes, int, int]],
     where: Placement,
     name: str = GROUP_NAME,
-    edit_mask_of=None,
+    edit_mask_of: Gimp.Layer | None = None,
     flush_displays: bool = True,
-):
+) -> Gimp.GroupLayer:
     """Add a layer group directly above ``above`` holding one masked layer per take
     (``(layer name, rgba, width, height)``, top to bottom), only the first visible; one undo
     step with any canvas growth.  Returns the group.  Arguments as for ``apply``."""
     rect = where.rect
 
-    def fill(group) -> None:
+    def fill(group: Gimp.GroupLayer) -> None:
         group.set_expanded(True)  # the takes in view in the Layers dock, to be compared
         kind = _layer_type(image)
         for position, (label, rgba, width, height) in enumerate(takes):
@@ -112,12 +117,21 @@ def apply_group(
     )
 
 
-def _in_one_step(image, above, where: Placement, make, fill, edit_mask_of, flush_displays):
+def _in_one_step(
+    image: Gimp.Image,
+    above: Gimp.Layer | None,
+    where: Placement,
+    make: Callable[[], _Item],
+    fill: Callable[[_Item], None],
+    edit_mask_of: Gimp.Layer | None,
+    flush_displays: bool,
+) -> _Item:
     """Grow the canvas if asked, put ``make()`` directly above ``above`` and ``fill`` it, in
     one undo group; on any failure the image is put back as it was.  Returns the new item."""
     selected = list(image.get_selected_layers())
     old_size = (image.get_width(), image.get_height())
-    grown = item = None
+    grown: Growth | None = None
+    item: _Item | None = None
     image.undo_group_start()
     try:
         if where.growth is not None:
@@ -138,7 +152,7 @@ def _in_one_step(image, above, where: Placement, make, fill, edit_mask_of, flush
     return item
 
 
-def _insert_above(image, layer, above) -> None:
+def _insert_above(image: Gimp.Image, layer: Gimp.Layer, above: Gimp.Layer | None) -> None:
     """Directly above ``above`` in its parent (None: the top of the image)."""
     if above is None:
         image.insert_layer(layer, None, 0)
@@ -146,12 +160,12 @@ def _insert_above(image, layer, above) -> None:
         image.insert_layer(layer, above.get_parent(), image.get_item_position(above))
 
 
-def _fill_masked(layer, rgba: bytes, width: int, height: int, where: Placement) -> None:
+def _fill_masked(layer: Gimp.Layer, rgba: bytes, width: int, height: int, where: Placement) -> None:
     fill_layer(layer, rgba, width, height, where)
     add_seam_mask(layer, where)
 
 
-def fill_layer(layer, rgba: bytes, width: int, height: int, where: Placement) -> None:
+def fill_layer(layer: Gimp.Layer, rgba: bytes, width: int, height: int, where: Placement) -> None:
     """The result's pixels: whole at 1:1, else enlarged where the mask shows them."""
     size = (where.rect.width, where.rect.height)
     if (width, height) == size:
@@ -164,7 +178,7 @@ def fill_layer(layer, rgba: bytes, width: int, height: int, where: Placement) ->
     pixels.write_parts(layer, pixels.RGBA, pixels.in_parallel(pixels_of, areas))
 
 
-def add_seam_mask(layer, where: Placement) -> None:
+def add_seam_mask(layer: Gimp.Layer, where: Placement) -> None:
     """A black mask (the original shows exactly) with the band and the ramp written in."""
     mask = layer.create_mask(Gimp.AddMaskType.BLACK)
     layer.add_mask(mask)
@@ -177,14 +191,18 @@ def add_seam_mask(layer, where: Placement) -> None:
     pixels.write_parts(mask, pixels.MASK, parts)
 
 
-def _restore_selection(image, selected, edit_mask_of) -> None:
+def _restore_selection(
+    image: Gimp.Image, selected: list[Gimp.Layer], edit_mask_of: Gimp.Layer | None
+) -> None:
     if selected:
         image.set_selected_layers(selected)
     if edit_mask_of is not None and hasattr(edit_mask_of, "set_edit_mask"):
         edit_mask_of.set_edit_mask(True)
 
 
-def _roll_back(image, layer, grown: Growth | None, old_size: tuple[int, int]) -> None:
+def _roll_back(
+    image: Gimp.Image, layer: Gimp.Layer | None, grown: Growth | None, old_size: tuple[int, int]
+) -> None:
     """Best effort: a half-placed result must not stay in the image."""
     try:
         if layer is not None and layer.is_valid() and layer.get_image() is not None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import sys
 import traceback
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from flux_outpaint import colormatch, framing, payload, planning, settings
 from flux_outpaint.errors import (
@@ -30,11 +32,19 @@ from gi.repository import Gimp, GLib, GObject
 from . import network, pixels, session, source, transport, variations, worker
 from .placement import apply
 
+if TYPE_CHECKING:  # the network half is imported when a job starts (see gimp_glue)
+    import threading
+
+    from flux_outpaint.pipeline import JobResult
+    from flux_outpaint.queue_client import FalQueueClient
+
+_T = TypeVar("_T")
+
 OUTPAINT = "plug-in-flux-outpaint"
 RECOVER = "plug-in-flux-outpaint-recover"
 
 
-def _guarded(procedure, body):
+def _guarded(procedure: Gimp.Procedure, body: Callable[[list[str]], Gimp.Layer]) -> Gimp.ValueArray:
     """Run ``body(secrets)``; any failure becomes EXECUTION_ERROR with one non-empty line.
 
     ``secrets`` is filled with the API key as soon as it is known, so that no message (ours,
@@ -57,7 +67,9 @@ def _guarded(procedure, body):
     return values
 
 
-def read_options(config) -> tuple[dict[str, int], payload.RequestOptions, int]:
+def read_options(
+    config: Gimp.ProcedureConfig,
+) -> tuple[dict[str, int], payload.RequestOptions, int]:
     """The arguments, checked: GIMP silently replaces out-of-range values by defaults."""
     values = {side: int(config.get_property(f"expand-{side}")) for side in framing.SIDES}
     mode = config.get_property("mode")
@@ -75,7 +87,7 @@ def read_options(config) -> tuple[dict[str, int], payload.RequestOptions, int]:
     return values, options, blend
 
 
-def read_variations(config) -> int:
+def read_variations(config: Gimp.ProcedureConfig) -> int:
     """How many takes, checked like ``read_options``' values."""
     count = int(config.get_property("variations"))
     if not 1 <= count <= MAX_VARIATIONS:
@@ -83,7 +95,9 @@ def read_variations(config) -> int:
     return count
 
 
-def estimate_line(auto: framing.Automatic, canvas: tuple[int, int], config) -> str:
+def estimate_line(
+    auto: framing.Automatic, canvas: tuple[int, int], config: Gimp.ProcedureConfig
+) -> str:
     """The dialog's live line: what would be asked of fal and what it would cost."""
     try:
         values, _, _ = read_options(config)
@@ -98,11 +112,18 @@ def estimate_line(auto: framing.Automatic, canvas: tuple[int, int], config) -> s
     return "\n".join(plan.describe(grows_to, variations=count))
 
 
-def _interactive(run_mode) -> bool:
-    return run_mode == Gimp.RunMode.INTERACTIVE
+def _interactive(run_mode: Gimp.RunMode) -> bool:
+    return bool(run_mode == Gimp.RunMode.INTERACTIVE)
 
 
-def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
+def outpaint(
+    procedure: Gimp.Procedure,
+    run_mode: Gimp.RunMode,
+    image: Gimp.Image,
+    drawables: list[Gimp.Drawable],
+    config: Gimp.ProcedureConfig,
+    secrets: list[str],
+) -> Gimp.Layer:
     layer, was_mask = source.pick_layer(drawables)
     rect = source.layer_rect(layer)
     canvas = (image.get_width(), image.get_height())
@@ -127,15 +148,17 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
     reference = pixels.read_reference(
         layer, auto.reference, (rect.x, rect.y), plan.request_reference
     )
-    pipeline = network()
+    network()  # the background imports are done: the network half may be imported
+    from flux_outpaint import pipeline
+
     purpose = GimpLayer(Gimp.version(), image.get_name() or "", layer.get_name(), where)
     job = pipeline.Job(reference_rgba=reference, plan=plan, options=options, purpose=purpose)
-    extra = {} if deadline is None else {"deadline_s": deadline}
+    extra: session.Deadline = {} if deadline is None else {"deadline_s": deadline}
     edit_mask_of = layer if was_mask else None
     flush = run_mode != Gimp.RunMode.NONINTERACTIVE  # a script flushes itself
     if count > 1:
-        work = variations.network_work(job, count, session.journal(), pixels.encode, extra)
-        done = _wait(run_mode, session.start(key, url, work, transport(), count), count)
+        takes = variations.network_work(job, count, session.journal(), pixels.encode, extra)
+        done = _wait(run_mode, session.start(key, url, takes, transport(), count), count)
         placed: list[str] = []
         group = variations.place(
             image,
@@ -151,7 +174,7 @@ def outpaint(procedure, run_mode, image, drawables, config, secrets: list[str]):
         _mark_placed(placed)
         return group
 
-    def work(client, report, cancel):
+    def work(client: FalQueueClient, report: worker.Report, cancel: threading.Event) -> JobResult:
         return pipeline.run_job(
             job,
             client=client,
@@ -186,7 +209,9 @@ def _mark_placed(request_ids: list[str]) -> None:
             journal.mark(request_id, State.PLACED)
 
 
-def _decoded(result, plan: planning.Plan, reference: bytes, match: bool) -> tuple[bytes, int, int]:
+def _decoded(
+    result: JobResult, plan: planning.Plan, reference: bytes, match: bool
+) -> tuple[bytes, int, int]:
     """A take's pixels, checked against the plan before anything is placed, with the colour
     drift taken out when ``match``."""
     with about_request(result.request_id):  # paid for: the id lets the person recover it
@@ -198,7 +223,7 @@ def _decoded(result, plan: planning.Plan, reference: bytes, match: bool) -> tupl
 
 
 def color_matched(
-    request_id: str, rgba: bytes, size: tuple[int, int], reference: bytes, plan
+    request_id: str, rgba: bytes, size: tuple[int, int], reference: bytes, plan: planning.Plan
 ) -> bytes:
     """The result with the model's colour drift taken out (see ``flux_outpaint.colormatch``).
 
@@ -211,7 +236,7 @@ def color_matched(
     return correction.apply(rgba)
 
 
-def _wait(run_mode, job: worker.Background, count: int = 1):
+def _wait(run_mode: Gimp.RunMode, job: worker.Background[_T], count: int = 1) -> _T:
     if _interactive(run_mode):
         from . import dialog  # Gtk only where a window may open
 
@@ -219,13 +244,27 @@ def _wait(run_mode, job: worker.Background, count: int = 1):
     return worker.wait_quietly(job)
 
 
-def run_outpaint(procedure, run_mode, image, drawables, config, data):
+def run_outpaint(
+    procedure: Gimp.Procedure,
+    run_mode: Gimp.RunMode,
+    image: Gimp.Image,
+    drawables: list[Gimp.Drawable],
+    config: Gimp.ProcedureConfig,
+    data: object,
+) -> Gimp.ValueArray:
     return _guarded(
         procedure, lambda secrets: outpaint(procedure, run_mode, image, drawables, config, secrets)
     )
 
 
-def run_recover(procedure, run_mode, image, drawables, config, data):
+def run_recover(
+    procedure: Gimp.Procedure,
+    run_mode: Gimp.RunMode,
+    image: Gimp.Image,
+    drawables: list[Gimp.Drawable],
+    config: Gimp.ProcedureConfig,
+    data: object,
+) -> Gimp.ValueArray:
     network()  # no imports in two threads at once
     from . import recover  # only the recover procedure needs it
 

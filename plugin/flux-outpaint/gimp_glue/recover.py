@@ -15,6 +15,7 @@ a result, as a layer group again.  Recover never submits.
 from __future__ import annotations
 
 import contextlib
+from typing import TYPE_CHECKING
 
 from flux_outpaint import colormatch, recovery, settings, variations
 from flux_outpaint.errors import InputError, OutpaintError, about_request
@@ -27,17 +28,29 @@ from . import pixels, session, source, worker
 from .placement import apply, apply_group
 from .variations import LAYER_NAME as VARIATION_LAYER_NAME
 
+if TYPE_CHECKING:
+    import threading
+
+    from flux_outpaint.journal import Journal, JournalEntry
+    from flux_outpaint.queue_client import FalQueueClient
+
+    from .worker import Report
+
 LAYER_NAME = "Outpaint (recovered)"
 
 
-def _fetch_all(run_mode, entries: list, journal, secrets: list[str]) -> dict:
+def _fetch_all(
+    run_mode: Gimp.RunMode, entries: list[JournalEntry], journal: Journal, secrets: list[str]
+) -> dict[str, bytes | OutpaintError]:
     """Each request's image from the server that took it, or the error that stopped it
     (one worker for all; the main thread keeps pumping)."""
     key = session.api_key(run_mode, secrets)
     deadline = settings.deadline_s()
-    extra = {} if deadline is None else {"deadline_s": deadline}
+    extra: session.Deadline = {} if deadline is None else {"deadline_s": deadline}
 
-    def work(client, report, cancel):
+    def work(
+        client: FalQueueClient, report: Report, cancel: threading.Event
+    ) -> dict[str, bytes | OutpaintError]:
         got: dict[str, bytes | OutpaintError] = {}
         for entry in entries:
             try:
@@ -51,7 +64,7 @@ def _fetch_all(run_mode, entries: list, journal, secrets: list[str]) -> dict:
     return worker.wait_quietly(session.start(key, session.base_url(), work))
 
 
-def where_from(entry, width: int, height: int) -> Placement:
+def where_from(entry: JournalEntry, width: int, height: int) -> Placement:
     recorded = entry.purpose.placement if isinstance(entry.purpose, GimpLayer) else None
     if recorded is not None:
         return recorded
@@ -59,7 +72,13 @@ def where_from(entry, width: int, height: int) -> Placement:
     return Placement(Rect(0, 0, width, height), Rect(0, 0, 0, 0), Expansion(), 0)
 
 
-def recover(run_mode, image, drawables, config, secrets: list[str]):
+def recover(
+    run_mode: Gimp.RunMode,
+    image: Gimp.Image,
+    drawables: list[Gimp.Drawable],
+    config: Gimp.ProcedureConfig,
+    secrets: list[str],
+) -> Gimp.Layer:
     journal = session.journal()
     wanted = (config.get_property("request-id") or "").strip() or None
     try:
@@ -70,9 +89,9 @@ def recover(run_mode, image, drawables, config, secrets: list[str]):
     members = recovery.members(entry, journal.entries())
     blobs: dict[str, bytes | OutpaintError] = {}
     for member in members:
-        got = recovery.cached(journal, member)  # checked; no key and no network needed
-        if got is not None:
-            blobs[member.request_id] = got[0]
+        hit = recovery.cached(journal, member)  # checked; no key and no network needed
+        if hit is not None:
+            blobs[member.request_id] = hit[0]
     missing = [m for m in members if m.request_id not in blobs]
     if missing:
         blobs.update(_fetch_all(run_mode, missing, journal, secrets))
@@ -92,18 +111,18 @@ def recover(run_mode, image, drawables, config, secrets: list[str]):
     return _recover_run(image, above, journal, entry, members, blobs, secrets)
 
 
-def _as_placed(member, rgba: bytes) -> bytes:
+def _as_placed(member: JournalEntry, rgba: bytes) -> bytes:
     """As the run placed it: with the colour correction it measured, if it made one."""
     return colormatch.Correction.from_json(member.color_correction).apply(rgba)
 
 
-def _placed(journal, request_ids: list[str]) -> None:
+def _placed(journal: Journal, request_ids: list[str]) -> None:
     for request_id in request_ids:
         with contextlib.suppress(OSError):  # placed all the same; the journal is best effort
             journal.mark(request_id, State.PLACED)
 
 
-def _above(drawables):
+def _above(drawables: list[Gimp.Drawable]) -> Gimp.Layer | None:
     if drawables and len(drawables) == 1:
         try:
             return source.pick_layer(drawables)[0]
@@ -112,10 +131,20 @@ def _above(drawables):
     return None
 
 
-def _recover_run(image, above, journal, entry, members, blobs, secrets: list[str]):
+def _recover_run(
+    image: Gimp.Image,
+    above: Gimp.Layer | None,
+    journal: Journal,
+    entry: JournalEntry,
+    members: list[JournalEntry],
+    blobs: dict[str, bytes | OutpaintError],
+    secrets: list[str],
+) -> Gimp.GroupLayer:
     """Every take of ``entry``'s run that came back, as a group; the ones that cannot come
     back are named in one message (all of them: the procedure fails with that line)."""
-    layers, outcomes, placed = [], [], []
+    layers: list[tuple[str, bytes, int, int]] = []
+    outcomes: list[variations.Take] = []
+    placed: list[str] = []
     for member in members:
         rid = member.request_id
         number = member.take.number if member.take is not None else 0

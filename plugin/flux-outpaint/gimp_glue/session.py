@@ -8,7 +8,7 @@ Network work always runs in a ``worker.Background`` thread with its own client.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, TypeVar
 
 from flux_outpaint import settings
 from flux_outpaint.errors import ConfigError
@@ -16,16 +16,21 @@ from gi.repository import Gimp
 
 from . import worker
 
+_T = TypeVar("_T")
+
 if TYPE_CHECKING:  # the network half is imported when a job starts (see gimp_glue)
+    import threading
+
+    import httpx
     from flux_outpaint.journal import Journal
     from flux_outpaint.queue_client import FalQueueClient
 
 
-def interactive(run_mode) -> bool:
-    return run_mode == Gimp.RunMode.INTERACTIVE
+def interactive(run_mode: Gimp.RunMode) -> bool:
+    return bool(run_mode == Gimp.RunMode.INTERACTIVE)
 
 
-def api_key(run_mode, secrets: list[str]) -> str:
+def api_key(run_mode: Gimp.RunMode, secrets: list[str]) -> str:
     """The configured key; interactively, ask for one when none is configured."""
     try:
         key = settings.load_api_key()
@@ -51,7 +56,14 @@ def journal() -> Journal:
     return Journal(default_journal_path())
 
 
-NetworkWork = Callable[["FalQueueClient", worker.Report, object], object]
+NetworkWork = Callable[["FalQueueClient", worker.Report, "threading.Event"], _T]
+
+
+class Deadline(TypedDict, total=False):
+    """The core's ``deadline_s`` argument, given only when one is configured (else the core's
+    default holds)."""
+
+    deadline_s: float
 
 
 def base_url() -> str:
@@ -59,14 +71,18 @@ def base_url() -> str:
 
 
 def start(
-    key: str, url: str, work: NetworkWork, transport=None, count: int = 1
-) -> worker.Background:
+    key: str,
+    url: str,
+    work: NetworkWork[_T],
+    transport: httpx.HTTPTransport | None = None,
+    count: int = 1,
+) -> worker.Background[_T]:
     """Run ``work(client, report, cancel)`` in a worker thread with a client of its own
     (over ``transport`` when given: an ``httpx`` transport no other client uses); ``count``:
     the takes it runs, for the status line."""
     from flux_outpaint.queue_client import FalQueueClient
 
-    def run(report, cancel):
+    def run(report: worker.Report, cancel: threading.Event) -> _T:
         client = FalQueueClient(url, key, transport=transport)
         try:
             return work(client, report, cancel)

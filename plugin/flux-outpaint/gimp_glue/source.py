@@ -16,7 +16,7 @@ from gi.repository import Gimp
 from . import pixels
 
 
-def pick_layer(drawables) -> tuple[object, bool]:
+def pick_layer(drawables: list[Gimp.Drawable]) -> tuple[Gimp.Layer, bool]:
     """The layer to extend, and whether its mask (not the layer) was the selected drawable."""
     if not drawables:
         raise InputError("Select a layer to outpaint")
@@ -35,7 +35,7 @@ def pick_layer(drawables) -> tuple[object, bool]:
     return drawable, False
 
 
-def _check_parents_unlocked(layer) -> None:
+def _check_parents_unlocked(layer: Gimp.Layer) -> None:
     """The result goes into the source layer's group: GIMP kills a plug-in that writes into
     a group whose pixels are locked, so refuse before anything is sent (and paid for)."""
     parent = layer.get_parent()
@@ -48,12 +48,12 @@ def _check_parents_unlocked(layer) -> None:
         parent = parent.get_parent()
 
 
-def layer_rect(layer) -> Rect:
+def layer_rect(layer: Gimp.Layer) -> Rect:
     _, x, y = layer.get_offsets()
     return Rect(x, y, layer.get_width(), layer.get_height())
 
 
-def alpha_reader(layer, rect: Rect) -> Callable[[Rect], Rect | None]:
+def alpha_reader(layer: Gimp.Layer, rect: Rect) -> Callable[[Rect], Rect | None]:
     """``framing.automatic``'s alpha scan for this layer (only called when needed)."""
 
     def bounds_of(visible: Rect) -> Rect | None:

@@ -14,23 +14,38 @@ about a failed take and the layers that are there never disagree.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from flux_outpaint.errors import OutpaintError
 from gi.repository import Gimp
 
 from .placement import apply_group
 
+if TYPE_CHECKING:  # the network half is imported when a job starts (see gimp_glue)
+    import threading
+
+    from flux_outpaint.framing import Placement
+    from flux_outpaint.journal import Journal
+    from flux_outpaint.payload import Encoder
+    from flux_outpaint.pipeline import Job, JobResult
+    from flux_outpaint.queue_client import FalQueueClient
+    from flux_outpaint.variations import Take
+
+    from .session import Deadline
+    from .worker import Report
+
 LAYER_NAME = "Outpaint {n}"
 
 # (the take's JobResult) -> (rgba, width, height), checked, ready to place
-Decode = Callable[[object], tuple[bytes, int, int]]
+Decode = Callable[["JobResult"], tuple[bytes, int, int]]
+Work = Callable[["FalQueueClient", "Report", "threading.Event"], "list[Take]"]
 
 
-def network_work(job, count: int, journal, encoder, extra: dict):
+def network_work(job: Job, count: int, journal: Journal, encoder: Encoder, extra: Deadline) -> Work:
     """The worker's part: ``run_variations`` with each take's progress on its own row."""
     from flux_outpaint import variations  # the network half: imported once it is ready
 
-    def work(client, report, cancel):
+    def work(client: FalQueueClient, report: Report, cancel: threading.Event) -> list[Take]:
         return variations.run_variations(
             job,
             count,
@@ -46,23 +61,24 @@ def network_work(job, count: int, journal, encoder, extra: dict):
 
 
 def place(
-    image,
-    above,
-    takes: list,
-    where,
+    image: Gimp.Image,
+    above: Gimp.Layer | None,
+    takes: list[Take],
+    where: Placement,
     decode: Decode,
     secrets: tuple[str, ...],
     *,
-    edit_mask_of=None,
+    edit_mask_of: Gimp.Layer | None = None,
     flush_displays: bool = True,
     placed: list[str] | None = None,
-):
+) -> Gimp.GroupLayer:
     """The takes that arrived as one group above ``above``; returns the group.  The request
     ids of the takes in it are appended to ``placed``."""
     from flux_outpaint.variations import Take, failure_line
 
     takes = list(takes)
-    layers, ids = [], []
+    layers: list[tuple[str, bytes, int, int]] = []
+    ids: list[str] = []
     for take in takes:
         if take.result is None:
             continue

@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
 
 from flux_outpaint.errors import CancelledError
 from flux_outpaint.status import Progress
@@ -28,7 +29,14 @@ class UserCancelled(CancelledError):
     """The person pressed Cancel: GIMP's CANCEL status, no error dialog."""
 
 
-Report = Callable[..., None]  # (Progress) or (Progress, take index)
+class Report(Protocol):
+    """Where the worker tells its progress: ``take``, which of several takes it is about."""
+
+    def __call__(self, progress: Progress, take: int | None = None) -> None: ...
+
+
+_T = TypeVar("_T")
+_T_co = TypeVar("_T_co", covariant=True)
 
 
 def phase_text(progress: Progress | None) -> str:
@@ -36,7 +44,7 @@ def phase_text(progress: Progress | None) -> str:
     return "Starting…" if progress is None else progress.describe()
 
 
-def status_text(job: Background) -> str:
+def status_text(job: Background[object]) -> str:
     """The status bar's line: the job's phase, or with several takes how many are where
     (the latest report may be any take's, so it alone would jump between them)."""
     takes = job.takes
@@ -47,10 +55,10 @@ def status_text(job: Background) -> str:
     return f"{takes_summary(takes, job.count)}… {int(time.monotonic() - job.started)} s"
 
 
-class Background:
+class Background(Generic[_T_co]):
     """Runs ``fn(report, cancel)`` once in a daemon thread."""
 
-    def __init__(self, fn: Callable, count: int = 1) -> None:
+    def __init__(self, fn: Callable[[Report, threading.Event], _T_co], count: int = 1) -> None:
         self._fn = fn
         self.count = count  # takes (variations) the job runs
         self.cancel = threading.Event()
@@ -60,7 +68,7 @@ class Background:
         self.takes: dict[int, Progress] = {}
         self._takes_lock = threading.Lock()
         self.last_log: str | None = None
-        self._result = None
+        self._result: list[_T_co] = []  # the value, once made
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="outpaint-job", daemon=True)
         self.started = time.monotonic()
@@ -77,11 +85,11 @@ class Background:
 
     def _run(self) -> None:
         try:
-            self._result = self._fn(self.report, self.cancel)
+            self._result.append(self._fn(self.report, self.cancel))
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread as is
             self._error = exc
 
-    def start(self) -> Background:
+    def start(self) -> Background[_T_co]:
         self._thread.start()
         return self
 
@@ -91,10 +99,10 @@ class Background:
     def join(self, timeout: float) -> None:
         self._thread.join(timeout)
 
-    def outcome(self):
+    def outcome(self) -> _T_co:
         if self._error is not None:
             raise self._error
-        return self._result
+        return self._result[0]
 
 
 def pump_glib() -> None:
@@ -104,7 +112,7 @@ def pump_glib() -> None:
 
 
 def drive(
-    job: Background,
+    job: Background[object],
     tick: Callable[[], None] = pump_glib,
     stopped: Callable[[], bool] = lambda: False,
 ) -> None:
@@ -125,13 +133,13 @@ def drive(
         Gimp.progress_end()
 
 
-def wait_quietly(job: Background) -> object:
+def wait_quietly(job: Background[_T]) -> _T:
     """Non-interactive: status-bar progress only (nothing in batch mode), no window."""
     drive(job)
     return job.outcome()
 
 
-def finish_after_cancel(job: Background, pump: Callable[[], None] = pump_glib) -> None:
+def finish_after_cancel(job: Background[object], pump: Callable[[], None] = pump_glib) -> None:
     """Give the worker a moment to send fal the cancel; never wait forever."""
     job.cancel.set()
     end = time.monotonic() + CANCEL_GRACE_S

@@ -1,13 +1,14 @@
-"""The file python-fu-eval runs for ``GimpSession.run_batch`` (tests/gimp/sandbox.py).
+"""The file python-fu-eval runs for ``GimpSession.run_batch`` (scripts/gimp_session.py).
 
-GIMP runs one fixed line (``sandbox.BATCH_COMMAND``), which runs this file as ``__main__``;
+GIMP runs one fixed line (``gimp_session.BATCH_COMMAND``), which runs this file as ``__main__``;
 the environment names the job, a JSON file the host wrote next to the batch:
 
     {"batch": "module" or "module:function", "params": {...}, "result": "/path/result.json"}
 
-This folder goes on ``sys.path``, the batch's function (``main`` unless named) is called with
-``params``, and the result file always gets what the batch reported and, if it raised, its
-traceback: ``{"report": {...}, "error": None or "Traceback ..."}``.
+The session's inside/ folder (this file, reporting.py and the batches) goes on ``sys.path``,
+the batch's function (``main`` unless named) is called with ``params``, and the result file
+always gets what the batch reported and, if it raised, its traceback:
+``{"report": {...}, "error": None or "Traceback ..."}``.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import sys
 import traceback
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-JOB_ENV = "FLUX_OUTPAINT_BATCH"  # the job file (chroot path); sandbox.py sets it
+JOB_ENV = "FLUX_OUTPAINT_BATCH"  # the job file (chroot path); gimp_session.py sets it
 
 
 def main() -> None:
