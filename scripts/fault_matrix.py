@@ -3,7 +3,8 @@
 
 ``python scripts/fault_matrix.py [--write docs/fault-matrix.md] [--gimp-rows FILE]`` runs each
 scenario through the CLI and prints the table, with the rows the real-GIMP tests recorded
-(``FLUX_OUTPAINT_MATRIX_OUT``).  The expected outcomes and the runner are
+(``FLUX_OUTPAINT_MATRIX_OUT``), then the CLI's own cases (``local_cases``: stdin, FIFOs,
+links, signals) as a second table.  The expected outcomes and the runner are
 ``flux_outpaint_fal_local.matrix``; exit status 1 when a row differs from them.
 """
 
@@ -14,6 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from flux_outpaint_fal_local import local_cases
 from flux_outpaint_fal_local.matrix import (
     EXPECTED,
     EXPECTED_SUBMITS,
@@ -35,7 +37,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.gimp_rows:
         rows += load_recorded(args.gimp_rows)
     rows.sort(key=lambda r: (list(EXPECTED).index(r.scenario), r.path))
-    text = table(rows)
+    local = []
+    for case in local_cases.CASES:
+        with tempfile.TemporaryDirectory() as tmp:
+            local.append(local_cases.run_case(case, Path(tmp)))
+    text = table(rows) + local_cases.table(local)
     print(text)
     if args.write:
         args.write.write_text(text)
@@ -46,6 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         or r.submits != EXPECTED_SUBMITS[r.scenario]
         or not r.unchanged
     ]
+    failures += [r for r in local if r.code is not None and r.code != local_cases.CASES[r.case][1]]
     return 1 if failures else 0
 
 

@@ -5,7 +5,9 @@
 
 For each hostile case the local fal server (from this checkout) runs with
 that scenario on loopback, and the CLI outpaints a 256×256 PNG with ``--left 64
---timeout N`` against it through ``FAL_QUEUE_URL`` — once as the CLI of ``--before`` (a
+--timeout N`` against it through ``FAL_QUEUE_URL`` (or reads it from a hostile source:
+``-`` from /dev/zero, a FIFO nobody writes to, a FIFO as ``<(…)`` gives; or writes to a
+dangling link; or gets SIGTERM / SIGHUP while waiting) — once as the CLI of ``--before`` (a
 checkout of an older version, e.g. /work/baseline; its own ``scripts/outpaint.py`` and its
 own core) and once as this checkout's.  A run still going after ``--cap`` seconds, or past
 ``RSS_CAP_MB`` of memory, is killed from outside (the machine is shared).
@@ -25,14 +27,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import fcntl
 import json
 import os
 import pty
 import re
 import signal
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import threading
 import time
 from dataclasses import dataclass
@@ -52,8 +57,13 @@ class Case:
     scenario: str | None = None  # flux_outpaint_fal_local scenario; None: a server without faults
     data: str = "normal"  # normal | under-file | full-disk
     tls: bool = False  # serve https with a certificate the CLI does not trust
-    interrupt_after_s: float | None = None  # send SIGINT after this long
+    interrupt_after_s: float | None = None  # send ``signal`` after this long
+    signal: str = "SIGINT"
     run_seconds: float = 0.5
+    # What the CLI reads: "file" (a PNG), "stdin-zero" (``-`` from /dev/zero), "fifo-empty"
+    # (a FIFO nobody writes to), "fifo-image" (a FIFO the PNG is written into, as ``<(…)``)
+    source: str = "file"
+    dangling_output: bool = False  # -o names a symbolic link to nowhere
     tty: bool = False  # the CLI's output on a terminal (its live progress shows log lines)
     # Not the CLI: the checkout's stdlib PNG decoder (the plug-in's fallback inside GIMP) on a
     # 12000×12000 black PNG of ~420 KB, as GIMP would meet it after GdkPixbuf refused it.
@@ -82,6 +92,22 @@ CASES = [
     Case("full-disk", data="full-disk"),
     Case("ctrl-c-while-waiting", "never-finish", interrupt_after_s=3.0),
     Case("stdlib-png-bomb", stdlib_decode=True),
+    # second round (issue 20)
+    Case("gzip-bomb-submit", "gzip-bomb-submit"),
+    Case("gzip-bomb-status", "gzip-bomb-status"),
+    Case("gzip-bomb-result", "gzip-bomb-result"),
+    Case("gzip-bomb-image", "gzip-bomb-image"),
+    Case("gzip-result", "gzip-result"),
+    Case("scan-bomb", "scan-bomb"),
+    Case("scan-bomb-ctrl-c", "scan-bomb", interrupt_after_s=4.0),
+    Case("forged-request-id", "forged-request-id"),
+    Case("key-in-disguise", "key-in-disguise", tty=True, run_seconds=1.5),
+    Case("stdin-zero", source="stdin-zero"),
+    Case("fifo-empty", source="fifo-empty"),
+    Case("fifo-image", source="fifo-image"),
+    Case("dangling-output", dangling_output=True),
+    Case("sigterm-while-waiting", "never-finish", interrupt_after_s=3.0, signal="SIGTERM"),
+    Case("sighup-while-waiting", "never-finish", interrupt_after_s=3.0, signal="SIGHUP"),
 ]
 
 # Decodes argv[2] with the pngcodec of the checkout argv[1]; prints what came of it.
@@ -127,7 +153,15 @@ def _rss_mb(pid: int) -> float:
     return 0.0
 
 
-def measure(argv: list[str], env: dict, cap_s: float, interrupt_after_s: float | None, tty: bool):
+def measure(
+    argv: list[str],
+    env: dict,
+    cap_s: float,
+    interrupt_after_s: float | None,
+    tty: bool,
+    sig: str = "SIGINT",
+    stdin: str | None = None,
+):
     """Run, watch, kill at the caps (in the spawner); (status, seconds, peak RSS MB, CPU s,
     what it printed, why it was killed)."""
     with tempfile.TemporaryFile() as out:
@@ -135,12 +169,17 @@ def measure(argv: list[str], env: dict, cap_s: float, interrupt_after_s: float |
         reader = None
         if tty:  # a pseudo-terminal: the CLI draws its live progress there
             master, slave = pty.openpty()
+            # wide enough that a log line is drawn whole (the board cuts at the width)
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, 400, 0, 0))
             sink: object = slave
             reader = threading.Thread(target=_drain, args=(master, shown), daemon=True)
         else:
             sink = out
         t0 = time.monotonic()
-        proc = subprocess.Popen(argv, env=env, stdout=sink, stderr=sink, stdin=subprocess.DEVNULL)
+        source = open(stdin, "rb") if stdin else subprocess.DEVNULL  # noqa: SIM115
+        proc = subprocess.Popen(argv, env=env, stdout=sink, stderr=sink, stdin=source)
+        if stdin:
+            source.close()
         if reader is not None:
             os.close(slave)
             reader.start()
@@ -151,7 +190,7 @@ def measure(argv: list[str], env: dict, cap_s: float, interrupt_after_s: float |
                 break
             elapsed = time.monotonic() - t0
             if interrupt_after_s is not None and not interrupted and elapsed >= interrupt_after_s:
-                proc.send_signal(signal.SIGINT)
+                proc.send_signal(getattr(signal, sig))
                 interrupted = True
             if elapsed >= cap_s:
                 killed = f"killed at {cap_s:.0f} s"
@@ -186,7 +225,13 @@ def spawner() -> int:
     for line in sys.stdin:
         cmd = json.loads(line)
         code, seconds, rss, cpu, shown, killed = measure(
-            cmd["argv"], cmd["env"], cmd["cap"], cmd["interrupt"], cmd["tty"]
+            cmd["argv"],
+            cmd["env"],
+            cmd["cap"],
+            cmd["interrupt"],
+            cmd["tty"],
+            cmd.get("signal", "SIGINT"),
+            cmd.get("stdin"),
         )
         Path(cmd["out"]).write_bytes(shown)
         print(json.dumps([code, seconds, rss, cpu, killed]), flush=True)
@@ -202,11 +247,13 @@ class Spawner:
             text=True,
         )
 
-    def run(self, argv, env, cap_s, interrupt_after_s, tty: bool, tmp: Path):
+    def run(
+        self, argv, env, cap_s, interrupt_after_s, tty: bool, tmp: Path, sig="SIGINT", stdin=None
+    ):
         assert self._proc.stdin is not None and self._proc.stdout is not None
         out = tmp / "shown.txt"
         command = {"argv": argv, "env": env, "cap": cap_s, "interrupt": interrupt_after_s}
-        command["tty"] = tty
+        command.update(tty=tty, signal=sig, stdin=stdin)
         self._proc.stdin.write(json.dumps({**command, "out": str(out)}) + "\n")
         self._proc.stdin.flush()
         code, seconds, rss, cpu, killed = json.loads(self._proc.stdout.readline())
@@ -277,6 +324,20 @@ def note_for(case: Case, shown: str, data: Path) -> str:
         journal = data / "journal.jsonl"
         text = journal.read_text(errors="replace") if journal.exists() else ""
         notes.append("key in journal" if KEY.split(":")[1] in text else "journal clean")
+    if case.scenario == "key-in-disguise":
+        secret = KEY.split(":")[1]
+        squeezed = "".join(ch for ch in shown.lower() if ch.isalnum())
+        plain = "".join(ch for ch in secret.lower() if ch.isalnum())
+        forms = (plain, plain[::-1])
+        leaked = sum(squeezed.count(f[i : i + 12]) for f in forms for i in range(len(f) - 11))
+        notes.append(f"key fragments shown ×{leaked}")
+        kept = [p for p in data.rglob("*") if p.is_file() and p.name != "journal.jsonl.lock"]
+        blobs = b"".join(p.read_bytes() for p in kept)
+        notes.append(f"key on disk ×{blobs.count(secret.encode())}")
+    if case.scenario == "forged-request-id":
+        notes.append(f"forged id shown ×{shown.count('$(touch')}")
+        longest = max((len(line) for line in shown.splitlines()), default=0)
+        notes.append(f"longest line {longest}")
     if case.data != "normal" or case.interrupt_after_s:
         journal = data / "journal.jsonl"
         lines = journal.read_text().splitlines() if journal.exists() else []
@@ -292,6 +353,21 @@ def run_case(case: Case, cli: Path, timeout_s: float, cap_s: float, spawn: Spawn
         tmp = Path(folder)
         source = tmp / "in.png"
         sample_png(source)
+        out = tmp / "out.png"
+        if case.dangling_output:
+            out.symlink_to(tmp / "nowhere" / "out.png")
+        given, stdin, writer = str(source), None, None
+        if case.source == "stdin-zero":
+            given, stdin = "-", "/dev/zero"
+        elif case.source.startswith("fifo"):
+            fifo = tmp / "fifo.png"
+            os.mkfifo(fifo)
+            given = str(fifo)
+            if case.source == "fifo-image":
+                writer = threading.Thread(
+                    target=_feed, args=(fifo, source.read_bytes()), daemon=True
+                )
+                writer.start()
         with data_folder(case.data, tmp) as data, server_for(case, tmp) as server:
             env = {
                 **os.environ,
@@ -302,19 +378,36 @@ def run_case(case: Case, cli: Path, timeout_s: float, cap_s: float, spawn: Spawn
             }
             env.pop("FLUX_OUTPAINT_TIME_SCALE", None)
             env.pop("SSL_CERT_FILE", None)
-            argv = [sys.executable, str(cli), str(source), "--left", "64"]
-            argv += ["--timeout", str(timeout_s), "-o", str(tmp / "out.png")]
+            argv = [sys.executable, str(cli), given, "--left", "64"]
+            argv += ["--timeout", str(timeout_s), "-o", str(out)]
             code, seconds, rss, cpu, shown_bytes, killed = spawn.run(
-                argv, env, cap_s, case.interrupt_after_s, case.tty, tmp
+                argv, env, cap_s, case.interrupt_after_s, case.tty, tmp, case.signal, stdin
             )
             submits = len(server.submits)
             shown = shown_bytes.decode("utf-8", "replace")
             note = ", ".join(n for n in (killed, note_for(case, shown, data)) if n)
-            if (tmp / "out.png").exists():
+            if out.exists() and not out.is_symlink():
                 note = ", ".join(n for n in (note, "output written") if n)
+            parts = list(tmp.glob(".out.png.*.part"))
+            if parts:
+                note = ", ".join(n for n in (note, f"{len(parts)} .part left") if n)
+        if case.source.startswith("fifo"):
+            _unblock(tmp / "fifo.png")
     lines = [ln for ln in shown.splitlines() if ln.strip()]
     last = repr(lines[-1])[1:-1] if lines else ""
     return Run(code, seconds, rss, cpu, submits, note, last[:160])
+
+
+def _feed(fifo: Path, data: bytes) -> None:
+    with contextlib.suppress(OSError), open(fifo, "wb") as f:
+        f.write(data)
+
+
+def _unblock(fifo: Path) -> None:
+    """A reader or writer still waiting on the FIFO (the run was killed) is let go."""
+    with contextlib.suppress(OSError):
+        fd = os.open(fifo, os.O_RDWR | os.O_NONBLOCK)
+        os.close(fd)
 
 
 def run_decode(checkout: Path, cap_s: float, spawn: Spawner) -> Run:

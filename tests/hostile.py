@@ -161,3 +161,30 @@ class TrickleProxy:
     def close(self) -> None:
         self._stop.set()
         self._listener.close()
+
+
+def gzip_zeros(n: int) -> bytes:
+    """A gzip member of ``n`` zero bytes, built from one compressed megabyte used again and
+    again (a full flush makes each block stand alone): a bomb in milliseconds."""
+    import struct
+    import zlib
+
+    block = 1 << 20
+    deflate = zlib.compressobj(9, zlib.DEFLATED, -15)
+    segment = deflate.compress(bytes(block)) + deflate.flush(zlib.Z_FULL_FLUSH)
+    full, rest = divmod(n, block)
+    crc, zeros = 0, bytes(block)
+    for _ in range(full):
+        crc = zlib.crc32(zeros, crc)
+    crc = zlib.crc32(bytes(rest), crc)
+    tail = zlib.compressobj(9, zlib.DEFLATED, -15)
+    parts = [b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x02\xff", segment * full]
+    parts.append(tail.compress(bytes(rest)) + tail.flush(zlib.Z_FINISH))
+    parts.append(struct.pack("<II", crc & 0xFFFFFFFF, n & 0xFFFFFFFF))
+    return b"".join(parts)
+
+
+def gzip(data: bytes) -> bytes:
+    import gzip as _gzip
+
+    return _gzip.compress(data, 6)

@@ -130,6 +130,57 @@ def test_a_second_ctrl_c_leaves_at_once(tmp_path, env, endless):
     assert not any(p.name.endswith("-outpaint.png") for p in tmp_path.iterdir())
 
 
+@pytest.mark.parametrize(("sig", "code"), [("SIGTERM", 143), ("SIGHUP", 129)])
+def test_sigterm_and_sighup_cancel_like_the_first_ctrl_c(tmp_path, env, endless, sig, code):
+    if not hasattr(signal, sig):
+        pytest.skip(f"no {sig} on this platform")  # signals.available() leaves it out too
+    proc, _ = start(tmp_path, env, endless, 2, 2)
+    wait_for(running(endless, 2), proc)
+    proc.send_signal(getattr(signal, sig))
+    _, err = proc.communicate(timeout=60)
+    err = err.decode()
+    assert proc.returncode == code, err
+    journal = Journal(Path(env["FLUX_OUTPAINT_DATA_DIR"]) / "journal.jsonl")
+    for rid in endless.submits:
+        assert f"cancelled request {rid}" in err
+        assert endless._backend.jobs[rid].cancel_requested
+        entry = journal.find(rid)
+        assert entry is not None and entry.state == "cancelled"
+    assert "Stopped by a signal" in err and "Traceback" not in err
+    assert not any(p.name.endswith("-outpaint.png") for p in tmp_path.iterdir())
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_a_signal_before_anything_was_sent_exits_with_its_status(tmp_path, env):
+    # stdin that never ends: the CLI is still reading its input when SIGTERM comes
+    proc = subprocess.Popen(
+        [sys.executable, str(CLI), "-", "--left", "16", "-o", str(tmp_path / "o.png")],
+        env=keyed(env),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdin is not None
+    proc.stdin.write(b"\x89PNG")
+    proc.stdin.flush()
+    # Wait until the handler is in place (Linux shows caught signals in /proc), so the signal
+    # does not meet a process still importing; elsewhere a pause does.
+    status = Path(f"/proc/{proc.pid}/status")
+    started = time.monotonic()
+    while time.monotonic() - started < 60 and status.exists():
+        caught = [ln for ln in status.read_text().splitlines() if ln.startswith("SigCgt:")]
+        if caught and int(caught[0].split()[1], 16) & (1 << (signal.SIGTERM - 1)):
+            break
+        time.sleep(0.05)
+    else:
+        time.sleep(3.0)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err.decode()
+    assert "Traceback" not in err.decode()
+
+
 # -- in this process: main() never ends the process, the console command does ---------------
 
 

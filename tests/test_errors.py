@@ -74,3 +74,69 @@ def test_secrets_of():
     assert secrets_of("plainkey") == ("plainkey",)
     assert secrets_of("a:b") == ("a:b",)  # halves too short to redact on their own
     assert secrets_of("  ") == ()
+
+
+# -- the key in disguise -------------------------------------------------------------------
+
+FAL_KEY = "7f3a1c2e-1111-4a4a-9b9b-0123456789ab:0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+SECRET = FAL_KEY.split(":")[1]
+
+
+def _b64(text: str) -> str:
+    import base64
+
+    return base64.b64encode(text.encode()).decode()
+
+
+@pytest.mark.parametrize(
+    "disguise",
+    [
+        FAL_KEY.upper(),
+        FAL_KEY[::-1],
+        " ".join(FAL_KEY),
+        "-".join(SECRET),
+        _b64(FAL_KEY),
+        _b64(f"Key {FAL_KEY}"),
+        _b64(f"xy{FAL_KEY}"),  # another alignment
+        FAL_KEY.encode().hex(),
+        FAL_KEY.replace(":", "%3A"),
+    ],
+)
+def test_the_key_in_disguise_is_redacted(disguise):
+    shown = clean(f"runner said {disguise} and stopped", secrets_of(FAL_KEY))
+    assert shown.startswith("runner said ") and shown.endswith(" and stopped")
+    squeezed = "".join(ch for ch in shown.lower() if ch.isalnum())
+    for fragment in (SECRET[:12], SECRET[-12:], SECRET[10:22]):
+        assert fragment not in squeezed and fragment[::-1] not in squeezed
+
+
+def test_a_key_split_across_two_lines_is_redacted_in_both():
+    cut = FAL_KEY.index(":") + 17  # in the middle of the secret half
+    first, second = f"auth {FAL_KEY[:cut]}", f"{FAL_KEY[cut:]} ok"
+    secrets = secrets_of(FAL_KEY)
+    shown = [clean(first, secrets), clean(second, secrets)]
+    assert shown[0] in ("auth ***", "auth ***:***") and shown[1] == "*** ok"
+
+
+def test_innocent_text_and_other_ids_are_left_alone():
+    text = "request 0a7c2b3e-5555-4d4d-8e8e-abcdefabcdef finished in 12.5 s at 1024x768"
+    assert clean(text, secrets_of(FAL_KEY)) == text
+    assert clean("the FAL_KEY variable is set", secrets_of(FAL_KEY)).endswith("is set")
+
+
+def test_a_server_request_id_header_is_only_quoted():
+    forged = "$(touch /tmp/owned)" + "x" * 20_000
+    exc = errors.error_from_response(
+        500, {"x-fal-request-id": forged}, b'{"detail": "boom"}', request_id=None
+    )
+    assert exc.request_id is None
+    message = user_message(exc)
+    assert "the server said request “$(touch /tmp/owned)" in message
+    assert len(message) < 200 and "x" * 41 not in message
+    # our own id wins; a header naming another request is only what the server said
+    exc = errors.error_from_response(
+        500, {"x-fal-request-id": "other-999"}, b"{}", request_id="r-1"
+    )
+    assert exc.request_id == "r-1" and "the server said request “other-999”" in str(exc)
+    same = errors.error_from_response(500, {"x-fal-request-id": "r-1"}, b"{}", request_id="r-1")
+    assert "server said" not in str(same)

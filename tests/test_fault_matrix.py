@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 from cli_support import run
+from flux_outpaint_fal_local import local_cases, scenarios
 from flux_outpaint_fal_local import matrix as fault_matrix
-from flux_outpaint_fal_local import scenarios
 
 pytestmark = pytest.mark.server  # the local fal server on loopback
 
@@ -38,7 +38,7 @@ def test_cli_fault(scenario, tmp_path):
         assert fault_matrix.KEY not in row.message
 
 
-@pytest.mark.parametrize("scenario", ["echo-key", "hostile-error", "key-in-url"])
+@pytest.mark.parametrize("scenario", ["echo-key", "hostile-error", "key-in-url", "key-in-disguise"])
 def test_hostile_text_reaches_neither_the_terminal_nor_the_disk(scenario, tmp_path):
     row, proc, data = fault_matrix.run_cli(scenario, tmp_path, run)
     assert row.ok is EXPECTED[scenario][0], row
@@ -53,6 +53,57 @@ def test_hostile_text_reaches_neither_the_terminal_nor_the_disk(scenario, tmp_pa
         assert fault_matrix.KEY.encode() not in path.read_bytes(), path
     journal = (data / "journal.jsonl").read_text()
     assert "\x1b" not in journal and "\\u001b" not in journal
+
+
+def _squeezed(text: str) -> str:
+    return "".join(ch for ch in text.lower() if ch.isalnum())
+
+
+def test_the_key_in_disguise_is_shown_and_kept_nowhere(tmp_path):
+    row, proc, data = fault_matrix.run_cli("key-in-disguise", tmp_path)
+    assert row.ok, row
+    shown = _squeezed(proc.stdout + proc.stderr)
+    secret = fault_matrix.KEY.split(":")[1]
+    for form in (_squeezed(secret), _squeezed(secret)[::-1]):
+        for start in range(0, len(form) - 12, 4):
+            assert form[start : start + 12] not in shown, form[start : start + 12]
+    cached = [p for p in data.rglob("*") if p.suffix in (".png", ".jpg")]
+    assert cached, "the result should be cached"
+    for path in cached:
+        blob = path.read_bytes()
+        assert not any(kind in blob for kind in (b"tEXt", b"zTXt", b"iTXt")), path
+        assert secret.encode() not in blob
+
+
+def test_a_forged_request_id_header_is_never_the_request(tmp_path):
+    from flux_outpaint.journal import Journal
+
+    row, proc, data = fault_matrix.run_cli("forged-request-id", tmp_path)
+    shown = proc.stdout + proc.stderr
+    assert not row.ok and "$(touch" not in shown, shown
+    assert max(len(line) for line in shown.splitlines()) < 400
+    (entry,) = Journal(data / "journal.jsonl").entries()
+    assert f"--recover {entry.request_id}" in shown  # the id from the submit answer
+
+
+@pytest.mark.parametrize("case", list(local_cases.CASES))
+def test_cli_local_case(case, tmp_path):
+    row = local_cases.run_case(case, tmp_path)
+    if row.code is None:
+        pytest.skip(row.line)  # the platform lacks it; the table says "not run"
+    what, code, fragment = local_cases.CASES[case]
+    assert row.code == code, row
+    assert fragment in row.line, row
+    assert row.submits == local_cases.SUBMITS[case], row
+    assert row.leftovers == 0, row
+
+
+def test_committed_table_has_every_local_case():
+    found = local_cases.parse(TABLE.read_text())
+    assert sorted(found) == sorted(local_cases.CASES)
+    for case, (code, submits, left) in found.items():
+        assert code in ("not run", str(local_cases.CASES[case][1])), case
+        assert submits == local_cases.SUBMITS[case] and left == 0, case
 
 
 def test_committed_table_matches_expectations():
@@ -100,6 +151,14 @@ PIPELINE_OUTCOME = {
     "mode-not-in-schema": None,
     "fail-once": "ServerError",
     "drift": None,  # a colour cast is the caller's to take out
+    "gzip-bomb-submit": "ServerError",  # the body unread: the status says enough
+    "gzip-bomb-status": "ApiError",
+    "gzip-bomb-result": "ApiError",
+    "gzip-bomb-image": "ResultError",
+    "gzip-result": None,
+    "scan-bomb": "ResultError",
+    "forged-request-id": "RateLimitError",
+    "key-in-disguise": None,
 }
 
 

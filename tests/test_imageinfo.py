@@ -7,6 +7,7 @@ import struct
 import zlib
 
 import pytest
+from flux_outpaint import imageinfo
 from flux_outpaint.errors import ResultError
 from flux_outpaint.imageinfo import ImageInfo, check_header, check_result, read_header
 from flux_outpaint.pngcodec import encode_png
@@ -138,3 +139,116 @@ def test_check_header_reads_no_further_than_the_header():
         check_header(png_from_raw(12000, 9600, b"")[:33], (320, 256))
     with pytest.raises(ResultError, match="truncated"):
         check_result(header_only, (320, 256))
+
+
+# -- decoding cost, judged from the structure -----------------------------------------------
+
+
+def jpeg_segments(data: bytes) -> list[tuple[int, int, int]]:
+    """(marker, start, end) of each segment, a scan with its entropy-coded data."""
+    import re
+
+    pos, found = 2, []
+    while pos < len(data):
+        marker = data[pos + 1]
+        if marker == 0xD9:
+            found.append((marker, pos, pos + 2))
+            break
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        end = pos + 2 + length
+        if marker == 0xDA:
+            end = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]").search(data, end).start()
+        found.append((marker, pos, end))
+        pos = end
+    return found
+
+
+def scan_bomb(scans: int, size=(256, 128)) -> bytes:
+    """A valid progressive JPEG whose last scan (with its Huffman table) is repeated until
+    the file has ``scans`` scans: each costs a decoder a pass over every coefficient."""
+    data = pillow(Image.new("RGB", size, (120, 130, 140)), "JPEG", progressive=True)
+    segments = jpeg_segments(data)
+    last = max(i for i, (m, _, _) in enumerate(segments) if m == 0xDA)
+    first = last
+    while segments[first - 1][0] == 0xC4:
+        first -= 1
+    piece = data[segments[first][1] : segments[last][2]]
+    have = sum(1 for m, _, _ in segments if m == 0xDA)
+    eoi = segments[-1][1]
+    return data[:eoi] + piece * (scans - have) + data[eoi:]
+
+
+def test_an_encoders_progressive_jpeg_passes():
+    data = pillow(Image.new("RGB", (640, 480), (10, 200, 30)), "JPEG", progressive=True)
+    assert check_result(data, (640, 480)).size == (640, 480)
+    assert check_result(scan_bomb(imageinfo.MAX_JPEG_SCANS), (256, 128)).size == (256, 128)
+
+
+def test_a_jpeg_that_repeats_a_scan_is_refused_before_decoding():
+    bomb = scan_bomb(imageinfo.MAX_JPEG_SCANS + 1)
+    Image.open(io.BytesIO(bomb)).load()  # a decoder takes it: valid, only slow
+    for check in (check_header, check_result):
+        with pytest.raises(ResultError, match="more than 64 scans"):
+            check(bomb, (256, 128))
+
+
+def test_a_jpeg_full_of_segments_is_refused():
+    data = pillow(Image.new("RGB", (64, 64)), "JPEG")
+    comment = b"\xff\xfe\x00\x04hi"
+    bloated = data[:2] + comment * (imageinfo.MAX_JPEG_SEGMENTS + 1) + data[2:]
+    with pytest.raises(ResultError, match="marker segments"):
+        check_header(bloated, (64, 64))
+
+
+def test_png_chunk_counts_are_bounded():
+    good = pillow(Image.new("RGB", (32, 32)), "PNG")
+    iend = good.rindex(b"IEND") - 4
+    notes = chunk(b"tEXt", b"k\x00v") * (imageinfo.MAX_PNG_ANCILLARY_CHUNKS + 1)
+    with pytest.raises(ResultError, match="ancillary chunks"):
+        check_header(good[:iend] + notes + good[iend:], (32, 32))
+    # image data in a million pieces: every one a read and a checksum for a decoder
+    raw = zlib.compress(bytes((32 * 3 + 1) * 32))
+    pieces = b"".join(chunk(b"IDAT", raw[i : i + 1]) for i in range(len(raw)))
+    empty = chunk(b"IDAT", b"") * (imageinfo.MAX_PNG_CHUNKS + 1)
+    head = good[: good.index(b"IDAT") - 4]
+    assert check_result(head + pieces + chunk(b"IEND", b""), (32, 32))
+    with pytest.raises(ResultError, match="more than 16384 chunks"):
+        check_header(head + pieces + empty + chunk(b"IEND", b""), (32, 32))
+
+
+def test_split_image_data_is_refused_from_the_header_walk():
+    raw = zlib.compress(bytes((8 * 3 + 1) * 8))
+    head = png_from_raw(8, 8, b"")[:33]
+    split = head + chunk(b"IDAT", raw[:5]) + chunk(b"tIME", bytes(7)) + chunk(b"IDAT", raw[5:])
+    with pytest.raises(ResultError, match="split"):
+        check_header(split + chunk(b"IEND", b""), (8, 8))
+
+
+def test_text_notes_are_stripped_from_a_kept_png():
+    key = "strip-test-key-0123456789abcdef"
+    image = Image.new("RGB", (40, 30), (1, 2, 3))
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", f"Key {key}")
+    info.add_text("Compressed", key * 10, zip=True)
+    info.add_itxt("Intl", key, lang="en", zip=False)
+    data = pillow(image, "PNG", pnginfo=info)
+    assert key.encode() in data
+    kept = imageinfo.strip_text(data)
+    assert key.encode() not in kept and all(t not in kept for t in (b"tEXt", b"zTXt", b"iTXt"))
+    assert check_result(kept, (40, 30)).size == (40, 30)
+    assert Image.open(io.BytesIO(kept)).tobytes() == image.tobytes()
+    plain = pillow(image, "PNG")
+    assert imageinfo.strip_text(plain) is plain  # nothing to strip: the same bytes
+
+
+def test_text_segments_are_stripped_from_a_kept_jpeg():
+    key = b"strip-test-key-0123456789abcdef"
+    data = pillow(Image.new("RGB", (40, 30), (9, 99, 199)), "JPEG", quality=95)
+    marked = data[:2] + b"\xff\xfe" + struct.pack(">H", len(key) + 2) + key
+    exif = b"Exif\x00\x00" + key
+    marked += b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif + data[2:]
+    kept = imageinfo.strip_text(marked)
+    assert key not in kept and check_result(kept, (40, 30))
+    assert Image.open(io.BytesIO(kept)).tobytes() == Image.open(io.BytesIO(data)).tobytes()

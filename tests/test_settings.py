@@ -138,6 +138,9 @@ def test_queue_base_url_accepts(given, expected):
     [
         ("http://queue.example.com", "http://"),
         ("http://10.0.0.5:8000", "http://"),
+        # a name under .localhost resolves wherever a resolver says: not loopback by name
+        ("http://evil.localhost:8000", "http://"),
+        ("http://localhost.example.com", "http://"),
         ("ftp://example.com", "http(s)"),
         ("queue.fal.run", "http(s)"),
         ("https://user:pw@example.com", "password"),

@@ -27,6 +27,8 @@ def entry(message: str, stamp: str) -> dict:
         ({"status": "IN_QUEUE"}, 202, Queued(None)),
         ({"status": "IN_QUEUE", "queue_position": -1}, 202, Queued(None)),
         ({"status": "IN_QUEUE", "queue_position": True}, 202, Queued(None)),
+        ({"status": "IN_QUEUE", "queue_position": 10**90}, 202, Queued(None)),
+        ({"status": "IN_QUEUE", "queue_position": 1_000_000}, 202, Queued(1_000_000)),
         ({"status": "IN_PROGRESS", "logs": None}, 202, InProgress(())),
         ({"status": "IN_PROGRESS", "logs": [entry("a", "1")]}, 202, InProgress(("a",))),
         ({"status": "COMPLETED", "logs": []}, 200, Completed()),

@@ -1,7 +1,8 @@
 """What the command tells its caller: its name, its exit statuses, and a usage error.
 
 Exit statuses: 0 everything written, 1 something failed (each failure said in one line),
-2 the command line contradicts itself (nothing submitted), 130 interrupted (Ctrl-C).
+2 the command line contradicts itself (nothing submitted), 130 interrupted (Ctrl-C); 143
+and 129 stopped by SIGTERM and SIGHUP (128 + the signal's number, ``signals``).
 """
 
 from __future__ import annotations

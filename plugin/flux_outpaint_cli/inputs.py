@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from flux_outpaint import framing, geometry, planning
 from flux_outpaint.errors import InputError
 from PIL import Image, UnidentifiedImageError
 
-from . import floattiff, metadata, outputs
+from . import bounded, floattiff, metadata, outputs
 from . import photo as ph
 from .args import Options
 
@@ -69,7 +70,8 @@ def peek(
     except PermissionError:
         raise InputError(f"Not readable (permission denied): {name}") from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InputError(f"{name}: too many pixels (over {ph.MAX_INPUT_PIXELS:,})") from None
+        # the caller's line starts with the name already
+        raise InputError(f"too many pixels (over {ph.MAX_INPUT_PIXELS:,})") from None
     except UnidentifiedImageError:
         head = _float_tiff_header(data, path, name)
         if head is None:
@@ -84,7 +86,7 @@ def peek(
     if frames > 1:
         # Outpainting the first frame alone would drop the others without a word.
         raise InputError(
-            f"{name}: an animation or multi-page file ({frames} frames); outpaint one frame: "
+            f"an animation or multi-page file ({frames} frames); outpaint one frame: "
             "save it as a single image first"
         )
     return image, data
@@ -111,11 +113,8 @@ class FloatTiffHeader:
 def _float_tiff_header(
     data: bytes | None, path: Path | None, name: str
 ) -> floattiff.FloatTiff | None:
-    try:
-        raw = data if data is not None else read_input(path, name)
-        return floattiff.header(raw)
-    except InputError as exc:
-        raise InputError(f"{name}: {exc}") from None
+    raw = data if data is not None else read_input(path, name)
+    return floattiff.header(raw)  # its refusals are read after the input's name
 
 
 def frame(
@@ -149,8 +148,7 @@ def frame(
             bounds = alpha_bounds()
             if bounds is None or bounds == whole:
                 raise InputError(
-                    f"{name}: no transparent margins; give --left/--right/--top/--bottom, "
-                    "--to or --aspect"
+                    "no transparent margins; give --left/--right/--top/--bottom, --to or --aspect"
                 )
             return bounds
 
@@ -159,10 +157,17 @@ def frame(
     return framing.frame(auto, w, h, dataclasses.asdict(exp))
 
 
-def inspect(raw: str, args: Options, stdin: Callable[[], bytes]) -> Item:
+def inspect(raw: str, args: Options, stdin: Callable[[str, float], bytes]) -> Item:
+    """``stdin(name, seconds)``: the bytes of standard input, read within ``seconds``."""
     path = None if raw == STDIN else Path(raw)
     name = "stdin" if path is None else raw
-    data = stdin() if path is None else None
+    data = None
+    if path is None:
+        data = stdin(name, args.timeout)
+    elif not bounded.is_regular(path):  # a FIFO, a device, <(…): read once, here, capped
+        data = bounded.read_input(path, name, sys.stdin.buffer, args.timeout)
+    else:
+        bounded.check_file_size(path, name)
     image, _ = peek(data, path, name)
     # A float TIFF is read upright as stored (its EXIF is not read).
     orientation = (
@@ -206,14 +211,26 @@ def inspect(raw: str, args: Options, stdin: Callable[[], bytes]) -> Item:
 
 def read_input(path: Path | None, name: str) -> bytes:
     assert path is not None
+    bounded.check_file_size(path, name)
     try:
         return path.read_bytes()
     except OSError as exc:
         raise InputError(f"Cannot read {name}: {exc.strerror or exc}") from None
 
 
-def read_stdin() -> bytes:
-    return sys.stdin.buffer.read()
+def read_stdin(name: str, seconds: float) -> bytes:
+    """Standard input, capped like a file and read within ``seconds`` (``bounded``).
+
+    Read through a duplicate of its descriptor, unbuffered: a reader left behind at the
+    deadline or on a signal must not hold the lock of ``sys.stdin``'s buffer, which the
+    interpreter takes when it exits."""
+    try:
+        raw = os.fdopen(os.dup(sys.stdin.fileno()), "rb", buffering=0)
+    except (OSError, ValueError, AttributeError):  # no descriptor (an embedding, a test)
+        return bounded.read_input(None, name, sys.stdin.buffer, seconds)
+    # Not closed here: a reader left behind still reads it (the descriptor must not be
+    # reused under it); it closes when the last reference goes.
+    return bounded.read_input(None, name, raw, seconds)
 
 
 def reference_box(item_plan: planning.Plan, origin: tuple[int, int]) -> tuple[int, int, int, int]:

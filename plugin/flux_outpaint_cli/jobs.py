@@ -20,7 +20,13 @@ from typing import Any, Generic, ParamSpec, TypeVar
 
 import numpy as np
 from flux_outpaint import colormatch, imageinfo
-from flux_outpaint.errors import CancelledError, InputError, OutpaintError, about_request
+from flux_outpaint.errors import (
+    CancelledError,
+    InputError,
+    OutpaintError,
+    ResultError,
+    about_request,
+)
 from flux_outpaint.framing import check_size
 from flux_outpaint.journal import Journal
 from flux_outpaint.journal_records import CliFile, State
@@ -31,7 +37,7 @@ from flux_outpaint.status import Phase, Progress
 from flux_outpaint.variations import Take, failure_line, run_variations
 from PIL import Image
 
-from . import imageio, metadata, outputs
+from . import bounded, imageio, metadata, outputs
 from . import photo as ph
 from .compose import fill, start_canvas
 from .inputs import STDIN, Item, describe, read_input, reference_box
@@ -262,7 +268,10 @@ class Placer:
             self.board.update(name, COMPOSING, elapsed_s=time.monotonic() - t0)
             self._slots.acquire()
             try:
-                returned = open_result(data, item.plan.request_output)
+                end = max(t0 + self.settings.timeout, time.monotonic() + DECODE_GRACE_S)
+                returned = open_result(
+                    data, item.plan.request_output, deadline=end, cancel=self.cancel
+                )
                 check_size(returned.size, item.plan.request_output)
                 if self.settings.color_match:
                     returned = self.color_matched(item, photo, returned, reference)
@@ -408,15 +417,33 @@ class Lazy(Generic[_T]):
         return self._made[0]
 
 
-def open_result(data: bytes, want: tuple[int, int] | None = None) -> Image.Image:
-    """fal's image, decoded once its header has shown a size worth decoding: the planned
-    ``want`` (or a uniformly smaller one), else no more than any outpaint result."""
-    imageinfo.check_header(data, want)  # the size decides what decoding allocates
-    try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        from flux_outpaint.errors import ResultError
+# Decoding a result may take at least this long whatever is left of --timeout: a true 4 MP
+# result decodes in a fraction of a second, a file built to be slow is left behind.
+DECODE_GRACE_S = 5.0
 
-        raise ResultError(f"fal's image could not be decoded ({type(exc).__name__})") from None
-    return image
+
+def open_result(
+    data: bytes,
+    want: tuple[int, int] | None = None,
+    *,
+    deadline: float | None = None,
+    cancel: threading.Event | None = None,
+) -> Image.Image:
+    """fal's image, decoded once its header has shown a size worth decoding (the planned
+    ``want`` or a uniformly smaller one, else no more than any outpaint result) and a
+    structure that costs no more than its pixels (``imageinfo.check_header``).  The decoding
+    runs where a ``deadline`` (``time.monotonic()``) or ``cancel`` can leave it behind
+    (``bounded.abandonable``)."""
+    imageinfo.check_header(data, want)  # the size decides what decoding allocates
+
+    def decode() -> Image.Image:
+        try:
+            image = Image.open(io.BytesIO(data))
+            image.load()
+        except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
+            raise ResultError(f"fal's image could not be decoded ({type(exc).__name__})") from None
+        return image
+
+    return bounded.abandonable(
+        decode, deadline=deadline, cancel=cancel, what="Decoding fal's image"
+    )

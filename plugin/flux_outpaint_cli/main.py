@@ -5,10 +5,11 @@ every output (nothing is sent while any output would collide or overwrite an inp
 run the jobs, ``--jobs`` at a time, each in a worker thread while the main thread only
 waits, so Ctrl-C is handled at once: the first cancels every request in flight on fal
 (each is marked ``cancelled`` in the journal and named on stderr), writes nothing more and
-exits 130; a second one exits at once.  A batch ends with a summary line.
+exits 130; a second one exits at once.  SIGTERM and SIGHUP do the same (``signals``) and
+exit 143 and 129.  A batch ends with a summary line.
 
 Exit status: 0 every output written, 1 a failure or a skipped input, 2 usage error,
-130 Ctrl-C.
+130 Ctrl-C, 143 SIGTERM, 129 SIGHUP.
 
 ``main(argv)`` leaves the process as it found it (log handlers, the SIGINT handler), so it can
 run many times in one process; only the console command (``entry``) ends the process, and
@@ -43,7 +44,7 @@ from flux_outpaint.journal import Journal, default_journal_path
 from flux_outpaint.journal_records import State
 from flux_outpaint.queue_client import FalQueueClient
 
-from . import imageio, inputs, jobs, outputs, recover, streams
+from . import imageio, inputs, jobs, outputs, recover, signals, streams
 from . import photo as ph
 from .args import Options, parse_args
 from .connection import LocalFal, local_server, server_and_key
@@ -95,12 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     argparse's ``SystemExit`` (2 and 0) as usual; a second Ctrl-C raises ``QuitNow``."""
     try:
         args = parse_args(argv)
-        if args.recover is not None:
-            return recover.run(args)
-        return outpaint(args)
-    except KeyboardInterrupt:
+        with signals.handled():  # SIGTERM / SIGHUP: the Ctrl-C path, their own exit status
+            if args.recover is not None:
+                return recover.run(args)
+            return outpaint(args)
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP before any request
         print("Cancelled", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return signals.exit_code(exc)
     except ConfigError as exc:
         print(user_message(exc), file=sys.stderr)
         return EXIT_FAILED
@@ -202,7 +204,7 @@ def outpaint(args: Options) -> int:
             raise
         _close(runner, client, server)
     _summary(args, tally, console, board, len(names))
-    if code == EXIT_INTERRUPTED:
+    if code != EXIT_OK:  # interrupted: 130, or 128 + the signal's number
         return code
     return EXIT_OK if tally.failed == 0 and tally.skipped == 0 else EXIT_FAILED
 
@@ -235,7 +237,8 @@ def _verbose_log(board: ProgressBoard, verbose: bool) -> Iterator[None]:
 @contextlib.contextmanager
 def _sigint_restored() -> Iterator[None]:
     """The SIGINT handler as it was before the run, whatever the run installed (after the
-    first Ctrl-C, ``_run_all`` installs one that quits at once)."""
+    first Ctrl-C, ``_run_all`` installs one that quits at once; ``signals.handled`` puts
+    SIGTERM and SIGHUP back)."""
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.getsignal(signal.SIGINT) if main_thread else None
     try:
@@ -259,25 +262,26 @@ def _run_all(
     pending: dict[Future[Any], inputs.Item] = {
         pool.submit(runner.run, item): item for item in items
     }
-    interrupted = False
+    interrupted: int | None = None  # the exit status once interrupted
     try:
         while pending:
             try:
                 _collect(pending, tally, console, board, secrets, runner.journal)
-            except KeyboardInterrupt:
-                if interrupted:  # the second one, before the handler below took over
-                    _quit_now(pending, console)
-                interrupted = True
+            except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (signals.Stopped)
+                if interrupted is not None:  # the second one, before the handler took over
+                    _quit_now(pending, console, signals.exit_code(exc))
+                interrupted = signals.exit_code(exc)
                 cancel.set()
-                signal.signal(signal.SIGINT, lambda *_: _quit_now(pending, console))
+                signals.on_every_stop(lambda code: _quit_now(pending, console, code))
+                why = "Cancelling" if interrupted == EXIT_INTERRUPTED else "Stopped by a signal"
                 console.error(
-                    "Cancelling: every request in flight is cancelled on fal "
+                    f"{why}: every request in flight is cancelled on fal "
                     "(Ctrl-C again quits at once)"
                 )
                 pool.shutdown(wait=False, cancel_futures=True)
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-    return EXIT_INTERRUPTED if interrupted else EXIT_OK
+    return EXIT_OK if interrupted is None else interrupted
 
 
 def _collect(
@@ -388,11 +392,15 @@ def _count_cost(item: inputs.Item, tally: Tally) -> None:
     tally.cost_usd += item.plan.cost_usd * sent
 
 
-def _quit_now(pending: dict[Future[Any], inputs.Item], console: Console) -> NoReturn:
-    """The second Ctrl-C: name the requests still in flight and leave at once (``QuitNow``).
+def _quit_now(
+    pending: dict[Future[Any], inputs.Item], console: Console, code: int = EXIT_INTERRUPTED
+) -> NoReturn:
+    """The second Ctrl-C (or signal): name the requests still in flight, remove the outputs
+    being written, and leave at once (``QuitNow`` with ``code``).
 
     Writes to stderr directly: the board's lock may be held by the code this interrupted.
     """
+    outputs.remove_parts()
     lines = [
         f"{item.name}: request {rid} may still run on fal; {recover.hint(rid)}\n"
         for item in list(pending.values())
@@ -402,7 +410,9 @@ def _quit_now(pending: dict[Future[Any], inputs.Item], console: Console) -> NoRe
     with contextlib.suppress(OSError):
         sys.stderr.write("".join(lines) + "Quit\n")
         sys.stderr.flush()
-    raise QuitNow
+    quit_ = QuitNow()
+    quit_.code = code
+    raise quit_
 
 
 def _summary(args: Options, tally: Tally, console: Console, board: ProgressBoard, n: int) -> None:

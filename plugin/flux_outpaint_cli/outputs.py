@@ -24,6 +24,7 @@ import errno
 import os
 import sys
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,7 +154,7 @@ def check_free(target: Target, force: bool) -> None:
     if target.path is None:
         return
     path = target.path
-    if path.exists() and not force:
+    if os.path.lexists(path) and not force:  # a dangling link too: the write would refuse it
         raise OutputExistsError(f"{path} exists; --force replaces it")
     if path.is_dir():
         raise InputError(f"{path} is a folder")
@@ -185,6 +186,8 @@ def atomic(target: Target, force: bool, abandon: Callable[[], bool]) -> Iterator
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     tmp = Path(name)
+    with _parts_lock:
+        _parts.add(tmp)
     try:
         with os.fdopen(fd, "wb") as stream:
             yield stream
@@ -199,6 +202,20 @@ def atomic(target: Target, force: bool, abandon: Callable[[], bool]) -> Iterator
             _place_new(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+        with _parts_lock:
+            _parts.discard(tmp)
+
+
+# Outputs being written (their .part files), for a quit that cannot wait for the writers.
+_parts: set[Path] = set()
+_parts_lock = threading.Lock()
+
+
+def remove_parts() -> None:
+    """Remove every output still being written (a quit at once: ``main._quit_now``)."""
+    for tmp in list(_parts):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _place_new(tmp: Path, path: Path) -> None:
@@ -209,7 +226,7 @@ def _place_new(tmp: Path, path: Path) -> None:
     except OSError as exc:
         if exc.errno not in (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EXDEV):
             raise
-        if path.exists():  # a file system without hard links: the best check there is
+        if os.path.lexists(path):  # a file system without hard links: the best check there is
             raise OutputExistsError(
                 f"{path} appeared while the job ran; it was not replaced"
             ) from None

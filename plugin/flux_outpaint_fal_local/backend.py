@@ -23,7 +23,7 @@ from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from . import fill, hostile
+from . import attacks, fill, hostile
 from .responses import (
     CANCELLED,
     CONTENT_POLICY,
@@ -164,7 +164,10 @@ class Backend:
                 if left <= 0 and not forever:
                     break
                 self.cond.wait(1.0 if forever else min(left, max(self.run_s / RUN_LOG_LINES, 0.01)))
-                if forever or len(job.logs) < RUN_LOG_LINES or self.faults.active("echo-key"):
+                hostile_logs = self.faults.active("echo-key") or self.faults.active(
+                    "key-in-disguise"
+                )
+                if forever or len(job.logs) < RUN_LOG_LINES or hostile_logs:
                     job.log("Still working…" if forever else self._filler(job))
                     self.cond.notify_all()
             self._complete(job, *outcome)
@@ -173,6 +176,9 @@ class Backend:
         """A running job's log line (echo-key: the hostile one, so it is the latest)."""
         if self.faults.active("echo-key"):
             return hostile.log_line(job.key)
+        if self.faults.active("key-in-disguise"):  # each disguise in turn, as the latest line
+            lines = attacks.disguised_logs(job.key)
+            return lines[len(job.logs) % len(lines)]
         return "Filling the new area…"
 
     def _queued_step(self, job: Job) -> bool:
@@ -231,6 +237,11 @@ class Backend:
             with self.cond:
                 job.log(hostile.log_line(job.key))
                 self.cond.notify_all()
+        if self.faults.active("key-in-disguise"):
+            with self.cond:
+                for line in attacks.disguised_logs(job.key):
+                    job.log(line)
+                self.cond.notify_all()
         if self.faults.active("content-policy"):
             return 422, CONTENT_POLICY, {}
         if self.faults.active("fail-job") or self.faults.once("fail-once"):
@@ -254,7 +265,9 @@ class Backend:
             drift=self.faults.active("drift"),
         )
         ext = "png" if p["output_format"] == "png" else "jpg"
-        data, content_type = self._forged(rendered.data, rendered.content_type, out_w, out_h)
+        data, content_type = self._forged(
+            rendered.data, rendered.content_type, out_w, out_h, job.key
+        )
         image = {
             "content_type": content_type,
             "file_name": f"{job.id}.{ext}",
@@ -273,8 +286,14 @@ class Backend:
         job.size = (rendered.width, rendered.height)
         return 200, {"images": [image]}, {}
 
-    def _forged(self, data: bytes, content_type: str, width: int, height: int) -> tuple[bytes, str]:
+    def _forged(
+        self, data: bytes, content_type: str, width: int, height: int, key: str
+    ) -> tuple[bytes, str]:
         """The image the hostile scenarios return in place of the real one."""
+        if self.faults.active("scan-bomb"):
+            return attacks.scan_bomb_jpeg(width, height), "image/jpeg"
+        if self.faults.active("key-in-disguise"):
+            return attacks.with_key_in_text(data, key), content_type
         if self.faults.active("size-lie"):
             return hostile.size_lie_png(width, height), "image/png"
         if self.faults.active("png-bomb"):

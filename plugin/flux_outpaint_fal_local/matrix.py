@@ -77,6 +77,15 @@ EXPECTED: dict[str, tuple[bool, str]] = {
     "mode-not-in-schema": (True, ""),
     "fail-once": (False, "HTTP 500"),
     "drift": (True, ""),
+    # second round: compressed bombs, a decode-cost bomb, a forged id, the key in disguise
+    "gzip-bomb-submit": (False, "HTTP 500"),
+    "gzip-bomb-status": (False, "content encoding that is not accepted"),
+    "gzip-bomb-result": (False, "content encoding that is not accepted"),
+    "gzip-bomb-image": (False, "content encoding that is not accepted"),
+    "gzip-result": (True, ""),
+    "scan-bomb": (False, "more than 64 scans"),
+    "forged-request-id": (False, "fal is busy (HTTP 429)"),
+    "key-in-disguise": (True, ""),
 }
 # The ones that wait out the whole deadline.
 SLOW = frozenset({"never-finish", "trickle-status", "trickle-result", "trickle-image"})
@@ -88,10 +97,11 @@ def deadline_s(scenario: str) -> float:
 
 
 # The key every path runs with; the hostile scenarios echo it back.
-KEY = "matrix-key"
+KEY = "matrix-key-id-7f3a:matrix-secret-0123456789abcdef"  # fal's id:secret shape
 
-# accepted submits per scenario: "locked" is refused at submit, so nothing is billed
-EXPECTED_SUBMITS = {name: (0 if name == "locked" else 1) for name in EXPECTED}
+# accepted submits per scenario: "locked" and "gzip-bomb-submit" are refused at submit, so
+# nothing is billed
+EXPECTED_SUBMITS = {name: (0 if name in ("locked", "gzip-bomb-submit") else 1) for name in EXPECTED}
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from . import hostile
+from . import attacks, hostile
 from .backend import APP, Backend, Job, now_iso, safe_name
 from .listener import Listener
 from .responses import INGRESS_503_HTML, INTERNAL_ERROR, LOCKED, NO_USER, RATE_LIMITED
@@ -116,6 +116,11 @@ class Handler(BaseHTTPRequestHandler):
                 return hostile.redirect(self, f"{self._base()}{self._parts.path}?moved=1")
             if faults.active("trickle-image"):
                 return hostile.trickle(self, 200, entry[0], entry[1], self.backend.stopping)
+            if faults.active("gzip-bomb-image"):
+                return self._nested_bomb(200, entry[1])
+            if faults.active("gzip-result"):
+                gz = attacks.gzipped(entry[0])
+                return self._send(200, gz, entry[1], {"Content-Encoding": "gzip"})
             return self._send(200, entry[0], entry[1])
         if segs == ["storage", "upload", "initiate"] and method == "POST":
             return self._initiate(body)
@@ -140,6 +145,8 @@ class Handler(BaseHTTPRequestHandler):
         faults = self.backend.faults
         if not self._authorized() or self._locked():
             return
+        if faults.active("gzip-bomb-submit"):  # an error body, before any job exists
+            return self._nested_bomb(500, "application/json")
         if faults.once("429-once"):
             return self._json(429, RATE_LIMITED, {"Retry-After": "1"})
         timeout_s = None
@@ -191,6 +198,9 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(503, INGRESS_503_HTML.encode(), "text/html", rid=False)
             if faults.once("500-once"):
                 return self._json(500, INTERNAL_ERROR)
+            if faults.active("gzip-bomb-status"):
+                kind = "text/event-stream" if op == "status/stream" else "application/json"
+                return self._nested_bomb(200, kind)
             polled_only = faults.active("trickle-status") or faults.active("huge-status")
             if op == "status/stream" and polled_only:
                 return self._json(404, {"detail": "Not Found"})
@@ -214,6 +224,8 @@ class Handler(BaseHTTPRequestHandler):
         if faults.once("drop-result"):
             self.close_connection = True  # no reply at all: the client sees a disconnect
             return
+        if faults.active("forged-request-id"):  # busy for ever: the client gives up, names it
+            return self._json(429, RATE_LIMITED, {"Retry-After": "1"})
         code, body, headers = result
         if code == 200:  # stored file URLs are relative: use the origin this client called
             base = self._base()
@@ -230,6 +242,11 @@ class Handler(BaseHTTPRequestHandler):
             if faults.active("trickle-result"):
                 data = json.dumps(body).encode()
                 return hostile.trickle(self, 200, data, "application/json", backend.stopping)
+            if faults.active("gzip-bomb-result"):
+                return self._nested_bomb(200, "application/json")
+            if faults.active("gzip-result"):
+                gz = attacks.gzipped(json.dumps(body).encode())
+                return self._send(200, gz, "application/json", {"Content-Encoding": "gzip"})
         self._json(code, body, headers)
 
     def _logs_wanted(self) -> bool:
@@ -394,6 +411,11 @@ class Handler(BaseHTTPRequestHandler):
             if ahead > 0:
                 time.sleep(ahead)
 
+    def _nested_bomb(self, code: int, ctype: str) -> None:
+        """A body in two layers of gzip that inflates to attacks.GZIP_BOMB_BYTES."""
+        coding = {"Content-Encoding": attacks.NESTED_CODING}
+        self._send(code, attacks.nested_gzip_bomb(), ctype, coding, rid=code < 400)
+
     def _json(self, code: int, body: object, headers: dict[str, str] | None = None) -> None:
         self._send(code, json.dumps(body).encode(), "application/json", headers)
 
@@ -408,7 +430,9 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
-        if rid and self._rid:  # fal's own servers tag every reply about a request (§2.7)
+        if self.backend.faults.active("forged-request-id"):
+            self.send_header("x-fal-request-id", attacks.FORGED_ID)
+        elif rid and self._rid:  # fal's own servers tag every reply about a request (§2.7)
             self.send_header("x-fal-request-id", self._rid)
         for name, value in (headers or {}).items():
             self.send_header(name, value)

@@ -222,3 +222,10 @@ def test_key_in_no_message_and_no_profile_file(matrix):
     report, _, _, _, leaks = matrix
     assert KEY not in repr(report)
     assert leaks == []
+
+
+def test_a_forged_request_id_header_is_never_shown(matrix):
+    report = matrix[0]
+    assert "$(touch" not in repr(report)
+    message = report["forged-request-id"]["message"]
+    assert re.search(r"\(request [0-9a-f]{8}-[0-9a-f-]{27}\)", message), message  # ours

@@ -10,7 +10,12 @@ A result JSON comes from the network, so its image URL is untrusted input:
   before it is decoded, so a hostile or broken server cannot make us allocate without bound;
 * the bytes must be PNG or JPEG by their magic numbers, and a declared content type (header,
   data URI or the result's own ``content_type``) must not claim anything else;
-* a redirect is never followed: the image must come from the URL fal gave.
+* a redirect is never followed: the image must come from the URL fal gave;
+* a body is read as it came over the wire (``body_chunks``): the client asks for
+  ``identity``, one layer of gzip or deflate is undone here in bounded steps inside the same
+  byte cap (so a few kilobytes of nested compression cannot become gigabytes before the cap
+  sees a byte), and any other ``Content-Encoding`` (brotli, zstd, ``gzip, gzip``) is refused
+  as a protocol error.
 
 Every JSON answer the client reads (submit, status, result, cancel, storage) is capped at
 ``MAX_JSON_BYTES`` the same way (``read_capped``); error bodies are cut at
@@ -24,7 +29,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -38,8 +44,11 @@ __all__ = [
     "MAX_ERROR_BODY_BYTES",
     "MAX_JSON_BYTES",
     "MAX_RESULT_BYTES",
+    "REQUEST_HEADERS",
     "ImageRef",
+    "body_chunks",
     "check_url",
+    "content_coding",
     "decode_data_uri",
     "fetch",
     "image_type",
@@ -61,6 +70,18 @@ MAX_JSON_BYTES = 4 * 1024 * 1024
 ALLOWED_CONTENT_TYPES = ("image/png", "image/jpeg")
 # Types that say nothing about the content: the magic bytes decide.
 _UNINFORMATIVE_TYPES = ("", "application/octet-stream", "binary/octet-stream")
+
+# Sent with every request: httpx would otherwise ask for gzip (and brotli or zstd when those
+# packages are installed) and undo them before any cap could count a byte.
+REQUEST_HEADERS = {"Accept-Encoding": "identity"}
+# The codings undone here, one layer at most: zlib's window bits (32+: gzip or zlib header).
+_CODINGS = {
+    "gzip": 32 + zlib.MAX_WBITS,
+    "x-gzip": 32 + zlib.MAX_WBITS,
+    "deflate": 32 + zlib.MAX_WBITS,
+}
+# Decoded output per step: a bomb never holds more than this beyond what the cap allows.
+_INFLATE_STEP = 1 << 16
 
 _JPEG_MAGIC = b"\xff\xd8\xff"
 
@@ -135,6 +156,50 @@ def decode_data_uri(uri: str, max_bytes: int | None = None) -> tuple[bytes, str]
     return data, params[0].lower()
 
 
+def content_coding(response: httpx.Response) -> str | None:
+    """The one content coding this module undoes (None: the body is as sent); ValueError
+    naming the header (cleaned, capped) for anything else."""
+    raw = response.headers.get("content-encoding", "")
+    codings = [c.strip().lower() for c in raw.split(",")]
+    codings = [c for c in codings if c and c != "identity"]
+    if not codings:
+        return None
+    if len(codings) == 1 and codings[0] in _CODINGS:
+        return str(codings[0])
+    raise ValueError(clean(raw, limit=40) or "?")
+
+
+def body_chunks(response: httpx.Response, coding: str | None) -> Iterator[bytes]:
+    """The body as decoded bytes, from the raw stream: ``coding`` (from ``content_coding``)
+    undone in steps of at most ``_INFLATE_STEP`` bytes, so the consumer's count stops a bomb
+    after one step too many.  zlib.error when the compressed data is corrupt."""
+    try:  # a body built in memory (a test's transport) was read, and decoded, by httpx
+        whole = response.content
+    except httpx.ResponseNotRead:
+        pass
+    else:
+        yield whole
+        return
+    if coding is None:
+        yield from response.iter_raw()
+        return
+    inflater = zlib.decompressobj(_CODINGS[coding])
+    for raw in response.iter_raw():
+        pending: bytes = raw
+        while pending and not inflater.eof:
+            out = inflater.decompress(pending, _INFLATE_STEP)
+            pending = inflater.unconsumed_tail
+            if out:
+                yield out
+        if inflater.eof:
+            return  # what follows the compressed stream is not part of the body
+    while not inflater.eof:  # what the last input left inside the inflater
+        out = inflater.decompress(b"", _INFLATE_STEP)
+        if not out:
+            break
+        yield out
+
+
 def read_capped(
     response: httpx.Response,
     max_bytes: int | None = None,
@@ -145,23 +210,38 @@ def read_capped(
 ) -> bytes:
     """Read a streamed body, refusing (or, with ``truncate``, cutting) past ``max_bytes``.
 
-    The refusal is ``error("<what> is larger than N MiB …")``.
+    The refusal is ``error("<what> is larger than N MiB …")``; a body in a coding this module
+    does not undo is refused the same way (with ``truncate``: read as empty, it was only
+    wanted for a message).  The cap counts decoded bytes.
     """
     max_bytes = MAX_RESULT_BYTES if max_bytes is None else max_bytes
     too_big = f"{what} is larger than {_size_text(max_bytes)}; it was not read"
+    try:
+        coding = content_coding(response)
+    except ValueError as exc:
+        if truncate:
+            return b""
+        raise error(
+            f"{what} came with a content encoding that is not accepted ({exc}); it was not read"
+        ) from None
     length = response.headers.get("content-length", "")
     if not truncate and length.isdigit() and int(length) > max_bytes:
         raise error(too_big)
     parts: list[bytes] = []
     total = 0
-    for chunk in response.iter_bytes():
-        total += len(chunk)
-        if total > max_bytes:
-            if truncate:
-                parts.append(chunk[: max_bytes - (total - len(chunk))])
-                break
-            raise error(too_big)
-        parts.append(chunk)
+    try:
+        for chunk in body_chunks(response, coding):
+            total += len(chunk)
+            if total > max_bytes:
+                if truncate:
+                    parts.append(chunk[: max_bytes - (total - len(chunk))])
+                    break
+                raise error(too_big)
+            parts.append(chunk)
+    except zlib.error:
+        if truncate:
+            return b"".join(parts)
+        raise error(f"{what} could not be decompressed; it was not read") from None
     return b"".join(parts)
 
 

@@ -26,6 +26,16 @@ is applied to every message built from server text.  ``user_message`` turns any 
 ours or not, into exactly one non-empty line; the CLI, the GIMP plug-in and the tests all go
 through it.
 
+A key can come back in disguise: upper-cased, reversed, spaced out, base64- or hex-encoded,
+or cut in two across log lines.  ``redact`` also compares text with the key in those forms,
+letters and digits only and case folded, and removes every run of at least
+``KEY_FRAGMENT_CHARS`` of them that belongs to a long key (a whole short one), so each half
+of a key split over two lines is gone from both.
+
+A server's ``x-fal-request-id`` header never becomes an error's ``request_id``: the id is
+the one the submit answer carried (validated before it was stored); a header that names
+another is reported only as "the server said …", cleaned and capped (``error_from_response``).
+
 Server text is hostile until cleaned: ``clean`` (used by every message, log line and journal
 note built from it) drops terminal escape sequences (CSI, OSC, …), control characters and
 bidirectional overrides, redacts the key and folds everything onto one capped line, so a
@@ -34,7 +44,9 @@ server can neither retitle a terminal, nor forge a second output line, nor show 
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import functools
 import json
 import re
 from collections.abc import Iterator, Mapping
@@ -67,12 +79,19 @@ __all__ = [
     "one_line",
     "redact",
     "secrets_of",
+    "server_said_id",
     "strip_controls",
     "user_message",
 ]
 
 _MAX_MESSAGE = 300
 MAX_MESSAGE = _MAX_MESSAGE  # the longest line a person is shown (one_line cuts the rest)
+# A key this long (letters and digits) is redacted by its fragments: any run of
+# KEY_FRAGMENT_CHARS of them in any of its disguises.  Shorter keys only as a whole.
+KEY_FRAGMENT_CHARS = 12
+_LONG_KEY_CHARS = 16
+# How much of a server's own request id header a message may quote.
+MAX_SERVER_ID_CHARS = 40
 
 
 class OutpaintError(Exception):
@@ -211,13 +230,70 @@ def clean(text: object, secrets: tuple[str, ...] = (), *, limit: int = _MAX_MESS
 
 
 def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """Remove API keys from text that came from elsewhere (server bodies, exceptions)."""
+    """Remove API keys from text that came from elsewhere (server bodies, exceptions):
+    echoed ``Key …`` tokens, each secret as it is, then each in disguise (module docstring)."""
     out = _KEYISH.sub(r"\1***", text)
     # Longest first: a secret that contains another is removed whole.
     for secret in sorted(secrets, key=len, reverse=True):
         if secret and len(secret) >= 4:
             out = out.replace(secret, "***")
-    return out
+    forms = _disguises(tuple(s for s in secrets if s and len(s) >= 4))
+    return _redact_disguised(out, forms) if forms else out
+
+
+def _fold(ch: str) -> str:
+    low = ch.lower()
+    return low if len(low) == 1 else ch  # one character for one: positions stay mapped
+
+
+def _squeezed(text: str) -> str:
+    return "".join(_fold(ch) for ch in text if ch.isalnum())
+
+
+@functools.lru_cache(maxsize=32)
+def _disguises(secrets: tuple[str, ...]) -> dict[int, frozenset[str]]:
+    """Length → what to look for in squeezed text (letters and digits, case folded)."""
+    found: dict[int, set[str]] = {}
+    for secret in secrets:
+        raw = secret.encode("utf-8")
+        forms = [_squeezed(secret), _squeezed(secret)[::-1], raw.hex()]
+        for shift in range(3):  # base64 at each alignment; the groups it shares with
+            encoded = base64.b64encode(bytes(shift) + raw).decode("ascii")  # neighbours cut
+            forms.append(_squeezed(encoded[4 if shift else 0 : -4]))
+        for form in forms:
+            if len(form) >= _LONG_KEY_CHARS:
+                found.setdefault(KEY_FRAGMENT_CHARS, set()).update(
+                    form[i : i + KEY_FRAGMENT_CHARS]
+                    for i in range(len(form) - KEY_FRAGMENT_CHARS + 1)
+                )
+            elif len(form) >= 8 or (len(form) >= 4 and form in forms[:2]):
+                found.setdefault(len(form), set()).add(form)  # a short key only as a whole
+    return {n: frozenset(v) for n, v in found.items()}
+
+
+def _redact_disguised(text: str, forms: dict[int, frozenset[str]]) -> str:
+    where = [i for i, ch in enumerate(text) if ch.isalnum()]
+    squeezed = "".join(_fold(text[i]) for i in where)
+    spans: list[tuple[int, int]] = []
+    for size, wanted in forms.items():
+        for j in range(len(squeezed) - size + 1):
+            if squeezed[j : j + size] in wanted:
+                spans.append((where[j], where[j + size - 1] + 1))
+    if not spans:
+        return text
+    spans.sort()
+    merged = [spans[0]]
+    for start, end in spans[1:]:
+        if start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    parts, done = [], 0
+    for start, end in merged:
+        parts += [text[done:start], "***"]
+        done = end
+    parts.append(text[done:])
+    return "".join(parts)
 
 
 def secrets_of(api_key: str) -> tuple[str, ...]:
@@ -277,10 +353,13 @@ def error_from_response(
 
     422 ``detail`` lists name each field (``expand_left: …``); ``content_policy_violation``
     becomes ContentPolicyError; 499 is a cancel; a 504 marked as a user timeout is our own
-    queue timeout.  ``x-fal-request-id`` and ``error_type`` / ``x-fal-error-type`` are kept.
+    queue timeout.  ``error_type`` / ``x-fal-error-type`` are kept.  The error's request id
+    is ``request_id`` (ours); an ``x-fal-request-id`` header that names another request, or
+    one when we know none, is only quoted as what the server said.
     """
     lowered = {k.lower(): v for k, v in headers.items()}
-    rid = lowered.get("x-fal-request-id") or request_id
+    rid = request_id
+    said = server_said_id(lowered.get("x-fal-request-id"), request_id, secrets)
     try:
         data: Any = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[…"
@@ -292,7 +371,7 @@ def error_from_response(
     items = [d for d in detail if isinstance(d, Mapping)] if isinstance(detail, list) else []
     fields = tuple(f for f in map(_field, items) if f)
     text = clean(_detail_text(detail, items, body if data is None else b""), secrets)
-    suffix = f": {text}" if text else ""
+    suffix = (f": {text}" if text else "") + said
     common: dict[str, Any] = {"status": status, "error_type": error_type, "request_id": rid}
 
     if error_type == "content_policy_violation" or any(
@@ -328,6 +407,15 @@ def error_from_response(
         kind = f", {error_type}" if error_type else ""
         return ServerError(f"fal could not run the job (HTTP {status}{kind}){suffix}", **common)
     return ApiError(f"fal answered HTTP {status}{suffix}", **common)
+
+
+def server_said_id(header: str | None, request_id: str | None, secrets: tuple[str, ...]) -> str:
+    """ "; the server said request …" when a server's request id header is worth quoting
+    (present, and not our own id), cleaned and capped; "" otherwise."""
+    if not header or header == request_id:
+        return ""
+    shown = clean(header, secrets, limit=MAX_SERVER_ID_CHARS)
+    return f"; the server said request “{shown}”" if shown else ""
 
 
 def _field(item: Mapping[str, Any]) -> str:

@@ -6,7 +6,11 @@ allocate.  So before Pillow, GdkPixbuf or ``pngcodec`` sees the bytes:
 * ``read_header`` takes the size from the PNG ``IHDR`` chunk or the JPEG ``SOFn`` segment;
 * ``check_header`` compares it with the planned output size (``framing.check_size``: the
   requested size or a uniformly scaled-down one) or, when no plan is known, with
-  ``MAX_RESULT_PIXELS`` — cheap enough to run right before every decode;
+  ``MAX_RESULT_PIXELS``, and bounds what decoding will cost beyond the pixels: a JPEG's
+  scans (a progressive file can repeat a cheap scan hundreds of thousands of times, and a
+  decoder pays for each) and marker segments, a PNG's chunks (a decoder reads and checks
+  each) and its image data in one unbroken run — all from a walk of the markers and chunk
+  headers that reads no pixel, cheap enough to run right before every decode;
 * ``check_result`` does that and checks that the file is whole: every PNG chunk present
   with a correct CRC, ``IEND`` last, and the image data inflating to exactly the byte count
   the header implies — inflated in bounded steps and abandoned at the first byte too many,
@@ -19,6 +23,7 @@ result is cached, so a broken or hostile download is never kept as a paid result
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from dataclasses import dataclass
@@ -29,17 +34,45 @@ from .planning import MAX_CANVAS_PIXELS
 from .pngcodec import SIGNATURE
 
 __all__ = [
+    "MAX_JPEG_SCANS",
+    "MAX_JPEG_SEGMENTS",
+    "MAX_PNG_ANCILLARY_CHUNKS",
+    "MAX_PNG_CHUNKS",
     "MAX_RESULT_PIXELS",
+    "TEXT_CHUNKS",
     "ImageInfo",
     "check_complete",
     "check_header",
     "check_result",
     "read_header",
+    "strip_text",
 ]
 
 # With no plan to compare against (a request recovered by id alone): fal's outputs stay
 # within MAX_CANVAS_PIXELS; twice that leaves room and still bounds a decode to 32 MB RGBA.
 MAX_RESULT_PIXELS = 2 * MAX_CANVAS_PIXELS
+
+# Decoding cost beyond the pixel count.  An encoder's progressive JPEG has about ten scans
+# (libjpeg's default script; mozjpeg's searched ones a few dozen); each scan costs a decoder
+# a pass over the image's coefficients, so this many at 4 MP stays around a second.
+MAX_JPEG_SCANS = 64
+# Marker segments of any kind (tables, APPn, scans; restart markers inside a scan are not
+# segments): a decoder parses each.
+MAX_JPEG_SEGMENTS = 512
+# A PNG's image data in 8 KiB chunks (libpng's default) fills MAX_RESULT_BYTES with 8192
+# of them; anything near a million tiny chunks is built to make a decoder work.
+MAX_PNG_CHUNKS = 16384
+# Chunks other than IHDR, PLTE, IDAT and IEND: text, colour and time notes.  Real files carry
+# a handful; each may be inflated by a decoder (zTXt, iTXt).
+MAX_PNG_ANCILLARY_CHUNKS = 64
+# What a cached result keeps of a PNG's notes: none of its text (a server could hide the key
+# there); a JPEG loses its comment and APP1 (Exif/XMP) and APP13 (IPTC) segments.
+TEXT_CHUNKS = frozenset({b"tEXt", b"zTXt", b"iTXt"})
+_JPEG_TEXT_SEGMENTS = frozenset({0xFE, 0xE1, 0xED})
+_PNG_CRITICAL = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND"})
+# The next marker after entropy-coded data: 0xFF not followed by a stuffed zero, a restart
+# marker or another fill byte.
+_JPEG_NEXT_MARKER = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
 
 # colour type → samples per pixel
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
@@ -110,10 +143,12 @@ def check_complete(data: bytes, info: ImageInfo) -> None:
 def check_header(
     data: bytes, want: tuple[int, int] | None, *, max_pixels: int = MAX_RESULT_PIXELS
 ) -> ImageInfo:
-    """The header and its size only (no data read): what a decoder is about to allocate.
+    """The header, its size and the file's structure (no pixel data read): what a decoder is
+    about to allocate and how much work it will be made to do.
 
     ``want`` is the plan's ``request_output``; None when no plan is known, then only
-    ``max_pixels`` bounds the size.
+    ``max_pixels`` bounds the size.  A file cut short passes here (``check_complete`` is
+    the judge of that).
     """
     info = read_header(data)
     if want is not None:
@@ -123,6 +158,10 @@ def check_header(
             f"The result claims to be {info.width}×{info.height} pixels, more than any "
             "outpaint result; it was not decoded"
         )
+    if info.content_type == "image/png":
+        _png_structure(data)
+    else:
+        _jpeg_structure(data)
     return info
 
 
@@ -163,6 +202,70 @@ def _png_header(data: bytes) -> ImageInfo:
     ):
         raise ResultError("The result PNG has an invalid header")
     return ImageInfo("image/png", width, height, depth, colour, interlace == 1)
+
+
+def _png_chunks(data: bytes) -> list[tuple[bytes, int, int]]:
+    """(type, start, end) of each whole chunk in order, up to IEND; what is cut short ends
+    the list.  ResultError past ``MAX_PNG_CHUNKS``."""
+    found: list[tuple[bytes, int, int]] = []
+    pos = 8
+    while pos + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        end = pos + 12 + length
+        if end > len(data):
+            break
+        found.append((kind, pos, end))
+        if len(found) > MAX_PNG_CHUNKS:
+            raise ResultError(
+                f"The result PNG has more than {MAX_PNG_CHUNKS} chunks (a file built to make "
+                "decoding slow); it was not decoded"
+            )
+        if kind == b"IEND":
+            break
+        pos = end
+    return found
+
+
+def _png_structure(data: bytes) -> None:
+    chunks = _png_chunks(data)
+    extra = sum(1 for kind, _, _ in chunks if kind not in _PNG_CRITICAL)
+    if extra > MAX_PNG_ANCILLARY_CHUNKS:
+        raise ResultError(
+            f"The result PNG carries {extra} ancillary chunks (more than "
+            f"{MAX_PNG_ANCILLARY_CHUNKS}); it was not decoded"
+        )
+    runs, previous = 0, b""
+    for kind, _, _ in chunks:
+        if kind == b"IDAT" and previous != b"IDAT":
+            runs += 1
+        previous = kind
+    if runs > 1:
+        raise ResultError("The result PNG is malformed (its image data is split)")
+
+
+def strip_text(data: bytes) -> bytes:
+    """``data`` without its text notes (``TEXT_CHUNKS``; a JPEG's comment, Exif/XMP and IPTC
+    segments), for keeping: a server could hide anything there, the key included.  The same
+    bytes when there is nothing to strip or the file is not one this module has walked."""
+    if data[:8] == SIGNATURE:
+        chunks = _png_chunks(data)
+        if not any(kind in TEXT_CHUNKS for kind, _, _ in chunks):
+            return data
+        kept = [data[start:end] for kind, start, end in chunks if kind not in TEXT_CHUNKS]
+        last = chunks[-1][2] if chunks else 8
+        return data[:8] + b"".join(kept) + data[last:]
+    if data[:3] == b"\xff\xd8\xff":
+        segments, _ = _jpeg_segments(data)
+        cut = [(start, end) for marker, start, end in segments if marker in _JPEG_TEXT_SEGMENTS]
+        if not cut:
+            return data
+        parts, done = [], 0
+        for start, end in cut:
+            parts.append(data[done:start])
+            done = end
+        parts.append(data[done:])
+        return b"".join(parts)
+    return data
 
 
 def _check_png(data: bytes, info: ImageInfo) -> None:
@@ -266,6 +369,55 @@ def _jpeg_walk(data: bytes) -> tuple[ImageInfo, int]:
     if info is not None:
         return info, len(data)  # a frame header but no scan: the size is known, data is not
     raise ResultError("The result JPEG is truncated (no frame header)")
+
+
+def _jpeg_segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
+    """(marker, start, end) of each marker segment with a length, in order, past the scans
+    (their entropy-coded data skipped to the next marker), and how many scans there were;
+    ends at EOI or where the file is cut short.  ResultError past the limits above."""
+    segments: list[tuple[int, int, int]] = []
+    scans = 0
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise ResultError("The result JPEG is malformed (a marker is missing)")
+        start = pos
+        while pos < len(data) and data[pos] == 0xFF:  # fill bytes
+            pos += 1
+        if pos + 3 > len(data):
+            break
+        marker = data[pos]
+        pos += 1
+        if marker in _JPEG_STANDALONE:
+            continue
+        if marker == 0xD9:
+            break
+        (length,) = struct.unpack(">H", data[pos : pos + 2])
+        if length < 2:
+            raise ResultError("The result JPEG is malformed (a segment has no length)")
+        pos += length
+        segments.append((marker, start, min(pos, len(data))))
+        if len(segments) > MAX_JPEG_SEGMENTS:
+            raise ResultError(
+                f"The result JPEG has more than {MAX_JPEG_SEGMENTS} marker segments (a file "
+                "built to make decoding slow); it was not decoded"
+            )
+        if marker == 0xDA:
+            scans += 1
+            if scans > MAX_JPEG_SCANS:
+                raise ResultError(
+                    f"The result JPEG has more than {MAX_JPEG_SCANS} scans (a file built to "
+                    "make decoding slow); it was not decoded"
+                )
+            found = _JPEG_NEXT_MARKER.search(data, pos)
+            if found is None:
+                break
+            pos = found.start()
+    return segments, scans
+
+
+def _jpeg_structure(data: bytes) -> None:
+    _jpeg_segments(data)
 
 
 def _check_jpeg(data: bytes) -> None:

@@ -11,7 +11,8 @@ Order matters for money:
 * its entry is written right after the submit returns and before any waiting; if that write
   fails, the request is cancelled on fal at once and the error names it;
 * the result is checked (``imageinfo.check_result``: whole, and of a size an outpaint result
-  can have) before it is cached and handed back, so broken or hostile bytes are never kept
+  can have) and its text notes stripped (``imageinfo.strip_text``) before it is cached and
+  handed back, so broken or hostile bytes are never kept
   as a result.  Whether it fits the plan is the placing caller's question, asked of the
   header before it decodes (``imageinfo.check_header``): a whole image of the wrong size is
   still a paid result, kept so that it can be recovered as it came back.
@@ -246,6 +247,7 @@ def _finish(
         report(Phase.DOWNLOADING)
         blob, content_type = client.download(result_json, deadline=deadline, cancel=cancel)
         info = imageinfo.check_result(blob, None)
+        blob = imageinfo.strip_text(blob)  # no server text is kept or handed on
     except CancelledError as exc:
         _note(journal, request_id, State.CANCELLED)
         if not finished:

@@ -86,7 +86,9 @@ class FalQueueClient:
         self._use_stream = use_stream
         self._scale = settings.time_scale() if time_scale is None else time_scale
         self._http = httpx.Client(
-            transport=transport, follow_redirects=False, headers={"User-Agent": USER_AGENT}
+            transport=transport,
+            follow_redirects=False,
+            headers={"User-Agent": USER_AGENT, **download.REQUEST_HEADERS},
         )
         # Bounds every socket operation by the call's budget and cancel flag (a no-op for
         # injected transports without sockets, e.g. the tests' MockTransport).
@@ -373,7 +375,15 @@ class FalQueueClient:
                 kind = response.headers.get("content-type", "")
                 if response.status_code != 200 or not kind.startswith("text/event-stream"):
                     raise err.NetworkError(f"no status stream (HTTP {response.status_code})")
-                yield from response.iter_bytes()
+                # An endless stream has no total to cap: a compressed one is not read at
+                # all (polling takes over), so no chunk can inflate beyond what was sent.
+                try:
+                    coding = download.content_coding(response)
+                except ValueError:
+                    coding = "refused"
+                if coding is not None:
+                    raise err.NetworkError("a compressed status stream")
+                yield from response.iter_raw()
 
         items: queue.Queue[sse.StreamItem] = queue.Queue(maxsize=sse.QUEUE_SIZE)
         threading.Thread(

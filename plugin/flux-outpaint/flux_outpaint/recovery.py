@@ -172,6 +172,7 @@ def fetch(
             result_json = client.result(handle, deadline=deadline, cancel=cancel)
             blob, content_type = client.download(result_json, deadline=deadline, cancel=cancel)
             info = imageinfo.check_result(blob, None)
+            blob = imageinfo.strip_text(blob)  # no server text is kept or handed on
         except OutpaintError:
             raise
         except Exception as exc:  # every failure names the request

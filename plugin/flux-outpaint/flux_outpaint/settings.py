@@ -206,7 +206,9 @@ def check_base_url(url: str, *, source: str = "base URL") -> str:
 
 
 def is_loopback(host: str) -> bool:
-    if host.lower() == "localhost" or host.lower().endswith(".localhost"):
+    """``localhost`` itself or a loopback address.  A name under ``.localhost`` is not taken
+    on its name alone: whether it resolves to this machine is up to a resolver."""
+    if host.lower().rstrip(".") == "localhost":
         return True
     try:
         return ipaddress.ip_address(host.strip("[]")).is_loopback

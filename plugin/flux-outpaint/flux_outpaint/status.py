@@ -32,6 +32,7 @@ __all__ = [
     "InProgress",
     "LogTracker",
     "MAX_LOG_CHARS",
+    "MAX_QUEUE_POSITION",
     "MAX_REMEMBERED_LOGS",
     "Phase",
     "Progress",
@@ -118,6 +119,9 @@ class Progress:
         return f"{text}… {int(self.elapsed_s)} s"
 
 
+# A queue position beyond this is not one (fal's queues are far shorter): shown as unknown,
+# so a 90-digit number never reaches a status line.
+MAX_QUEUE_POSITION = 1_000_000
 # A log line is shown on one status line: longer ones are cut.
 MAX_LOG_CHARS = 300
 # Log entries remembered to report each once; a window of this many keeps memory bounded
@@ -167,7 +171,11 @@ def parse_status(body: Mapping[str, Any], http_status: int | None, logs: LogTrac
     state = body.get("status")
     if state == "IN_QUEUE":
         position = body.get("queue_position")
-        valid = isinstance(position, int) and not isinstance(position, bool) and position >= 0
+        valid = (
+            isinstance(position, int)
+            and not isinstance(position, bool)
+            and 0 <= position <= MAX_QUEUE_POSITION
+        )
         return Queued(position if valid else None)
     fresh = logs.new(body.get("logs"))
     if state == "COMPLETED" or (state != "IN_PROGRESS" and http_status == 200):
