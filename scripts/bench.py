@@ -25,13 +25,13 @@ image; the completion notice overlaps the model time on an open stream).
 Goals (``GOALS``): photo-12mp end to end within 1.2× the physical limit and within 400 MB
 peak RSS; the table is followed by one line per goal saying whether it was met.
 
-``--seam`` measures colour matching instead: the CLI outpaints four photos against the local
-server with and without its ``drift`` scenario (a colour cast and a slight blur over the
-whole canvas, as a re-rendering model returns it), with colour matching on and off, and
-prints the seam metric (``flux_outpaint_fal_local.metrics.seam_metric``) of each output and how much
-matching changed the new pixels.  ``--seam-images DIR`` also writes ``color-match.png`` there:
-the top-left corner of the first photo's drift output, colour matching off beside on (the
-README's before/after).
+``--seam`` measures the seam instead (``seam_bench``): the CLI outpaints four photos against
+the local server with no drift, a uniform cast (``drift``) and a cast that varies across the
+canvas (``drift-varying``), colour matching on and off, and prints the seam metric at the
+right and top seams against the no-drift floor; then a grainy photo at a small and a camera
+size against the ``texture`` scenario, grain match on and off, and the band's fine detail
+against the original's.  ``--seam-images DIR`` also writes the README's before/after
+pictures there (``color-match.png``, ``grain-match.png``).
 
 Inputs are photographs from scikit-image's sample data (NASA's public-domain "astronaut",
 Rachel Michetti's CC0 "coffee", Stéfan van der Walt's "chelsea", "rocket" (public domain)),
@@ -493,111 +493,6 @@ def print_table(rows: list[dict], args) -> None:
     )
 
 
-# -- the seam: colour matching against the local server's drift scenario ---------------------
-
-SEAM_PHOTOS = ("coffee.png", "astronaut.png", "chelsea.png", "rocket.jpg")
-SEAM_EXPAND = (160, 160, 64, 64)  # left, right, top, bottom
-SEAM_BLEND = 16
-
-
-def bench_seam(args, tmp: Path) -> list[dict]:
-    """The seam metric (fal_local.metrics) of the CLI's output for each photo: with and
-    without the drift scenario, with colour matching on and off."""
-    import numpy as np
-    from flux_outpaint.geometry import Expansion, Rect
-    from flux_outpaint_fal_local import start_server
-    from flux_outpaint_fal_local.metrics import seam_metric
-    from PIL import Image
-
-    left, right, top, bottom = SEAM_EXPAND
-    rows = []
-    for name in SEAM_PHOTOS:
-        src = photo(name, CACHE)
-        original = np.asarray(Image.open(src).convert("RGB"))
-        h, w = original.shape[:2]
-        where, grown = Rect(left, top, w, h), Expansion(left, right, top, bottom)
-        for scenario in ("drift", None):
-            row: dict = {"photo": name, "drift": scenario is not None}
-            for match in (True, False):
-                out = tmp / f"seam-{name}-{scenario}-{match}.png"
-                with start_server(scenarios=[scenario] if scenario else []) as srv:
-                    cmd = [
-                        sys.executable,
-                        str(SCRIPTS / "outpaint.py"),
-                        str(src),
-                        "-o",
-                        str(out),
-                        "--left",
-                        str(left),
-                        "--right",
-                        str(right),
-                        "--top",
-                        str(top),
-                        "--bottom",
-                        str(bottom),
-                        "--seam-blend",
-                        str(SEAM_BLEND),
-                        "--base-url",
-                        srv.base_url,
-                        "--force",
-                    ]
-                    if not match:
-                        cmd.append("--no-color-match")
-                    env = {
-                        **os.environ,
-                        "FAL_KEY": "bench-key",
-                        "FLUX_OUTPAINT_DATA_DIR": str(tmp / "seam-data"),
-                    }
-                    subprocess.run(cmd, env=env, check=True, capture_output=True)
-                result = np.asarray(Image.open(out).convert("RGB"))
-                row["on" if match else "off"] = seam_metric(result, original, where, grown)
-                row["out_on" if match else "out_off"] = result
-            if args.seam_images and scenario and name == SEAM_PHOTOS[0]:
-                before_after(row["out_off"], row["out_on"], left, top, args.seam_images)
-            band = np.ones(row["out_on"].shape[:2], bool)
-            band[top : top + h, left : left + w] = False
-            diff = np.abs(row.pop("out_on").astype(int) - row.pop("out_off").astype(int))
-            row["band_change"] = float(diff[band].mean())
-            rows.append(row)
-    return rows
-
-
-def before_after(off, on, left: int, top: int, folder: Path) -> Path:
-    """The corner where two grown sides meet the original, off | on, each labelled."""
-    from PIL import Image, ImageDraw
-
-    w, h = left + 240, top + 200
-    gap, label = 8, 22
-    sheet = Image.new("RGB", (2 * w + gap, h + label), "white")
-    draw = ImageDraw.Draw(sheet)
-    for i, (pixels, text) in enumerate(
-        ((off, "colour match off"), (on, "colour match on (default)"))
-    ):
-        sheet.paste(Image.fromarray(pixels[:h, :w]), (i * (w + gap), label))
-        draw.text((i * (w + gap) + 4, 5), text, fill="black")
-    folder.mkdir(parents=True, exist_ok=True)
-    out = folder / "color-match.png"
-    sheet.save(out, optimize=True)
-    return out
-
-
-def print_seam(rows: list[dict]) -> None:
-    print(
-        "seam metric (8-bit levels: |step| across each grown side, 16-px segment means; "
-        "flux_outpaint_fal_local.metrics), R G B and mean"
-    )
-    print("| photo | drift | colour match off | colour match on | on/off | new pixels changed |")
-    print("|---|---|---|---|---|---|")
-    for r in rows:
-        off, on = r["off"], r["on"]
-        fmt = " ".join(f"{v:.2f}" for v in off) + f" ({off.mean():.2f})"
-        fon = " ".join(f"{v:.2f}" for v in on) + f" ({on.mean():.2f})"
-        print(
-            f"| {r['photo']} | {'yes' if r['drift'] else 'no'} | {fmt} | {fon} | "
-            f"{on.mean() / off.mean():.2f} | {r['band_change']:.2f} |"
-        )
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--bandwidth", type=float, default=20.0, help="Mbit/s (0 = unlimited)")
@@ -609,7 +504,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--seam", action="store_true", help="only the seam metric: colour matching vs drift"
     )
-    p.add_argument("--seam-images", type=Path, help="with --seam: write color-match.png here")
+    p.add_argument(
+        "--seam-images", type=Path, help="with --seam: write color-match.png, grain-match.png here"
+    )
     p.add_argument("--load-jobs", type=int, default=200)
     p.add_argument("--load-concurrency", type=int, default=16)
     p.add_argument("--load-job-seconds", type=float, default=1.0)
@@ -638,9 +535,16 @@ def main(argv: list[str] | None = None) -> int:
         tmp = Path(work) / "run"
         tmp.mkdir()
         if args.seam:
-            rows = bench_seam(args, tmp)
-            print_seam(rows)
-            report["seam"] = [{**r, "off": r["off"].tolist(), "on": r["on"].tolist()} for r in rows]
+            import seam_bench
+
+            def photo_of(name: str) -> Path:
+                return photo(name, CACHE)
+
+            colour = seam_bench.colour(photo_of, SCRIPTS, tmp, args.seam_images)
+            seam_bench.print_colour(colour)
+            grain = seam_bench.grain(photo_of, SCRIPTS, tmp, args.seam_images)
+            seam_bench.print_grain(grain)
+            report["seam"] = {"colour": colour, "grain": grain}
         elif not args.load_only:
             rows = [bench_scenario(args, s, tmp) for s in args.scenarios.split(",") if s]
             report["scenarios"] = rows

@@ -30,6 +30,8 @@ at a git commit).  Columns:
 * decode: the returned image into RGBA bytes;
 * match: colour matching (estimate, correction, journal note); with ``--scenario drift`` the
   server casts its picture, so the correction is applied, not only estimated;
+* grain: measuring the noise each side of the seam for grain match (where the result is
+  enlarged; the grain itself is composited while enlarging, inside "place");
 * place: the result layer, minus mask: its mask;
 * end: GIMP's own time from the plug-in process letting go to the call's return;
 * other: the rest of the wall (planning, the waiting loop, GIMP calls between the steps);
@@ -75,6 +77,7 @@ STEPS = (
     "network",
     "decode",
     "match",
+    "grain",
     "place",
     "mask",
     "end",

@@ -19,7 +19,7 @@ def outpaint(tmp_path, scenario: str | None, *extra) -> np.ndarray:
     src = tmp_path / "in.png"
     if not src.exists():
         photo(320, 240, seed=5).save(src)
-    out = tmp_path / f"out-{scenario}-{len(extra)}.png"
+    out = tmp_path / f"out-{scenario}-{'-'.join(map(str, extra))}.png"
     env = keyed(make_env(tmp_path))
     with start_server(scenarios=[scenario] if scenario else []) as server:
         r = run(
@@ -65,3 +65,110 @@ def test_without_drift_matching_leaves_the_new_pixels_alone(tmp_path):
     band[TOP : TOP + 240, LEFT : LEFT + 320] = False
     change = np.abs(matched.astype(int) - plain.astype(int))[band].mean()
     assert change <= 1.0
+
+
+def sides(out: np.ndarray, original: np.ndarray) -> dict[str, float]:
+    h, w = original.shape[:2]
+    where = Rect(LEFT, TOP, w, h)
+    return {
+        side: float(seam_metric(out, original, where, Expansion(**{side: 1})).mean())
+        for side in ("right", "top", "left")
+    }
+
+
+def corner_step(out: np.ndarray) -> float:
+    """How much the new pixels jump across the top-left corner's diagonal run."""
+    a = out[TOP - 8 : TOP, LEFT - 8 : LEFT].astype(float).mean(axis=(0, 1))
+    b = out[TOP - 8 : TOP, LEFT : LEFT + 8].astype(float).mean(axis=(0, 1))
+    c = out[TOP : TOP + 8, LEFT - 8 : LEFT].astype(float).mean(axis=(0, 1))
+    return float(max(np.abs(a - b).max(), np.abs(a - c).max()))
+
+
+def test_a_cast_that_varies_across_the_canvas_is_followed_at_every_seam(tmp_path):
+    matched = outpaint(tmp_path, "drift-varying")
+    plain = outpaint(tmp_path, "drift-varying", "--no-color-match")
+    floor = outpaint(tmp_path, None, "--no-color-match")
+    original = np.asarray(Image.open(tmp_path / "in.png").convert("RGB"))
+    on, off, none = sides(matched, original), sides(plain, original), sides(floor, original)
+    for side in ("right", "top", "left"):
+        assert on[side] <= 0.55 * off[side], (side, on, off)
+        assert on[side] <= max(1.5 * none[side], none[side] + 0.5), (side, on, none)
+    # the top-left corner, where two grown sides meet and the cast is strongest: no step
+    assert corner_step(matched) <= corner_step(floor) + 2.0
+
+
+def test_the_grain_option_changes_nothing_where_the_band_is_not_enlarged(tmp_path):
+    grainy = outpaint(tmp_path, "texture")
+    plain = outpaint(tmp_path, "texture", "--no-grain-match")
+    assert np.array_equal(grainy, plain)
+
+
+def grainy_photo(w: int, h: int, sigma: float, seed: int = 7) -> np.ndarray:
+    """Smooth structure plus sensor-like grain (luma σ ``sigma``, chroma σ/3), 8-bit RGB."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack(
+        [120 + 60 * np.sin(x / 400), 110 + 50 * np.cos(y / 300), 100 + 40 * np.sin((x + y) / 700)],
+        axis=-1,
+    )
+    base += rng.standard_normal((h, w, 1), dtype=np.float32) * sigma
+    base += rng.standard_normal((h, w, 3), dtype=np.float32) * (sigma / 3)
+    return np.clip(base + 0.5, 0, 255).astype(np.uint8)
+
+
+def fine_detail(img: np.ndarray) -> float:
+    """Mean |Laplacian| of luminance."""
+    y = img.astype(np.float64)
+    y = y @ np.array([0.299, 0.587, 0.114]) if y.ndim == 3 else y
+    lap = 4 * y[1:-1, 1:-1] - y[:-2, 1:-1] - y[2:, 1:-1] - y[1:-1, :-2] - y[1:-1, 2:]
+    return float(np.abs(lap).mean())
+
+
+def widen(tmp_path, src, out, grow: int, server, *extra):
+    env = keyed(make_env(tmp_path))
+    r = run(
+        [src, "--right", grow, "--base-url", server.base_url, "-o", out, "--force", *extra],
+        env,
+        timeout=300,
+    )
+    assert r.returncode == 0, text(r)
+    return env
+
+
+def test_grain_at_a_camera_size_and_recover_places_the_same_pixels(tmp_path):
+    w, h, grow = 4000, 3000, 1000  # 12 MP grown to 15 MP: fal's image comes back at 0.53
+    original = grainy_photo(w, h, 3.0)
+    src = tmp_path / "camera.png"
+    Image.fromarray(original).save(src, compress_level=1)
+    with start_server(scenarios=["texture"]) as server:
+        env = widen(tmp_path, src, tmp_path / "grain.png", grow, server)
+        (rid,) = server.submits
+        widen(tmp_path, src, tmp_path / "plain.png", grow, server, "--no-grain-match")
+        r = run(["--recover", rid, "-o", tmp_path / "again.png", "--local"], env, timeout=300)
+        assert r.returncode == 0, text(r)
+    grainy = np.asarray(Image.open(tmp_path / "grain.png"))
+    plain = np.asarray(Image.open(tmp_path / "plain.png"))
+    inside = fine_detail(original[:, -64:])
+    assert fine_detail(plain[:, w : w + 64]) < 0.5 * inside  # the smooth band of today
+    assert 0.8 <= fine_detail(grainy[:, w : w + 64]) / inside <= 1.25
+    assert np.array_equal(grainy[:, : w - 16], original[:, : w - 16])  # the original exact
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "again.png")), grainy)
+
+
+def test_grain_on_a_16_bit_grey_photo(tmp_path):
+    w, h, grow = 2600, 1700, 900  # 5.95 MP canvas: enlarged 1.2 times
+    grey = grainy_photo(w, h, 3.0)[..., 1].astype(np.uint16) * 257
+    src = tmp_path / "grey16.png"
+    Image.fromarray(grey).save(src)
+    with start_server(scenarios=["texture"]) as server:
+        widen(tmp_path, src, tmp_path / "grain.png", grow, server)
+        widen(tmp_path, src, tmp_path / "plain.png", grow, server, "--no-grain-match")
+    grainy = np.asarray(Image.open(tmp_path / "grain.png"))
+    plain = np.asarray(Image.open(tmp_path / "plain.png"))
+    assert grainy.dtype == np.uint16 or Image.open(tmp_path / "grain.png").mode.startswith("I")
+    assert grainy.ndim == 2
+    band = (slice(None), slice(w, w + 64))
+    inside = fine_detail(grey[:, -64:])
+    assert fine_detail(grainy[band]) > 1.3 * fine_detail(plain[band])
+    assert fine_detail(grainy[band]) <= 1.25 * inside
+    assert np.array_equal(grainy[:, : w - 16], grey[:, : w - 16])

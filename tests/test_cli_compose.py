@@ -83,3 +83,54 @@ def test_a_wrong_size_result_is_refused():
     space = ph.ColourSpace("RGB", False, "uint8")
     with pytest.raises(ResultError):
         cp.compose(_photo(np.zeros((80, 100, 3), np.uint8), space), (0, 0), result, plan, 0)
+
+
+def _grainy_case(w: int, h: int, grow: int, sigma: float):
+    """A grainy original widened by ``grow``; fal's image the reference's smooth structure
+    (no grain: as a band enlarged from a shrunk request looks)."""
+    rng = np.random.default_rng(4)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float64)
+    smooth = np.stack([100 + x * 0.01, 120 + y * 0.02, 90 + 0 * x], -1)
+    original = np.clip(np.round(smooth + rng.normal(0, sigma, (h, w, 1))), 0, 255).astype(np.uint8)
+    plan = planning.make_plan(geometry.from_numbers(w, h, geometry.Expansion(right=grow)))
+    ow, oh = plan.request_output
+    yy, xx = np.mgrid[0:oh, 0:ow].astype(np.float64)
+    s = (w + grow) / ow
+    fal = np.stack([100 + xx * s * 0.01, 120 + yy * s * 0.02, 90 + 0 * xx], -1)
+    result = Image.fromarray(np.clip(np.round(fal), 0, 255).astype(np.uint8), "RGB")
+    return original, plan, result
+
+
+def _fine_detail(img: np.ndarray) -> float:
+    y = img[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    lap = 4 * y[1:-1, 1:-1] - y[:-2, 1:-1] - y[2:, 1:-1] - y[1:-1, :-2] - y[1:-1, 2:]
+    return float(np.abs(lap).mean())
+
+
+def test_grain_puts_the_originals_fine_detail_back_into_an_enlarged_band():
+    original, plan, result = _grainy_case(2600, 1700, 900, 3.0)
+    space = ph.ColourSpace("RGB", False, "uint8")
+    photo = _photo(original, space)
+    grain = cp.grain_for(photo, (0, 0), result, plan)
+    assert grain.luma == pytest.approx(3.0, rel=0.25)
+    plain = cp.compose(photo, (0, 0), result, plan, 8)
+    grainy = cp.compose(photo, (0, 0), result, plan, 8, grain=grain)
+    w = original.shape[1]
+    inside = _fine_detail(original[:, -64:])
+    assert _fine_detail(plain[:, w : w + 64]) < 0.3 * inside
+    assert 0.8 < _fine_detail(grainy[:, w : w + 64]) / inside < 1.25
+    # the original is untouched; the same input gets the same grain
+    assert np.array_equal(grainy[:, : w - 8], original[:, : w - 8])
+    again = cp.compose(
+        photo, (0, 0), result, plan, 8, grain=cp.grain_for(photo, (0, 0), result, plan)
+    )
+    assert np.array_equal(again, grainy)
+    # the band keeps its levels on average
+    assert abs(grainy[:, w:].astype(float).mean() - plain[:, w:].astype(float).mean()) < 0.2
+
+
+def test_no_grain_where_nothing_was_enlarged():
+    original, plan, result = _grainy_case(600, 400, 200, 3.0)
+    space = ph.ColourSpace("RGB", False, "uint8")
+    assert result.size == (plan.placement.width, plan.placement.height)
+    assert cp.grain_for(_photo(original, space), (0, 0), result, plan).is_none

@@ -262,3 +262,28 @@ def test_drift_casts_and_softens_the_whole_canvas():
     expected = ref.astype(float).mean(axis=(0, 1)) * fal_fill.DRIFT_GAINS + fal_fill.DRIFT_OFFSETS
     np.testing.assert_allclose(over.mean(axis=(0, 1)), expected, atol=1.0)
     assert np.abs(np.diff(over, axis=1)).mean() < np.abs(np.diff(a[:, 40:], axis=1)).mean()
+
+
+def test_the_varying_drift_casts_one_corner_unlike_the_other():
+    flat = np.full((200, 300, 3), 120, np.uint8)
+    out = fal_fill.drifted_varying(flat).astype(float)
+    top_left, bottom_right = out[:10, :10].mean(axis=(0, 1)), out[-10:, -10:].mean(axis=(0, 1))
+    # the red offset ramps by about 2 × 15 levels and its gain by 2 × 4 % corner to corner
+    assert bottom_right[0] - top_left[0] > 30
+    assert abs(bottom_right[1] - top_left[1]) < 3  # green ramps along the other diagonal
+    global_fit = out.reshape(-1, 3).mean(axis=0)
+    assert np.abs(out - global_fit).max() > 12  # no single cast explains it
+
+
+def test_the_texture_fill_keeps_the_references_detail_far_out():
+    rng = np.random.default_rng(2)
+    ref = np.clip(120 + rng.normal(0, 8, (120, 160, 3)), 0, 255).astype(np.uint8)
+    plain = fal_fill.extend(ref, right=400).astype(float)
+    textured = fal_fill.extend(ref, right=400, textured=True).astype(float)
+
+    def detail(a):
+        return np.abs(np.diff(a, axis=1)).mean()
+
+    far = slice(160 + 250, 160 + 400)
+    assert detail(textured[:, far]) > 0.6 * detail(ref.astype(float))
+    assert detail(plain[:, far]) < 0.5 * detail(textured[:, far])

@@ -151,6 +151,8 @@ PIPELINE_OUTCOME = {
     "mode-not-in-schema": None,
     "fail-once": "ServerError",
     "drift": None,  # a colour cast is the caller's to take out
+    "drift-varying": None,
+    "texture": None,  # grain is the caller's to put back
     "gzip-bomb-submit": "ServerError",  # the body unread: the status says enough
     "gzip-bomb-status": "ApiError",
     "gzip-bomb-result": "ApiError",

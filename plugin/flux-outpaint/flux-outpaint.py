@@ -99,6 +99,14 @@ def _add_outpaint_arguments(proc: Gimp.Procedure) -> None:
         True,
         RW,
     )
+    proc.add_boolean_argument(
+        "grain-match",
+        "Gra_in match",
+        "Where the result had to be enlarged (canvases over 4 MP), add grain matching the "
+        "original's to the new pixels",
+        True,
+        RW,
+    )
     proc.add_int_argument(
         "variations",
         "_Variations",

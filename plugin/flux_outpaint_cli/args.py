@@ -200,6 +200,14 @@ def parser() -> argparse.ArgumentParser:
         "over the original is measured and taken out of the new pixels (the original's "
         "pixels stay exact either way)",
     )
+    out.add_argument(
+        "--no-grain-match",
+        dest="grain_match",
+        action="store_false",
+        help="leave an enlarged new band as smooth as it comes: by default, when fal's image "
+        "had to be enlarged (canvases over 4 MP), grain matching the original's is added to "
+        "the new band (seeded: the same input gets the same grain)",
+    )
 
     req = p.add_argument_group("request")
     req.add_argument(
@@ -309,6 +317,7 @@ class Options:
     output_type: str | None
     seam_blend: int
     color_match: bool
+    grain_match: bool
     # request
     variations: int
     mode: str
@@ -347,6 +356,7 @@ class Options:
             output_type=ns.output_type,
             seam_blend=ns.seam_blend,
             color_match=ns.color_match,
+            grain_match=ns.grain_match,
             variations=ns.variations,
             mode=ns.mode,
             output_format=ns.output_format,

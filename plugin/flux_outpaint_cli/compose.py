@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from flux_outpaint.framing import Placement, check_size
 from flux_outpaint.geometry import Rect
+from flux_outpaint.grain import MIN_SCALE, NONE, Grain, decide, noise_sigma, probes, seed_for
 from flux_outpaint.planning import Plan
 from PIL import Image, ImageCms
 
@@ -88,11 +89,13 @@ def fill(
     plan: Plan,
     seam_blend: int,
     threads: int = 2,
+    grain: Grain = NONE,
 ) -> np.ndarray:
     """fal's pixels into the new area and the seam strips of ``start_canvas``'s canvas.
 
     The bands are resampled in ``threads`` threads (Pillow releases the GIL while it
-    resamples and converts colours).
+    resamples and converts colours).  ``grain``: added to enlarged pixels (see
+    ``flux_outpaint.grain``).
     """
     check_size(result.size, plan.request_output)
     space = photo.space
@@ -107,7 +110,10 @@ def fill(
 
     def paint(job: tuple[Rect, bool]) -> None:
         area, blend = job
-        new = _converted(piece(result, plan, area), photo, profile)
+        part = piece(result, plan, area)
+        if not grain.is_none and result.size != (plan.placement.width, plan.placement.height):
+            part = grained(part, grain, area)
+        new = _converted(part, photo, profile)
         target = canvas[area.y : area.bottom, area.x : area.right]
         if blend:
             assert where is not None
@@ -125,8 +131,33 @@ def fill(
     return canvas
 
 
+# Grain is drawn this many rows at a time (float32 noise for a whole band would be large).
+GRAIN_ROWS = 256
+
+
+def grained(part: Image.Image, grain: Grain, area: Rect) -> Image.Image:
+    """``part`` (8-bit RGB(A), the pixels of ``area``) with ``grain`` added: luma noise
+    shared by the three channels plus independent chroma noise, seeded by the grain's seed
+    and the rows' place on the canvas (the same pixels on every run)."""
+    values = np.array(part)
+    for y0 in range(0, area.height, GRAIN_ROWS):
+        rows = values[y0 : y0 + GRAIN_ROWS, :, :3]
+        rng = np.random.default_rng([grain.seed, area.x, area.y + y0, area.width])
+        noise = rng.standard_normal(rows.shape[:2] + (1,), dtype=np.float32) * grain.luma
+        noise = noise + rng.standard_normal(rows.shape, dtype=np.float32) * grain.chroma
+        noise += rows
+        np.clip(noise, 0.0, 255.0, out=noise)
+        rows[...] = np.rint(noise).astype(np.uint8)
+    return Image.fromarray(values, part.mode)
+
+
 def compose(
-    photo: ph.Photo, origin: tuple[int, int], result: Image.Image, plan: Plan, seam_blend: int
+    photo: ph.Photo,
+    origin: tuple[int, int],
+    result: Image.Image,
+    plan: Plan,
+    seam_blend: int,
+    grain: Grain = NONE,
 ) -> np.ndarray:
     """The full canvas as H×W×C samples in the photo's own colour space and depth.
 
@@ -134,7 +165,8 @@ def compose(
     is ``plan.source.reference`` (canvas coordinates).
     """
     check_size(result.size, plan.request_output)
-    return fill(start_canvas(photo, plan, origin), photo, result, plan, seam_blend)
+    canvas = start_canvas(photo, plan, origin)
+    return fill(canvas, photo, result, plan, seam_blend, grain=grain)
 
 
 def _converted(
@@ -163,3 +195,26 @@ def _blend(new: np.ndarray, old: np.ndarray, weight: np.ndarray) -> np.ndarray:
     # (o*255 + 127) // 255 == o: the original comes back exactly where the weight is 0.
     mixed = (new.astype(wide) * w + old.astype(wide) * (255 - w) + 127) // 255
     return mixed.astype(old.dtype)
+
+
+def grain_for(photo: ph.Photo, origin: tuple[int, int], result: Image.Image, plan: Plan) -> Grain:
+    """The grain an enlarged band needs beside ``photo`` (``flux_outpaint.grain``): the
+    original's noise just inside its most grown side against the enlarged band's just
+    outside it, both at the canvas's pixel scale."""
+    place = plan.placement
+    scale = place.width / result.width
+    found = probes(plan.source.reference, plan.source.expansion)
+    if scale < MIN_SCALE or found is None:
+        return NONE
+    inside, outside = found
+    ox, oy = origin
+    box = (inside.x - ox, inside.y - oy, inside.right - ox, inside.bottom - oy)
+    original = photo.rgba8(box, (inside.width, inside.height))
+    band = piece(result, plan, outside).convert("RGBA").tobytes()
+    seed = seed_for(result.tobytes(), place.x, place.y, place.width, place.height)
+    return decide(
+        noise_sigma(original, inside.width, inside.height),
+        noise_sigma(band, outside.width, outside.height),
+        scale,
+        seed,
+    )

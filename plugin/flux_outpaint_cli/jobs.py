@@ -28,6 +28,7 @@ from flux_outpaint.errors import (
     about_request,
 )
 from flux_outpaint.framing import check_size
+from flux_outpaint.grain import NONE
 from flux_outpaint.journal import Journal
 from flux_outpaint.journal_records import CliFile, State
 from flux_outpaint.payload import RequestOptions
@@ -39,7 +40,7 @@ from PIL import Image
 
 from . import bounded, imageio, metadata, outputs
 from . import photo as ph
-from .compose import fill, start_canvas
+from .compose import fill, grain_for, new_area, seam_strips, start_canvas
 from .inputs import STDIN, Item, describe, read_input, reference_box
 from .progress import COMPOSING, READING, WRITING, ProgressBoard
 
@@ -79,6 +80,7 @@ class Settings:
     force: bool
     timeout: float
     color_match: bool = True
+    grain_match: bool = True
 
 
 class Runner:
@@ -275,9 +277,21 @@ class Placer:
                 check_size(returned.size, item.plan.request_output)
                 if self.settings.color_match:
                     returned = self.color_matched(item, photo, returned, reference)
+                grain = NONE
+                if self.settings.grain_match:
+                    grain = grain_for(photo, item.origin, returned, item.plan)
+                    if self.verbose:
+                        self.board.say(f"{name}: {grain.describe()}")
                 if early is None:
                     early = Lazy(start_canvas, photo, item.plan, item.origin)
-                canvas = fill(early.result(), photo, returned, item.plan, self.settings.seam_blend)
+                canvas = fill(
+                    early.result(),
+                    photo,
+                    returned,
+                    item.plan,
+                    self.settings.seam_blend,
+                    grain=grain,
+                )
                 del returned, early
                 meta = imageio.Metadata(
                     photo.icc,
@@ -343,7 +357,10 @@ class Placer:
             self.board.say(f"{item.name}: {correction.describe()}")
         if correction.is_identity:
             return returned
-        fixed = Image.frombytes("RGBA", rgba.size, correction.apply(pixels))
+        plan, blend = item.plan, self.settings.seam_blend
+        shown = [*new_area(plan), *seam_strips(plan, blend)]
+        areas = colormatch.on_result(shown, plan.placement, rgba.size)
+        fixed = Image.frombytes("RGBA", rgba.size, correction.apply(pixels, *rgba.size, areas))
         return fixed if returned.mode == "RGBA" else fixed.convert(returned.mode)
 
     def _check_cancel(self, rid: str) -> None:
@@ -370,6 +387,7 @@ class Placer:
             quality=self.settings.quality,
             color_match=self.settings.color_match,
             outputs=tuple(where(t) for t in item.targets) if item.variations > 1 else (),
+            grain_match=self.settings.grain_match,
         )
 
 

@@ -189,6 +189,7 @@ def outpaint(args: Options) -> int:
             args.force,
             args.timeout,
             args.color_match,
+            args.grain_match,
         ),
         cancel,
         background_writes=len(ready) > 1,

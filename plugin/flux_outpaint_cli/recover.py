@@ -84,6 +84,7 @@ def rebuild(
         seam_blend = p.seam_blend
         quality = p.quality
         color_match = p.color_match
+        grain_match = p.grain_match
         source_path = p.input
         digest = p.input_sha256
         raw = input_override or source_path
@@ -133,6 +134,7 @@ def rebuild(
                 "seam_blend": seam_blend,
                 "quality": quality,
                 "color_match": color_match,
+                "grain_match": grain_match,
             },
         )
 
@@ -188,6 +190,7 @@ def run(args: Options) -> int:
                 args.force,
                 args.timeout,
                 recorded["color_match"] and args.color_match,
+                recorded["grain_match"] and args.grain_match,
             ),
             threading.Event(),
             background_writes=False,

@@ -263,6 +263,8 @@ class Backend:
             output_format=p["output_format"],
             distort=self.faults.active("wrong-size"),
             drift=self.faults.active("drift"),
+            varying=self.faults.active("drift-varying"),
+            textured=self.faults.active("texture"),
         )
         ext = "png" if p["output_format"] == "png" else "jpg"
         data, content_type = self._forged(

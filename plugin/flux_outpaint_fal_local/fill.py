@@ -53,6 +53,13 @@ PNG_COMPRESS_LEVEL = 1  # the output is noisy; higher levels cost seconds and sa
 # to the whole canvas after a slight blur, as a model that re-renders everything would.
 DRIFT_GAINS = (1.06, 0.96, 0.92)
 DRIFT_OFFSETS = (6.0, -4.0, 5.0)
+# The varying-drift scenario's cast: gain and offset ramp along the canvas's diagonal, from
+# base − ramp at the top-left corner to base + ramp at the bottom-right (the offsets' ramps
+# run in different directions per channel), after the same slight blur.
+VARYING_GAINS = (1.02, 0.99, 0.97)
+VARYING_GAIN_RAMP = (0.04, -0.03, 0.03)
+VARYING_OFFSETS = (3.0, -2.0, 2.0)
+VARYING_OFFSET_RAMP = (15.0, -12.0, 14.0)
 JPEG_QUALITY = 95
 
 MAX_EXPAND = 2048
@@ -102,8 +109,13 @@ def extend(
     top: int = 0,
     bottom: int = 0,
     seed: int | None = None,
+    textured: bool = False,
 ) -> np.ndarray:
-    """Return the reference (H×W×3 uint8) on a canvas grown by the given margins, filled in."""
+    """Return the reference (H×W×3 uint8) on a canvas grown by the given margins, filled in.
+
+    ``textured``: the new area carries the reference's own fine detail at full strength all
+    the way out, and no extra grain, as a real model continues a photo's texture at the
+    scale it was sent (the texture scenario); by default the detail fades with distance."""
     if reference.ndim != 3 or reference.shape[2] != 3 or reference.dtype != np.uint8:
         raise ValueError("reference must be an H×W×3 uint8 array")
     if min(left, right, top, bottom) < 0:
@@ -126,7 +138,8 @@ def extend(
     detail = ref - _low_pass(ref, TEXTURE_LEVELS)
     pad = ((top, bottom), (left, right), (0, 0))
     mirrored = np.pad(detail, pad, mode="symmetric")
-    mirrored *= np.exp(dist * np.float32(-1.0 / falloff))[..., None]
+    if not textured:
+        mirrored *= np.exp(dist * np.float32(-1.0 / falloff))[..., None]
     colour += mirrored
     del mirrored
     # The streaks still carry the border pixel's own detail for the first few pixels, until
@@ -137,12 +150,12 @@ def extend(
     colour -= repeated
     del repeated, detail
 
-    rng = np.random.default_rng(seed)
-    grain = rng.standard_normal((out_h, out_w, 1), dtype=np.float32)
-    grain *= (GRAIN_NEAR + (GRAIN_FAR - GRAIN_NEAR) * np.minimum(dist / GRAIN_RAMP_PX, 1.0))[
-        ..., None
-    ]
-    colour += grain
+    if not textured:
+        rng = np.random.default_rng(seed)
+        grain = rng.standard_normal((out_h, out_w, 1), dtype=np.float32)
+        ramp = np.minimum(dist / GRAIN_RAMP_PX, 1.0)
+        grain *= (GRAIN_NEAR + (GRAIN_FAR - GRAIN_NEAR) * ramp)[..., None]
+        colour += grain
 
     np.clip(colour, 0.0, 255.0, out=colour)
     colour += 0.5  # so that the truncating cast rounds
@@ -248,18 +261,41 @@ def encode(pixels: np.ndarray, output_format: str) -> bytes:
     return buf.getvalue()
 
 
+def _softened(pixels: np.ndarray) -> np.ndarray:
+    img = pixels.astype(np.float32)
+    padded = np.pad(img, ((1, 1), (1, 1), (0, 0)), mode="edge")
+    img = (padded[:, :-2] + 2 * padded[:, 1:-1] + padded[:, 2:]) / 4.0
+    out: np.ndarray = (img[:-2] + 2 * img[1:-1] + img[2:]) / 4.0
+    return out
+
+
 def drifted(pixels: np.ndarray) -> np.ndarray:
     """The canvas as a re-rendering model returns it: a [1 2 1]/4 blur, then a colour cast.
 
     Everything changes, the region over the original included: that is what colour matching
     has to measure and undo.
     """
-    img = pixels.astype(np.float32)
-    padded = np.pad(img, ((1, 1), (1, 1), (0, 0)), mode="edge")
-    img = (padded[:, :-2] + 2 * padded[:, 1:-1] + padded[:, 2:]) / 4.0
-    img = (img[:-2] + 2 * img[1:-1] + img[2:]) / 4.0
+    img = _softened(pixels)
     img = img * np.asarray(DRIFT_GAINS, np.float32) + np.asarray(DRIFT_OFFSETS, np.float32)
-    return (np.clip(img, 0.0, 255.0) + 0.5).astype(np.uint8)
+    out: np.ndarray = (np.clip(img, 0.0, 255.0) + 0.5).astype(np.uint8)
+    return out
+
+
+def drifted_varying(pixels: np.ndarray) -> np.ndarray:
+    """Like ``drifted``, but the cast changes across the canvas as a VAE's does: gain and
+    offset ramp from one corner to the other (``VARYING_*``), so no single line fits it."""
+    img = _softened(pixels)
+    h, w = img.shape[:2]
+    # t runs from -1 (top-left corner) to +1 (bottom-right), -s along the other diagonal
+    ys = np.linspace(-1.0, 1.0, h, dtype=np.float32)[:, None]
+    xs = np.linspace(-1.0, 1.0, w, dtype=np.float32)[None, :]
+    for c in range(3):
+        t = (xs + ys) / 2.0 if c != 1 else (xs - ys) / 2.0
+        gain = VARYING_GAINS[c] + VARYING_GAIN_RAMP[c] * t
+        offset = VARYING_OFFSETS[c] + VARYING_OFFSET_RAMP[c] * t
+        img[..., c] = img[..., c] * gain + offset
+    out: np.ndarray = (np.clip(img, 0.0, 255.0) + 0.5).astype(np.uint8)
+    return out
 
 
 def render(
@@ -272,13 +308,24 @@ def render(
     output_format: str,
     distort: bool = False,
     drift: bool = False,
+    varying: bool = False,
+    textured: bool = False,
 ) -> Rendered:
     """Fill and encode; `distort` squeezes the width by a quarter (the wrong-size fault),
-    `drift` casts and softens the whole canvas (the drift scenario)."""
+    `drift` casts and softens the whole canvas (the drift scenario), `varying` with a cast
+    that changes across it (drift-varying), `textured` keeps the reference's texture in the
+    whole new area (texture)."""
     pixels = extend(
-        np.asarray(reference.convert("RGB")), left=left, right=right, top=top, bottom=bottom
+        np.asarray(reference.convert("RGB")),
+        left=left,
+        right=right,
+        top=top,
+        bottom=bottom,
+        textured=textured,
     )
-    if drift:
+    if varying:
+        pixels = drifted_varying(pixels)
+    elif drift:
         pixels = drifted(pixels)
     if distort:
         squeezed = Image.fromarray(pixels).resize(

@@ -77,6 +77,8 @@ EXPECTED: dict[str, tuple[bool, str]] = {
     "mode-not-in-schema": (True, ""),
     "fail-once": (False, "HTTP 500"),
     "drift": (True, ""),
+    "drift-varying": (True, ""),
+    "texture": (True, ""),
     # second round: compressed bombs, a decode-cost bomb, a forged id, the key in disguise
     "gzip-bomb-submit": (False, "HTTP 500"),
     "gzip-bomb-status": (False, "content encoding that is not accepted"),

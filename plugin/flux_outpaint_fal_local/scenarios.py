@@ -152,6 +152,20 @@ fault(
     "over the original too (as a re-rendering model does)",
     client="measure the drift over the original and take it out of the new pixels",
 )
+fault(
+    "drift-varying",
+    "every job",
+    server="as drift, but the cast ramps across the canvas (gain ±3-4 %, offset ±12-15 "
+    "levels corner to corner, per channel)",
+    client="follow the drift along the seam, not one global fit",
+)
+fault(
+    "texture",
+    "every job",
+    server="fills the new area with the reference's own texture at full strength, at the "
+    "request's scale, as a real model continues a photo",
+    client="(on a canvas over 4 MP) put the original's grain back into the enlarged band",
+)
 hostile(
     "trickle-status",
     "every job",

@@ -53,6 +53,8 @@ STEPS = {
     "decode": ["gimp_glue.pixels:decode"],
     # colour matching: the estimate, the correction and its journal note
     "match": ["gimp_glue.procedure:color_matched"],
+    # grain match: measuring the noise each side of the seam (adding it happens in "place")
+    "grain": ["gimp_glue.grainfill:decide"],
     "place": [
         "gimp_glue.placement:apply",
         "gimp_glue.placement:fill_layer",
@@ -81,6 +83,8 @@ DETAIL = {
         "flux_outpaint.queue_client:FalQueueClient.close",
     ],
     "x-progress": ["gimp_glue.worker:drive"],
+    # room made for the grain on the result before it is enlarged (inside "place")
+    "x-grain-add": ["gimp_glue.grainfill:enlarging"],
 }
 
 _local = threading.local()

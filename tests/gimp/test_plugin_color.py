@@ -1,10 +1,15 @@
-"""Colour matching in real GIMP 3.0 and 3.2, against the local server's drift scenario.
+"""Colour and grain matching in real GIMP 3.0 and 3.2, against the local server's drift,
+drift-varying and texture scenarios.
 
 The drift scenario casts and softens fal's whole picture, as the model does; the seam metric
 (``fal_local.metrics.seam_metric``: the mean step across each expanded side) must drop to at
-most a quarter with ``color-match`` on, on RGB, GRAY, 16-bit and float images.  Without drift,
-matching must leave the new pixels alone.  GIMP writes the visible result as raw bytes; the
-measuring happens here, with numpy.
+most a quarter with ``color-match`` on, on RGB, GRAY, 16-bit and float images.  The
+drift-varying scenario's cast ramps across the canvas: each seam (right, top, left) must come
+down to at most 55 % of matching off and near the no-drift floor, with no step at a corner.
+Without drift, matching must leave the new pixels alone.  The texture scenario at a camera
+size (the result enlarged) must get grain whose fine detail matches the original's, and a
+small size none.  Recover places what the run placed.  GIMP writes the visible result as raw
+bytes; the measuring happens here, with numpy.
 """
 
 from __future__ import annotations
@@ -40,9 +45,11 @@ def _cases(kinds, recover=False):
     ]
 
 
-def _batch(session, scenarios, cases):
-    pixels = np.asarray(photo(*SIZE, seed=5).convert("RGBA"))
-    (session.host_dir / "photo.rgba").write_bytes(pixels.tobytes())
+def _batch(session, scenarios, cases, photos=None):
+    if photos is None:
+        photos = {"photo.rgba": np.asarray(photo(*SIZE, seed=5).convert("RGBA"))}
+    for file, pixels in photos.items():
+        (session.host_dir / file).write_bytes(pixels.tobytes())
     params = {"photo": "photo.rgba", "size": SIZE, "grow": GROW, "blend": BLEND, "cases": cases}
     with local_server(scenarios=scenarios) as server:
         report = run(session, "color_cases", params, server_env(server))
@@ -51,13 +58,64 @@ def _batch(session, scenarios, cases):
     for name, info in report["cases"].items():
         assert info["ok"], (name, info["message"])
         w, h = info["canvas"]
-        result = (session.host_dir / f"{name}-result.rgba").read_bytes()
-        original = (session.host_dir / f"{name}-original.rgba").read_bytes()
+        lw, lh = info["size"]
+        result = session.host_dir / f"{name}-result.rgba"
+        original = session.host_dir / f"{name}-original.rgba"
         images[name] = (
-            np.frombuffer(result, np.uint8).reshape(h, w, 4)[..., :3],
-            np.frombuffer(original, np.uint8).reshape(SIZE[1], SIZE[0], 4)[..., :3],
+            np.frombuffer(result.read_bytes(), np.uint8).reshape(h, w, 4)[..., :3],
+            np.frombuffer(original.read_bytes(), np.uint8).reshape(lh, lw, 4)[..., :3],
         )
+        result.unlink()  # camera-size files are large
+        original.unlink()
     return report, submits, images
+
+
+# Grain: a grainy photo widened on the right (name → size, growth).
+GRAIN_SIZES = {"camera": ((4000, 3000), (0, 1000, 0, 0)), "small": ((1200, 800), (0, 240, 0, 0))}
+STRIP = 64
+
+
+def _grainy(w: int, h: int, sigma: float = 3.0, seed: int = 7) -> np.ndarray:
+    """Smooth structure plus sensor-like grain (luma σ, chroma σ/3), RGBA u8."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    base = np.stack(
+        [120 + 60 * np.sin(x / 400), 110 + 50 * np.cos(y / 300), 100 + 40 * np.sin((x + y) / 700)],
+        axis=-1,
+    )
+    base += rng.standard_normal((h, w, 1), dtype=np.float32) * sigma
+    base += rng.standard_normal((h, w, 3), dtype=np.float32) * (sigma / 3)
+    rgb = np.clip(base + 0.5, 0, 255).astype(np.uint8)
+    return np.concatenate([rgb, np.full((h, w, 1), 255, np.uint8)], axis=-1)
+
+
+def _grain_cases():
+    cases = []
+    for label, (size, grow) in GRAIN_SIZES.items():
+        for on in (True, False):
+            cases.append(
+                {
+                    "name": f"{label}-{'on' if on else 'off'}",
+                    "base": "rgb",
+                    "precision": "u8",
+                    "color_match": True,
+                    "grain_match": on,
+                    "photo": f"{label}.rgba",
+                    "size": size,
+                    "grow": grow,
+                    "recover": on and label == "camera",
+                }
+            )
+    return cases
+
+
+def _fine_detail(img: np.ndarray) -> float:
+    y = img.astype(np.float64) @ np.array([0.299, 0.587, 0.114])
+    lap = 4 * y[1:-1, 1:-1] - y[:-2, 1:-1] - y[2:, 1:-1] - y[1:-1, :-2] - y[1:-1, 2:]
+    return float(np.abs(lap).mean())
+
+
+VARYING = (("rgb", "u8"), ("gray", "u8"), ("rgb", "u16"))
 
 
 @pytest.fixture(scope="module", params=["trixie", "forky"], ids=["gimp3.0", "gimp3.2"])
@@ -68,7 +126,24 @@ def outcome(request, vendor_dir):
         session.install_plugin()
         drift = _batch(session, ["drift"], _cases(KINDS, recover=True))
         plain = _batch(session, [], _cases(KINDS[:1]))
-        yield {"drift": drift, "plain": plain}
+        varying = _batch(session, ["drift-varying"], _cases(VARYING, recover=True))
+        photos = {f"{label}.rgba": _grainy(*size) for label, (size, _) in GRAIN_SIZES.items()}
+        texture = _batch(session, ["texture"], _grain_cases(), photos)
+        # the fine detail each side of the seam, measured now: the images are large
+        detail = {}
+        for name, (result, original) in texture[2].items():
+            w = original.shape[1]
+            detail[name] = (
+                _fine_detail(result[:, w : w + STRIP]) / _fine_detail(original[:, -STRIP:]),
+                np.array_equal(result[:, : w - BLEND], original[:, : w - BLEND]),
+                result[:, w:].astype(np.float64).mean(axis=(0, 1)),
+            )
+        yield {
+            "drift": drift,
+            "plain": plain,
+            "varying": varying,
+            "texture": (texture[0], texture[1], detail),
+        }
     finally:
         session.close()
 
@@ -116,3 +191,71 @@ def test_without_drift_matching_leaves_the_new_pixels_alone(outcome):
     change = np.abs(matched.astype(int) - plain.astype(int))[band].mean()
     print(f"{report['gimp']} no drift: matching changed the new pixels by {change:.3f}")
     assert change <= 1.0, change
+
+
+def _sides(image, original) -> dict[str, float]:
+    return {
+        side: float(seam_metric(image, original, WHERE, Expansion(**{side: 1})).mean())
+        for side in ("right", "top", "left")
+    }
+
+
+def _corner_step(image) -> float:
+    top, left = GROW[2], GROW[0]
+    a = image[top - 8 : top, left - 8 : left].astype(float).mean(axis=(0, 1))
+    b = image[top - 8 : top, left : left + 8].astype(float).mean(axis=(0, 1))
+    c = image[top : top + 8, left - 8 : left].astype(float).mean(axis=(0, 1))
+    return float(max(np.abs(a - b).max(), np.abs(a - c).max()))
+
+
+def test_a_cast_that_varies_across_the_canvas_is_followed_at_every_seam(outcome):
+    report, _, images = outcome["varying"]
+    on_image, original = images["rgb-u8-on"]
+    off_image, _ = images["rgb-u8-off"]
+    floor_image, _ = outcome["plain"][2]["rgb-u8-off"]
+    on, off, floor = (
+        _sides(on_image, original),
+        _sides(off_image, original),
+        _sides(floor_image, original),
+    )
+    print(f"{report['gimp']} drift-varying seams: on {on}, off {off}, no-drift floor {floor}")
+    for side in on:
+        assert on[side] <= 0.55 * off[side], (side, on, off)
+        assert on[side] <= max(1.5 * floor[side], floor[side] + 0.5), (side, on, floor)
+    assert _corner_step(on_image) <= _corner_step(floor_image) + 2.0
+
+
+@pytest.mark.parametrize("kind", VARYING[1:], ids=[f"{b}-{p}" for b, p in VARYING[1:]])
+def test_the_varying_cast_on_grey_and_16_bit(outcome, kind):
+    report, _, images = outcome["varying"]
+    name = "-".join(kind)
+    on_image, original = images[f"{name}-on"]
+    off_image, _ = images[f"{name}-off"]
+    on = seam_metric(on_image, original, WHERE, GROWN).mean()
+    off = seam_metric(off_image, original, WHERE, GROWN).mean()
+    print(f"{report['gimp']} drift-varying {name}: seam metric on {on:.2f}, off {off:.2f}")
+    assert on <= 0.55 * off, (on, off)
+    assert report["cases"][f"{name}-on"]["precision"].startswith(kind[1])
+    info = report["cases"][f"{name}-on"]
+    assert info["recover_ok"] and info["recover_same"], info
+
+
+def test_grain_at_a_camera_size_matches_the_originals_fine_detail(outcome):
+    report, submits, detail = outcome["texture"]
+    on, exact_on, mean_on = detail["camera-on"]
+    off, exact_off, mean_off = detail["camera-off"]
+    print(f"{report['gimp']} band fine detail / original's: grain on {on:.2f}, off {off:.2f}")
+    assert off < 0.5  # the smooth enlarged band of before
+    assert 0.8 <= on <= 1.25, on
+    assert exact_on and exact_off  # the original's pixels stay exact
+    assert np.abs(mean_on - mean_off).max() < 1.0  # grain adds no cast
+    info = report["cases"]["camera-on"]
+    assert info["recover_ok"] and info["recover_same"], info
+    assert submits == len(detail)  # recover submits nothing
+
+
+def test_no_grain_where_nothing_was_enlarged(outcome):
+    _, _, detail = outcome["texture"]
+    on, _, mean_on = detail["small-on"]
+    off, _, mean_off = detail["small-off"]
+    assert on == off and np.array_equal(mean_on, mean_off)

@@ -51,6 +51,7 @@ from .journal_records import (
     _ERROR,
     _EVENT,
     _FINISHED,
+    _GRAIN,
     _HANDLE,
     _HANDLE_KEYS,
     _ID,
@@ -131,6 +132,7 @@ class JournalEntry:
     error: str | None = None
     output: str | None = None  # where it was placed (CLI: a path, or "-")
     color_correction: Mapping[str, Any] | None = None
+    grain: Mapping[str, Any] | None = None
     completed: bool = False  # fal said it finished at some point (its result existed)
     newer_version: int | None = None  # a record of it came from a newer format version
     order: int = 0  # the position of its latest record in the file
@@ -267,6 +269,10 @@ class Journal:
     def note_correction(self, request_id: str, correction: Mapping[str, Any]) -> None:
         """Record the colour correction a run applied (recover applies it again)."""
         self._append({_EVENT: _NOTE_EVENT, _ID: request_id, _CORRECTION: dict(correction)})
+
+    def note_grain(self, request_id: str, grain: Mapping[str, Any]) -> None:
+        """Record the grain a run drew over the new pixels (recover draws it again)."""
+        self._append({_EVENT: _NOTE_EVENT, _ID: request_id, _GRAIN: dict(grain)})
 
     def store_result(self, request_id: str, blob: bytes, content_type: str) -> Path:
         """Keep a downloaded result beside the journal (see ``ResultCache.store``)."""
@@ -414,9 +420,10 @@ class Journal:
                 value = record.get(key_name)
                 if isinstance(value, kind):
                     acc[key_name] = value
-            correction = record.get(_CORRECTION)
-            if isinstance(correction, dict):
-                acc[_CORRECTION] = correction
+            for key_name in (_CORRECTION, _GRAIN):
+                note = record.get(key_name)
+                if isinstance(note, dict):
+                    acc[key_name] = note
         entries = [JournalEntry(rid, **acc) for rid, acc in folded.items()]
         self._parsed = (key, entries)
         return list(entries)

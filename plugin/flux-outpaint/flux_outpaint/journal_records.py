@@ -265,6 +265,7 @@ class CliFile:
     color_match: bool = True
     take: TakeOf | None = None
     outputs: tuple[str, ...] = ()  # every take's output, in take order (version 2 on)
+    grain_match: bool = True  # read as False from records older than grain matching
 
     TOOL = "cli"
 
@@ -295,6 +296,7 @@ class CliFile:
             self.color_match,
             take,
             self.outputs,
+            self.grain_match,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -310,6 +312,7 @@ class CliFile:
             "quality": self.quality,
             "seam_blend": self.seam_blend,
             "color_match": self.color_match,
+            "grain_match": self.grain_match,
         }
         if self.outputs:
             out["outputs"] = list(self.outputs)
@@ -346,6 +349,7 @@ class CliFile:
             data.get("color_match", True) is not False,
             TakeOf.from_json(data),
             outputs,
+            data.get("grain_match", False) is True,  # absent: made before grain matching
         )
 
 
@@ -397,6 +401,7 @@ _STATE, _HANDLE, _PURPOSE = "state", "handle", "purpose"
 _SUBMITTED_EVENT, _STATE_EVENT, _NOTE_EVENT = "submitted", "state", "note"
 _RESULT_PATH, _ERROR, _OUTPUT = "result_path", "error", "output"
 _RAW, _RECOVERED, _CORRECTION = "raw", "recovered", "color_correction"
+_GRAIN = "grain"
 _HANDLE_KEYS = ("status_url", "response_url", "cancel_url")
 
 

@@ -41,6 +41,7 @@ MASK = "Y u8"
 # to the canvas).  Measured on photographs against GIMP's Cubic: as sharp or sharper, and
 # 30x faster (docs/gimp-speed.md).  HYPER is deprecated since GdkPixbuf 2.38.
 RESAMPLE = GdkPixbuf.InterpType.BILINEAR
+NEAREST = GdkPixbuf.InterpType.NEAREST
 # Enlarged pixels are made and sent to GIMP this many at a time: memory stays small
 # whatever the canvas.
 CHUNK_PIXELS = 1 << 20
@@ -175,13 +176,18 @@ def write_parts(drawable: Gimp.Drawable, fmt: str, parts: Iterable[tuple[Rect, b
 
 
 def enlarger(
-    rgba: bytes, width: int, height: int, size: tuple[int, int]
+    rgba: bytes,
+    width: int,
+    height: int,
+    size: tuple[int, int],
+    overlay: Callable[[Rect], tuple[bytes, int] | None] | None = None,
 ) -> Callable[[Rect], bytes]:
     """``area -> RGBA u8 bytes``: any rectangle of the image scaled to ``size``.
 
     Pixels come out exactly as one scaling of the whole image would make them (the sample
     positions depend only on the scale and the integer offset), so rectangles fit together
-    without a seam; only what is asked for is ever computed.
+    without a seam; only what is asked for is ever computed.  ``overlay(area)``: None or
+    ``(RGBA u8 bytes of area, opacity)`` composited over each enlarged rectangle (the grain).
     """
     source = _pixbuf(rgba, width, height)
     sx, sy = size[0] / width, size[1] / height
@@ -189,6 +195,12 @@ def enlarger(
     def pixels_of(area: Rect) -> bytes:
         dest = GdkPixbuf.Pixbuf.new(GdkPixbuf.Colorspace.RGB, True, 8, area.width, area.height)
         source.scale(dest, 0, 0, area.width, area.height, -area.x, -area.y, sx, sy, RESAMPLE)
+        over = None if overlay is None else overlay(area)
+        if over is not None:
+            data, alpha = over
+            _pixbuf(data, area.width, area.height).composite(
+                dest, 0, 0, area.width, area.height, 0, 0, 1.0, 1.0, NEAREST, alpha
+            )
         return _rgba_bytes(dest)
 
     return pixels_of

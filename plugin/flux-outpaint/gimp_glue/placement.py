@@ -26,9 +26,10 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from flux_outpaint.framing import Growth, Placement
+from flux_outpaint.grain import NONE, Grain
 from gi.repository import Gimp
 
-from . import pixels
+from . import grainfill, pixels
 
 LAYER_NAME = "Outpaint"
 GROUP_NAME = "Outpaint"
@@ -55,9 +56,10 @@ def apply(
     name: str = LAYER_NAME,
     edit_mask_of: Gimp.Layer | None = None,
     flush_displays: bool = True,
+    grain: Grain = NONE,
 ) -> Gimp.Layer:
     """Add the result as a masked layer directly above ``above`` (same parent; None = the
-    top of the image); one undo step.
+    top of the image); one undo step.  ``grain``: added where the result is enlarged.
 
     ``edit_mask_of``: a layer whose mask was the selected drawable, selected again after.
     ``flush_displays``: show the change in GIMP's windows now.  A script calling the
@@ -74,7 +76,7 @@ def apply(
 
     def fill(layer: Gimp.Layer) -> None:
         layer.set_offsets(rect.x, rect.y)
-        _fill_masked(layer, rgba, width, height, where)
+        _fill_masked(layer, rgba, width, height, where, grain)
 
     return _in_one_step(image, above, where, make, fill, edit_mask_of, flush_displays)
 
@@ -160,18 +162,34 @@ def _insert_above(image: Gimp.Image, layer: Gimp.Layer, above: Gimp.Layer | None
         image.insert_layer(layer, above.get_parent(), image.get_item_position(above))
 
 
-def _fill_masked(layer: Gimp.Layer, rgba: bytes, width: int, height: int, where: Placement) -> None:
-    fill_layer(layer, rgba, width, height, where)
+def _fill_masked(
+    layer: Gimp.Layer,
+    rgba: bytes,
+    width: int,
+    height: int,
+    where: Placement,
+    grain: Grain = NONE,
+) -> None:
+    fill_layer(layer, rgba, width, height, where, grain)
     add_seam_mask(layer, where)
 
 
-def fill_layer(layer: Gimp.Layer, rgba: bytes, width: int, height: int, where: Placement) -> None:
-    """The result's pixels: whole at 1:1, else enlarged where the mask shows them."""
+def fill_layer(
+    layer: Gimp.Layer,
+    rgba: bytes,
+    width: int,
+    height: int,
+    where: Placement,
+    grain: Grain = NONE,
+) -> None:
+    """The result's pixels: whole at 1:1, else enlarged where the mask shows them, with
+    ``grain`` added to the enlarged pixels (``grainfill``)."""
     size = (where.rect.width, where.rect.height)
     if (width, height) == size:
         pixels.write_rgba(layer, rgba, width, height)
         return
-    pixels_of = pixels.enlarger(rgba, width, height, size)
+    source, overlay = grainfill.enlarging(rgba, width, height, grain)
+    pixels_of = pixels.enlarger(source, width, height, size, overlay)
     areas = (
         chunk for area in where.shown(margin=MARGIN) for chunk in area.bands(pixels.CHUNK_PIXELS)
     )

@@ -25,11 +25,12 @@ from flux_outpaint.errors import (
     user_message,
 )
 from flux_outpaint.framing import Placement, check_size
+from flux_outpaint.grain import NONE
 from flux_outpaint.journal_records import GimpLayer, State
 from flux_outpaint.planning import MAX_VARIATIONS
 from gi.repository import Gimp, GLib, GObject
 
-from . import network, pixels, session, source, transport, variations, worker
+from . import grainfill, network, pixels, session, source, transport, variations, worker
 from .placement import apply
 
 if TYPE_CHECKING:  # the network half is imported when a job starts (see gimp_glue)
@@ -139,6 +140,7 @@ def outpaint(
     values, options, blend = read_options(config)
     count = read_variations(config)
     match = bool(config.get_property("color-match"))
+    grain_match = bool(config.get_property("grain-match"))
     framed = framing.frame(auto, *canvas, values)
     plan = planning.make_plan(framed.source)
     where = Placement.from_plan(plan, blend, framed.origin, framed.growth)
@@ -165,7 +167,7 @@ def outpaint(
             layer,
             done,
             where,
-            lambda result: _decoded(result, plan, reference, match),
+            lambda result: _decoded(result, plan, reference, match, where),
             tuple(secrets),
             edit_mask_of=edit_mask_of,
             flush_displays=flush,
@@ -186,7 +188,16 @@ def outpaint(
         )
 
     result = _wait(run_mode, session.start(key, url, work, transport()))
-    rgba, width, height = _decoded(result, plan, reference, match)
+    rgba, width, height = _decoded(result, plan, reference, match, where)
+    grain = NONE
+    if grain_match:
+        with about_request(result.request_id):
+            grain = grainfill.decide(
+                layer, rect, auto.reference, where, plan, rgba, (width, height)
+            )
+        if not grain.is_none:
+            with contextlib.suppress(OSError):  # best effort: it is drawn all the same
+                session.journal().note_grain(result.request_id, grain.to_json())
     placed_layer = apply(
         image,
         layer,
@@ -196,6 +207,7 @@ def outpaint(
         where,
         edit_mask_of=edit_mask_of,
         flush_displays=flush,
+        grain=grain,
     )
     _mark_placed([result.request_id])
     return placed_layer
@@ -210,7 +222,7 @@ def _mark_placed(request_ids: list[str]) -> None:
 
 
 def _decoded(
-    result: JobResult, plan: planning.Plan, reference: bytes, match: bool
+    result: JobResult, plan: planning.Plan, reference: bytes, match: bool, where: Placement
 ) -> tuple[bytes, int, int]:
     """A take's pixels, checked against the plan before anything is placed, with the colour
     drift taken out when ``match``."""
@@ -218,14 +230,20 @@ def _decoded(
         rgba, width, height = pixels.decode(result.data, plan.request_output)
         check_size((width, height), plan.request_output)  # what the decoder made of it
         if match:
-            rgba = color_matched(result.request_id, rgba, (width, height), reference, plan)
+            rgba = color_matched(result.request_id, rgba, (width, height), reference, plan, where)
     return rgba, width, height
 
 
 def color_matched(
-    request_id: str, rgba: bytes, size: tuple[int, int], reference: bytes, plan: planning.Plan
+    request_id: str,
+    rgba: bytes,
+    size: tuple[int, int],
+    reference: bytes,
+    plan: planning.Plan,
+    where: Placement,
 ) -> bytes:
-    """The result with the model's colour drift taken out (see ``flux_outpaint.colormatch``).
+    """The result with the model's colour drift taken out (see ``flux_outpaint.colormatch``),
+    the part that varies across the picture where the result will show.
 
     The correction goes into the journal: recover places the result as this run did, without
     the reference it was measured against."""
@@ -233,7 +251,7 @@ def color_matched(
     if correction.is_identity:
         return rgba
     session.journal().note_correction(request_id, correction.to_json())
-    return correction.apply(rgba)
+    return correction.apply(rgba, *size, grainfill.field_areas(where, *size))
 
 
 def _wait(run_mode: Gimp.RunMode, job: worker.Background[_T], count: int = 1) -> _T:

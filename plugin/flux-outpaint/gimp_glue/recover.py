@@ -21,10 +21,11 @@ from flux_outpaint import colormatch, recovery, settings, variations
 from flux_outpaint.errors import InputError, OutpaintError, about_request
 from flux_outpaint.framing import Placement
 from flux_outpaint.geometry import Expansion, Rect
+from flux_outpaint.grain import Grain
 from flux_outpaint.journal_records import GimpLayer, State
 from gi.repository import Gimp
 
-from . import pixels, session, source, worker
+from . import grainfill, pixels, session, source, worker
 from .placement import apply, apply_group
 from .variations import LAYER_NAME as VARIATION_LAYER_NAME
 
@@ -102,18 +103,21 @@ def recover(
             raise got
         with about_request(entry.request_id):
             rgba, width, height = pixels.decode(got, entry.expected_output)
-        rgba = _as_placed(entry, rgba)
-        layer = apply(
-            image, above, rgba, width, height, where_from(entry, width, height), name=LAYER_NAME
-        )
+        where = where_from(entry, width, height)
+        rgba = _as_placed(entry, rgba, width, height, where)
+        grain = Grain.from_json(entry.grain)
+        layer = apply(image, above, rgba, width, height, where, name=LAYER_NAME, grain=grain)
         _placed(journal, [entry.request_id])
         return layer
     return _recover_run(image, above, journal, entry, members, blobs, secrets)
 
 
-def _as_placed(member: JournalEntry, rgba: bytes) -> bytes:
+def _as_placed(
+    member: JournalEntry, rgba: bytes, width: int, height: int, where: Placement
+) -> bytes:
     """As the run placed it: with the colour correction it measured, if it made one."""
-    return colormatch.Correction.from_json(member.color_correction).apply(rgba)
+    correction = colormatch.Correction.from_json(member.color_correction)
+    return correction.apply(rgba, width, height, grainfill.field_areas(where, width, height))
 
 
 def _placed(journal: Journal, request_ids: list[str]) -> None:
@@ -155,7 +159,7 @@ def _recover_run(
                 raise got
             with about_request(rid):
                 rgba, width, height = pixels.decode(got, member.expected_output)
-            rgba = _as_placed(member, rgba)
+            rgba = _as_placed(member, rgba, width, height, where_from(member, width, height))
         except OutpaintError as exc:
             outcomes.append(variations.Take(index, error=exc))
             continue

@@ -16,21 +16,32 @@ from gi.repository import Gimp  # noqa: E402
 
 def main(params):
     folder = params["session_dir"]
-    with open(os.path.join(folder, params["photo"]), "rb") as f:
-        photo = f.read()
-    lw, lh = params["size"]
-    left, right, top, bottom = params["grow"]
-    cw, ch = lw + left + right, lh + top + bottom
+    photos = {}
     out = {}
     for case in params["cases"]:
         name = case["name"]
+        source = case.get("photo", params.get("photo"))
+        if source not in photos:
+            with open(os.path.join(folder, source), "rb") as f:
+                photos = {source: f.read()}  # one photo in memory at a time
+        photo = photos[source]
+        lw, lh = case.get("size", params.get("size"))
+        left, right, top, bottom = case.get("grow", params.get("grow"))
+        cw, ch = lw + left + right, lh + top + bottom
         img, layer = make_image(cw, ch, left, top, lw, lh, case["base"], case["precision"])
         write(layer, photo, lw, lh)
         original = read(layer)
-        r = outpaint(img, [layer], color_match=case["color_match"], seam_blend=params["blend"])
+        r = outpaint(
+            img,
+            [layer],
+            color_match=case["color_match"],
+            grain_match=case.get("grain_match", True),
+            seam_blend=params["blend"],
+        )
         info = {"ok": r["ok"], "message": r["message"], "seconds": r["seconds"]}
         if r["ok"]:
             info["canvas"] = [img.get_width(), img.get_height()]
+            info["size"] = [lw, lh]
             info["precision"] = img.get_precision().value_nick
             info["source_unchanged"] = read(layer) == original
             for part, data in (("original", original), ("result", composite(img))):

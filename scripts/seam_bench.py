@@ -1,0 +1,237 @@
+"""``bench.py --seam``: the seam the CLI leaves on photos, against the local server's casts.
+
+Colour.  Each photo is grown by ``SEAM_EXPAND`` on every side against the local server with no
+drift, its ``drift`` scenario (one cast over the whole canvas) and its ``drift-varying``
+scenario (a cast that ramps from corner to corner), colour matching on and off.  Printed per
+photo and cast: the seam metric (``flux_outpaint_fal_local.metrics.seam_metric``, 8-bit levels)
+at the right and the top seam and over all four, off / on / the no-drift floor, and on/off
+and on/floor; for no drift, how much matching changed the new pixels.
+
+Grain.  A grainy photo (a sample photo enlarged, plus luma σ ``GRAIN_LUMA`` and chroma
+σ ``GRAIN_CHROMA`` Gaussian grain: smooth structure, sensor-like noise) is widened on the
+right against the ``texture`` scenario (the new area carries the reference's texture at the
+request's scale, as a real model's does), at a small size (nothing enlarged) and at a camera
+size (fal's image enlarged about 2.6 times).  Printed: the band's fine detail (mean |Laplacian|
+of luminance in the 64 px just past the seam) over the original's (the 64 px just inside),
+grain match on and off.
+
+``--seam-images DIR`` writes ``color-match.png`` (the drift-varying corner, off | on) and
+``grain-match.png`` (a 100 % crop across the camera-size seam, off | on).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SEAM_PHOTOS = ("coffee.png", "astronaut.png", "chelsea.png", "rocket.jpg")
+SEAM_EXPAND = 96  # every side
+SEAM_BLEND = 16
+CASTS = (None, "drift", "drift-varying")
+# name → (photo size, grown on the right)
+GRAIN_SIZES = {"small": ((1200, 800), 240), "camera": ((6000, 4000), 1200)}
+GRAIN_LUMA = 3.0
+GRAIN_CHROMA = 1.0
+STRIP = 64
+
+
+def _cli(scripts: Path, src: Path, out: Path, base_url: str, tmp: Path, *extra) -> None:
+    cmd = [
+        sys.executable,
+        str(scripts / "outpaint.py"),
+        str(src),
+        "-o",
+        str(out),
+        "--seam-blend",
+        str(SEAM_BLEND),
+        "--base-url",
+        base_url,
+        "--force",
+        *map(str, extra),
+    ]
+    env = {**os.environ, "FAL_KEY": "bench-key", "FLUX_OUTPAINT_DATA_DIR": str(tmp / "seam-data")}
+    subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=900)
+
+
+def _has_grain_option(scripts: Path) -> bool:
+    r = subprocess.run(
+        [sys.executable, str(scripts / "outpaint.py"), "--help"], capture_output=True, text=True
+    )
+    return "--no-grain-match" in r.stdout
+
+
+def colour(photo_of, scripts: Path, tmp: Path, images: Path | None) -> list[dict]:
+    import numpy as np
+    from flux_outpaint.geometry import Expansion, Rect
+    from flux_outpaint_fal_local import start_server
+    from flux_outpaint_fal_local.metrics import seam_metric
+    from PIL import Image
+
+    e = SEAM_EXPAND
+    rows = []
+    for name in SEAM_PHOTOS:
+        src = photo_of(name)
+        original = np.asarray(Image.open(src).convert("RGB"))
+        h, w = original.shape[:2]
+        where = Rect(e, e, w, h)
+        outs: dict = {}
+        for cast in CASTS:
+            with start_server(scenarios=[cast] if cast else []) as srv:
+                for match in (False, True):
+                    out = tmp / f"seam-{name}-{cast}-{match}.png"
+                    extra = ["--left", e, "--right", e, "--top", e, "--bottom", e]
+                    if not match:
+                        extra.append("--no-color-match")
+                    _cli(scripts, src, out, srv.base_url, tmp, *extra)
+                    outs[cast, match] = np.asarray(Image.open(out).convert("RGB"))
+
+        def metric(img, sides, original=original, where=where):
+            return float(seam_metric(img, original, where, Expansion(**sides)).mean())
+
+        every = {"left": 1, "right": 1, "top": 1, "bottom": 1}
+        for cast in CASTS:
+            row: dict = {"photo": name, "cast": cast or "none"}
+            for label, sides in (("right", {"right": 1}), ("top", {"top": 1}), ("all", every)):
+                row[label] = {
+                    "off": metric(outs[cast, False], sides),
+                    "on": metric(outs[cast, True], sides),
+                    "floor": metric(outs[None, False], sides),
+                }
+            band = np.ones((h + 2 * e, w + 2 * e), bool)
+            band[e : e + h, e : e + w] = False
+            diff = np.abs(outs[cast, True].astype(int) - outs[cast, False].astype(int))
+            row["band_change"] = float(diff[band].mean())
+            rows.append(row)
+        if images is not None and name == SEAM_PHOTOS[0]:
+            corner_sheet(outs["drift-varying", False], outs["drift-varying", True], e, images)
+    return rows
+
+
+def corner_sheet(off, on, e: int, folder: Path) -> Path:
+    """The top-left corner of the drift-varying output, matching off | on, each labelled."""
+    from PIL import Image, ImageDraw
+
+    w, h = e + 240, e + 200
+    return _sheet(
+        [(off[:h, :w], "colour match off"), (on[:h, :w], "colour match on (default)")],
+        folder / "color-match.png",
+        "local server, drift-varying scenario: a cast that ramps across the canvas",
+        Image,
+        ImageDraw,
+    )
+
+
+def _sheet(parts, out: Path, caption: str, Image, ImageDraw) -> Path:
+    gap, label = 8, 22
+    w, h = parts[0][0].shape[1], parts[0][0].shape[0]
+    sheet = Image.new("RGB", (len(parts) * (w + gap) - gap, h + 2 * label), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, (pixels, text) in enumerate(parts):
+        sheet.paste(Image.fromarray(pixels), (i * (w + gap), label))
+        draw.text((i * (w + gap) + 4, 5), text, fill="black")
+    draw.text((4, h + label + 5), caption, fill="black")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out, optimize=True)
+    return out
+
+
+def grainy(photo_path: Path, size: tuple[int, int], seed: int = 11):
+    import numpy as np
+    from PIL import Image
+
+    base = Image.open(photo_path).convert("RGB").resize(size, Image.Resampling.BICUBIC)
+    values = np.asarray(base).astype(np.float32)
+    rng = np.random.default_rng(seed)
+    for y0 in range(0, size[1], 512):  # in bands: float noise for 24 MP at once is large
+        rows = values[y0 : y0 + 512]
+        rows += rng.standard_normal(rows.shape[:2] + (1,), dtype=np.float32) * GRAIN_LUMA
+        rows += rng.standard_normal(rows.shape, dtype=np.float32) * GRAIN_CHROMA
+    return np.clip(values + 0.5, 0, 255).astype(np.uint8)
+
+
+def fine_detail(img) -> float:
+    import numpy as np
+
+    y = img[..., :3].astype(np.float32) @ np.array([0.299, 0.587, 0.114], np.float32)
+    lap = 4 * y[1:-1, 1:-1] - y[:-2, 1:-1] - y[2:, 1:-1] - y[1:-1, :-2] - y[1:-1, 2:]
+    return float(np.abs(lap).mean())
+
+
+def grain(photo_of, scripts: Path, tmp: Path, images: Path | None) -> list[dict]:
+    import numpy as np
+    from flux_outpaint_fal_local import start_server
+    from PIL import Image
+
+    option = _has_grain_option(scripts)
+    rows = []
+    for label, (size, grow) in GRAIN_SIZES.items():
+        original = grainy(photo_of(SEAM_PHOTOS[0]), size)
+        src = tmp / f"grainy-{label}.png"
+        Image.fromarray(original).save(src, compress_level=1)
+        w = size[0]
+        inside = fine_detail(original[:, w - STRIP :])
+        row: dict = {"size": f"{size[0]}×{size[1]} +{grow}", "inside": inside}
+        with start_server(scenarios=["texture"]) as srv:
+            for match in (False, True):
+                out = tmp / f"grain-{label}-{match}.png"
+                extra = ["--right", grow]
+                if not match and option:
+                    extra.append("--no-grain-match")
+                _cli(scripts, src, out, srv.base_url, tmp, *extra)
+                result = np.asarray(Image.open(out).convert("RGB"))
+                row["on" if match else "off"] = fine_detail(result[:, w : w + STRIP]) / inside
+                if images is not None and label == "camera":
+                    crop = result[1900:2140, w - 160 : w + 160].copy()
+                    crop[:6, 158:162] = (255, 255, 255)  # a tick above the seam
+                    row["crop_on" if match else "crop_off"] = crop
+        if "crop_on" in row:
+            from PIL import ImageDraw
+
+            _sheet(
+                [
+                    (row.pop("crop_off"), "grain match off"),
+                    (row.pop("crop_on"), "grain match on (default)"),
+                ],
+                images / "grain-match.png",  # type: ignore[operator]
+                "100 % crop, seam at the tick: original left, band right. 6000x4000 grainy "
+                "photo + 1200 px; local server, texture scenario",
+                Image,
+                ImageDraw,
+            )
+        rows.append(row)
+    return rows
+
+
+def print_colour(rows: list[dict]) -> None:
+    print(
+        "seam metric (8-bit levels: |step| across the seam, 16-px segment means, "
+        "flux_outpaint_fal_local.metrics); floor = no drift, matching off"
+    )
+    print(
+        "| photo | cast | right off / on / floor | top off / on / floor | all four off / on "
+        "/ floor | on/off (right, top) | on/floor (right, top) | new pixels changed |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        cells = [
+            f"{r[k]['off']:.2f} / {r[k]['on']:.2f} / {r[k]['floor']:.2f}"
+            for k in ("right", "top", "all")
+        ]
+        ratio_off = " ".join(f"{r[k]['on'] / max(r[k]['off'], 1e-9):.2f}" for k in ("right", "top"))
+        ratio_floor = " ".join(
+            f"{r[k]['on'] / max(r[k]['floor'], 1e-9):.2f}" for k in ("right", "top")
+        )
+        print(
+            f"| {r['photo']} | {r['cast']} | {' | '.join(cells)} | {ratio_off} | {ratio_floor} "
+            f"| {r['band_change']:.2f} |"
+        )
+
+
+def print_grain(rows: list[dict]) -> None:
+    print("band fine detail / original's (mean |Laplacian| of luma, 64 px each side of the seam)")
+    print("| photo | original | grain match off | grain match on |")
+    print("|---|---|---|---|")
+    for r in rows:
+        print(f"| {r['size']} | {r['inside']:.2f} | {r['off']:.2f} | {r['on']:.2f} |")
