@@ -4,7 +4,7 @@
 Standard library only, Python 3.9+: it runs with whatever Python the user has, which is almost
 never the one GIMP uses, so what it installs is pure Python for GIMP's Python 3.10-3.14.
 Options: --list, --dry-run, --uninstall, --dev, --gimp-dir DIR, --wheelhouse DIR, --zip FILE,
---set-key (the key comes from stdin or a hidden prompt, never from the command line).
+--verbose, --set-key (the key comes from stdin or a hidden prompt, never from the command line).
 """
 
 from __future__ import annotations
@@ -356,6 +356,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dev", action="store_true", help="link the repo's plug-in folder")
     parser.add_argument("--dry-run", action="store_true", help="print what would happen")
     parser.add_argument(
+        "--verbose", action="store_true", help="show pip's own output while fetching packages"
+    )
+    parser.add_argument(
         "--gimp-dir",
         type=Path,
         action="append",
@@ -372,6 +375,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--source", type=Path, default=REPO_SOURCE, help=argparse.SUPPRESS)
     args, extra = parser.parse_known_args(argv)
     if extra:  # not echoed: a key pasted on the command line must not be printed back
+        if any(a.startswith("-") for a in extra):
+            parser.error("unknown option (see --help)")
         parser.error("unexpected arguments (--set-key reads the key from stdin or a prompt)")
     if args.dev and (args.list or args.uninstall or args.zip or args.set_key):
         parser.error("--dev only applies to installing")
@@ -395,7 +400,7 @@ def install_all(
             )
         return 0
     failed = 0
-    with vendor_dir(vendor, args.wheelhouse, python) as built:
+    with vendor_dir(vendor, args.wheelhouse, python, verbose=args.verbose) as built:
         if args.dev:
             dev_vendor(source, built)
         for profile in found.profiles:
@@ -436,7 +441,7 @@ def run(
         if args.dry_run:
             print(f"Would write {args.zip} from {args.source} with a fresh vendor/")
             return 0
-        with vendor_dir(vendor, args.wheelhouse, python) as built:
+        with vendor_dir(vendor, args.wheelhouse, python, verbose=args.verbose) as built:
             files = build_zip(args.source, built, args.zip)
         print(f"Wrote {args.zip} ({files} files): unzip it inside a GIMP 3 profile's plug-ins/.")
         return 0

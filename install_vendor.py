@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 import zipfile
 from collections.abc import Iterator
@@ -113,15 +114,27 @@ def unpack_wheels(wheelhouse: Path, dest: Path) -> None:
                     target.write_bytes(archive.read(member))
 
 
-def build_vendor(dest: Path, wheelhouse: Path | None, python: str) -> None:
-    """Fill ``dest`` with the pinned pure-Python packages, tidy it, then verify it."""
+def build_vendor(
+    dest: Path, wheelhouse: Path | None, python: str, *, verbose: bool = False
+) -> None:
+    """Fill ``dest`` with the pinned pure-Python packages, tidy it, then verify it.
+    ``verbose``: pip's command and its own output are shown as it runs."""
     dest.mkdir(parents=True, exist_ok=True)
     if pip_available(python):
         # Common global pip settings that forbid or conflict with --target.
         env = {**os.environ, "PIP_REQUIRE_VIRTUALENV": "0", "PIP_USER": "0"}
+        command = pip_command(python, dest, wheelhouse)
+        if verbose:
+            print(f"Running: {' '.join(command)}", flush=True)
         done = subprocess.run(
-            pip_command(python, dest, wheelhouse), capture_output=True, text=True, env=env
+            command,
+            stdout=None if verbose else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
         )
+        if verbose and done.stderr:
+            print(done.stderr, end="", file=sys.stderr)
         if done.returncode != 0:
             last = ([ln.strip() for ln in done.stderr.splitlines() if ln.strip()] or ["?"])[-1]
             hint = "" if wheelhouse else " (offline? pass --wheelhouse DIR)"
@@ -192,12 +205,14 @@ def check_vendor(vendor: Path) -> list[str]:
 
 
 @contextlib.contextmanager
-def vendor_dir(prebuilt: Path | None, wheelhouse: Path | None, python: str) -> Iterator[Path]:
+def vendor_dir(
+    prebuilt: Path | None, wheelhouse: Path | None, python: str, *, verbose: bool = False
+) -> Iterator[Path]:
     """vendor/ is built once per run, in a temp folder, and copied into every profile."""
     if prebuilt is not None:
         yield prebuilt
         return
     with tempfile.TemporaryDirectory(prefix="flux-outpaint-vendor-") as tmp:
         print("Fetching httpx and its dependencies (pure Python, for GIMP's Python 3.10+)...")
-        build_vendor(Path(tmp) / "vendor", wheelhouse, python)
+        build_vendor(Path(tmp) / "vendor", wheelhouse, python, verbose=verbose)
         yield Path(tmp) / "vendor"

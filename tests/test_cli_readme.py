@@ -67,9 +67,9 @@ def test_every_readme_example_runs_verbatim(tmp_path, server):
             # Something to recover: the newest request from a file to a file, as if writing
             # its output had failed.
             latest = [
-                e for e in journal.entries() if "-" not in (e.purpose["input"], e.purpose["output"])
+                e for e in journal.entries() if "-" not in (e.purpose.input, e.purpose.output)
             ][-1]
-            Path(latest.purpose["output"]).unlink()
+            Path(latest.output or latest.purpose.output_of_take()).unlink()
             journal.mark(latest.request_id, "unplaced")
         done = subprocess.run(["bash", "-c", line], cwd=clone, env=env, capture_output=True)
         assert done.returncode == 0, (line, done.stderr.decode(errors="replace"))

@@ -11,6 +11,7 @@ import time
 import pytest
 from cli_support import keyed, photo, run, text
 from flux_outpaint.journal import Journal
+from flux_outpaint.journal_records import GimpLayer
 from PIL import Image
 
 pytestmark = pytest.mark.server
@@ -46,8 +47,9 @@ def test_recover_by_id_rebuilds_the_same_output_without_submitting(tmp_path, env
     entry = journal_of(env).find(rid)
     assert entry is not None and entry.state == "placed"
     purpose = entry.purpose
-    assert purpose["input"] == str(src) and len(purpose["input_sha256"]) == 64
-    assert purpose["output"] == str(out) and purpose["canvas"] == [160, 100]
+    assert purpose.kind == "cli-file" and entry.output == str(out)
+    assert purpose.input == str(src) and len(purpose.input_sha256) == 64
+    assert purpose.output == str(out) and entry.plan.canvas == (160, 100)
 
 
 def test_recover_refuses_to_overwrite_and_force_replaces(tmp_path, env, server):
@@ -146,8 +148,10 @@ def test_an_output_that_appears_during_the_job_is_kept_and_the_result_recovered(
     r = run(["--recover", "-o", tmp_path / "mine.png", "--local"], env)
     assert r.returncode == 0, text(r)[1]
     assert Image.open(tmp_path / "mine.png").size == (112, 80)
-    r = run(["--recover", "--local"], env)  # now nothing is left unwritten
-    assert r.returncode == 1 and "nothing to recover" in text(r)[1].lower()
+    # Now nothing is left unwritten: the newest written one is the latest (the rule the
+    # plug-in follows too), and its output is not overwritten without --force.
+    r = run(["--recover", "--local"], env)
+    assert r.returncode == 1 and "exists" in text(r)[1]
 
 
 def test_recover_treats_a_file_name_as_the_input(tmp_path, env, server):
@@ -170,7 +174,7 @@ def test_recover_names_what_it_cannot_do(tmp_path, env, server):
     root = f"{server.base_url}/fal-ai/flux-2-pro/requests/g1"
     journal.record_submit(
         RequestHandle("g1", root + "/status", root, root + "/cancel"),
-        {"tool": "gimp", "image": "x.xcf"},
+        GimpLayer(image="x.xcf"),
     )
     r = run(["--recover", "g1", "--local"], env)
     assert r.returncode == 1 and "GIMP" in text(r)[1]

@@ -36,7 +36,11 @@ def test_three_takes_are_three_outputs_from_three_requests(tmp_path, setup):
     assert not (tmp_path / "in-outpaint.png").exists()
     entries = Journal(tmp_path / "data" / "journal.jsonl").entries()
     assert sorted(e.request_id for e in entries) == sorted(submits)
-    assert len({e.purpose["run"] for e in entries}) == 1
+    assert len({e.take.run for e in entries}) == 1
+    assert {e.purpose.kind for e in entries} == {"cli-takes"}
+    outputs = [str((tmp_path / f"in-outpaint-{n}.png").resolve()) for n in (1, 2, 3)]
+    assert {e.purpose.outputs for e in entries} == {tuple(outputs)}
+    assert sorted(e.output for e in entries) == outputs
     assert {e.state for e in entries} == {"placed"}
 
 

@@ -133,9 +133,9 @@ PIPELINE_OUTCOME = {
     "never-finish": "OutpaintTimeoutError",
     "expired-result": "ResultUnavailableError",
     "locked": "AuthError",
-    "trickle-status": "OutpaintTimeoutError",
-    "trickle-result": "OutpaintTimeoutError",
-    "trickle-image": "OutpaintTimeoutError",
+    "trickle-status": "FinishedLateError",  # fal had finished it: recoverable
+    "trickle-result": "FinishedLateError",  # fal had finished it: recoverable
+    "trickle-image": "FinishedLateError",  # fal had finished it: recoverable
     "endless-sse-line": None,
     "huge-status": "ApiError",
     "huge-result": "ApiError",

@@ -128,7 +128,11 @@ def test_from_target_size_errors():
         ((1920, 1080), (1, 1), (1920, 1920)),
         ((1080, 1920), (16, 9), (3414, 1920)),
         ((300, 200), (3, 2), (300, 200)),
-        ((301, 200), (3, 2), (301, 201)),
+        ((301, 200), (3, 2), (301, 200)),  # 200.67 rows wanted: within a pixel, as it is
+        ((451, 300), (3, 2), (451, 300)),
+        ((302, 200), (3, 2), (302, 202)),  # 201.33: more than rounding
+        ((299, 200), (3, 2), (300, 200)),  # exactly one column short: asked for, not rounding
+        ((298, 200), (3, 2), (300, 200)),
     ],
 )
 def test_from_aspect(size, aspect, canvas):

@@ -477,6 +477,21 @@ def test_usage_errors_exit_2_without_echoing_arguments(args, tmp_path, source, c
     assert "fal-secret-in-argv" not in capsys.readouterr().err
 
 
+def test_an_unknown_option_is_named_as_one(tmp_path, source, capsys):
+    with pytest.raises(SystemExit) as exc:
+        run_main(["--bogus-option"], tmp_path, source, None)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "unknown option" in err and "--set-key" not in err.splitlines()[-1]
+
+
+def test_verbose_as_the_readme_documents(tmp_path, source, vendor, capsys):
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    assert "`--verbose`" in readme
+    assert run_main(["--verbose", "--dry-run"], tmp_path, source, vendor) in (0, 1)
+    assert "unknown option" not in capsys.readouterr().err
+
+
 # -- release zip -------------------------------------------------------------------------
 
 

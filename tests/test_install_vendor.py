@@ -151,7 +151,9 @@ def test_vendor_builds_once_per_run_for_every_profile(tmp_path, wheelhouse, monk
         (tmp_path / ".config" / "GIMP" / v).mkdir(parents=True)
     calls = []
     real_build = iv.build_vendor
-    monkeypatch.setattr(iv, "build_vendor", lambda *a: calls.append(a) or real_build(*a))
+    monkeypatch.setattr(
+        iv, "build_vendor", lambda *a, **kw: calls.append(a) or real_build(*a, **kw)
+    )
     rc = load_install().main(
         ["--wheelhouse", str(wheelhouse), "--source", str(source)],
         platform="linux",

@@ -1,10 +1,9 @@
 """One job end to end against scripted fal answers: progress, the journal, errors naming the
-request, and ``recover`` (cache first, fetched by id otherwise, never a submit)."""
+request (recovering a paid result: test_recovery.py)."""
 
 from __future__ import annotations
 
 import errno
-import os
 import re
 import shutil
 import threading
@@ -18,7 +17,8 @@ from flux_outpaint import errors, payload
 from flux_outpaint.geometry import Expansion, from_numbers
 from flux_outpaint.imageinfo import check_header
 from flux_outpaint.journal import Journal
-from flux_outpaint.pipeline import InFlight, Job, expected_output, recover, run_job
+from flux_outpaint.journal_records import GimpLayer, Purpose
+from flux_outpaint.pipeline import InFlight, Job, run_job
 from flux_outpaint.planning import make_plan
 from flux_outpaint.pngcodec import encode_png
 from flux_outpaint.queue_client import FalQueueClient
@@ -52,14 +52,14 @@ def client_for(fal: FakeFal) -> FalQueueClient:
     return FalQueueClient(BASE, KEY, transport=httpx.MockTransport(fal), use_stream=False)
 
 
-def job(purpose: dict | None = None) -> Job:
+def job(purpose: Purpose | None = None) -> Job:
     plan = make_plan(from_numbers(20, 10, Expansion(left=8)))
     w, h = plan.request_reference
     return Job(
         bytes([90, 120, 200, 255]) * (w * h),
         plan,
         payload.RequestOptions(),
-        purpose or {"tool": "test"},
+        purpose or GimpLayer(layer="test"),
     )
 
 
@@ -93,8 +93,9 @@ def test_a_job_reports_each_phase_in_order_and_journals_the_request(journal):
     assert fal.count("submit") == 1
     entry = journal.find(RID)
     assert entry.state == "downloaded" and Path(entry.result_path).read_bytes() == PNG
-    assert entry.purpose["tool"] == "test"
-    assert entry.purpose["request_output"] == list(the_job.plan.request_output)
+    assert entry.purpose == GimpLayer(layer="test") and entry.purpose.kind == "gimp-layer"
+    assert entry.expected_output == the_job.plan.request_output
+    assert entry.plan is not None and entry.plan.canvas == (28, 10)
 
 
 def test_a_failure_after_the_submit_names_the_request_and_is_journaled(journal):
@@ -151,56 +152,6 @@ def test_about_request_names_only_errors_that_name_none():
         raise KeyError("not ours")
 
 
-# -- recover -------------------------------------------------------------------------------
-
-
-def test_recover_fetches_a_completed_request_without_submitting(journal):
-    journal.record_submit(handle("r1"), {})
-    journal.mark("r1", "failed", error="connection lost while waiting")
-    fal = fake_fal()
-    assert recover("r1", client_for(fal), journal) == (PNG, "image/png")
-    assert [(name, r.method) for name, r in fal.requests] == [
-        ("status", "GET"),
-        ("result", "GET"),
-        ("file", "GET"),
-    ]
-    assert str(fal.requests[0][1].url).startswith(handle("r1").status_url)
-    entry = journal.find("r1")
-    assert entry.state == "downloaded" and Path(entry.result_path).read_bytes() == PNG
-
-
-def test_recover_uses_the_cache_first(journal):
-    journal.store_result("r1", PNG, "image/png")
-    fal = fake_fal()
-    assert recover("r1", client_for(fal), journal) == (PNG, "image/png")
-    assert fal.requests == []
-
-
-def test_recover_an_id_the_journal_never_saw(journal):
-    fal = fake_fal()
-    assert recover("r9", client_for(fal), journal)[0] == PNG
-    assert fal.requests[0][1].url.path == "/fal-ai/flux-2-pro/requests/r9/status"
-
-
-@pytest.mark.parametrize(("state", "word"), [("IN_PROGRESS", "running"), ("IN_QUEUE", "queued")])
-def test_recover_of_an_unfinished_request_says_so(journal, state, word):
-    fal = fake_fal(status=[status(state)])
-    with pytest.raises(errors.ResultUnavailableError, match=f"still {word}") as info:
-        recover("r1", client_for(fal), journal)
-    assert info.value.request_id == "r1"
-    assert len(fal.requests) == 1
-
-
-def test_recover_reports_the_models_error(journal):
-    detail = [{"loc": ["body", "expand_top"], "msg": "too large", "type": "value_error"}]
-    fal = fake_fal(result=[httpx.Response(422, json={"detail": detail})])
-
-    with pytest.raises(errors.ValidationError, match="expand_top") as info:
-        recover("r1", client_for(fal), journal)
-    assert info.value.request_id == "r1"
-    assert not os.path.exists(journal.results_dir)
-
-
 # -- paid requests are never lost; every failure after the submit names the request --------
 
 
@@ -234,7 +185,7 @@ def test_a_disk_without_room_for_the_result_stops_the_job_before_anything_is_sen
 def test_a_journal_that_fails_after_the_submit_cancels_the_request_and_names_it(
     journal, monkeypatch
 ):
-    def full(self, handle, purpose=None):
+    def full(self, handle, purpose=None, plan=None):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(Journal, "record_submit", full)
@@ -266,7 +217,7 @@ def test_a_bad_result_names_the_request_is_journaled_and_is_never_cached(
         run_job(job(), client=client_for(fal), journal=journal, encoder=encoder)
     assert info.value.request_id == RID and RID in errors.user_message(info.value)
     entry = journal.find(RID)
-    assert entry.state == "failed" and needle in entry.details["error"]
+    assert entry.state == "failed" and needle in entry.error
     assert journal.cached_result(RID) is None
 
 
@@ -328,15 +279,6 @@ def test_journal_lines_never_hold_the_key_or_its_halves(journal):
     assert secret_half not in text and "\x1b" not in text and "\\u001b" not in text
 
 
-def test_recover_checks_the_cached_copy_and_fetches_a_damaged_one_again(journal):
-    journal.record_submit(handle("r1"), {"request_output": [28, 10]})
-    journal.store_result("r1", PNG[:40], "image/png")  # cut short by an older version
-    fal = fake_fal()
-    assert recover("r1", client_for(fal), journal) == (PNG, "image/png")
-    assert [name for name, _ in fal.requests] == ["status", "result", "file"]
-    assert journal.cached_result("r1") == (PNG, "image/png")
-
-
 def test_a_whole_result_of_the_wrong_size_is_kept_for_the_caller_to_refuse(journal):
     # Paid for and whole: cached and handed back; placing it is what the caller refuses.
     wrong = encode_png(bytes(20 * 10 * 4), 20, 10, 4)
@@ -345,22 +287,4 @@ def test_a_whole_result_of_the_wrong_size_is_kept_for_the_caller_to_refuse(journ
     assert result.data == wrong and journal.cached_result(RID) == (wrong, "image/png")
     with pytest.raises(errors.ResultError, match="fal returned 20×10 instead of"):
         check_header(result.data, job().plan.request_output)
-    journal.record_submit(handle("r1"), {"request_output": [28, 10]})
-    assert recover("r1", client_for(fal), journal)[0] == wrong
-    assert expected_output(journal.find("r1")) == (28, 10)
-
-
-@pytest.mark.parametrize(
-    ("purpose", "size"),
-    [
-        ({"request_output": [28, 10]}, (28, 10)),
-        ({"request_output": [28]}, None),
-        ({"request_output": ["28", 10]}, None),
-        ({"request_output": [True, 10]}, None),
-        ({}, None),
-    ],
-)
-def test_expected_output_trusts_only_a_sane_record(journal, purpose, size):
-    journal.record_submit(handle("r1"), purpose)
-    assert expected_output(journal.find("r1")) == size
-    assert expected_output(None) is None
+    assert journal.find(RID).expected_output == job().plan.request_output

@@ -11,17 +11,17 @@ from fakes import FakeFal, request_id, result, status
 from flux_outpaint import errors, payload
 from flux_outpaint.geometry import Expansion, from_numbers
 from flux_outpaint.journal import Journal
+from flux_outpaint.journal_records import GimpLayer
 from flux_outpaint.pipeline import Job
 from flux_outpaint.planning import make_plan
 from flux_outpaint.pngcodec import encode_png
 from flux_outpaint.queue_client import FalQueueClient
-from flux_outpaint.status import Phase, Progress, RequestHandle
+from flux_outpaint.status import Phase, Progress
 from flux_outpaint.variations import (
     MAX_VARIATIONS,
     Take,
     failure_line,
     queue_position,
-    run_of,
     run_variations,
     take_status,
     takes_summary,
@@ -57,7 +57,7 @@ def job() -> Job:
     plan = make_plan(from_numbers(300, 200, Expansion(left=40)))
     w, h = plan.request_reference
     return Job(
-        bytes([10, 200, 90, 255]) * (w * h), plan, payload.RequestOptions(), {"tool": "test"}
+        bytes([10, 200, 90, 255]) * (w * h), plan, payload.RequestOptions(), GimpLayer(layer="test")
     )
 
 
@@ -91,9 +91,9 @@ def test_three_takes_are_three_submits_of_one_encoded_reference(journal):
     assert set(seen) == {0, 1, 2} and all(p[-1] is Phase.DONE for p in seen.values())
     entries = journal.entries()
     assert len(entries) == 3 and {e.state for e in entries} == {"downloaded"}
-    assert len({e.purpose["run"] for e in entries}) == 1
-    assert sorted(e.purpose["variation"] for e in entries) == [1, 2, 3]
-    assert {e.purpose["variations"] for e in entries} == {3}
+    assert len({e.take.run for e in entries}) == 1
+    assert sorted(e.take.number for e in entries) == [1, 2, 3]
+    assert {e.take.count for e in entries} == {3}
     assert failure_line(takes) == ""
 
 
@@ -203,32 +203,6 @@ def test_each_take_reports_how_it_ended(journal):
 )
 def test_take_status_names_every_phase(progress, text):
     assert take_status(progress) == text
-
-
-def _submit(journal: Journal, rid: str, state: str, **purpose) -> None:
-    root = f"{BASE}/fal-ai/flux-2-pro/requests/{rid}"
-    handle = RequestHandle(rid, f"{root}/status", root, f"{root}/cancel")
-    journal.record_submit(handle, {"tool": "gimp", **purpose})
-    if state != "submitted":
-        journal.mark(rid, state)
-
-
-def test_run_of_gives_the_finished_requests_of_one_run_in_order(journal):
-    _submit(journal, "a3", "downloaded", run="r1", variation=3, variations=3)
-    _submit(journal, "a1", "completed", run="r1", variation=1, variations=3)
-    _submit(journal, "a2", "failed", run="r1", variation=2, variations=3)
-    _submit(journal, "b1", "downloaded", run="r2", variation=1, variations=2)
-    _submit(journal, "solo", "downloaded")
-    entries = {e.request_id: e for e in journal.entries()}
-    done = ("downloaded", "completed")
-
-    def ids(rid: str) -> list[str]:
-        return [e.request_id for e in run_of(entries[rid], entries.values(), done)]
-
-    assert ids("a3") == ["a1", "a3"]  # the failed one stays out, the rest by variation
-    assert ids("a2") == ["a1", "a2", "a3"]  # asked for by name: kept whatever its state
-    assert ids("b1") == ["b1"]
-    assert ids("solo") == ["solo"]
 
 
 def _failed(index: int, text: str, rid: str | None) -> Take:

@@ -40,6 +40,18 @@ class Console:
     def error(self, text: str) -> None:
         self.board.say(text, always=True)
 
+    def not_done(
+        self, name: str, status: str, message: str, request_ids: list[str] | None = None
+    ) -> None:
+        """With --json, one line for an input that failed, was skipped or was cancelled
+        (``status``), like the line a written input gets; the message itself goes to
+        standard error whatever the format (the caller prints it)."""
+        if self.args.json:
+            record = {"input": name, "ok": False, "status": status, "error": message}
+            if request_ids:
+                record["request_ids"] = list(request_ids)
+            self._print(json.dumps(record))
+
 
 def isatty(stream: TextIO) -> bool:
     try:

@@ -29,6 +29,7 @@ from flux_outpaint import pngcodec
 from flux_outpaint.payload import Encoding
 from PIL import Image, ImageCms
 
+from . import floattiff
 from . import photo as ph
 
 _SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
@@ -80,6 +81,11 @@ def write(
     if fmt == "TIFF" and space.dtype == "uint16" and space.colour == "RGB":
         _write_tiff16(canvas, space, out, meta)
         notes.append("EXIF is not carried into 16-bit RGB TIFF files")
+        return notes
+    if fmt == "TIFF" and space.dtype == "float32" and space.colour == "RGB":
+        floattiff.write(canvas, meta.icc, out)  # Pillow cannot write float RGB(A)
+        if meta.exif:
+            notes.append("EXIF is not carried into float RGB TIFF files")
         return notes
     image, icc = _pillow_image(canvas, space, fmt, meta.icc, notes)
     options: dict[str, object] = {}

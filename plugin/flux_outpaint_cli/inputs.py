@@ -18,9 +18,9 @@ from pathlib import Path
 
 from flux_outpaint import framing, geometry, planning
 from flux_outpaint.errors import InputError
-from PIL import Image
+from PIL import Image, UnidentifiedImageError
 
-from . import bounded, metadata, outputs
+from . import bounded, floattiff, metadata, outputs
 from . import photo as ph
 from .args import Options
 
@@ -52,7 +52,9 @@ class Item:
         return max(1, len(self.targets))
 
 
-def peek(data: bytes | None, path: Path | None, name: str) -> tuple[Image.Image, bytes | None]:
+def peek(
+    data: bytes | None, path: Path | None, name: str
+) -> tuple[Image.Image | FloatTiffHeader, bytes | None]:
     """The image opened for its header only."""
     try:
         if data is None:
@@ -70,9 +72,49 @@ def peek(data: bytes | None, path: Path | None, name: str) -> tuple[Image.Image,
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         # the caller's line starts with the name already
         raise InputError(f"too many pixels (over {ph.MAX_INPUT_PIXELS:,})") from None
+    except UnidentifiedImageError:
+        head = _float_tiff_header(data, path, name)
+        if head is None:
+            raise InputError(f"Not an image (or unreadable): {name}") from None
+        return FloatTiffHeader(head), data
     except (OSError, SyntaxError, ValueError, EOFError):
         raise InputError(f"Not an image (or unreadable): {name}") from None
+    try:
+        frames = int(getattr(image, "n_frames", 1)) if getattr(image, "is_animated", False) else 1
+    except (OSError, SyntaxError, ValueError, EOFError):
+        raise InputError(f"Not an image (or unreadable): {name}") from None
+    if frames > 1:
+        # Outpainting the first frame alone would drop the others without a word.
+        raise InputError(
+            f"an animation or multi-page file ({frames} frames); outpaint one frame: "
+            "save it as a single image first"
+        )
     return image, data
+
+
+class FloatTiffHeader:
+    """What ``inspect`` asks of an image opened for its header, for a float RGB(A) TIFF
+    (which Pillow cannot open; ``floattiff`` reads it)."""
+
+    format = "TIFF"
+
+    def __init__(self, head: floattiff.FloatTiff) -> None:
+        self.size = head.size
+        self.mode = "RGBA" if head.alpha else "RGB"
+        self.info = {"icc_profile": head.icc} if head.icc else {}
+
+    def getexif(self) -> Image.Exif:
+        return Image.Exif()
+
+    def close(self) -> None:
+        pass
+
+
+def _float_tiff_header(
+    data: bytes | None, path: Path | None, name: str
+) -> floattiff.FloatTiff | None:
+    raw = data if data is not None else read_input(path, name)
+    return floattiff.header(raw)  # its refusals are read after the input's name
 
 
 def frame(
@@ -94,6 +136,12 @@ def frame(
         exp = geometry.from_target_size(w, h, *args.to, args.anchor).expansion
     elif args.aspect is not None:
         exp = geometry.from_aspect(w, h, *args.aspect, args.anchor).expansion
+        if exp == geometry.Expansion():
+            aw, ah = args.aspect
+            raise InputError(
+                f"Nothing to expand: {w}×{h} already has the aspect {aw}:{ah} (to within a "
+                "pixel); nothing sent"
+            )
     else:
 
         def margins(visible: geometry.Rect) -> geometry.Rect | None:
@@ -121,7 +169,10 @@ def inspect(raw: str, args: Options, stdin: Callable[[str, float], bytes]) -> It
     else:
         bounded.check_file_size(path, name)
     image, _ = peek(data, path, name)
-    orientation = metadata.orientation(image, data, path)
+    # A float TIFF is read upright as stored (its EXIF is not read).
+    orientation = (
+        1 if isinstance(image, FloatTiffHeader) else metadata.orientation(image, data, path)
+    )
     w, h = image.size
     if orientation in (5, 6, 7, 8):
         w, h = h, w

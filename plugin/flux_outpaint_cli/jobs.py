@@ -30,6 +30,7 @@ from flux_outpaint.errors import (
 from flux_outpaint.framing import check_size
 from flux_outpaint.grain import NONE
 from flux_outpaint.journal import Journal
+from flux_outpaint.journal_records import CliFile, State
 from flux_outpaint.payload import RequestOptions
 from flux_outpaint.pipeline import Job, run_job
 from flux_outpaint.queue_client import FalQueueClient
@@ -336,7 +337,7 @@ class Placer:
         finally:
             self._slots.release()
         where = "-" if item.target.path is None else str(item.target.path.resolve())
-        self.journal.mark(rid, "placed", output=where)
+        self.journal.mark(rid, State.PLACED, output=where)
         if self.verbose:
             self.board.say(f"{item.name}: written in {time.monotonic() - t_write:.2f} s")
         return Written(item, rid, time.monotonic() - t0, size, notes)
@@ -369,23 +370,25 @@ class Placer:
                 request_id=rid,
             )
 
-    def purpose(self, item: Item, photo: ph.Photo) -> dict[str, Any]:
+    def purpose(self, item: Item, photo: ph.Photo) -> CliFile:
         """What --recover needs, recorded in the journal with the request."""
-        return {
-            "tool": "cli",
-            "input": STDIN if item.path is None else str(item.path.resolve()),
-            "input_sha256": photo.sha256,
-            "input_size": list(photo.size),
-            "origin": list(item.origin),
-            "output": outputs.STDOUT
-            if item.target.path is None
-            else str(item.target.path.resolve()),
-            "output_type": item.target.format,
-            "quality": self.settings.quality,
-            "seam_blend": self.settings.seam_blend,
-            "color_match": self.settings.color_match,
-            "grain_match": self.settings.grain_match,
-        }
+
+        def where(target: outputs.Target) -> str:
+            return outputs.STDOUT if target.path is None else str(target.path.resolve())
+
+        return CliFile(
+            input=STDIN if item.path is None else str(item.path.resolve()),
+            input_sha256=photo.sha256,
+            input_size=photo.size,
+            origin=item.origin,
+            output=where(item.target),
+            output_type=item.target.format,
+            seam_blend=self.settings.seam_blend,
+            quality=self.settings.quality,
+            color_match=self.settings.color_match,
+            outputs=tuple(where(t) for t in item.targets) if item.variations > 1 else (),
+            grain_match=self.settings.grain_match,
+        )
 
 
 # How far along a take is, for showing the least advanced of several.

@@ -32,22 +32,19 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from flux_outpaint import payload
+from flux_outpaint import recovery as core_recovery
 from flux_outpaint.errors import (
-    AuthError,
     CancelledError,
     ConfigError,
-    ContentPolicyError,
     InputError,
     OutpaintError,
-    ResultUnavailableError,
-    ServerError,
-    ValidationError,
     user_message,
 )
 from flux_outpaint.journal import Journal, default_journal_path
+from flux_outpaint.journal_records import State
 from flux_outpaint.queue_client import FalQueueClient
 
-from . import imageio, inputs, jobs, outputs, recover, signals
+from . import imageio, inputs, jobs, outputs, recover, signals, streams
 from . import photo as ph
 from .args import Options, parse_args
 from .connection import LocalFal, local_server, server_and_key
@@ -130,6 +127,7 @@ def outpaint(args: Options) -> int:
             tally.failed += 1
             board.finish(name, False, "")
             console.error(f"{name}: {user_message(exc)}")
+            console.not_done(name, "failed", user_message(exc))
     try:
         outputs.check_batch([(i.name, i.path, t) for i in items for t in i.targets])
     except UsageError as exc:
@@ -308,6 +306,7 @@ def _collect(
         except FutureCancelled:
             tally.skipped += 1
             board.finish(item.name, None, "not sent (cancelled)")
+            console.not_done(item.name, "skipped", "not sent (cancelled)")
             continue
         except CancelledError as exc:
             tally.cancelled += 1
@@ -320,6 +319,7 @@ def _collect(
                 console.error(f"{item.name}: cancelled {what} {', '.join(rids)} on fal ({exc})")
             else:
                 console.error(f"{item.name}: cancelled before it was sent")
+            console.not_done(item.name, "cancelled", user_message(exc, secrets), rids)
             continue
         except Exception as exc:  # noqa: BLE001 - one line per failed input, the others run
             tally.failed += 1
@@ -327,10 +327,10 @@ def _collect(
             rid = getattr(exc, "request_id", None) or item.request_id
             msg = user_message(exc, secrets)
             board.finish(item.name, False, "failed")
-            if rid is not None:
-                _mark_unplaced(journal, rid, exc)
+            if rid is not None and _unplaced(journal, rid, exc):
                 msg = f"{msg}; {recover.hint(rid)}"
             console.error(f"{item.name}: {msg}")
+            console.not_done(item.name, "failed", msg, [rid] if rid else None)
             continue
         if isinstance(value, jobs.Variations):
             _count_cost(item, tally)
@@ -347,9 +347,12 @@ def _collect(
                     for t in failed
                     if t.error is not None
                     and t.error.request_id
-                    and not isinstance(t.error, _NO_RESULT)
+                    and _unplaced(journal, t.error.request_id, t.error)
                 ]
-                console.error(f"{item.name}: " + "; ".join([value.failures(secrets), *hints]))
+                line = "; ".join([value.failures(secrets), *hints])
+                console.error(f"{item.name}: {line}")
+                rids = [t.error.request_id for t in failed if t.error and t.error.request_id]
+                console.not_done(item.name, "failed", line, rids)
             continue
         if isinstance(value, Future):
             pending[value] = item  # the write, in the background
@@ -368,17 +371,20 @@ def _written(value: jobs.Written, tally: Tally, console: Console, board: Progres
         board.say(f"{item.name}: {note}")
 
 
-# fal said the job itself produced nothing usable: nothing to recover.
-_NO_RESULT = (ContentPolicyError, ValidationError, ServerError, ResultUnavailableError, AuthError)
-
-
-def _mark_unplaced(journal: Journal, rid: str, exc: BaseException) -> None:
-    """A failure after the submit whose result may exist: --recover looks for these."""
-    if isinstance(exc, _NO_RESULT):
-        return
+def _unplaced(journal: Journal, rid: str, exc: BaseException) -> bool:
+    """A failure after the submit whose result can still come back: marked ``unplaced`` for
+    --recover, and True (worth the hint).  False for a request fal made nothing for, one
+    cancelled before it finished, or one that is not in the journal at all."""
+    try:
+        entry = journal.find(rid)
+    except OSError:
+        return False
+    if not core_recovery.worth_a_hint(exc, entry):
+        return False
     # The message printed names the request; the journal has its submit even if this fails.
     with contextlib.suppress(OSError):
-        journal.mark(rid, "unplaced", error=user_message(exc))
+        journal.mark(rid, State.UNPLACED, error=user_message(exc))
+    return True
 
 
 def _count_cost(item: inputs.Item, tally: Tally) -> None:
@@ -493,12 +499,14 @@ def describe(item: inputs.Item) -> dict[str, Any]:
 
 def entry() -> None:
     """The console command ``flux-outpaint``."""
+    streams.guard()  # a closed terminal must not cost a paid result
     try:
         code = main()
     except QuitNow as quit_:
         # Threads still wait on the network: ending the process is the only way out now.
         os._exit(quit_.code)
-    sys.stdout.flush()
+    if sys.stdout is not None:  # None: started with descriptor 1 closed
+        sys.stdout.flush()
     sys.exit(code)
 
 

@@ -35,7 +35,7 @@ import numpy as np
 from flux_outpaint.errors import InputError
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
-from . import metadata
+from . import floattiff, metadata
 
 # The reference and the result are converted with this intent: the profiles of cameras and
 # editors (sRGB, Display P3, Adobe RGB) are matrix-shaper profiles, for which relative
@@ -166,7 +166,12 @@ def load(data: bytes, name: str, path: Path | None) -> Photo:
         pixels, upright, space = _pixels(image, data)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise InputError(f"{name}: too many pixels (over {MAX_INPUT_PIXELS:,})") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError):
+    except UnidentifiedImageError:
+        head = floattiff.header(data)  # float RGB(A) TIFF: Pillow cannot open it
+        if head is None:
+            raise InputError(f"Not an image (or unreadable): {name}") from None
+        return _float_tiff(data, head, name, path)
+    except (OSError, SyntaxError, ValueError, EOFError):
         raise InputError(f"Not an image (or unreadable): {name}") from None
     exif = image.getexif()
     orientation = metadata.orientation_in(exif)
@@ -200,6 +205,33 @@ def load(data: bytes, name: str, path: Path | None) -> Photo:
         image=upright,
     )
     return photo
+
+
+def _float_tiff(data: bytes, head: floattiff.FloatTiff, name: str, path: Path | None) -> Photo:
+    """A float RGB(A) TIFF (``floattiff``): float samples from the start, upright as stored."""
+    try:
+        pixels = floattiff.read(data, head, MAX_INPUT_PIXELS)
+    except InputError as exc:
+        raise InputError(f"{name}: {exc}") from None
+    icc = head.icc
+    notes = []
+    if icc is not None and _profile(icc, "RGB") is None:
+        notes.append("its colour profile does not fit its pixels and was ignored")
+        icc = None
+    return Photo(
+        name=name,
+        path=path,
+        pixels=pixels,
+        space=ColourSpace("RGB", head.alpha, "float32"),
+        icc=icc,
+        exif=None,
+        source_format="TIFF",
+        sha256=hashlib.sha256(data).hexdigest(),
+        orientation=1,
+        dpi=None,
+        notes=notes,
+        image=None,
+    )
 
 
 def read(path: Path) -> Photo:

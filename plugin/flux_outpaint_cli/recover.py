@@ -5,9 +5,11 @@ the canvas, the plan and the output (path, type, quality, seam blend).  Recoveri
 the same input again (or the one given on the command line, which must have the same
 hash), rebuilds the same plan, takes the result from the cache — or from fal by its id
 when the cache no longer has it — and writes the output exactly as the first run would
-have.  It never submits.  Without an id it takes the newest CLI request that was never
-written (``UNPLACED``).  ``--raw`` writes fal's image as it came back, without the original:
-the way to keep a result that cannot be placed (a wrong size) or one made in GIMP.
+have.  It never submits.  Which request, the cache and the fetch are the core's recovery
+service (``flux_outpaint.recovery``, shared with the plug-in): without an id it takes the
+newest CLI request whose result was never written.  ``--raw`` writes fal's image as it came
+back, without the original: the way to keep a result that cannot be placed (a wrong size) or
+one made in GIMP.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from flux_outpaint import geometry, payload, planning
+from flux_outpaint import geometry, payload, planning, recovery
 from flux_outpaint.errors import (
     InputError,
     OutpaintError,
@@ -30,7 +32,7 @@ from flux_outpaint.errors import (
     user_message,
 )
 from flux_outpaint.journal import Journal, JournalEntry, default_journal_path
-from flux_outpaint.pipeline import recover as fetch_result
+from flux_outpaint.journal_records import CliFile, State
 from flux_outpaint.queue_client import FalQueueClient
 
 from . import imageio, jobs, outputs
@@ -42,10 +44,6 @@ from .exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, PROG, UsageError
 from .inputs import STDIN, Item
 from .progress import ProgressBoard
 
-# Journal states of a CLI request whose result may exist but was never written: the job
-# ended (or was killed) before the output was in place.
-UNPLACED = frozenset({"submitted", "completed", "downloaded", "unplaced"})
-
 
 class RecoverError(OutpaintError):
     pass
@@ -56,19 +54,8 @@ def hint(request_id: str) -> str:
 
 
 def choose(journal: Journal, wanted: str | None) -> JournalEntry:
-    """The entry for ``wanted``, or the newest unplaced CLI request."""
-    if wanted is not None:
-        entry = journal.find(wanted)
-        if entry is None:
-            raise RecoverError(f"The journal ({journal.path}) has no request {wanted}")
-        return entry
-    newest = None
-    for entry in journal.entries():
-        if entry.purpose.get("tool") == "cli" and entry.state in UNPLACED:
-            newest = entry  # entries() is oldest first
-    if newest is None:
-        raise RecoverError(f"Nothing to recover: every request in {journal.path} was written")
-    return newest
+    """The entry for ``wanted``, or the latest CLI request (the core's rule)."""
+    return recovery.choose(journal, wanted, CliFile.TOOL)
 
 
 def rebuild(
@@ -78,28 +65,28 @@ def rebuild(
     rid = entry.request_id
     p = entry.purpose
     with about_request(rid):
-        if p.get("tool") != "cli":
+        if p.kind.startswith("gimp"):
             raise RecoverError(
                 f"Request {rid} was made by the GIMP plug-in: recover it there "
                 "(Filters ▸ Generative ▸ Recover last outpaint result), or write fal's image "
                 "with --raw -o OUT"
             )
-        try:
-            canvas = [int(v) for v in p["canvas"]]
-            ref = geometry.Rect(*(int(v) for v in p["reference"]))
-            origin = (int(p["origin"][0]), int(p["origin"][1]))
-            recorded_output = str(p["output"])
-            out_format = str(p["output_type"])
-            seam_blend = int(p["seam_blend"])
-            quality = p.get("quality")
-            color_match = p.get("color_match", True) is not False
-            grain_match = p.get("grain_match", True) is not False
-            source_path = str(p["input"])
-            digest = str(p["input_sha256"])
-        except (KeyError, TypeError, ValueError, IndexError):
+        plan_record = entry.plan
+        if not isinstance(p, CliFile) or plan_record is None:
             raise RecoverError(
                 f"The journal entry of {rid} lacks what recover needs (made by an older version?)"
-            ) from None
+            )
+        canvas = plan_record.canvas
+        ref = geometry.Rect(*plan_record.reference)
+        origin = p.origin
+        recorded_output = entry.output or p.output_of_take()
+        out_format = p.output_type
+        seam_blend = p.seam_blend
+        quality = p.quality
+        color_match = p.color_match
+        grain_match = p.grain_match
+        source_path = p.input
+        digest = p.input_sha256
         raw = input_override or source_path
         if raw == STDIN:
             raise RecoverError(
@@ -114,7 +101,7 @@ def rebuild(
                 "file); give the original: flux-outpaint --recover ID ORIGINAL"
             )
         plan = planning.make_plan(geometry.Source(ref, canvas[0], canvas[1]))
-        if list(plan.request_output) != [int(v) for v in p.get("request_output", [])]:
+        if plan.request_output != plan_record.request_output:
             raise RecoverError(f"The plan of {rid} cannot be rebuilt by this version")
         if output is not None:
             target = outputs.target_for(
@@ -124,6 +111,8 @@ def rebuild(
             raise RecoverError(
                 f"Request {rid} was written to standard output: give -o OUT (or -o -)"
             )
+        elif recorded_output is None:
+            raise RecoverError(f"The journal does not say where take {rid} goes: give -o OUT")
         else:
             target = outputs.Target(Path(recorded_output), out_format)
         item = Item(
@@ -153,15 +142,9 @@ def rebuild(
 def result_bytes(
     entry: JournalEntry, journal: Journal, client_factory: Callable[[], FalQueueClient]
 ) -> tuple[bytes, str]:
-    """The cached result, else fetched from fal (a client is made only then)."""
-    cached = journal.cached_result(entry.request_id)
-    if cached is not None:
-        return cached
-    client = client_factory()
-    try:
-        return fetch_result(entry.request_id, client, journal)
-    finally:
-        client.close()
+    """The cached result (checked), else fetched from the server that took the request (a
+    client is made only then)."""
+    return recovery.result(journal, entry, client_factory)
 
 
 def run(args: Options) -> int:
@@ -244,7 +227,8 @@ def _raw(
 ) -> int:
     """``--recover --raw``: fal's image as it came back, to -o or the recorded output."""
     rid = entry.request_id
-    recorded = entry.purpose.get("output") if entry.purpose.get("tool") == "cli" else None
+    purpose = entry.purpose
+    recorded = entry.output or (purpose.output_of_take() if isinstance(purpose, CliFile) else None)
     if args.output is not None:
         target = outputs.target_for(rid, None, "PNG", "RGB", args.output, None, args.output_type)
     elif isinstance(recorded, str) and recorded != outputs.STDOUT:
@@ -267,7 +251,7 @@ def _raw(
                 args.quality,
             )
     where = outputs.STDOUT if target.path is None else str(target.path.resolve())
-    journal.mark(rid, "placed", output=where, raw=True)
+    journal.mark(rid, State.PLACED, output=where, raw=True)
     w, h = image.size
     console.result(
         f"recovered {rid} as fal returned it ({w}×{h}, not composited) -> {target}",

@@ -16,6 +16,7 @@
     │                                 truncated, a decompression bomb)
     ├── StorageError                  the journal or the result cache cannot be written
     ├── OutpaintTimeoutError          our own deadline passed (also a builtin TimeoutError)
+    │   └── FinishedLateError         … after fal had finished it: its result is there
     └── CancelledError                the user cancelled (499 included)
 
 Every error carries ``request_id`` when one exists, so a paid result can always be
@@ -64,6 +65,7 @@ __all__ = [
     "NetworkError",
     "OutpaintError",
     "OutpaintTimeoutError",
+    "FinishedLateError",
     "RateLimitError",
     "ResultError",
     "ResultUnavailableError",
@@ -171,6 +173,10 @@ class StorageError(OutpaintError):
 
 
 class OutpaintTimeoutError(OutpaintError, TimeoutError):
+    pass
+
+
+class FinishedLateError(OutpaintTimeoutError):
     pass
 
 

@@ -266,11 +266,19 @@ def from_target_size(
 def from_aspect(
     layer_w: int, layer_h: int, aspect_w: int, aspect_h: int, anchor: str = "center"
 ) -> Source:
-    """The smallest canvas of the given aspect ratio that contains the image."""
+    """The smallest canvas of the given aspect ratio that contains the image.
+
+    An image within a pixel of the ratio already has it: the row or column that rounding
+    alone would add (451×300 at 3:2 asks for 300.67 rows) is not grown, since it would be a
+    paid request for one line of pixels."""
     if aspect_w <= 0 or aspect_h <= 0:
         raise InputError("Aspect ratio sides must be positive, e.g. 16:9")
     if layer_w * aspect_h < layer_h * aspect_w:  # too narrow: widen
         target_w, target_h = -(-layer_h * aspect_w // aspect_h), layer_h
+        if layer_h * aspect_w - layer_w * aspect_h < aspect_h:  # short by under a column
+            target_w = layer_w
     else:
         target_w, target_h = layer_w, -(-layer_w * aspect_h // aspect_w)
+        if layer_w * aspect_h - layer_h * aspect_w < aspect_w:  # short by under a row
+            target_h = layer_h
     return _anchored(layer_w, layer_h, target_w, target_h, anchor)

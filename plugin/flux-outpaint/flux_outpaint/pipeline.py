@@ -1,5 +1,5 @@
-"""One outpaint job end to end: reference pixels → payload → fal queue → result bytes; and
-``recover``, which brings back the result of a request that was already paid for.
+"""One outpaint job end to end: reference pixels → payload → fal queue → result bytes
+(``recovery`` brings back the result of a request that was already paid for).
 
 Shared by the CLI and the GIMP plug-in.  It never touches GIMP or decodes pixels, so the
 plug-in runs it in a worker thread while the main thread keeps GIMP's UI alive.
@@ -34,34 +34,32 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from . import imageinfo, payload
 from .errors import (
     CancelledError,
+    FinishedLateError,
     OutpaintError,
     OutpaintTimeoutError,
     ResultError,
-    ResultUnavailableError,
     StorageError,
     about_request,
 )
 from .i18n import _
-from .journal import Journal, JournalEntry
+from .journal import Journal
+from .journal_records import PlanRecord, Purpose, State, UnknownPurpose
 from .planning import Plan
 from .queue_client import FalQueueClient
 from .retry import CANCEL_BUDGET_S, DEFAULT_DEADLINE_S
-from .status import Completed, Phase, Progress, Queued, RequestHandle, Status
+from .status import Phase, Progress, Queued, RequestHandle, Status
 
 __all__ = [
     "InFlight",
     "Job",
     "JobResult",
     "ProgressCallback",
-    "expected_output",
-    "recover",
     "room_for",
     "run_job",
 ]
@@ -72,7 +70,7 @@ class Job:
     reference_rgba: bytes  # RGBA u8, already at plan.request_reference size
     plan: Plan
     options: payload.RequestOptions
-    purpose: dict[str, Any] = field(default_factory=dict)
+    purpose: Purpose = UnknownPurpose()
 
 
 @dataclass(frozen=True)
@@ -179,7 +177,9 @@ def run_job(
     if in_flight is not None:
         in_flight.add(handle)
     try:
-        _record_or_cancel(client, journal, handle, _purpose(job, encoding, len(data)))
+        _record_or_cancel(
+            client, journal, handle, job.purpose, _plan_record(job, encoding, len(data))
+        )
         report(Phase.QUEUED)
 
         def on_status(status: Status) -> None:
@@ -201,17 +201,23 @@ def run_job(
 
 
 def _record_or_cancel(
-    client: FalQueueClient, journal: Journal, handle: RequestHandle, purpose: dict[str, Any]
+    client: FalQueueClient,
+    journal: Journal,
+    handle: RequestHandle,
+    purpose: Purpose,
+    plan: PlanRecord,
 ) -> None:
-    """Write the request down; if that fails, cancel it on fal so nothing unkept is billed."""
+    """Write the request down; if that fails, cancel it on fal so nothing unkept is billed.
+
+    The error names the request but offers no recovery: it is not in the journal."""
     try:
-        journal.record_submit(handle, purpose)
+        journal.record_submit(handle, purpose, plan)
     except OSError as exc:
         outcome = client.cancel_quietly(handle, CANCEL_BUDGET_S)
         what = {
             "CANCELLATION_REQUESTED": "it was cancelled on fal",
             "OK": "it was cancelled on fal",
-            "ALREADY_COMPLETED": "it had already finished on fal: recover it by its id",
+            "ALREADY_COMPLETED": "it had already finished on fal, but it is not in the journal",
             "NOT_FOUND": "fal no longer knows it",
         }.get(outcome, "fal did not confirm the cancel")
         reason = exc.strerror or type(exc).__name__
@@ -237,14 +243,14 @@ def _finish(
     try:
         client.wait(handle, on_event=on_status, deadline=deadline, cancel=cancel)
         finished = True
+        _note(journal, request_id, State.COMPLETED)  # its result exists from here on
         result_json = client.result(handle, deadline=deadline, cancel=cancel)
-        _note(journal, request_id, "completed")
         report(Phase.DOWNLOADING)
         blob, content_type = client.download(result_json, deadline=deadline, cancel=cancel)
         info = imageinfo.check_result(blob, None)
         blob = imageinfo.strip_text(blob)  # no server text is kept or handed on
     except CancelledError as exc:
-        _note(journal, request_id, "cancelled")
+        _note(journal, request_id, State.CANCELLED)
         if not finished:
             raise  # wait() has asked fal to cancel it, and says how that went
         raise CancelledError(
@@ -257,120 +263,59 @@ def _finish(
     except OutpaintTimeoutError as exc:
         if finished:  # wait() cancels on its own; result or download ran out of time
             exc = client.timed_out_on_fal(handle, exc)
-        _note(journal, request_id, "failed", error=str(exc))
+        if isinstance(exc, FinishedLateError):  # fal has the result: recoverable
+            _note(journal, request_id, State.COMPLETED)
+        # Cancelled on fal before it finished (wait() asked): no result will come.
+        gone = not finished and not isinstance(exc, FinishedLateError)
+        _note(journal, request_id, State.CANCELLED if gone else State.FAILED, error=str(exc))
         raise exc from None
     except OutpaintError as exc:
-        _note(journal, request_id, "failed", error=str(exc))
+        _note(journal, request_id, State.FAILED, error=str(exc))
         raise
     except MemoryError:
         short = ResultError("Out of memory while fetching the result", request_id=request_id)
-        _note(journal, request_id, "failed", error=str(short))
+        _note(journal, request_id, State.FAILED, error=str(short))
         raise short from None
     except Exception as exc:  # after a submit every failure must name it
         error = OutpaintError(
             f"Unexpected error ({type(exc).__name__}): {exc}", request_id=request_id
         )
-        _note(journal, request_id, "failed", error=str(error))
+        _note(journal, request_id, State.FAILED, error=str(error))
         raise error from exc
     try:
         cached = journal.store_result(request_id, blob, info.content_type)
     except OSError:
         pass  # the result is in hand; fal keeps it too, and the id is in the journal
     else:
-        _note(journal, request_id, "downloaded", result_path=str(cached))
+        _note(journal, request_id, State.DOWNLOADED, result_path=str(cached))
     return blob, content_type
 
 
-def _note(journal: Journal, request_id: str, state: str, **extra: Any) -> None:
+def _note(
+    journal: Journal,
+    request_id: str,
+    state: State,
+    error: str | None = None,
+    result_path: str | None = None,
+) -> None:
     """A state change in the journal, best effort: the submit record is what recovery needs."""
     with contextlib.suppress(OSError):
-        journal.mark(request_id, state, **extra)
+        journal.mark(request_id, state, error=error, result_path=result_path)
 
 
-def expected_output(entry: JournalEntry | None) -> tuple[int, int] | None:
-    """The output size the journal recorded for a request (``request_output``), if sane."""
-    if entry is None:
-        return None
-    size = entry.purpose.get("request_output") if isinstance(entry.purpose, Mapping) else None
-    if (
-        isinstance(size, list)
-        and len(size) == 2
-        and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size)
-    ):
-        return size[0], size[1]
-    return None
-
-
-def recover(
-    request_id: str,
-    client: FalQueueClient,
-    journal: Journal,
-    *,
-    deadline_s: float = DEFAULT_DEADLINE_S,
-    cancel: threading.Event | None = None,
-    clock: Callable[[], float] = time.monotonic,
-) -> tuple[bytes, str]:
-    """The image of a paid request: from the cache, else fetched by id.  Never submits.
-
-    Asks fal for the request's status first, so a request that is still queued or running
-    gives a clear message instead of a confusing result error.  A cached or fetched result
-    is checked like a fresh one (whole, a sane size) before it is handed back; a cached copy
-    that fails is fetched again.  A fetched result is stored in the cache and marked
-    ``downloaded``.  Whether it fits the plan (``expected_output``) is the caller's check.
-    """
-    journal = journal.with_secrets(client.secrets)
-    entry = journal.find(request_id)
-    cached = journal.cached_result(request_id)
-    if cached is not None:
-        try:
-            imageinfo.check_result(cached[0], None)
-            return cached
-        except ResultError:
-            pass  # damaged in the cache (or kept by an older version): fetch it again
-    handle = (
-        entry.handle
-        if entry is not None and entry.handle is not None
-        else (client.handle_for(request_id))
-    )
-    deadline = clock() + deadline_s
-    with about_request(request_id):
-        try:
-            status = client.status(handle, deadline=deadline, cancel=cancel)
-            if not isinstance(status, Completed):
-                state = "queued" if isinstance(status, Queued) else "running"
-                raise ResultUnavailableError(
-                    f"Request {request_id} is still {state} on fal; try again once it has finished"
-                )
-            result_json = client.result(handle, deadline=deadline, cancel=cancel)
-            blob, content_type = client.download(result_json, deadline=deadline, cancel=cancel)
-            info = imageinfo.check_result(blob, None)
-            blob = imageinfo.strip_text(blob)
-        except OutpaintError:
-            raise
-        except Exception as exc:  # every failure names the request
-            raise OutpaintError(
-                f"Unexpected error ({type(exc).__name__}): {exc}", request_id=request_id
-            ) from exc
-        try:
-            path = journal.store_result(request_id, blob, info.content_type)
-        except OSError:
-            pass  # handed back all the same
-        else:
-            _note(journal, request_id, "downloaded", result_path=str(path), recovered=True)
-    return blob, content_type
-
-
-def _purpose(job: Job, encoding: payload.Encoding, payload_bytes: int) -> dict[str, Any]:
+def _plan_record(job: Job, encoding: payload.Encoding, payload_bytes: int) -> PlanRecord:
     plan = job.plan
     src = plan.source
-    return {
-        **job.purpose,
-        "canvas": [src.canvas_width, src.canvas_height],
-        "reference": [src.reference.x, src.reference.y, src.reference.width, src.reference.height],
-        "request_output": list(plan.request_output),
-        "scale": plan.scale,
-        "encoding": encoding.format,
-        "payload_bytes": payload_bytes,
-        "options": {"mode": job.options.mode, "output_format": job.options.output_format},
-        "cost_usd_estimate": plan.cost_usd,
-    }
+    ref = src.reference
+    width, height = plan.request_output
+    return PlanRecord(
+        canvas=(src.canvas_width, src.canvas_height),
+        reference=(ref.x, ref.y, ref.width, ref.height),
+        request_output=(width, height),
+        scale=plan.scale,
+        encoding=encoding.format,
+        payload_bytes=payload_bytes,
+        mode=job.options.mode,
+        output_format=job.options.output_format,
+        cost_usd_estimate=plan.cost_usd,
+    )

@@ -35,7 +35,7 @@ import httpx
 from . import __version__, download, netbudget, retry, settings, sse
 from . import errors as err
 from .caller import Caller, json_object, json_value
-from .errors import CancelledError, OutpaintTimeoutError
+from .errors import CancelledError, FinishedLateError, OutpaintTimeoutError
 from .i18n import N_, _
 from .retry import DEFAULT_TIMEOUTS, Op, Timeouts
 from .status import (
@@ -277,11 +277,12 @@ class FalQueueClient:
     ) -> OutpaintTimeoutError:
         """After our deadline: ask fal to cancel (very briefly); the error that says so."""
         outcome = self.cancel_quietly(handle, retry.CANCEL_AFTER_DEADLINE_S)
-        note = (
-            _("it had already finished: recover it from the journal")
-            if (outcome == "ALREADY_COMPLETED")
-            else _("fal was asked to cancel it")
-        )
+        if outcome == "ALREADY_COMPLETED":  # its result is there: recoverable
+            note = _("it had already finished: recover it from the journal")
+            return FinishedLateError(
+                _("{problem} ({note})").format(problem=exc, note=note), request_id=handle.request_id
+            )
+        note = _("fal was asked to cancel it")
         return OutpaintTimeoutError(
             _("{problem} ({note})").format(problem=exc, note=note), request_id=handle.request_id
         )

@@ -10,7 +10,7 @@ not been submitted yet and cancels the others on fal.
 One take failing does not fail the others: every take ends as a result or an error, and the
 caller places what succeeded and names each request that did not (``failure_line``).  Every
 take's last report says how it ended (done, failed or cancelled), so a window can show one row
-per take (``take_status``).  ``run_of`` finds the requests of one run in the journal again.
+per take (``take_status``).  ``recovery.members`` finds the requests of one run again.
 """
 
 from __future__ import annotations
@@ -18,14 +18,15 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 from . import payload
 from .errors import MAX_MESSAGE, CancelledError, OutpaintError, request_suffix, user_message
 from .i18n import N_, _, ngettext
-from .journal import Journal, JournalEntry
+from .journal import Journal
+from .journal_records import TakeOf
 from .pipeline import Job, JobResult, run_job
 from .planning import MAX_VARIATIONS
 from .queue_client import FalQueueClient
@@ -38,7 +39,6 @@ __all__ = [
     "Take",
     "failure_line",
     "queue_position",
-    "run_of",
     "run_variations",
     "take_state",
     "take_status",
@@ -99,7 +99,7 @@ def run_variations(
     run_id = uuid.uuid4().hex
 
     def one(index: int) -> Take:
-        purpose = {**job.purpose, "run": run_id, "variation": index + 1, "variations": count}
+        purpose = job.purpose.with_take(TakeOf(run_id, index + 1, count))
         started = clock()
 
         def report(progress: Progress) -> None:
@@ -272,29 +272,3 @@ def takes_summary(progress: Mapping[int, Progress], count: int) -> str:
     ]
     head = ngettext("{count} variation", "{count} variations", count).format(count=count)
     return _("{head}: {states}").format(head=head, states=", ".join(parts))
-
-
-def _variation(entry: JournalEntry) -> int:
-    number = entry.purpose.get("variation")
-    return number if isinstance(number, int) else 0
-
-
-def run_of(
-    entry: JournalEntry, entries: Iterable[JournalEntry], states: Iterable[str]
-) -> list[JournalEntry]:
-    """The requests of ``entry``'s run whose state is one of ``states``, by variation number.
-
-    A request made alone (no ``run``, or a run of one) is its own run; ``entry`` is always
-    part of the answer, whatever its state, since someone asked for it by name.
-    """
-    run = entry.purpose.get("run")
-    count = entry.purpose.get("variations")
-    if not isinstance(run, str) or not isinstance(count, int) or count < 2:
-        return [entry]
-    wanted = frozenset(states)
-    members = [
-        e
-        for e in entries
-        if e.purpose.get("run") == run and (e.state in wanted or e.request_id == entry.request_id)
-    ]
-    return sorted(members, key=_variation)

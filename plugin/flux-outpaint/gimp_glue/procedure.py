@@ -9,6 +9,7 @@ left half-changed by a wait.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import traceback
 from collections.abc import Callable
@@ -26,6 +27,7 @@ from flux_outpaint.errors import (
 from flux_outpaint.framing import Placement, check_size
 from flux_outpaint.grain import NONE
 from flux_outpaint.i18n import _
+from flux_outpaint.journal_records import GimpLayer, State
 from flux_outpaint.planning import MAX_VARIATIONS
 from gi.repository import Gimp, GLib, GObject
 
@@ -166,13 +168,7 @@ def outpaint(
     network()  # the background imports are done: the network half may be imported
     from flux_outpaint import pipeline
 
-    purpose = {
-        "tool": "gimp",
-        "gimp": Gimp.version(),
-        "image": image.get_name() or "",
-        "layer": layer.get_name(),
-        "placement": where.to_json(),
-    }
+    purpose = GimpLayer(Gimp.version(), image.get_name() or "", layer.get_name(), where)
     job = pipeline.Job(reference_rgba=reference, plan=plan, options=options, purpose=purpose)
     extra: session.Deadline = {} if deadline is None else {"deadline_s": deadline}
     edit_mask_of = layer if was_mask else None
@@ -181,7 +177,8 @@ def outpaint(
     if count > 1:
         takes = variations.network_work(job, count, session.journal(), pixels.encode, extra)
         done = _wait(run_mode, session.start(key, url, takes, transport(), count), count, cost)
-        return variations.place(
+        placed: list[str] = []
+        group = variations.place(
             image,
             layer,
             done,
@@ -190,7 +187,10 @@ def outpaint(
             tuple(secrets),
             edit_mask_of=edit_mask_of,
             flush_displays=flush,
+            placed=placed,
         )
+        _mark_placed(placed)
+        return group
 
     def work(client: FalQueueClient, report: worker.Report, cancel: threading.Event) -> JobResult:
         return pipeline.run_job(
@@ -212,8 +212,9 @@ def outpaint(
                 layer, rect, auto.reference, where, plan, rgba, (width, height)
             )
         if not grain.is_none:
-            session.journal().note(result.request_id, grain=grain.to_json())
-    return apply(
+            with contextlib.suppress(OSError):  # best effort: it is drawn all the same
+                session.journal().note_grain(result.request_id, grain.to_json())
+    placed_layer = apply(
         image,
         layer,
         rgba,
@@ -224,6 +225,16 @@ def outpaint(
         flush_displays=flush,
         grain=grain,
     )
+    _mark_placed([result.request_id])
+    return placed_layer
+
+
+def _mark_placed(request_ids: list[str]) -> None:
+    """In the journal: these results are in the image (best effort: they are placed)."""
+    journal = session.journal()
+    for request_id in request_ids:
+        with contextlib.suppress(OSError):
+            journal.mark(request_id, State.PLACED)
 
 
 def _decoded(
@@ -255,7 +266,7 @@ def color_matched(
     correction = colormatch.for_plan(rgba, size, reference, plan)
     if correction.is_identity:
         return rgba
-    session.journal().note(request_id, color_correction=correction.to_json())
+    session.journal().note_correction(request_id, correction.to_json())
     return correction.apply(rgba, *size, grainfill.field_areas(where, *size))
 
 

@@ -71,12 +71,15 @@ def place(
     *,
     edit_mask_of: Gimp.Layer | None = None,
     flush_displays: bool = True,
+    placed: list[str] | None = None,
 ) -> Gimp.GroupLayer:
-    """The takes that arrived as one group above ``above``; returns the group."""
+    """The takes that arrived as one group above ``above``; returns the group.  The request
+    ids of the takes in it are appended to ``placed``."""
     from flux_outpaint.variations import Take, failure_line
 
     takes = list(takes)
     layers: list[tuple[str, bytes, int, int]] = []
+    ids: list[str] = []
     for take in takes:
         if take.result is None:
             continue
@@ -86,6 +89,7 @@ def place(
             takes[take.index] = Take(take.index, error=exc)
             continue
         layers.append((layer_name(take.index), rgba, width, height))
+        ids.append(take.result.request_id)
     failed = failure_line(takes, secrets)
     if not layers:
         raise OutpaintError(failed)
@@ -97,6 +101,8 @@ def place(
         edit_mask_of=edit_mask_of,
         flush_displays=flush_displays,
     )
+    if placed is not None:
+        placed.extend(ids)
     if failed:
         Gimp.message(failed)
     return group
