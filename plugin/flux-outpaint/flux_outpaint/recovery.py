@@ -38,6 +38,7 @@ from .errors import (
     about_request,
     clean,
 )
+from .i18n import _
 from .journal import Journal, JournalEntry
 from .journal_records import State
 from .queue_client import FalQueueClient
@@ -74,12 +75,18 @@ def choose(journal: Journal, wanted: str | None, tool: str) -> JournalEntry:
     if wanted is not None:
         entry = journal.find(wanted)
         if entry is None:
-            raise NothingToRecover(f"The journal ({journal.path}) has no request {wanted}")
+            raise NothingToRecover(
+                _("The journal ({path}) has no request {request_id}").format(
+                    path=journal.path, request_id=wanted
+                )
+            )
         entry.check_version()
         return entry
     found = latest(journal.entries(), tool)
     if found is None:
-        raise NothingToRecover(f"Nothing to recover: the journal ({journal.path}) has no result")
+        raise NothingToRecover(
+            _("Nothing to recover: the journal ({path}) has no result").format(path=journal.path)
+        )
     return found
 
 
@@ -165,10 +172,15 @@ def fetch(
         try:
             status = client.status(handle, deadline=deadline, cancel=cancel)
             if not isinstance(status, Completed):
-                state = "queued" if isinstance(status, Queued) else "running"
-                raise ResultUnavailableError(
-                    f"Request {request_id} is still {state} on fal; try again once it has finished"
+                still = (
+                    _("Request {request_id} is still queued on fal; try again once it has finished")
+                    if isinstance(status, Queued)
+                    else _(
+                        "Request {request_id} is still running on fal; "
+                        "try again once it has finished"
+                    )
                 )
+                raise ResultUnavailableError(still.format(request_id=request_id))
             result_json = client.result(handle, deadline=deadline, cancel=cancel)
             blob, content_type = client.download(result_json, deadline=deadline, cancel=cancel)
             info = imageinfo.check_result(blob, None)
