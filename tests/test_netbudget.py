@@ -8,6 +8,7 @@ a call that raised the right error has ended, which is what is checked.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 
@@ -182,3 +183,25 @@ def test_a_trickled_tls_handshake_ends_at_the_deadline(tmp_path, monkeypatch):
     finally:
         proxy.close()
         server.stop()
+
+
+def test_a_handshake_watchdog_never_touches_a_descriptor_closed_under_it():
+    """The caller may close its socket before stopping the watchdog (a failed handshake), and
+    the number can then name another socket: expiring afterwards must shut neither down."""
+    ours, peer = socket.socketpair()
+    fired = threading.Event()
+    dog = netbudget._Watchdog(ours, None, fired.is_set)
+    ours.close()
+    other, other_peer = socket.socketpair()  # may reuse the closed number
+    try:
+        fired.set()
+        deadline = time.monotonic() + 5
+        while dog.fired != "cancelled" and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert dog.fired == "cancelled"
+        other.sendall(b"still open")
+        assert other_peer.recv(16) == b"still open"
+    finally:
+        dog.stop()
+        for s in (peer, other, other_peer):
+            s.close()

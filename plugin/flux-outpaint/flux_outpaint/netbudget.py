@@ -29,6 +29,7 @@ import of httpcore: httpx stays the core's one third-party import).
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -177,27 +178,32 @@ class _Watchdog:
         self._cancelled = cancelled
         self._end = None if timeout is None else time.monotonic() + timeout
         self._done = threading.Event()
-        # By number: the ssl module detaches the socket object it wraps.
-        self._fd = sock.fileno() if isinstance(sock, socket.socket) else -1
+        # By number, and a number of our own: the ssl module detaches the socket object it
+        # wraps, and the caller may close its descriptor before stop() (a failed handshake),
+        # after which the same number can name someone else's socket.  A duplicate stays
+        # ours until _run closes it, and shutting it down shuts the one socket behind both.
+        self._fd = os.dup(sock.fileno()) if isinstance(sock, socket.socket) else -1
         if self._fd >= 0:
             threading.Thread(target=self._run, name="tls-watchdog", daemon=True).start()
 
     def _run(self) -> None:
-        while not self._done.wait(SLICE_S):
-            if self._cancelled is not None and self._cancelled():
-                self.fired = "cancelled"
-            elif self._end is not None and time.monotonic() >= self._end:
-                self.fired = "expired"
-            else:
-                continue
-            view = socket.socket(fileno=self._fd)
-            try:
-                view.shutdown(socket.SHUT_RDWR)  # wakes the handshake; the fd stays open
-            except OSError:
-                pass  # already closed: nothing left to wake
-            finally:
-                view.detach()
-            return
+        try:
+            while not self._done.wait(SLICE_S):
+                if self._cancelled is not None and self._cancelled():
+                    self.fired = "cancelled"
+                elif self._end is not None and time.monotonic() >= self._end:
+                    self.fired = "expired"
+                else:
+                    continue
+                with contextlib.suppress(OSError):  # already closed: nothing left to wake
+                    view = socket.socket(fileno=self._fd)
+                    try:
+                        view.shutdown(socket.SHUT_RDWR)  # wakes the handshake
+                    finally:
+                        view.detach()
+                return
+        finally:
+            os.close(self._fd)
 
     def stop(self) -> None:
         self._done.set()
