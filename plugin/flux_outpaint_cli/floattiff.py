@@ -24,6 +24,8 @@ from typing import BinaryIO
 import numpy as np
 from flux_outpaint.errors import InputError
 
+from . import tiffwriter
+
 __all__ = ["FloatTiff", "header", "read", "write"]
 
 _TYPES = {
@@ -141,47 +143,24 @@ def write(values: np.ndarray, icc: bytes | None, out: BinaryIO) -> None:
     """``values`` (H×W×3 or ×4 float) as a little-endian float TIFF (see the module)."""
     height, width, channels = values.shape
     data = zlib.compress(_predict(np.ascontiguousarray(values, dtype=">f4")), 6)
-    entries: list[tuple[int, int, int, bytes]] = []
-
-    def short(tag: int, *vals: int) -> None:
-        entries.append((tag, 3, len(vals), struct.pack(f"<{len(vals)}H", *vals)))
-
-    def long(tag: int, *vals: int) -> None:
-        entries.append((tag, 4, len(vals), struct.pack(f"<{len(vals)}I", *vals)))
-
-    long(256, width)
-    long(257, height)
-    short(258, *([32] * channels))
-    short(259, 8)  # Deflate
-    short(262, 2)  # RGB
-    long(273, 0)  # strip offset, patched below
-    short(277, channels)
-    long(278, height)
-    long(279, len(data))
-    short(284, 1)
-    short(317, _FLOAT_PREDICTOR)
+    tags = tiffwriter.Tags()
+    tags.long(256, width)
+    tags.long(257, height)
+    tags.short(258, *([32] * channels))
+    tags.short(259, 8)  # Deflate
+    tags.short(262, 2)  # RGB
+    tags.long(tiffwriter.STRIP_OFFSETS, 0)  # patched when written
+    tags.short(277, channels)
+    tags.long(278, height)
+    tags.long(279, len(data))
+    tags.short(284, 1)
+    tags.short(317, _FLOAT_PREDICTOR)
     if channels == 4:
-        short(338, 2)  # unassociated alpha
-    short(339, *([3] * channels))
+        tags.short(338, 2)  # unassociated alpha
+    tags.short(339, *([3] * channels))
     if icc:
-        entries.append((34675, 7, len(icc), icc))
-    entries.sort(key=lambda e: e[0])
-    ifd_size = 2 + 12 * len(entries) + 4
-    extra, extra_base = bytearray(), 8 + ifd_size
-    data_offset = extra_base + sum(len(v) + (len(v) & 1) for *_, v in entries if len(v) > 4)
-    packed = []
-    for tag, kind, count, value in entries:
-        if tag == 273:
-            value = struct.pack("<I", data_offset)
-        if len(value) <= 4:
-            packed.append(struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\x00"))
-        else:
-            packed.append(struct.pack("<HHII", tag, kind, count, extra_base + len(extra)))
-            extra += value + (b"\x00" if len(value) & 1 else b"")
-    out.write(b"II*\x00" + struct.pack("<I", 8))
-    out.write(struct.pack("<H", len(entries)) + b"".join(packed) + struct.pack("<I", 0))
-    out.write(bytes(extra))
-    out.write(data)
+        tags.icc(icc)
+    tags.write(out, data)
 
 
 def _tags(data: bytes, order: str) -> dict[int, tuple[int, ...] | bytes]:

@@ -29,7 +29,7 @@ from flux_outpaint import pngcodec
 from flux_outpaint.payload import Encoding
 from PIL import Image, ImageCms
 
-from . import floattiff
+from . import floattiff, tiffwriter
 from . import photo as ph
 
 _SUBSAMPLING = {"4:4:4": 0, "4:2:2": 1, "4:2:0": 2}
@@ -220,44 +220,19 @@ def _write_tiff16(values: np.ndarray, space: ph.ColourSpace, out: BinaryIO, meta
     """A baseline little-endian TIFF: one uncompressed strip, 16 bits per sample."""
     height, width, channels = values.shape
     data = np.ascontiguousarray(values, dtype="<u2").tobytes()
-    entries: list[tuple[int, int, int, bytes]] = []  # tag, type, count, value bytes
-
-    def short(tag: int, *vals: int) -> None:
-        entries.append((tag, 3, len(vals), struct.pack(f"<{len(vals)}H", *vals)))
-
-    def long(tag: int, *vals: int) -> None:
-        entries.append((tag, 4, len(vals), struct.pack(f"<{len(vals)}I", *vals)))
-
-    long(256, width)
-    long(257, height)
-    short(258, *([16] * channels))
-    short(259, 1)  # no compression
-    short(262, 2)  # RGB
-    long(273, 0)  # strip offset, patched below
-    short(277, channels)
-    long(278, height)
-    long(279, len(data))
-    short(284, 1)
+    tags = tiffwriter.Tags()
+    tags.long(256, width)
+    tags.long(257, height)
+    tags.short(258, *([16] * channels))
+    tags.short(259, 1)  # no compression
+    tags.short(262, 2)  # RGB
+    tags.long(tiffwriter.STRIP_OFFSETS, 0)  # patched when written
+    tags.short(277, channels)
+    tags.long(278, height)
+    tags.long(279, len(data))
+    tags.short(284, 1)
     if space.alpha:
-        short(338, 2)  # unassociated alpha
+        tags.short(338, 2)  # unassociated alpha
     if meta.icc:
-        entries.append((34675, 7, len(meta.icc), meta.icc))
-    entries.sort(key=lambda e: e[0])
-    ifd_offset = 8
-    ifd_size = 2 + 12 * len(entries) + 4
-    extra = bytearray()
-    extra_base = ifd_offset + ifd_size
-    data_offset = extra_base + sum(len(v) + (len(v) & 1) for *_, v in entries if len(v) > 4)
-    packed = []
-    for tag, kind, count, value in entries:
-        if tag == 273:
-            value = struct.pack("<I", data_offset)
-        if len(value) <= 4:
-            packed.append(struct.pack("<HHI", tag, kind, count) + value.ljust(4, b"\x00"))
-        else:
-            packed.append(struct.pack("<HHII", tag, kind, count, extra_base + len(extra)))
-            extra += value + (b"\x00" if len(value) & 1 else b"")
-    out.write(b"II*\x00" + struct.pack("<I", ifd_offset))
-    out.write(struct.pack("<H", len(entries)) + b"".join(packed) + struct.pack("<I", 0))
-    out.write(bytes(extra))
-    out.write(data)
+        tags.icc(meta.icc)
+    tags.write(out, data)
