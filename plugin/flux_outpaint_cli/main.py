@@ -44,8 +44,7 @@ from flux_outpaint.journal import Journal, default_journal_path
 from flux_outpaint.journal_records import State
 from flux_outpaint.queue_client import FalQueueClient
 
-from . import imageio, inputs, jobs, outputs, recover, signals, streams
-from . import photo as ph
+from . import imageio, inputs, jobs, outputs, plan_json, recover, signals, streams
 from .args import Options, parse_args
 from .connection import LocalFal, local_server, server_and_key
 from .console import BoardLog, Console
@@ -428,7 +427,7 @@ def dry_run(
 ) -> int:
     for item in items:
         try:
-            info = describe(item)
+            info = plan_json.describe(item)
         except Exception as exc:  # noqa: BLE001 - one line per input that cannot be read
             tally.failed += 1
             console.error(f"{item.name}: {user_message(exc)}")
@@ -457,44 +456,6 @@ def dry_run(
     else:
         board.say(total, always=True)
     return EXIT_OK if tally.failed == 0 and tally.skipped == 0 else EXIT_FAILED
-
-
-def describe(item: inputs.Item) -> dict[str, Any]:
-    """The plan as JSON, with the reference encoded exactly as a run would send it."""
-    plan = item.plan
-    ref_w, ref_h = plan.request_reference
-    src = plan.source
-    photo = ph.load(
-        item.data if item.data is not None else inputs.read_input(item.path, item.name),
-        item.name,
-        item.path,
-    )
-    rgba = photo.rgba8(inputs.reference_box(plan, item.origin), plan.request_reference)
-    enc = payload.choose_encoding(payload.has_alpha(rgba), ref_w, ref_h)
-    size = len(imageio.encode(rgba, ref_w, ref_h, enc))
-    return {
-        "input": item.name,
-        "output": str(item.target),
-        "canvas": [src.canvas_width, src.canvas_height],
-        "reference": [src.reference.x, src.reference.y, src.reference.width, src.reference.height],
-        "expand": {
-            "left": src.expansion.left,
-            "right": src.expansion.right,
-            "top": src.expansion.top,
-            "bottom": src.expansion.bottom,
-        },
-        "request_reference": list(plan.request_reference),
-        "request_expand": plan.request_expansion.as_request(),
-        "request_output": list(plan.request_output),
-        "scale": plan.scale,
-        "downscaled": plan.downscaled,
-        "encoding": enc.format,
-        "payload_bytes": size,
-        "transport": payload.choose_transport(size),
-        "variations": item.variations,
-        "outputs": [str(t) for t in item.targets],
-        "cost_usd_estimate": round(plan.cost_usd * item.variations, 6),
-    }
 
 
 def entry() -> None:
