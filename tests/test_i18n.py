@@ -10,8 +10,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from flux_outpaint import i18n, settings
-from flux_outpaint.errors import error_from_response, user_message
+from flux_outpaint import download, i18n, imageinfo, settings
+from flux_outpaint.errors import ConfigError, ResultError, error_from_response, user_message
 from flux_outpaint.status import Phase, Progress
 from flux_outpaint.variations_text import cancel_summary, layer_name, row_text
 from script_modules import load_install, script
@@ -101,6 +101,21 @@ def test_the_core_speaks_the_installed_language(german):
     assert Progress(Phase.QUEUED, queue_position=1, elapsed_s=3).describe() == (
         "Wartet in der Warteschlange von fal (Position 2)… 3 s"
     )
+
+
+def test_the_cores_rarer_messages_follow_the_installed_language_too(german):
+    """The result checks, the base-URL checks and the download rules reach GIMP's message too."""
+    with pytest.raises(ResultError) as garbage:
+        imageinfo.check_result(b"not an image at all", None)
+    assert user_message(garbage.value) == "Das Ergebnis ist kein PNG- oder JPEG-Bild"
+    with pytest.raises(ConfigError) as plain:
+        settings.check_base_url("http://example.invalid", source="FAL_QUEUE_URL")
+    assert user_message(plain.value).startswith(
+        "FAL_QUEUE_URL verwendet unverschlüsseltes http:// für example.invalid;"
+    )
+    with pytest.raises(ResultError) as userinfo:
+        download.check_url("https://user@127.0.0.1/x.png", "https://127.0.0.1")
+    assert "Benutzernamen" in user_message(userinfo.value)
 
 
 def test_without_a_catalog_the_core_is_english_for_the_cli():

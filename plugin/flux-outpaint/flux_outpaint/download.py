@@ -37,6 +37,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from .errors import OutpaintError, ResultError, clean
+from .i18n import _
 from .pngcodec import SIGNATURE as PNG_SIGNATURE
 
 __all__ = [
@@ -96,11 +97,11 @@ def result_image(result_json: object) -> ImageRef:
     """The first image of an outpaint result ``{"images": [{"url": ...}, ...]}``."""
     images = result_json.get("images") if isinstance(result_json, Mapping) else None
     if not isinstance(images, list) or not images:
-        raise ResultError("fal returned a result without an image")
+        raise ResultError(_("fal returned a result without an image"))
     first = images[0]
     url = first.get("url") if isinstance(first, Mapping) else None
     if not isinstance(url, str) or not url:
-        raise ResultError("fal returned a result image without a URL")
+        raise ResultError(_("fal returned a result image without a URL"))
     declared = first.get("content_type")
     return ImageRef(url, declared if isinstance(declared, str) else None)
 
@@ -119,19 +120,25 @@ def check_url(url: str, base_url: str) -> str:
         if scheme == "data":
             return "data"
         host = parts.hostname
-        _ = parts.port  # a malformed port raises here, not later in the HTTP client
+        _port = parts.port  # a malformed port raises here, not later in the HTTP client
     except ValueError:
-        raise ResultError(f"fal returned a malformed result URL ({clean(url)[:120]})") from None
+        raise ResultError(
+            _("fal returned a malformed result URL ({url})").format(url=clean(url)[:120])
+        ) from None
     if any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
-        raise ResultError(f"fal returned a malformed result URL ({clean(url)[:120]})")
+        raise ResultError(
+            _("fal returned a malformed result URL ({url})").format(url=clean(url)[:120])
+        )
     allowed = scheme == "https" or (scheme == "http" and origin(url) == origin(base_url))
     if "@" in parts.netloc:  # credentials in a URL would be sent to its host: never
-        raise ResultError("Refusing to download the result from a URL with a user name in it")
+        raise ResultError(_("Refusing to download the result from a URL with a user name in it"))
     if not allowed or not host:
         shown = url if scheme in ("http", "https") else f"{scheme or 'a schemeless'} URL"
         raise ResultError(
-            f"Refusing to download the result from {clean(shown)[:120]}: "
-            "only https, data: or the configured server are allowed"
+            _(
+                "Refusing to download the result from {url}: "
+                "only https, data: or the configured server are allowed"
+            ).format(url=clean(shown)[:120])
         )
     return "http"
 
@@ -141,10 +148,10 @@ def decode_data_uri(uri: str, max_bytes: int | None = None) -> tuple[bytes, str]
     max_bytes = MAX_RESULT_BYTES if max_bytes is None else max_bytes
     header, comma, payload = uri.partition(",")
     if not comma or not header.lower().startswith("data:"):
-        raise ResultError("The result image is a malformed data URI")
+        raise ResultError(_("The result image is a malformed data URI"))
     params = [p.strip() for p in header[5:].split(";")]
     if "base64" not in (p.lower() for p in params[1:]):
-        raise ResultError("The result image data URI is not base64-encoded")
+        raise ResultError(_("The result image data URI is not base64-encoded"))
     payload = "".join(payload.split())
     # Four base64 characters carry three bytes: refuse before allocating the decoded copy.
     if len(payload) // 4 * 3 > max_bytes:
@@ -152,7 +159,7 @@ def decode_data_uri(uri: str, max_bytes: int | None = None) -> tuple[bytes, str]
     try:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
-        raise ResultError("The result image data URI is not valid base64") from None
+        raise ResultError(_("The result image data URI is not valid base64")) from None
     return data, params[0].lower()
 
 
@@ -265,10 +272,10 @@ def image_type(data: bytes, *declared: str | None) -> str:
     """The image's content type from its magic bytes; ResultError if it or a claim is wrong."""
     for claim in map(_media_type, declared):
         if claim not in ALLOWED_CONTENT_TYPES and claim not in _UNINFORMATIVE_TYPES:
-            raise ResultError(f"The result is {claim}, not a PNG or JPEG image")
+            raise ResultError(_("The result is {type}, not a PNG or JPEG image").format(type=claim))
     actual = sniff(data)
     if actual is None:
-        raise ResultError("The result is not a PNG or JPEG image")
+        raise ResultError(_("The result is not a PNG or JPEG image"))
     return actual
 
 
@@ -288,8 +295,9 @@ def fetch(
     with http.stream("GET", url, headers=dict(headers or {}), timeout=timeout) as response:
         if 300 <= response.status_code < 400:
             raise ResultError(
-                f"The result host answered with a redirect (HTTP {response.status_code}); "
-                "redirect refused"
+                _(
+                    "The result host answered with a redirect (HTTP {status}); redirect refused"
+                ).format(status=response.status_code)
             )
         if response.status_code >= 400:
             return response, read_capped(response, MAX_ERROR_BODY_BYTES, truncate=True)

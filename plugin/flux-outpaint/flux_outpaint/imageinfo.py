@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from .errors import ResultError
 from .framing import check_size
+from .i18n import _
 from .planning import MAX_CANVAS_PIXELS
 from .pngcodec import SIGNATURE
 
@@ -129,7 +130,7 @@ def read_header(data: bytes) -> ImageInfo:
         return _png_header(data)
     if data[:3] == b"\xff\xd8\xff":
         return _jpeg_header(data)
-    raise ResultError("The result is not a PNG or JPEG image")
+    raise ResultError(_("The result is not a PNG or JPEG image"))
 
 
 def check_complete(data: bytes, info: ImageInfo) -> None:
@@ -155,8 +156,10 @@ def check_header(
         check_size(info.size, want)
     elif info.width * info.height > max_pixels:
         raise ResultError(
-            f"The result claims to be {info.width}×{info.height} pixels, more than any "
-            "outpaint result; it was not decoded"
+            _(
+                "The result claims to be {width}×{height} pixels, more than any "
+                "outpaint result; it was not decoded"
+            ).format(width=info.width, height=info.height)
         )
     if info.content_type == "image/png":
         _png_structure(data)
@@ -180,12 +183,12 @@ def check_result(
 
 def _png_header(data: bytes) -> ImageInfo:
     if len(data) < 33:
-        raise ResultError("The result PNG is truncated (no complete header)")
+        raise ResultError(_("The result PNG is truncated (no complete header)"))
     length, kind = struct.unpack(">I4s", data[8:16])
     if kind != b"IHDR" or length != 13:
-        raise ResultError("The result PNG is malformed (it does not start with its header)")
+        raise ResultError(_("The result PNG is malformed (it does not start with its header)"))
     if zlib.crc32(data[12:29]) & 0xFFFFFFFF != struct.unpack(">I", data[29:33])[0]:
-        raise ResultError("The result PNG is corrupt (its header fails its checksum)")
+        raise ResultError(_("The result PNG is corrupt (its header fails its checksum)"))
     width, height, depth, colour, compression, filtering, interlace = struct.unpack(
         ">IIBBBBB", data[16:29]
     )
@@ -200,7 +203,7 @@ def _png_header(data: bytes) -> ImageInfo:
         or filtering != 0
         or interlace not in (0, 1)
     ):
-        raise ResultError("The result PNG has an invalid header")
+        raise ResultError(_("The result PNG has an invalid header"))
     return ImageInfo("image/png", width, height, depth, colour, interlace == 1)
 
 
@@ -217,8 +220,10 @@ def _png_chunks(data: bytes) -> list[tuple[bytes, int, int]]:
         found.append((kind, pos, end))
         if len(found) > MAX_PNG_CHUNKS:
             raise ResultError(
-                f"The result PNG has more than {MAX_PNG_CHUNKS} chunks (a file built to make "
-                "decoding slow); it was not decoded"
+                _(
+                    "The result PNG has more than {count} chunks (a file built to make "
+                    "decoding slow); it was not decoded"
+                ).format(count=MAX_PNG_CHUNKS)
             )
         if kind == b"IEND":
             break
@@ -228,19 +233,21 @@ def _png_chunks(data: bytes) -> list[tuple[bytes, int, int]]:
 
 def _png_structure(data: bytes) -> None:
     chunks = _png_chunks(data)
-    extra = sum(1 for kind, _, _ in chunks if kind not in _PNG_CRITICAL)
+    extra = sum(1 for kind, _start, _end in chunks if kind not in _PNG_CRITICAL)
     if extra > MAX_PNG_ANCILLARY_CHUNKS:
         raise ResultError(
-            f"The result PNG carries {extra} ancillary chunks (more than "
-            f"{MAX_PNG_ANCILLARY_CHUNKS}); it was not decoded"
+            _(
+                "The result PNG carries {count} ancillary chunks (more than {limit}); "
+                "it was not decoded"
+            ).format(count=extra, limit=MAX_PNG_ANCILLARY_CHUNKS)
         )
     runs, previous = 0, b""
-    for kind, _, _ in chunks:
+    for kind, _start, _end in chunks:
         if kind == b"IDAT" and previous != b"IDAT":
             runs += 1
         previous = kind
     if runs > 1:
-        raise ResultError("The result PNG is malformed (its image data is split)")
+        raise ResultError(_("The result PNG is malformed (its image data is split)"))
 
 
 def strip_text(data: bytes) -> bytes:
@@ -249,13 +256,13 @@ def strip_text(data: bytes) -> bytes:
     bytes when there is nothing to strip or the file is not one this module has walked."""
     if data[:8] == SIGNATURE:
         chunks = _png_chunks(data)
-        if not any(kind in TEXT_CHUNKS for kind, _, _ in chunks):
+        if not any(kind in TEXT_CHUNKS for kind, _start, _end in chunks):
             return data
         kept = [data[start:end] for kind, start, end in chunks if kind not in TEXT_CHUNKS]
         last = chunks[-1][2] if chunks else 8
         return data[:8] + b"".join(kept) + data[last:]
     if data[:3] == b"\xff\xd8\xff":
-        segments, _ = _jpeg_segments(data)
+        segments, _scan = _jpeg_segments(data)
         cut = [(start, end) for marker, start, end in segments if marker in _JPEG_TEXT_SEGMENTS]
         if not cut:
             return data
@@ -276,18 +283,22 @@ def _check_png(data: bytes, info: ImageInfo) -> None:
     pos, seen_idat, idat_done = 8, False, False
     while True:
         if pos + 12 > len(data):
-            raise ResultError("The result PNG is truncated (it ends before its last chunk)")
+            raise ResultError(_("The result PNG is truncated (it ends before its last chunk)"))
         length, kind = struct.unpack(">I4s", view[pos : pos + 8])
         end = pos + 12 + length
         if length > 0x7FFFFFFF or end > len(data):
-            raise ResultError("The result PNG is truncated (a chunk runs past its end)")
+            raise ResultError(_("The result PNG is truncated (a chunk runs past its end)"))
         body = view[pos + 8 : end - 4]
         crc = zlib.crc32(view[pos + 4 : end - 4]) & 0xFFFFFFFF
         if crc != struct.unpack(">I", view[end - 4 : end])[0]:
-            raise ResultError(f"The result PNG is corrupt (chunk {kind!r} fails its checksum)")
+            raise ResultError(
+                _("The result PNG is corrupt (chunk {chunk} fails its checksum)").format(
+                    chunk=repr(kind)
+                )
+            )
         if kind == b"IDAT":
             if idat_done:
-                raise ResultError("The result PNG is malformed (its image data is split)")
+                raise ResultError(_("The result PNG is malformed (its image data is split)"))
             seen_idat = True
             inflated = _inflate_bounded(inflater, body, inflated, expected, info)
         elif seen_idat:
@@ -296,10 +307,10 @@ def _check_png(data: bytes, info: ImageInfo) -> None:
             break
         pos = end
     if not seen_idat:
-        raise ResultError("The result PNG has no image data")
+        raise ResultError(_("The result PNG has no image data"))
     inflated = _inflate_bounded(inflater, b"", inflated, expected, info)
     if inflated < expected or not inflater.eof:
-        raise ResultError("The result PNG is truncated (its image data ends early)")
+        raise ResultError(_("The result PNG is truncated (its image data ends early)"))
 
 
 def _inflate_bounded(
@@ -313,21 +324,23 @@ def _inflate_bounded(
             done += len(out)
             if done > expected:
                 raise ResultError(
-                    f"The result PNG holds more image data than its {info.width}×"
-                    f"{info.height} pixels need (a decompression bomb); it was not decoded"
+                    _(
+                        "The result PNG holds more image data than its {width}×{height} "
+                        "pixels need (a decompression bomb); it was not decoded"
+                    ).format(width=info.width, height=info.height)
                 )
             pending = inflater.unconsumed_tail
             if not pending and not out:
                 return done
     except zlib.error as exc:
-        raise ResultError(f"The result PNG is corrupt ({exc})") from None
+        raise ResultError(_("The result PNG is corrupt ({reason})").format(reason=exc)) from None
 
 
 # -- JPEG ----------------------------------------------------------------------------------
 
 
 def _jpeg_header(data: bytes) -> ImageInfo:
-    info, _ = _jpeg_walk(data)
+    info, _scan = _jpeg_walk(data)
     return info
 
 
@@ -338,7 +351,7 @@ def _jpeg_walk(data: bytes) -> tuple[ImageInfo, int]:
     pos = 2
     while pos < len(data):
         if data[pos] != 0xFF:
-            raise ResultError("The result JPEG is malformed (a marker is missing)")
+            raise ResultError(_("The result JPEG is malformed (a marker is missing)"))
         while pos < len(data) and data[pos] == 0xFF:  # fill bytes
             pos += 1
         if pos >= len(data):
@@ -357,18 +370,18 @@ def _jpeg_walk(data: bytes) -> tuple[ImageInfo, int]:
             break
         (length,) = struct.unpack(">H", data[pos : pos + 2])
         if length < 2:
-            raise ResultError("The result JPEG is malformed (a segment has no length)")
+            raise ResultError(_("The result JPEG is malformed (a segment has no length)"))
         if marker in _JPEG_SOF and info is None:
             if pos + 7 > len(data):
                 break
             height, width = struct.unpack(">HH", data[pos + 3 : pos + 7])
             if width == 0 or height == 0:
-                raise ResultError("The result JPEG has an invalid size in its header")
+                raise ResultError(_("The result JPEG has an invalid size in its header"))
             info = ImageInfo("image/jpeg", width, height)
         pos += length
     if info is not None:
         return info, len(data)  # a frame header but no scan: the size is known, data is not
-    raise ResultError("The result JPEG is truncated (no frame header)")
+    raise ResultError(_("The result JPEG is truncated (no frame header)"))
 
 
 def _jpeg_segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
@@ -380,7 +393,7 @@ def _jpeg_segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
     pos = 2
     while pos + 4 <= len(data):
         if data[pos] != 0xFF:
-            raise ResultError("The result JPEG is malformed (a marker is missing)")
+            raise ResultError(_("The result JPEG is malformed (a marker is missing)"))
         start = pos
         while pos < len(data) and data[pos] == 0xFF:  # fill bytes
             pos += 1
@@ -394,20 +407,24 @@ def _jpeg_segments(data: bytes) -> tuple[list[tuple[int, int, int]], int]:
             break
         (length,) = struct.unpack(">H", data[pos : pos + 2])
         if length < 2:
-            raise ResultError("The result JPEG is malformed (a segment has no length)")
+            raise ResultError(_("The result JPEG is malformed (a segment has no length)"))
         pos += length
         segments.append((marker, start, min(pos, len(data))))
         if len(segments) > MAX_JPEG_SEGMENTS:
             raise ResultError(
-                f"The result JPEG has more than {MAX_JPEG_SEGMENTS} marker segments (a file "
-                "built to make decoding slow); it was not decoded"
+                _(
+                    "The result JPEG has more than {count} marker segments (a file "
+                    "built to make decoding slow); it was not decoded"
+                ).format(count=MAX_JPEG_SEGMENTS)
             )
         if marker == 0xDA:
             scans += 1
             if scans > MAX_JPEG_SCANS:
                 raise ResultError(
-                    f"The result JPEG has more than {MAX_JPEG_SCANS} scans (a file built to "
-                    "make decoding slow); it was not decoded"
+                    _(
+                        "The result JPEG has more than {count} scans (a file built to "
+                        "make decoding slow); it was not decoded"
+                    ).format(count=MAX_JPEG_SCANS)
                 )
             found = _JPEG_NEXT_MARKER.search(data, pos)
             if found is None:
@@ -423,6 +440,6 @@ def _jpeg_structure(data: bytes) -> None:
 def _check_jpeg(data: bytes) -> None:
     # Entropy-coded data escapes every 0xFF, so the end-of-image marker cannot occur inside
     # it: a whole JPEG has one after its first scan.
-    _, scan = _jpeg_walk(data)
+    _info, scan = _jpeg_walk(data)
     if scan >= len(data) or data.find(b"\xff\xd9", scan) < 0:
-        raise ResultError("The result JPEG is truncated (it ends before its last marker)")
+        raise ResultError(_("The result JPEG is truncated (it ends before its last marker)"))

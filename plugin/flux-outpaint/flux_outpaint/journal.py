@@ -45,6 +45,7 @@ from typing import Any
 
 from . import settings
 from .errors import StorageError, redact, strip_controls
+from .i18n import _
 from .journal_files import FileLock, open_nofollow, write_all
 from .journal_records import (
     _CORRECTION,
@@ -164,9 +165,15 @@ class JournalEntry:
         """TooNewError when a newer version wrote part of this entry (it would be misread)."""
         if self.newer_version is not None:
             raise TooNewError(
-                f"Request {self.request_id} was journaled by a newer version of flux-outpaint "
-                f"(journal format {self.newer_version}; this version reads up to "
-                f"{FORMAT_VERSION}): recover it with that version",
+                _(
+                    "Request {request_id} was journaled by a newer version of flux-outpaint "
+                    "(journal format {format}; this version reads up to {supported}): "
+                    "recover it with that version"
+                ).format(
+                    request_id=self.request_id,
+                    format=self.newer_version,
+                    supported=FORMAT_VERSION,
+                ),
                 request_id=self.request_id,
             )
 
@@ -214,12 +221,17 @@ class Journal:
             free = shutil.disk_usage(self.results_dir).free
         except OSError as exc:
             reason = exc.strerror or type(exc).__name__
-            raise StorageError(f"Cannot write the journal in {where} ({reason})") from None
+            raise StorageError(
+                _("Cannot write the journal in {where} ({reason})").format(
+                    where=where, reason=reason
+                )
+            ) from None
         need = room_bytes + ROOM_MARGIN_BYTES
         if free < need:
             raise StorageError(
-                f"Not enough free space in {where} for the result ({_mb(free)} free, "
-                f"{_mb(need)} needed)"
+                _(
+                    "Not enough free space in {where} for the result ({free} free, {needed} needed)"
+                ).format(where=where, free=_mb(free), needed=_mb(need))
             )
 
     # -- writing -------------------------------------------------------------------------

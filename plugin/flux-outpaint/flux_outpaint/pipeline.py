@@ -215,14 +215,16 @@ def _record_or_cancel(
     except OSError as exc:
         outcome = client.cancel_quietly(handle, CANCEL_BUDGET_S)
         what = {
-            "CANCELLATION_REQUESTED": "it was cancelled on fal",
-            "OK": "it was cancelled on fal",
-            "ALREADY_COMPLETED": "it had already finished on fal, but it is not in the journal",
-            "NOT_FOUND": "fal no longer knows it",
-        }.get(outcome, "fal did not confirm the cancel")
+            "CANCELLATION_REQUESTED": _("it was cancelled on fal"),
+            "OK": _("it was cancelled on fal"),
+            "ALREADY_COMPLETED": _("it had already finished on fal, but it is not in the journal"),
+            "NOT_FOUND": _("fal no longer knows it"),
+        }.get(outcome) or _("fal did not confirm the cancel")
         reason = exc.strerror or type(exc).__name__
         raise StorageError(
-            f"The journal could not be written after the submit ({reason}); {what}",
+            _("The journal could not be written after the submit ({reason}); {what}").format(
+                reason=reason, what=what
+            ),
             request_id=handle.request_id,
         ) from None
 
@@ -273,12 +275,13 @@ def _finish(
         _note(journal, request_id, State.FAILED, error=str(exc))
         raise
     except MemoryError:
-        short = ResultError("Out of memory while fetching the result", request_id=request_id)
+        short = ResultError(_("Out of memory while fetching the result"), request_id=request_id)
         _note(journal, request_id, State.FAILED, error=str(short))
         raise short from None
     except Exception as exc:  # after a submit every failure must name it
         error = OutpaintError(
-            f"Unexpected error ({type(exc).__name__}): {exc}", request_id=request_id
+            _("Unexpected error ({kind}): {problem}").format(kind=type(exc).__name__, problem=exc),
+            request_id=request_id,
         )
         _note(journal, request_id, State.FAILED, error=str(error))
         raise error from exc

@@ -21,6 +21,7 @@ import zlib
 from typing import BinaryIO
 
 from .errors import ResultError
+from .i18n import _
 
 __all__ = ["MAX_DECODE_PIXELS", "SIGNATURE", "decode_png", "encode_png", "has_chunk", "png_size"]
 
@@ -85,7 +86,7 @@ def encode_png(pixels: bytes, width: int, height: int, channels: int = 4, level:
 
 def png_size(data: bytes) -> tuple[int, int]:
     if len(data) < 24 or data[:8] != SIGNATURE or data[12:16] != b"IHDR":
-        raise ResultError("Not a PNG image")
+        raise ResultError(_("Not a PNG image"))
     return struct.unpack(">II", data[16:24])
 
 
@@ -113,7 +114,7 @@ def _unfilter(kind: int, row: bytearray, previous: bytes, bpp: int) -> None:
             pred = a if pa <= pb and pa <= pc else (b if pb <= pc else c)
             row[i] = (row[i] + pred) & 0xFF
     else:
-        raise ResultError(f"Corrupt PNG: unknown row filter {kind}")
+        raise ResultError(_("Corrupt PNG: unknown row filter {kind}").format(kind=kind))
 
 
 def _inflate_exactly(parts: list[bytes], size: int) -> bytes:
@@ -127,14 +128,14 @@ def _inflate_exactly(parts: list[bytes], size: int) -> bytes:
                 piece = inflater.decompress(pending, _INFLATE_STEP)
                 out += piece
                 if len(out) > size:
-                    raise ResultError("Corrupt PNG: more image data than its size (a bomb)")
+                    raise ResultError(_("Corrupt PNG: more image data than its size (a bomb)"))
                 pending = inflater.unconsumed_tail
                 if not pending and not piece:
                     break
     except zlib.error as exc:
-        raise ResultError(f"Corrupt PNG: {exc}") from None
+        raise ResultError(_("Corrupt PNG: {reason}").format(reason=exc)) from None
     if len(out) < size:
-        raise ResultError("Corrupt PNG: truncated image data")
+        raise ResultError(_("Corrupt PNG: truncated image data"))
     return bytes(out)
 
 
@@ -142,7 +143,11 @@ def decode_png(data: bytes, *, max_pixels: int = MAX_DECODE_PIXELS) -> tuple[byt
     """Decode to (pixels, width, height, channels); palette images become RGB(A)."""
     width, height = png_size(data)
     if width * height > max_pixels or width == 0 or height == 0:
-        raise ResultError(f"Refusing to decode a {width}×{height} PNG (more than {max_pixels} px)")
+        raise ResultError(
+            _("Refusing to decode a {width}×{height} PNG (more than {limit} px)").format(
+                width=width, height=height, limit=max_pixels
+            )
+        )
     pos, idat, palette, trns = 8, [], None, None
     depth = colour = interlace = None
     while pos + 8 <= len(data):
@@ -150,7 +155,7 @@ def decode_png(data: bytes, *, max_pixels: int = MAX_DECODE_PIXELS) -> tuple[byt
         body = data[pos + 8 : pos + 8 + length]
         pos += 12 + length
         if kind == b"IHDR":
-            _, _, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            _w, _h, depth, colour, _c, _f, interlace = struct.unpack(">IIBBBBB", body)
         elif kind == b"PLTE":
             palette = body
         elif kind == b"tRNS":
@@ -160,7 +165,7 @@ def decode_png(data: bytes, *, max_pixels: int = MAX_DECODE_PIXELS) -> tuple[byt
         elif kind == b"IEND":
             break
     if depth != 8 or interlace != 0 or colour not in _CHANNELS:
-        raise ResultError("Unsupported PNG (only 8-bit non-interlaced images are read)")
+        raise ResultError(_("Unsupported PNG (only 8-bit non-interlaced images are read)"))
     channels = _CHANNELS[colour]
     stride = width * channels
     raw = _inflate_exactly(idat, (stride + 1) * height)
@@ -174,7 +179,7 @@ def decode_png(data: bytes, *, max_pixels: int = MAX_DECODE_PIXELS) -> tuple[byt
         previous = bytes(row)
     if colour == 3:
         if palette is None:
-            raise ResultError("Corrupt PNG: palette missing")
+            raise ResultError(_("Corrupt PNG: palette missing"))
         alpha = trns or b""
         channels = 4 if alpha else 3
         lut = [

@@ -76,7 +76,7 @@ class FalQueueClient:
         self.base_url = settings.check_base_url(base_url)
         key = (api_key or "").strip()
         if not key or any(ch.isspace() or ord(ch) < 32 for ch in key):
-            raise err.ConfigError("The fal API key is empty or contains spaces")
+            raise err.ConfigError(_("The fal API key is empty or contains spaces"))
         self._api_key = key
         self._secrets = err.secrets_of(key)
         self.app_id = app_id.strip("/")
@@ -139,7 +139,7 @@ class FalQueueClient:
         cancel: threading.Event | None = None,
     ) -> str:
         """Put bytes into fal storage (initiate → PUT → file_url); returns the file URL."""
-        _, body = self._calls.call(
+        _response, body = self._calls.call(
             Op.UPLOAD,
             "POST",
             f"{self._rest_url}/storage/upload/initiate",
@@ -151,13 +151,13 @@ class FalQueueClient:
         info = json_object(body)
         upload_url, file_url = info.get("upload_url"), info.get("file_url")
         if not isinstance(upload_url, str) or not isinstance(file_url, str) or not file_url:
-            raise err.ApiError("fal storage answered without an upload URL")
+            raise err.ApiError(_("fal storage answered without an upload URL"))
         try:  # the same rule as for downloads: never PUT pixels over plain http elsewhere
             usable = download.check_url(upload_url, self.base_url) == "http"
         except err.ResultError:
             usable = False
         if not usable:
-            raise err.ApiError("fal storage gave an upload URL that is not https")
+            raise err.ApiError(_("fal storage gave an upload URL that is not https"))
         self._calls.call(
             Op.UPLOAD,
             "PUT",
@@ -182,7 +182,7 @@ class FalQueueClient:
         bring back its request id (so the caller can cancel the request on fal); a cancel set
         before it is sent sends nothing.
         """
-        _, body = self._calls.call(
+        _response, body = self._calls.call(
             Op.SUBMIT,
             "POST",
             f"{self.base_url}/{self.app_id}",
@@ -194,8 +194,10 @@ class FalQueueClient:
         request_id = info.get("request_id")
         if not isinstance(request_id, str) or not REQUEST_ID.fullmatch(request_id):
             raise err.SubmitUnknownError(
-                "fal accepted the submit but its answer has no usable request id; it was "
-                "not sent again"
+                _(
+                    "fal accepted the submit but its answer has no usable request id; it was "
+                    "not sent again"
+                )
             )
         built = self.handle_for(request_id)
         return RequestHandle(
@@ -295,7 +297,7 @@ class FalQueueClient:
         cancel: threading.Event | None = None,
     ) -> dict[str, Any]:
         """The output JSON of a COMPLETED request, or the model's error as an exception."""
-        _, body = self._calls.call(
+        _response, body = self._calls.call(
             Op.RESULT,
             "GET",
             handle.response_url,
@@ -306,7 +308,7 @@ class FalQueueClient:
         data = json_value(body)
         if not isinstance(data, dict):
             raise err.ResultError(
-                "fal returned a result that is not a JSON object", request_id=handle.request_id
+                _("fal returned a result that is not a JSON object"), request_id=handle.request_id
             )
         return data
 

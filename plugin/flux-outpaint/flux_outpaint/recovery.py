@@ -189,7 +189,10 @@ def fetch(
             raise
         except Exception as exc:  # every failure names the request
             raise OutpaintError(
-                f"Unexpected error ({type(exc).__name__}): {exc}", request_id=request_id
+                _("Unexpected error ({kind}): {problem}").format(
+                    kind=type(exc).__name__, problem=exc
+                ),
+                request_id=request_id,
             ) from exc
         try:
             path = journal.store_result(request_id, blob, info.content_type)

@@ -195,21 +195,33 @@ def check_base_url(url: str, *, source: str = "base URL") -> str:
     try:
         parts = urlsplit(url.strip())
         host = parts.hostname
-        _ = parts.port  # raises ValueError on a malformed port
+        _port = parts.port  # raises ValueError on a malformed port
     except ValueError:
-        raise ConfigError(f"{source} is not a valid URL: {url!r}") from None
+        raise ConfigError(
+            _("{source} is not a valid URL: {url}").format(source=source, url=repr(url))
+        ) from None
     if parts.scheme not in ("https", "http") or not host:
         raise ConfigError(
-            f"{source} must be a full http(s) URL, e.g. {DEFAULT_QUEUE_BASE_URL}, not {url!r}"
+            _("{source} must be a full http(s) URL, e.g. {example}, not {url}").format(
+                source=source, example=DEFAULT_QUEUE_BASE_URL, url=repr(url)
+            )
         )
     if parts.username is not None or parts.password is not None:
-        raise ConfigError(f"{source} must not contain a user name or password")
+        raise ConfigError(
+            _("{source} must not contain a user name or password").format(source=source)
+        )
     if parts.query or parts.fragment:
-        raise ConfigError(f"{source} must not contain a query or fragment: {url!r}")
+        raise ConfigError(
+            _("{source} must not contain a query or fragment: {url}").format(
+                source=source, url=repr(url)
+            )
+        )
     if parts.scheme == "http" and not is_loopback(host):
         raise ConfigError(
-            f"{source} uses plain http:// for {host}; the API key would travel "
-            "unencrypted. Use https://, or http:// only for localhost"
+            _(
+                "{source} uses plain http:// for {host}; the API key would travel "
+                "unencrypted. Use https://, or http:// only for localhost"
+            ).format(source=source, host=host)
         )
     return f"{parts.scheme}://{parts.netloc}{parts.path.rstrip('/')}"
 
