@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gettext
 import io
+import re
 import zipfile
 from pathlib import Path
 
@@ -161,6 +162,30 @@ def test_the_release_zip_carries_every_compiled_catalog(tmp_path):
     names = set(zipfile.ZipFile(io.BytesIO(out.read_bytes())).namelist())
     for lang in LANGUAGES:
         assert f"flux-outpaint/locale/{lang}/LC_MESSAGES/flux-outpaint.mo" in names, lang
+    for lang in ("en", *LANGUAGES):
+        for page in ("gimp-help.xml", "index.html"):
+            assert f"flux-outpaint/help/{lang}/{page}" in names, (lang, page)
+
+
+def help_outline(lang: str) -> list[str]:
+    """The page's skeleton: its tags, in order, and its anchors (the text is the language's)."""
+    page = (Path(tool.PLUGIN) / "help" / lang / "index.html").read_text(encoding="utf-8")
+    return re.findall(r"<(/?[a-z0-9]+)(?:\s+id=\"([^\"]*)\")?", page)
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_every_language_has_the_help_page_with_the_english_pages_structure(lang):
+    """GIMP looks for help/<language>/gimp-help.xml and falls back to help/en/ without one."""
+    folder = Path(tool.PLUGIN) / "help"
+    assert (folder / lang / "gimp-help.xml").read_bytes() == (
+        folder / "en" / "gimp-help.xml"
+    ).read_bytes()
+    assert help_outline(lang) == help_outline("en")
+    page = (folder / lang / "index.html").read_text(encoding="utf-8")
+    assert f'<html lang="{lang.replace("_", "-")}">' in page
+    english = (folder / "en" / "index.html").read_text(encoding="utf-8")
+    assert "extends a photo beyond its borders" in english
+    assert "extends a photo beyond its borders" not in page
 
 
 def test_takes_are_named_number_first_for_a_narrow_layers_dock(german):

@@ -238,3 +238,29 @@ def test_help_opens_the_plugins_own_page(gimp):
     page = gimp.host(path)
     assert "<h1>Outpaint (FLUX.2 pro)</h1>" in page.read_text(encoding="utf-8")
     assert report["status"] == "success", report
+
+
+def test_help_follows_gimps_help_language(gimp):
+    """GIMP picks help/<language>/ from its help-locales preference (by default the UI's
+    language), so a Brazilian help preference opens the Brazilian page."""
+    uri_file = _recording_browser(gimp)
+    with (gimp.host_profile / "gimprc").open("a") as rc:
+        rc.write('(help-locales "pt_BR")\n')
+    with local_server() as server:
+        report, seen, stderr = run_interactive(
+            gimp,
+            [
+                {"window": SETTINGS_TITLE, "click": "help", "then": "help-opened"},
+                {"window": SETTINGS_TITLE},
+            ],
+            server_env(server),
+            when={"help-opened": uri_file.is_file},
+            gui=True,
+        )
+    assert [s["found"] for s in seen] == [True, True], seen
+    path = uri_file.read_text().removeprefix("file://")
+    assert path.endswith("/plug-ins/flux-outpaint/help/pt_BR/index.html"), path
+    page = gimp.host(path).read_text(encoding="utf-8")
+    assert '<html lang="pt-BR">' in page
+    assert "<h1>Outpainting (FLUX.2 pro)</h1>" in page
+    assert report["status"] == "success", report
