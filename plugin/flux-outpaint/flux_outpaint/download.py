@@ -155,7 +155,9 @@ def decode_data_uri(uri: str, max_bytes: int | None = None) -> tuple[bytes, str]
     payload = "".join(payload.split())
     # Four base64 characters carry three bytes: refuse before allocating the decoded copy.
     if len(payload) // 4 * 3 > max_bytes:
-        raise ResultError(f"The result image is larger than {_size_text(max_bytes)}")
+        raise ResultError(
+            _("The result image is larger than {size}").format(size=_size_text(max_bytes))
+        )
     try:
         data = base64.b64decode(payload, validate=True)
     except (binascii.Error, ValueError):
@@ -324,5 +326,7 @@ def load_result_image(
         return data, image_type(data, declared, ref.content_type)
     response, data = fetch_url(ref.url)
     if len(data) > max_bytes:  # fetch_url may come from elsewhere: the cap is ours to keep
-        raise ResultError(f"The result image is larger than {_size_text(max_bytes)}")
+        raise ResultError(
+            _("The result image is larger than {size}").format(size=_size_text(max_bytes))
+        )
     return data, image_type(data, response.headers.get("content-type"), ref.content_type)
