@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from cli_support import keyed, make_env, photo, run, text
 from flux_outpaint.geometry import Expansion, Rect
-from flux_outpaint_fal_local import start_server
-from flux_outpaint_fal_local.metrics import seam_metric
+from flux_outpaint_fal_local import objects, start_server
+from flux_outpaint_fal_local.metrics import SEGMENT, seam_metric
 from PIL import Image
 
 pytestmark = pytest.mark.server  # the local fal server on loopback
@@ -172,3 +172,44 @@ def test_grain_on_a_16_bit_grey_photo(tmp_path):
     assert fine_detail(grainy[band]) > 1.3 * fine_detail(plain[band])
     assert fine_detail(grainy[band]) <= 1.25 * inside
     assert np.array_equal(grainy[:, : w - 16], grey[:, : w - 16])
+
+
+def away_from_the_object(out: np.ndarray, original: np.ndarray) -> dict[str, float]:
+    """Seam metric per side; on the right, only the rows well clear of the moved object."""
+    h, w = original.shape[:2]
+    cy, _, radius = objects.disc(out.shape[:2], (TOP, LEFT, h, w), (LEFT, RIGHT, TOP, 0))
+    figures = sides(out, original)
+    rows = np.r_[0 : int(cy - TOP - 2 * radius), int(cy - TOP + 2 * radius) : h]
+    new = out[TOP + rows, LEFT + w].astype(float)
+    old = original[rows, -1].astype(float)
+    n = len(rows) // SEGMENT * SEGMENT
+    step = (new[:n] - old[:n]).reshape(-1, SEGMENT, 3).mean(axis=1)
+    figures["right"] = float(np.abs(step).mean())
+    return figures
+
+
+def test_a_moved_object_near_the_seam_does_not_drag_the_correction(tmp_path):
+    moved = outpaint(tmp_path, "moved-object")
+    moved_off = outpaint(tmp_path, "moved-object", "--no-color-match")
+    drift = outpaint(tmp_path, "drift")
+    original = np.asarray(Image.open(tmp_path / "in.png").convert("RGB"))
+    on, off = away_from_the_object(moved, original), away_from_the_object(moved_off, original)
+    clean = away_from_the_object(drift, original)
+    print(f"moved object: seams away from it on {on}, off {off}, drift alone on {clean}")
+    for side in ("right", "top", "left"):
+        assert on[side] <= 0.25 * off[side], (side, on, off)
+        assert on[side] <= clean[side] + 0.5, (side, on, clean)
+    # no cast spread into the band: away from the object the new pixels are those of the
+    # same drift without it
+    h, w = original.shape[:2]
+    cy, cx, radius = objects.disc(moved.shape[:2], (TOP, LEFT, h, w), (LEFT, RIGHT, TOP, 0))
+    ys, xs = np.mgrid[0 : moved.shape[0], 0 : moved.shape[1]]
+    band = np.ones(moved.shape[:2], bool)
+    band[TOP : TOP + h, LEFT : LEFT + w] = False
+    band &= np.hypot(ys - cy, xs - cx) > 3 * radius
+    # the object is there (drifted and blended, still far brighter than the drift alone)
+    at = (int(cy), int(cx + radius / 2))
+    assert moved[at].astype(int).sum() > drift[at].astype(int).sum() + 100
+    cast = (moved.astype(float) - drift.astype(float))[band].mean(axis=0)
+    print(f"moved object: mean change of the band away from it {cast}")
+    assert np.abs(cast).max() <= 1.0, cast

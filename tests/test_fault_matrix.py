@@ -153,6 +153,7 @@ PIPELINE_OUTCOME = {
     "drift": None,  # a colour cast is the caller's to take out
     "drift-varying": None,
     "texture": None,  # grain is the caller's to put back
+    "moved-object": None,  # as drift: the caller's to take out
     "gzip-bomb-submit": "ServerError",  # the body unread: the status says enough
     "gzip-bomb-status": "ApiError",
     "gzip-bomb-result": "ApiError",

@@ -265,6 +265,7 @@ class Backend:
             drift=self.faults.active("drift"),
             varying=self.faults.active("drift-varying"),
             textured=self.faults.active("texture"),
+            moved=self.faults.active("moved-object"),
         )
         ext = "png" if p["output_format"] == "png" else "jpg"
         data, content_type = self._forged(

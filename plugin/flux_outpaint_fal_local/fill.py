@@ -35,6 +35,8 @@ from urllib.parse import unquote_to_bytes
 import numpy as np
 from PIL import Image
 
+from . import objects
+
 # Blur radius of the edge streaks per pixel of distance from the reference.
 BLUR_PER_PX = 0.3
 # Detail from the mirrored reference fades to 1/e over this fraction of the reference's short side.
@@ -310,11 +312,13 @@ def render(
     drift: bool = False,
     varying: bool = False,
     textured: bool = False,
+    moved: bool = False,
 ) -> Rendered:
     """Fill and encode; `distort` squeezes the width by a quarter (the wrong-size fault),
     `drift` casts and softens the whole canvas (the drift scenario), `varying` with a cast
     that changes across it (drift-varying), `textured` keeps the reference's texture in the
-    whole new area (texture)."""
+    whole new area (texture), `moved` paints a bright disc across the seam before a drift
+    (moved-object)."""
     pixels = extend(
         np.asarray(reference.convert("RGB")),
         left=left,
@@ -323,9 +327,12 @@ def render(
         bottom=bottom,
         textured=textured,
     )
+    if moved:
+        h, w = reference.height, reference.width
+        pixels = objects.with_object(pixels, (top, left, h, w), (left, right, top, bottom))
     if varying:
         pixels = drifted_varying(pixels)
-    elif drift:
+    elif drift or moved:
         pixels = drifted(pixels)
     if distort:
         squeezed = Image.fromarray(pixels).resize(

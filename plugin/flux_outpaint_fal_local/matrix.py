@@ -79,6 +79,7 @@ EXPECTED: dict[str, tuple[bool, str]] = {
     "drift": (True, ""),
     "drift-varying": (True, ""),
     "texture": (True, ""),
+    "moved-object": (True, ""),
     # second round: compressed bombs, a decode-cost bomb, a forged id, the key in disguise
     "gzip-bomb-submit": (False, "HTTP 500"),
     "gzip-bomb-status": (False, "content encoding that is not accepted"),

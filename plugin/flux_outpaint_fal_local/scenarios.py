@@ -166,6 +166,13 @@ fault(
     "request's scale, as a real model continues a photo",
     client="(on a canvas over 4 MP) put the original's grain back into the enlarged band",
 )
+fault(
+    "moved-object",
+    "every job",
+    server="as drift, but a bright disc straddles the original's edge on the first grown "
+    "side, shifted a few px outward (content the model moved or added near the seam)",
+    client="take the drift out without letting the disc drag the colours of the new pixels",
+)
 hostile(
     "trickle-status",
     "every job",

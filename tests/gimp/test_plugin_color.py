@@ -1,5 +1,5 @@
 """Colour and grain matching in real GIMP 3.0 and 3.2, against the local server's drift,
-drift-varying and texture scenarios.
+drift-varying, texture and moved-object scenarios.
 
 The drift scenario casts and softens fal's whole picture, as the model does; the seam metric
 (``fal_local.metrics.seam_metric``: the mean step across each expanded side) must drop to at
@@ -8,7 +8,9 @@ drift-varying scenario's cast ramps across the canvas: each seam (right, top, le
 down to at most 55 % of matching off and near the no-drift floor, with no step at a corner.
 Without drift, matching must leave the new pixels alone.  The texture scenario at a camera
 size (the result enlarged) must get grain whose fine detail matches the original's, and a
-small size none.  Recover places what the run placed.  GIMP writes the visible result as raw
+small size none.  The moved-object scenario adds a bright disc across the right seam to the
+drift: away from it the seams must match as well as under drift alone, and the band must
+get no cast from it.  Recover places what the run placed.  GIMP writes the visible result as raw
 bytes; the measuring happens here, with numpy.
 """
 
@@ -18,7 +20,8 @@ import numpy as np
 import pytest
 from cli_support import photo
 from flux_outpaint.geometry import Expansion, Rect
-from flux_outpaint_fal_local.metrics import seam_metric
+from flux_outpaint_fal_local import objects
+from flux_outpaint_fal_local.metrics import SEGMENT, seam_metric
 
 from .harness import local_server, run, server_env
 from .sandbox import GimpSession
@@ -127,6 +130,7 @@ def outcome(request, vendor_dir):
         drift = _batch(session, ["drift"], _cases(KINDS, recover=True))
         plain = _batch(session, [], _cases(KINDS[:1]))
         varying = _batch(session, ["drift-varying"], _cases(VARYING, recover=True))
+        moved = _batch(session, ["moved-object"], _cases(KINDS[:1]))
         photos = {f"{label}.rgba": _grainy(*size) for label, (size, _) in GRAIN_SIZES.items()}
         texture = _batch(session, ["texture"], _grain_cases(), photos)
         # the fine detail each side of the seam, measured now: the images are large
@@ -142,6 +146,7 @@ def outcome(request, vendor_dir):
             "drift": drift,
             "plain": plain,
             "varying": varying,
+            "moved": moved,
             "texture": (texture[0], texture[1], detail),
         }
     finally:
@@ -259,3 +264,46 @@ def test_no_grain_where_nothing_was_enlarged(outcome):
     on, _, mean_on = detail["small-on"]
     off, _, mean_off = detail["small-off"]
     assert on == off and np.array_equal(mean_on, mean_off)
+
+
+def _away_from_the_object(image, original) -> dict[str, float]:
+    """Seam metric per side; on the right, only the rows well clear of the moved object."""
+    h, w = original.shape[:2]
+    cy, _, radius = objects.disc(image.shape[:2], (WHERE.y, WHERE.x, h, w), GROW)
+    figures = _sides(image, original)
+    rows = np.r_[0 : int(cy - WHERE.y - 2 * radius), int(cy - WHERE.y + 2 * radius) : h]
+    new = image[WHERE.y + rows, WHERE.right].astype(float)
+    old = original[rows, -1].astype(float)
+    n = len(rows) // SEGMENT * SEGMENT
+    step = (new[:n] - old[:n]).reshape(-1, SEGMENT, 3).mean(axis=1)
+    figures["right"] = float(np.abs(step).mean())
+    return figures
+
+
+def test_a_moved_object_near_the_seam_does_not_drag_the_correction(outcome):
+    report, _, images = outcome["moved"]
+    on_image, original = images["rgb-u8-on"]
+    off_image, _ = images["rgb-u8-off"]
+    drift_image, _ = outcome["drift"][2]["rgb-u8-on"]
+    on, off = _away_from_the_object(on_image, original), _away_from_the_object(off_image, original)
+    clean = _away_from_the_object(drift_image, original)
+    print(f"{report['gimp']} moved object: seams away from it on {on}, off {off}, drift {clean}")
+    # the drift test's bar on the sides' mean, and each side at the level of drift alone
+    assert np.mean(list(on.values())) <= 0.25 * np.mean(list(off.values())), (on, off)
+    for side in on:
+        assert on[side] <= 0.55 * off[side], (side, on, off)
+        assert on[side] <= clean[side] + 0.5, (side, on, clean)
+    h, w = original.shape[:2]
+    cy, cx, radius = objects.disc(on_image.shape[:2], (WHERE.y, WHERE.x, h, w), GROW)
+    at = (int(cy), int(cx + radius / 2))  # the object is there, far brighter than the drift
+    assert on_image[at].astype(int).sum() > drift_image[at].astype(int).sum() + 100
+    ys, xs = np.mgrid[0 : on_image.shape[0], 0 : on_image.shape[1]]
+    band = np.ones(on_image.shape[:2], bool)
+    band[WHERE.y : WHERE.bottom, WHERE.x : WHERE.right] = False
+    band &= np.hypot(ys - cy, xs - cx) > 3 * radius
+    cast = (on_image.astype(float) - drift_image.astype(float))[band].mean(axis=0)
+    print(f"{report['gimp']} moved object: mean change of the band away from it {cast}")
+    assert np.abs(cast).max() <= 1.0, cast
+    # the original is exact outside the blend band
+    inner = (slice(WHERE.y + BLEND, WHERE.bottom), slice(WHERE.x + BLEND, WHERE.right - BLEND))
+    assert np.array_equal(on_image[inner], original[BLEND:, BLEND:-BLEND])
