@@ -60,7 +60,26 @@ def test_an_interlaced_png_is_measured_pass_by_pass():
 def test_jpeg_headers(kw):
     data = pillow(Image.effect_noise((41, 29), 40).convert("RGB"), "JPEG", **kw)
     info = check_result(data, (41, 29))
-    assert info == ImageInfo("image/jpeg", 41, 29)
+    # Pillow's default is 4:2:0
+    subsampled = kw.get("subsampling") != 0
+    assert info == ImageInfo("image/jpeg", 41, 29, chroma_subsampled=subsampled)
+
+
+@pytest.mark.parametrize(
+    ("image", "kw", "subsampled"),
+    [
+        (Image.new("RGB", (40, 24), (200, 30, 90)), {"subsampling": 0}, False),
+        (Image.new("RGB", (40, 24), (200, 30, 90)), {"subsampling": 1}, True),  # 4:2:2
+        (Image.new("RGB", (40, 24), (200, 30, 90)), {"subsampling": 2}, True),  # 4:2:0
+        (Image.new("L", (40, 24), 90), {}, False),  # one component: nothing to subsample
+    ],
+)
+def test_a_jpegs_chroma_sampling_is_read_from_its_frame_header(image, kw, subsampled):
+    data = pillow(image, "JPEG", quality=92, **kw)
+    assert read_header(data).chroma_subsampled is subsampled
+    # a frame header cut inside its component list claims no subsampling it cannot show
+    sof = data.index(b"\xff\xc0")
+    assert not read_header(data[: sof + 12]).chroma_subsampled
 
 
 def test_a_jpeg_thumbnail_does_not_pass_for_the_image():

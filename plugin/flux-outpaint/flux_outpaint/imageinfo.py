@@ -105,6 +105,8 @@ class ImageInfo:
     bit_depth: int = 8
     colour_type: int = 0
     interlaced: bool = False
+    # JPEG only: the colour components do not all share the luma's sampling (4:2:0, 4:2:2…)
+    chroma_subsampled: bool = False
 
     @property
     def size(self) -> tuple[int, int]:
@@ -377,7 +379,10 @@ def _jpeg_walk(data: bytes) -> tuple[ImageInfo, int]:
             height, width = struct.unpack(">HH", data[pos + 3 : pos + 7])
             if width == 0 or height == 0:
                 raise ResultError(_("The result JPEG has an invalid size in its header"))
-            info = ImageInfo("image/jpeg", width, height)
+            # then the component count and, per component, id, H×V sampling, table
+            end = min(pos + length, len(data))
+            factors = set(data[pos + 9 : end : 3][: data[pos + 7] if pos + 7 < end else 0])
+            info = ImageInfo("image/jpeg", width, height, chroma_subsampled=len(factors) > 1)
         pos += length
     if info is not None:
         return info, len(data)  # a frame header but no scan: the size is known, data is not

@@ -262,8 +262,8 @@ def color_matched(
     the part that varies across the picture where the result will show.
 
     The correction goes into the journal: recover places the result as this run did, without
-    the reference it was measured against."""
-    correction = colormatch.for_plan(rgba, size, reference, plan)
+    the reference it was measured against (as fal decoded it: ``pixels.as_sent``)."""
+    correction = colormatch.for_plan(rgba, size, pixels.as_sent(reference), plan)
     if correction.is_identity:
         return rgba
     session.journal().note_correction(request_id, correction.to_json())
