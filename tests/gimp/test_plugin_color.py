@@ -11,7 +11,8 @@ the reference sent as a JPEG).  The texture scenario at a camera size (the resul
 enlarged) must get grain whose fine detail matches the original's, and a small size none.
 The moved-object scenario adds a bright disc across the right seam to the drift: away from
 it the seams must match as well as under drift alone, and the band must get no cast from
-it.  Recover places what the run placed.  GIMP writes the visible result as raw bytes; the
+it.  Recover places what the run placed, byte for byte (three recovers of each grey and
+16-bit varying-cast run).  GIMP writes the visible result as raw bytes; the
 measuring happens here, with numpy.
 """
 
@@ -39,14 +40,15 @@ GROWN = Expansion(*(1 if g else 0 for g in GROW))
 KINDS = (("rgb", "u8"), ("gray", "u8"), ("rgb", "u16"), ("rgb", "float"))
 
 
-def _cases(kinds, recover=False):
+def _cases(kinds, recover=0):
+    """On and off per kind; ``recover``: how many recovers follow each run with matching on."""
     return [
         {
             "name": f"{base}-{precision}-{'on' if on else 'off'}",
             "base": base,
             "precision": precision,
             "color_match": on,
-            "recover": recover and on,
+            "recover": recover if on else 0,
         }
         for base, precision in kinds
         for on in (True, False)
@@ -140,7 +142,8 @@ def _fine_detail(img: np.ndarray) -> float:
     return float(np.abs(lap).mean())
 
 
-VARYING = (("rgb", "u8"), ("gray", "u8"), ("rgb", "u16"))
+VARYING = (("rgb", "u8"), ("gray", "u8"), ("rgb", "u16"), ("gray", "u16"))
+RECOVERS = 3
 
 
 @pytest.fixture(scope="module", params=["trixie", "forky"], ids=["gimp3.0", "gimp3.2"])
@@ -149,9 +152,11 @@ def outcome(request, vendor_dir):
     session = GimpSession(request.param, vendor=lambda: vendor_dir)
     try:
         session.install_plugin()
-        drift = _batch(session, ["drift"], _cases(KINDS, recover=True))
+        drift = _batch(session, ["drift"], _cases(KINDS, recover=1))
         plain = _batch(session, [], _cases(KINDS[:1]))
-        varying = _batch(session, ["drift-varying"], _cases(VARYING, recover=True))
+        # three recovers of each: grey placement once rounded differently from one process to
+        # the next (babl times its conversion chains), mostly under load
+        varying = _batch(session, ["drift-varying"], _cases(VARYING, recover=RECOVERS))
         moved = _batch(session, ["moved-object"], _cases(KINDS[:1]))
         photos = {f"{label}.rgba": _grainy(*size) for label, (size, _) in GRAIN_SIZES.items()}
         texture = _batch(session, ["texture"], _grain_cases(), photos)
@@ -269,6 +274,7 @@ def test_the_varying_cast_on_grey_and_16_bit(outcome, kind):
     assert report["cases"][f"{name}-on"]["precision"].startswith(kind[1])
     info = report["cases"][f"{name}-on"]
     assert info["recover_ok"] and info["recover_same"], info
+    assert info["recovers"] == RECOVERS  # every recover placed the run's bytes
 
 
 def test_grain_at_a_camera_size_matches_the_originals_fine_detail(outcome):

@@ -19,7 +19,7 @@ import gi
 
 gi.require_version("Gegl", "0.4")
 gi.require_version("GdkPixbuf", "2.0")
-from flux_outpaint import imageinfo, pngcodec  # noqa: E402
+from flux_outpaint import greyscale, imageinfo, pngcodec  # noqa: E402
 from flux_outpaint.errors import ResultError  # noqa: E402
 from flux_outpaint.geometry import Rect  # noqa: E402
 from flux_outpaint.payload import Encoding  # noqa: E402
@@ -33,6 +33,7 @@ _Out = TypeVar("_Out")
 
 RGBA = "R'G'B'A u8"
 RGB = "R'G'B' u8"
+GREY = "Y'A u8"
 # The mask's byte is the layer's opacity there; the linear "Y" keeps that meaning whatever
 # precision the image has (0 and 255 survive every conversion exactly).
 MASK = "Y u8"
@@ -153,7 +154,17 @@ def read_reference(
 
 
 def write_rgba(drawable: Gimp.Drawable, rgba: bytes, width: int, height: int) -> None:
-    write_parts(drawable, RGBA, [(Rect(0, 0, width, height), rgba)])
+    write_colour(drawable, [(Rect(0, 0, width, height), rgba)])
+
+
+def write_colour(drawable: Gimp.Drawable, parts: Iterable[tuple[Rect, bytes]]) -> None:
+    """RGBA u8 parts, as ``write_parts``; a grey drawable gets them made grey here
+    (``flux_outpaint.greyscale``): babl's own conversion to grey rounds differently from
+    one process to the next, and a recover must place the bytes the run placed."""
+    if drawable.is_gray():
+        write_parts(drawable, GREY, ((rect, greyscale.to_grey_alpha(data)) for rect, data in parts))
+    else:
+        write_parts(drawable, RGBA, parts)
 
 
 def write_mask(mask: Gimp.LayerMask, data: bytes, width: int, height: int) -> None:

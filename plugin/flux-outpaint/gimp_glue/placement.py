@@ -199,7 +199,7 @@ def fill_layer(
     areas = (
         chunk for area in where.shown(margin=MARGIN) for chunk in area.bands(pixels.CHUNK_PIXELS)
     )
-    pixels.write_parts(layer, pixels.RGBA, pixels.in_parallel(pixels_of, areas))
+    pixels.write_colour(layer, pixels.in_parallel(pixels_of, areas))
 
 
 def add_seam_mask(layer: Gimp.Layer, where: Placement) -> None:
