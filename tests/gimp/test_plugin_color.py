@@ -7,13 +7,13 @@ most a quarter with ``color-match`` on, on RGB, GRAY, 16-bit and float images.  
 drift-varying scenario's cast ramps across the canvas: each seam (right, top, left) must come
 down to at most 55 % of matching off and near the no-drift floor, with no step at a corner.
 Without drift, matching must leave the new pixels alone (half a level at most on average,
-the reference sent as a JPEG).  The texture scenario at a camera size (the result
-enlarged) must get grain whose fine detail matches the original's, and a small size none.
-The moved-object scenario adds a bright disc across the right seam to the drift: away from
-it the seams must match as well as under drift alone, and the band must get no cast from
-it.  Recover places what the run placed, byte for byte (three recovers of each grey and
-16-bit varying-cast run).  GIMP writes the visible result as raw bytes; the
-measuring happens here, with numpy.
+the reference sent as a 4:4:4 JPEG; a 4:2:0 one is measured against as decoded).  The
+texture scenario at a camera size (the result enlarged) must get grain whose fine detail
+matches the original's, and a small size none.  The moved-object scenario adds a bright disc
+across the right seam to the drift: away from it the seams must match as well as under drift
+alone, and the band must get no cast from it.  Recover places what the run placed, byte for
+byte (three recovers of each grey and 16-bit varying-cast run).  GIMP writes the visible
+result as raw bytes; the measuring happens here, with numpy.
 """
 
 from __future__ import annotations
@@ -24,8 +24,10 @@ import io
 import numpy as np
 import pytest
 from cli_support import photo
+from flux_outpaint import colormatch
 from flux_outpaint.geometry import Expansion, Rect
 from flux_outpaint_fal_local import objects
+from flux_outpaint_fal_local.fill import extend
 from flux_outpaint_fal_local.metrics import SEGMENT, seam_metric
 from PIL import Image
 
@@ -154,6 +156,9 @@ def outcome(request, vendor_dir):
         session.install_plugin()
         drift = _batch(session, ["drift"], _cases(KINDS, recover=1))
         plain = _batch(session, [], _cases(KINDS[:1]))
+        codec = run(session, "color_cases:codec", {"photo": "photo.rgba", "size": SIZE}, {})
+        codec["fallback"] = (session.host_dir / "fallback.jpg").read_bytes()
+        codec["as_sent"] = (session.host_dir / "fallback-as-sent.rgba").read_bytes()
         # three recovers of each: grey placement once rounded differently from one process to
         # the next (babl times its conversion chains), mostly under load
         varying = _batch(session, ["drift-varying"], _cases(VARYING, recover=RECOVERS))
@@ -172,6 +177,7 @@ def outcome(request, vendor_dir):
         yield {
             "drift": drift,
             "plain": plain,
+            "codec": codec,
             "varying": varying,
             "moved": moved,
             "texture": (texture[0], texture[1], detail),
@@ -224,9 +230,37 @@ def test_without_drift_matching_leaves_the_new_pixels_alone(outcome):
     sent = report["sent"]
     print(f"{report['gimp']} no drift: matching changed the new pixels by {change:.3f}; {sent}")
     assert change <= 0.5, change
-    # the codec's error is in play: the reference (a photo above the PNG size) went as JPEG
-    # (4:2:0 from GIMP 3.0's GdkPixbuf, whose chroma error once passed for drift: 0.7)
-    assert sent and all(s.startswith("jpeg") for s in sent), sent
+    # the reference (a photo above the PNG size) went as a 4:4:4 JPEG, as the payload asks
+    # (GIMP 3.0's GdkPixbuf made 4:2:0, whose chroma error once passed for drift: 0.70)
+    assert sent and set(sent) == {"jpeg 1x1 1x1 1x1"}, sent
+
+
+def test_a_subsampled_jpeg_is_what_the_colour_match_measures_against(outcome):
+    """Should the plug-in fall back to GdkPixbuf's JPEG and that come out 4:2:0 (GdkPixbuf
+    2.42), the drift is measured against that JPEG as decoded; a 4:4:4 one needs no decode."""
+    codec = outcome["codec"]
+    assert not codec["made_subsampled"] and codec["made_as_sent_is_the_reference"], codec
+    reference = np.asarray(photo(*SIZE, seed=5).convert("RGBA"))
+    seen = np.frombuffer(codec["as_sent"], np.uint8).reshape(reference.shape)
+    decoded = np.asarray(Image.open(io.BytesIO(codec["fallback"])).convert("RGBA"))
+    if not codec["fallback_subsampled"]:  # glycin's GdkPixbuf (GIMP 3.2) writes 4:4:4
+        assert codec["fallback_as_sent_is_the_reference"], codec
+        return
+    assert not codec["fallback_as_sent_is_the_reference"]
+    assert np.abs(seen.astype(int) - decoded).max() <= 1  # the JPEG, by another decoder
+    # a result without drift continues what the model saw: no correction against that,
+    # a spurious one against the pixels before encoding
+    h, w = reference.shape[:2]
+    grown = extend(decoded[..., :3], left=GROW[0], right=GROW[1], top=GROW[2], bottom=GROW[3])
+    result = np.concatenate([grown, np.full((*grown.shape[:2], 1), 255, np.uint8)], axis=-1)
+    size = (result.shape[1], result.shape[0])
+    against = {
+        name: colormatch.estimate(result.tobytes(), size, ref.tobytes(), (w, h), WHERE, GROWN)
+        for name, ref in (("as sent", seen), ("before encoding", reference))
+    }
+    print({name: c.describe() for name, c in against.items()})
+    assert against["as sent"].is_identity
+    assert not against["before encoding"].is_identity
 
 
 def _sides(image, original) -> dict[str, float]:

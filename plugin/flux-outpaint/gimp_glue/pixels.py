@@ -2,14 +2,17 @@
 
 GIMP's Python has no numpy or Pillow: pixels travel as ``bytes`` in babl's ``"R'G'B'A u8"``
 (8-bit sRGB-encoded RGBA), which GEGL converts to and from any image type and precision.
-GdkPixbuf does the codecs in C; the stdlib ``flux_outpaint.pngcodec`` is the fallback.  A returned
-image's header is checked (``flux_outpaint.imageinfo``) before either decoder sees it: its size
+GdkPixbuf does the codecs in C, except the reference's JPEG, which GEGL writes (4:4:4, see
+``_jpeg_gegl``); the stdlib ``flux_outpaint.pngcodec`` is the fallback.  A returned image's
+header is checked (``flux_outpaint.imageinfo``) before either decoder sees it: its size
 decides how much memory decoding takes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -228,7 +231,8 @@ def encode(rgba: bytes, width: int, height: int, encoding: Encoding) -> bytes:
     """The reference as PNG or JPEG (an ``flux_outpaint.payload.Encoder``).
 
     Options are always explicit: GdkPixbuf's default PNG level is slow, its JPEG default
-    is q75.  Runs in the worker thread; GdkPixbuf never talks to GIMP.
+    is q75.  Runs in the worker thread; neither GdkPixbuf nor a GEGL buffer made here talks
+    to GIMP.
     """
     if encoding.format == "png":
         try:
@@ -240,6 +244,63 @@ def encode(rgba: bytes, width: int, height: int, encoding: Encoding) -> bytes:
         except GLib.Error:
             pass
         return pngcodec.encode_png(rgba, width, height, 4, encoding.png_level)
+    global _sent
+    data = _jpeg_gegl(rgba, width, height, encoding.quality)
+    if data is None:
+        data = _jpeg_pixbuf(rgba, width, height, encoding.quality)
+    _sent = (rgba, data)
+    return data
+
+
+def _jpeg_gegl(rgba: bytes, width: int, height: int, quality: int) -> bytes | None:
+    """A 4:4:4 JPEG from ``gegl:jpg-save`` (it always writes 1×1 sampling); None where
+    the operation is missing or fails.
+
+    The payload asks for full-resolution chroma (``flux_outpaint.payload``), and GdkPixbuf
+    2.42 (GIMP 3.0 on Debian trixie) has no option for it: its JPEG is 4:2:0, whose chroma
+    smear along the seam doubled the seam metric of GIMP 3.0 against 3.2 (1.9 against 1.0
+    under the local server's drift).  The saver writes only to a file: the JPEG passes
+    through a temporary one.  The plug-in's GEGL has no operations until ``Gegl.init``
+    (about 0.1 s, once)."""
+    global _gegl_ready
+    try:
+        if not _gegl_ready:
+            Gegl.init(None)
+            _gegl_ready = True
+        if not Gegl.has_operation("gegl:jpg-save"):
+            return None
+    except (GLib.Error, TypeError):
+        return None
+    fd, path = tempfile.mkstemp(prefix="flux-outpaint-", suffix=".jpg")
+    os.close(fd)
+    try:
+        buf = Gegl.Buffer.new(RGBA, 0, 0, width, height)
+        buf.set(Gegl.Rectangle.new(0, 0, width, height), RGBA, rgba)
+        graph = Gegl.Node()
+        source = graph.create_child("gegl:buffer-source")
+        source.set_property("buffer", buf)
+        save = graph.create_child("gegl:jpg-save")
+        save.set_property("path", path)
+        save.set_property("quality", quality)
+        save.set_property("progressive", False)  # baseline, standard tables: the fastest
+        save.set_property("optimize", False)
+        source.link(save)
+        save.process()
+        with open(path, "rb") as f:
+            data = f.read()
+    except (GLib.Error, OSError, TypeError):
+        return None
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+    return data if data[:3] == b"\xff\xd8\xff" else None
+
+
+_gegl_ready = False
+
+
+def _jpeg_pixbuf(rgba: bytes, width: int, height: int, quality: int) -> bytes:
+    """GdkPixbuf's JPEG: 4:4:4 from glycin (GdkPixbuf 2.44), 4:2:0 from older ones."""
     # JPEG has no alpha, and GdkPixbuf 2.44 (GIMP 3.2 on forky) turned an RGBA pixbuf into a
     # grey JPEG: hand it RGB.  The reference is opaque whenever JPEG is chosen.
     kept = _rgb_of
@@ -252,12 +313,10 @@ def encode(rgba: bytes, width: int, height: int, encoding: Encoding) -> bytes:
         pb = GdkPixbuf.Pixbuf.new_from_bytes(
             GLib.Bytes.new(bytes(rgb)), GdkPixbuf.Colorspace.RGB, False, 8, width, height, width * 3
         )
-    ok, data = pb.save_to_bufferv("jpeg", ["quality"], [str(encoding.quality)])
+    ok, data = pb.save_to_bufferv("jpeg", ["quality"], [str(quality)])
     if not ok or not data:
         raise ResultError("Could not encode the reference as JPEG")
-    global _sent
-    _sent = (rgba, bytes(data))
-    return _sent[1]
+    return bytes(data)
 
 
 # The last reference sent as JPEG, and that JPEG (made in the worker thread, read on the
@@ -271,11 +330,11 @@ def as_sent(rgba: bytes) -> bytes:
     against what the model saw: ``rgba`` itself, unless it went as a JPEG whose chroma was
     subsampled; then that JPEG decoded.
 
-    The payload asks for 4:4:4, and GdkPixbuf 2.42 (GIMP 3.0 on Debian trixie) has no
-    option for it: its JPEG is 4:2:0.  Measured against the pixels before encoding, 4:2:0's
-    chroma error read as a varying drift (±1.8 levels on a photo at 320×240) and changed the
-    new pixels of a result without any drift by 0.7 levels on average.  GdkPixbuf 2.44
-    (glycin, GIMP 3.2 on forky) writes 4:4:4, whose error is small and even: no decode."""
+    The JPEG is 4:4:4 from GEGL, but GdkPixbuf 2.42 (GIMP 3.0 on Debian trixie), the
+    fallback, has no option for it: its JPEG is 4:2:0.  Measured against the pixels before
+    encoding, 4:2:0's chroma error read as a varying drift (±1.8 levels on a photo at
+    320×240) and changed the new pixels of a result without any drift by 0.7 levels on
+    average.  A 4:4:4 JPEG's error is small and even: no decode."""
     global _sent_pixels
     sent, known = _sent, _sent_pixels
     if sent is None or sent[0] is not rgba:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 import gi
-from prelude import composite, make_image, outpaint, read, write
+from prelude import composite, make_image, outpaint, read, use_plugin_modules, write
 from reporting import report
 
 gi.require_version("Gimp", "3.0")
@@ -61,3 +61,32 @@ def main(params):
         out[name] = info
         img.delete()
     report(cases=out, gimp=Gimp.version())
+
+
+def codec(params):
+    """The reference's JPEG as the plug-in makes it, and as GdkPixbuf alone would (the
+    fallback); what ``pixels.as_sent`` gives the colour match for each.  Files for the host:
+    ``fallback.jpg`` and ``fallback-as-sent.rgba``."""
+    use_plugin_modules()
+    from flux_outpaint import imageinfo
+    from flux_outpaint.payload import Encoding
+    from gimp_glue import pixels
+
+    folder = params["session_dir"]
+    w, h = params["size"]
+    with open(os.path.join(folder, params["photo"]), "rb") as f:
+        rgba = f.read()
+    made = pixels.encode(rgba, w, h, Encoding("jpeg"))
+    plain = pixels.as_sent(rgba) is rgba
+    fallback = pixels._jpeg_pixbuf(rgba, w, h, Encoding("jpeg").quality)
+    pixels._sent = (rgba, fallback)  # as if the fallback had made the sent JPEG
+    seen = pixels.as_sent(rgba)
+    for name, data in (("fallback.jpg", fallback), ("fallback-as-sent.rgba", seen)):
+        with open(os.path.join(folder, name), "wb") as f:
+            f.write(data)
+    report(
+        made_subsampled=imageinfo.read_header(made).chroma_subsampled,
+        made_as_sent_is_the_reference=plain,
+        fallback_subsampled=imageinfo.read_header(fallback).chroma_subsampled,
+        fallback_as_sent_is_the_reference=seen is rgba,
+    )
