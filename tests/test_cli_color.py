@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from cli_support import keyed, make_env, photo, run, text
 from flux_outpaint.geometry import Expansion, Rect
+from flux_outpaint.journal import Journal
 from flux_outpaint_fal_local import objects, start_server
 from flux_outpaint_fal_local.metrics import SEGMENT, seam_metric
 from PIL import Image
@@ -153,6 +154,39 @@ def test_grain_at_a_camera_size_and_recover_places_the_same_pixels(tmp_path):
     assert 0.8 <= fine_detail(grainy[:, w : w + 64]) / inside <= 1.25
     assert np.array_equal(grainy[:, : w - 16], original[:, : w - 16])  # the original exact
     assert np.array_equal(np.asarray(Image.open(tmp_path / "again.png")), grainy)
+
+
+def test_every_take_of_variations_gets_grain_and_recover_places_the_same_pixels(tmp_path):
+    w, h, grow = 2000, 1800, 1100  # 5.6 MP canvas: the band enlarged 1.155 times, barely
+    original = grainy_photo(w, h, 3.0)
+    src = tmp_path / "takes.png"
+    Image.fromarray(original).save(src, compress_level=1)
+    with start_server(scenarios=["texture"]) as server:
+        env = widen(tmp_path, src, tmp_path / "grain-{n}.png", grow, server, "--variations", 2)
+        widen(
+            tmp_path, src, tmp_path / "plain-{n}.png", grow, server, "--variations", 2,
+            "--no-grain-match",
+        )  # fmt: skip
+        taken = {
+            e.take.number: e.request_id
+            for e in Journal(tmp_path / "data" / "journal.jsonl").entries()
+            if e.take is not None and "grain-" in (e.output or "")
+        }
+        assert sorted(taken) == [1, 2]
+        r = run(["--recover", taken[2], "-o", tmp_path / "again.png", "--local"], env, timeout=300)
+        assert r.returncode == 0, text(r)
+    inside = fine_detail(original[:, -64:])
+    for n in (1, 2):
+        grainy = np.asarray(Image.open(tmp_path / f"grain-{n}.png"))
+        plain = np.asarray(Image.open(tmp_path / f"plain-{n}.png"))
+        ratio = fine_detail(grainy[:, w : w + 64]) / inside
+        before = fine_detail(plain[:, w : w + 64]) / inside
+        print(f"take {n}: band fine detail / original's {ratio:.2f} (grain off {before:.2f})")
+        assert before < 0.5  # the smooth band of before
+        assert 0.8 <= ratio <= 1.25, (n, ratio)
+        assert np.array_equal(grainy[:, : w - 16], original[:, : w - 16])  # the original exact
+    again = np.asarray(Image.open(tmp_path / "again.png"))
+    assert np.array_equal(again, np.asarray(Image.open(tmp_path / "grain-2.png")))
 
 
 def test_grain_on_a_16_bit_grey_photo(tmp_path):
