@@ -8,7 +8,11 @@ from cli_support import keyed, make_env, photo, run, text
 from flux_outpaint.geometry import Expansion, Rect
 from flux_outpaint.journal import Journal
 from flux_outpaint_fal_local import objects, start_server
-from flux_outpaint_fal_local.metrics import SEGMENT, seam_metric
+from flux_outpaint_fal_local.metrics import (
+    band_change_away_from_object,
+    seam_metric,
+    seams_away_from_object,
+)
 from PIL import Image
 
 pytestmark = pytest.mark.server  # the local fal server on loopback
@@ -211,15 +215,7 @@ def test_grain_on_a_16_bit_grey_photo(tmp_path):
 def away_from_the_object(out: np.ndarray, original: np.ndarray) -> dict[str, float]:
     """Seam metric per side; on the right, only the rows well clear of the moved object."""
     h, w = original.shape[:2]
-    cy, _, radius = objects.disc(out.shape[:2], (TOP, LEFT, h, w), (LEFT, RIGHT, TOP, 0))
-    figures = sides(out, original)
-    rows = np.r_[0 : int(cy - TOP - 2 * radius), int(cy - TOP + 2 * radius) : h]
-    new = out[TOP + rows, LEFT + w].astype(float)
-    old = original[rows, -1].astype(float)
-    n = len(rows) // SEGMENT * SEGMENT
-    step = (new[:n] - old[:n]).reshape(-1, SEGMENT, 3).mean(axis=1)
-    figures["right"] = float(np.abs(step).mean())
-    return figures
+    return seams_away_from_object(out, original, Rect(LEFT, TOP, w, h), (LEFT, RIGHT, TOP, 0))
 
 
 def test_a_moved_object_near_the_seam_does_not_drag_the_correction(tmp_path):
@@ -237,13 +233,10 @@ def test_a_moved_object_near_the_seam_does_not_drag_the_correction(tmp_path):
     # same drift without it
     h, w = original.shape[:2]
     cy, cx, radius = objects.disc(moved.shape[:2], (TOP, LEFT, h, w), (LEFT, RIGHT, TOP, 0))
-    ys, xs = np.mgrid[0 : moved.shape[0], 0 : moved.shape[1]]
-    band = np.ones(moved.shape[:2], bool)
-    band[TOP : TOP + h, LEFT : LEFT + w] = False
-    band &= np.hypot(ys - cy, xs - cx) > 3 * radius
     # the object is there (drifted and blended, still far brighter than the drift alone)
     at = (int(cy), int(cx + radius / 2))
     assert moved[at].astype(int).sum() > drift[at].astype(int).sum() + 100
-    cast = (moved.astype(float) - drift.astype(float))[band].mean(axis=0)
+    where = Rect(LEFT, TOP, w, h)
+    cast = band_change_away_from_object(moved, drift, where, (LEFT, RIGHT, TOP, 0))
     print(f"moved object: mean change of the band away from it {cast}")
     assert np.abs(cast).max() <= 1.0, cast

@@ -22,7 +22,11 @@ import pytest
 from cli_support import photo
 from flux_outpaint.geometry import Expansion, Rect
 from flux_outpaint_fal_local import objects
-from flux_outpaint_fal_local.metrics import SEGMENT, seam_metric
+from flux_outpaint_fal_local.metrics import (
+    band_change_away_from_object,
+    seam_metric,
+    seams_away_from_object,
+)
 
 from .harness import local_server, run, server_env
 from .sandbox import GimpSession
@@ -331,16 +335,7 @@ def test_each_take_of_a_variations_run_gets_grain_and_recover_places_it(takes):
 
 def _away_from_the_object(image, original) -> dict[str, float]:
     """Seam metric per side; on the right, only the rows well clear of the moved object."""
-    h, w = original.shape[:2]
-    cy, _, radius = objects.disc(image.shape[:2], (WHERE.y, WHERE.x, h, w), GROW)
-    figures = _sides(image, original)
-    rows = np.r_[0 : int(cy - WHERE.y - 2 * radius), int(cy - WHERE.y + 2 * radius) : h]
-    new = image[WHERE.y + rows, WHERE.right].astype(float)
-    old = original[rows, -1].astype(float)
-    n = len(rows) // SEGMENT * SEGMENT
-    step = (new[:n] - old[:n]).reshape(-1, SEGMENT, 3).mean(axis=1)
-    figures["right"] = float(np.abs(step).mean())
-    return figures
+    return seams_away_from_object(image, original, WHERE, GROW)
 
 
 def test_a_moved_object_near_the_seam_does_not_drag_the_correction(outcome):
@@ -360,11 +355,7 @@ def test_a_moved_object_near_the_seam_does_not_drag_the_correction(outcome):
     cy, cx, radius = objects.disc(on_image.shape[:2], (WHERE.y, WHERE.x, h, w), GROW)
     at = (int(cy), int(cx + radius / 2))  # the object is there, far brighter than the drift
     assert on_image[at].astype(int).sum() > drift_image[at].astype(int).sum() + 100
-    ys, xs = np.mgrid[0 : on_image.shape[0], 0 : on_image.shape[1]]
-    band = np.ones(on_image.shape[:2], bool)
-    band[WHERE.y : WHERE.bottom, WHERE.x : WHERE.right] = False
-    band &= np.hypot(ys - cy, xs - cx) > 3 * radius
-    cast = (on_image.astype(float) - drift_image.astype(float))[band].mean(axis=0)
+    cast = band_change_away_from_object(on_image, drift_image, WHERE, GROW)
     print(f"{report['gimp']} moved object: mean change of the band away from it {cast}")
     assert np.abs(cast).max() <= 1.0, cast
     # the original is exact outside the blend band
