@@ -1,6 +1,7 @@
 """Batch of test_plugin_color.py: one outpaint per case on a photo-like layer, with colour
 matching on or off; the source layer's pixels and the visible result are written to the
-session folder (raw RGBA u8) for the host to measure the seam with numpy."""
+session folder (raw RGBA u8) for the host to measure the seam with numpy.  A case with
+``variations`` also writes each take's strip just past the right seam (``strip`` px wide)."""
 
 from __future__ import annotations
 
@@ -31,12 +32,14 @@ def main(params):
         img, layer = make_image(cw, ch, left, top, lw, lh, case["base"], case["precision"])
         write(layer, photo, lw, lh)
         original = read(layer)
+        takes = {"variations": case["variations"]} if case.get("variations") else {}
         r = outpaint(
             img,
             [layer],
             color_match=case["color_match"],
             grain_match=case.get("grain_match", True),
             seam_blend=params["blend"],
+            **takes,
         )
         info = {"ok": r["ok"], "message": r["message"], "seconds": r["seconds"]}
         if r["ok"]:
@@ -47,9 +50,17 @@ def main(params):
             for part, data in (("original", original), ("result", composite(img))):
                 with open(os.path.join(folder, f"{name}-{part}.rgba"), "wb") as f:
                     f.write(data)
+            children = list(r["layer"].get_children()) if r["layer"].is_group() else []
+            info["takes"] = len(children)
+            for n, child in enumerate(children, 1):
+                # each take's own band (only the first is visible): the strip past the seam
+                _, x, y = child.get_offsets()
+                strip = read(child, left + lw - x, top - y, params["strip"], lh)
+                with open(os.path.join(folder, f"{name}-take{n}.rgba"), "wb") as f:
+                    f.write(strip)
             if case.get("recover"):
                 # each recover is a new plug-in process: the same bytes every time
-                placed = read(r["layer"])
+                placed = [read(c) for c in children] if children else [read(r["layer"])]
                 tries = [
                     outpaint(img, [layer], proc="plug-in-flux-outpaint-recover")
                     for _ in range(int(case["recover"]))
@@ -57,7 +68,15 @@ def main(params):
                 info["recover_ok"] = all(t["ok"] for t in tries)
                 info["recovers"] = len(tries)
                 if info["recover_ok"]:
-                    info["recover_same"] = all(read(t["layer"]) == placed for t in tries)
+                    info["recover_same"] = all(
+                        (
+                            [read(c) for c in t["layer"].get_children()]
+                            if children
+                            else [read(t["layer"])]
+                        )
+                        == placed
+                        for t in tries
+                    )
         out[name] = info
         img.delete()
     report(cases=out, gimp=Gimp.version())
