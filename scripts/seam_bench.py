@@ -17,6 +17,12 @@ grain match on and off.
 
 ``--seam-images DIR`` writes ``color-match.png`` (the drift-varying corner, off | on) and
 ``grain-match.png`` (a 100 % crop across the camera-size seam, off | on).
+
+``--seam-before CHECKOUT`` (another checkout of the project, e.g. an older commit in a git
+worktree, with its own ``.venv``) runs the camera-size case once more with both casts at once
+(``drift-varying`` and ``texture``: colour and grain), by that checkout's CLI and by this one,
+and prints the seam metric and the band's fine detail of each; with ``--seam-images`` it also
+writes ``seam-camera.png``, a 100 % crop across the seam, before | now.
 """
 
 from __future__ import annotations
@@ -221,6 +227,77 @@ def grain(photo_of, scripts: Path, tmp: Path, images: Path | None) -> list[dict]
             )
         rows.append(row)
     return rows
+
+
+def camera(photo_of, scripts: Path, tmp: Path, images: Path | None, before: Path) -> dict:
+    """The camera-size photo against a drifting, textured fill: ``before``'s CLI and this
+    one's, default options (colour and grain match as each version has them)."""
+    import numpy as np
+    from flux_outpaint.geometry import Expansion, Rect
+    from flux_outpaint_fal_local import start_server
+    from flux_outpaint_fal_local.metrics import seam_metric
+    from PIL import Image
+
+    size, grow = GRAIN_SIZES["camera"]
+    original = grainy(photo_of(SEAM_PHOTOS[0]), size)
+    src = tmp / "grainy-camera-both.png"
+    Image.fromarray(original).save(src, compress_level=1)
+    w, h = size
+    inside = fine_detail(original[:, w - STRIP :])
+    python = before / ".venv" / "bin" / "python"
+    label = (
+        subprocess.run(
+            ["git", "-C", str(before), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+        or before.name
+    )
+    row: dict = {"size": f"{w}×{h} +{grow}", "label": label}
+    crops = []
+    with start_server(scenarios=["drift-varying", "texture"]) as srv:
+        for name, where in (("before", before / "scripts"), ("now", scripts)):
+            out = tmp / f"camera-{name}.png"
+            env_python = str(python) if name == "before" and python.exists() else sys.executable
+            cmd = [env_python, str(where / "outpaint.py"), str(src), "-o", str(out)]
+            cmd += ["--seam-blend", str(SEAM_BLEND), "--base-url", srv.base_url, "--force"]
+            cmd += ["--right", str(grow)]
+            env = {**os.environ, "FAL_KEY": "bench-key"}
+            env["FLUX_OUTPAINT_DATA_DIR"] = str(tmp / f"camera-data-{name}")
+            subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=900)
+            result = np.asarray(Image.open(out).convert("RGB"))
+            seam = seam_metric(result, original, Rect(0, 0, w, h), Expansion(right=1))
+            row[name] = {
+                "seam": float(seam.mean()),
+                "detail": fine_detail(result[:, w : w + STRIP]) / inside,
+            }
+            crop = result[1900:2140, w - 160 : w + 160].copy()
+            crop[:6, 158:162] = (255, 255, 255)  # a tick above the seam
+            crops.append((crop, f"{label if name == 'before' else 'now'}"))
+    if images is not None:
+        from PIL import ImageDraw
+
+        _sheet(
+            crops,
+            images / "seam-camera.png",
+            "100 % crop, seam at the tick: original left, band right. 6000x4000 grainy photo "
+            "+ 1200 px; local server, drift-varying + texture scenarios",
+            Image,
+            ImageDraw,
+        )
+    return row
+
+
+def print_camera(row: dict) -> None:
+    print(
+        f"camera size {row['size']}, drift-varying + texture, default options: "
+        "right seam metric / band fine detail over the original's"
+    )
+    print("| version | seam | fine detail |")
+    print("|---|---|---|")
+    for name in ("before", "now"):
+        label = row["label"] if name == "before" else "now"
+        print(f"| {label} | {row[name]['seam']:.2f} | {row[name]['detail']:.2f} |")
 
 
 def print_colour(rows: list[dict]) -> None:
