@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = [
     "FADE_FRACTION",
@@ -62,10 +62,11 @@ TILE = 16
 GAIN_STEP = 1.0 / 1024
 # The gain's change from the reference's centre to an edge, at most (per axis).
 MAX_SLOPE = 0.06
-# Slopes this small on every channel are none.
-DEAD_SLOPE = 0.004
 # A field this small everywhere (8-bit levels) is none: noise, not drift.
 DEAD_FIELD = 1.5
+# A tilt that moves a mid-grey level by less than DEAD_FIELD at the reference's corners, on
+# every channel, is none (noise, or a few samples the trimmed fit did not drop).
+DEAD_SLOPE = DEAD_FIELD / 128
 # How many cells the journal may carry (a damaged or hostile record is refused beyond it).
 MAX_CELLS = 4096
 
@@ -87,8 +88,12 @@ class Field:
 
     @property
     def is_zero(self) -> bool:
-        flat = all(abs(v) < DEAD_FIELD for channel in self.values for v in channel)
-        return flat and not self.tilted
+        return self.level and not self.tilted
+
+    @property
+    def level(self) -> bool:
+        """No offset anywhere beyond noise."""
+        return all(abs(v) < DEAD_FIELD for channel in self.values for v in channel)
 
     @property
     def tilted(self) -> bool:
@@ -341,6 +346,11 @@ def from_residuals(
         (values[0], values[1], values[2]),
         tuple((clamp_slope(a), clamp_slope(b)) for a, b in slopes),
     )
+    if not field.tilted:
+        field = replace(field, slopes=((0.0, 0.0),) * 3)
+    if field.level:  # the two parts are judged apart: noise in one must not ride on the other
+        zeros = (0.0,) * len(values[0])
+        field = replace(field, values=(zeros, zeros, zeros))
     return None if field.is_zero else field
 
 

@@ -62,6 +62,7 @@ GRID = 48
 EDGE_MARGIN_FRACTION = 0.05
 EDGE_MARGIN_MIN = 4
 TRIM = 0.25
+TRIM_STEPS = 2
 MIN_SAMPLES = 16
 # Rounds of line and field fitted in turn.
 ROUNDS = 2
@@ -301,43 +302,54 @@ def _solve_tilted(sums: Sequence[float], n: int) -> list[float] | None:
     return _solve(a, [xy, xuy, xvy, y1, uy, vy])
 
 
+def _robust_line(xs: list[float], ys: list[float]) -> Tilted:
+    """The level line: fitted, the ``TRIM`` share with the largest residuals dropped, fitted
+    again."""
+    gain, offset = _fit(xs, ys)
+    residuals = sorted(range(len(xs)), key=lambda i: abs(ys[i] - (gain * xs[i] + offset)))
+    kept = residuals[: max(MIN_SAMPLES, round(len(xs) * (1.0 - TRIM)))]
+    gain, offset = _fit([xs[i] for i in kept], [ys[i] for i in kept])
+    gain = min(max(gain, GAIN_RANGE[0]), GAIN_RANGE[1])
+    return gain, min(max(offset, -MAX_OFFSET), MAX_OFFSET), (0.0, 0.0)
+
+
 def _robust_fit(xs: list[float], ys: list[float], us: list[float], vs: list[float]) -> Tilted:
     """The tilted line (gain and offset at the reference's centre, the gain's slopes across
-    it), fitted, the ``TRIM`` share with the largest residuals dropped, fitted again.  A flat
-    set keeps gain 1 and no slopes."""
+    it): fitted, then ``TRIM_STEPS`` times the ``TRIM`` share of all samples with the largest
+    residuals against the last fit dropped and the rest fitted again (one step is not
+    enough: a few samples far off, say an object the model moved, tilt the first fit, and
+    the share it keeps inherits that tilt).  A flat set keeps gain 1 and no slopes."""
     n = len(xs)
     mx = sum(xs) / n
     sums = _moments(xs, ys, us, vs, mx)
-    got = _solve_tilted(sums, n)
-    if got is None:
-        gain, offset = _fit(xs, ys)
-        residuals = [y - gain * x - offset for x, y in zip(xs, ys, strict=True)]
-    else:
-        g, su, sv, c, tu, tv = got
+    keep = max(MIN_SAMPLES, round(n * (1.0 - TRIM)))
+
+    def line(picked: Sequence[int]) -> list[float]:
+        gain, offset = _fit([xs[i] for i in picked], [ys[i] for i in picked])
+        return [gain, 0.0, 0.0, offset + gain * mx, 0.0, 0.0]
+
+    fit = _solve_tilted(sums, n) or line(range(n))
+    for _ in range(TRIM_STEPS):
+        g, su, sv, c, tu, tv = fit
         residuals = [
-            y - ((g + su * u + sv * v) * (x - mx) + c + tu * u + tv * v)
+            abs(y - ((g + su * u + sv * v) * (x - mx) + c + tu * u + tv * v))
             for x, u, v, y in zip(xs, us, vs, ys, strict=True)
         ]
-    order = sorted(range(n), key=lambda i: abs(residuals[i]))
-    keep = max(MIN_SAMPLES, round(n * (1.0 - TRIM)))
-    kept, dropped = order[:keep], order[keep:]
-    # the kept samples' sums are all the sums less the dropped ones'
-    less = _moments(
-        [xs[i] for i in dropped],
-        [ys[i] for i in dropped],
-        [us[i] for i in dropped],
-        [vs[i] for i in dropped],
-        mx,
-    )
-    got = _solve_tilted([t - d for t, d in zip(sums, less, strict=True)], len(kept))
-    if got is None:
-        gain, offset = _fit([xs[i] for i in kept], [ys[i] for i in kept])
-        slopes = (0.0, 0.0)
-    else:
-        g, su, sv, c, _, _ = got
-        gain, offset = g, c - g * mx  # at the centre: y = g·x + (c − g·mx)
-        slopes = (colorfield.clamp_slope(su), colorfield.clamp_slope(sv))
-    gain = min(max(gain, GAIN_RANGE[0]), GAIN_RANGE[1])
+        order = sorted(range(n), key=residuals.__getitem__)
+        kept, dropped = order[:keep], order[keep:]
+        # the kept samples' sums are all the sums less the dropped ones'
+        less = _moments(
+            [xs[i] for i in dropped],
+            [ys[i] for i in dropped],
+            [us[i] for i in dropped],
+            [vs[i] for i in dropped],
+            mx,
+        )
+        fit = _solve_tilted([t - d for t, d in zip(sums, less, strict=True)], keep) or line(kept)
+    g, su, sv, c, _, _ = fit
+    gain = min(max(g, GAIN_RANGE[0]), GAIN_RANGE[1])
+    offset = c - g * mx  # at the centre: y = g·x + (c − g·mx)
+    slopes = (colorfield.clamp_slope(su), colorfield.clamp_slope(sv))
     return gain, min(max(offset, -MAX_OFFSET), MAX_OFFSET), slopes
 
 
@@ -404,16 +416,22 @@ def estimate(
     v_flat = [v for v, f in zip(down, flat, strict=True) if f]
     local = [[0.0] * len(at) for _ in range(3)]
     field: Field | None = None
+    # A tilt too small to matter on every channel is none: the plain line then (a tilted
+    # fit carries two more offset terms that a level line would not drop)
+    tilted = True
     for _ in range(ROUNDS):
-        fits = [
-            _robust_fit(
-                [x for x, f in zip(original[c], flat, strict=True) if f],
-                [y - d for y, d, f in zip(returned[c], local[c], flat, strict=True) if f],
-                u_flat,
-                v_flat,
-            )
+        xs = [[x for x, f in zip(original[c], flat, strict=True) if f] for c in range(3)]
+        ys = [
+            [y - d for y, d, f in zip(returned[c], local[c], flat, strict=True) if f]
             for c in range(3)
         ]
+        fits = [
+            _robust_fit(xs[c], ys[c], u_flat, v_flat) if tilted else _robust_line(xs[c], ys[c])
+            for c in range(3)
+        ]
+        if tilted and not any(abs(su) + abs(sv) >= colorfield.DEAD_SLOPE for *_, (su, sv) in fits):
+            tilted = False
+            fits = [_robust_line(xs[c], ys[c]) for c in range(3)]
 
         def residual(c: int, k: int, fits: list[Tilted] = fits) -> float:
             gain, offset, (su, sv) = fits[c]
