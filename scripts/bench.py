@@ -28,10 +28,12 @@ peak RSS; the table is followed by one line per goal saying whether it was met.
 ``--seam`` measures the seam instead (``seam_bench``): the CLI outpaints four photos against
 the local server with no drift, a uniform cast (``drift``) and a cast that varies across the
 canvas (``drift-varying``), colour matching on and off, and prints the seam metric at the
-right and top seams against the no-drift floor; then a grainy photo at a small and a camera
-size against the ``texture`` scenario, grain match on and off, and the band's fine detail
-against the original's.  ``--seam-images DIR`` also writes the README's before/after
-pictures there (``color-match.png``, ``grain-match.png``).
+right and top seams against the no-drift floor; then the same photos against the
+``moved-object`` scenario (seams away from the object, and the band's change against the
+drift alone); then a grainy photo at a small and a camera size against the ``texture``
+scenario, grain match on and off, and the band's fine detail against the original's.
+``--seam-images DIR`` also writes the README's before/after pictures there
+(``color-match.png``, ``grain-match.png``).
 
 Inputs are photographs from scikit-image's sample data (NASA's public-domain "astronaut",
 Rachel Michetti's CC0 "coffee", Stéfan van der Walt's "chelsea", "rocket" (public domain)),
@@ -547,9 +549,11 @@ def main(argv: list[str] | None = None) -> int:
 
             colour = seam_bench.colour(photo_of, SCRIPTS, tmp, args.seam_images)
             seam_bench.print_colour(colour)
+            moved = seam_bench.moved(photo_of, SCRIPTS, tmp)
+            seam_bench.print_moved(moved)
             grain = seam_bench.grain(photo_of, SCRIPTS, tmp, args.seam_images)
             seam_bench.print_grain(grain)
-            report["seam"] = {"colour": colour, "grain": grain}
+            report["seam"] = {"colour": colour, "moved": moved, "grain": grain}
             if args.seam_before:
                 both = seam_bench.camera(
                     photo_of, SCRIPTS, tmp, args.seam_images, args.seam_before.resolve()

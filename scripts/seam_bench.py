@@ -15,6 +15,14 @@ size (fal's image enlarged about 2.6 times).  Printed: the band's fine detail (m
 of luminance in the 64 px just past the seam) over the original's (the 64 px just inside),
 grain match on and off.
 
+Moved object.  The same growth against the ``moved-object`` scenario (a bright disc across
+the right seam, on top of the drift: content the model moved), matching on and off, and the
+drift alone with matching on.  Printed per photo: the seam metric away from the object
+(``flux_outpaint_fal_local.metrics.seams_away_from_object``: the right seam beyond two radii of
+it, the top seam whole), off / on / drift alone, and the mean change of the band beyond three
+radii of it against the drift alone (``band_change_away_from_object``): the correction was not
+dragged by the object when that is near 0 and on is near drift alone.
+
 ``--seam-images DIR`` writes ``color-match.png`` (the drift-varying corner, off | on) and
 ``grain-match.png`` (a 100 % crop across the camera-size seam, off | on).
 
@@ -132,6 +140,58 @@ def _exact(off, src: Path, cast: str):
     )
     fixed = Image.fromarray(undrifted(np.asarray(srgb), cast != "drift"))
     return np.asarray(ph.from_srgb(fixed, photo.space, photo.colour_profile).convert("RGB"))
+
+
+def moved(photo_of, scripts: Path, tmp: Path, photos: tuple[str, ...] = SEAM_PHOTOS) -> list[dict]:
+    """Per photo, grown by ``SEAM_EXPAND`` on every side: the ``moved-object`` scenario (a
+    bright disc across the right seam, on top of the drift) with colour matching on and off,
+    and the ``drift`` alone with it on.  The seams are measured away from the object
+    (``metrics.seams_away_from_object``), and the band beyond three radii of it against the
+    drift alone (``metrics.band_change_away_from_object``): near 0 when the object did not
+    drag the correction."""
+    import numpy as np
+    from flux_outpaint.geometry import Rect
+    from flux_outpaint_fal_local import start_server
+    from flux_outpaint_fal_local.metrics import (
+        band_change_away_from_object,
+        seams_away_from_object,
+    )
+    from PIL import Image
+
+    e = SEAM_EXPAND
+    grown = (e, e, e, e)
+    rows = []
+    for name in photos:
+        src = photo_of(name)
+        original = np.asarray(Image.open(src).convert("RGB"))
+        h, w = original.shape[:2]
+        where = Rect(e, e, w, h)
+        outs: dict = {}
+        for cast, match in (("moved-object", True), ("moved-object", False), ("drift", True)):
+            with start_server(scenarios=[cast]) as srv:
+                out = tmp / f"moved-{name}-{cast}-{match}.png"
+                extra = ["--left", e, "--right", e, "--top", e, "--bottom", e]
+                if not match:
+                    extra.append("--no-color-match")
+                _cli(scripts, src, out, srv.base_url, tmp, *extra)
+                outs[cast, match] = np.asarray(Image.open(out).convert("RGB"))
+        figures = {
+            label: seams_away_from_object(outs[key], original, where, grown)
+            for label, key in (
+                ("on", ("moved-object", True)),
+                ("off", ("moved-object", False)),
+                ("drift", ("drift", True)),
+            )
+        }
+        change = band_change_away_from_object(
+            outs["moved-object", True], outs["drift", True], where, grown
+        )
+        row: dict = {"photo": name}
+        for side in ("right", "top"):
+            row[side] = {label: figures[label][side] for label in ("off", "on", "drift")}
+        row["band_change"] = [float(v) for v in change]
+        rows.append(row)
+    return rows
 
 
 def corner_sheet(off, on, e: int, folder: Path) -> Path:
@@ -334,3 +394,25 @@ def print_grain(rows: list[dict]) -> None:
     print("|---|---|---|---|")
     for r in rows:
         print(f"| {r['size']} | {r['inside']:.2f} | {r['off']:.2f} | {r['on']:.2f} |")
+
+
+def print_moved(rows: list[dict]) -> None:
+    print(
+        "moved object (a bright disc across the right seam, on the drift): seam metric away "
+        "from it (right: the runs beyond two radii; top: all); drift alone = the drift "
+        "scenario, matching on; band change = mean new pixels minus the drift alone's, "
+        "beyond three radii of the object (R, G, B)"
+    )
+    print(
+        "| photo | right off / on / drift alone | top off / on / drift alone | on/off (right, "
+        "top) | on − drift alone (right, top) | band change vs drift alone |"
+    )
+    print("|---|---|---|---|---|---|")
+    for r in rows:
+        cells = [
+            f"{r[k]['off']:.2f} / {r[k]['on']:.2f} / {r[k]['drift']:.2f}" for k in ("right", "top")
+        ]
+        ratio = " ".join(f"{r[k]['on'] / max(r[k]['off'], 1e-9):.2f}" for k in ("right", "top"))
+        excess = " ".join(f"{r[k]['on'] - r[k]['drift']:+.2f}" for k in ("right", "top"))
+        change = " ".join(f"{v:+.2f}" for v in r["band_change"])
+        print(f"| {r['photo']} | {' | '.join(cells)} | {ratio} | {excess} | {change} |")

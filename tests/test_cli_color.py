@@ -6,8 +6,13 @@ import numpy as np
 import pytest
 from cli_support import keyed, make_env, photo, run, text
 from flux_outpaint.geometry import Expansion, Rect
+from flux_outpaint.journal import Journal
 from flux_outpaint_fal_local import objects, start_server
-from flux_outpaint_fal_local.metrics import SEGMENT, seam_metric
+from flux_outpaint_fal_local.metrics import (
+    band_change_away_from_object,
+    seam_metric,
+    seams_away_from_object,
+)
 from PIL import Image
 
 pytestmark = pytest.mark.server  # the local fal server on loopback
@@ -155,6 +160,39 @@ def test_grain_at_a_camera_size_and_recover_places_the_same_pixels(tmp_path):
     assert np.array_equal(np.asarray(Image.open(tmp_path / "again.png")), grainy)
 
 
+def test_every_take_of_variations_gets_grain_and_recover_places_the_same_pixels(tmp_path):
+    w, h, grow = 2000, 1800, 1100  # 5.6 MP canvas: the band enlarged 1.155 times, barely
+    original = grainy_photo(w, h, 3.0)
+    src = tmp_path / "takes.png"
+    Image.fromarray(original).save(src, compress_level=1)
+    with start_server(scenarios=["texture"]) as server:
+        env = widen(tmp_path, src, tmp_path / "grain-{n}.png", grow, server, "--variations", 2)
+        widen(
+            tmp_path, src, tmp_path / "plain-{n}.png", grow, server, "--variations", 2,
+            "--no-grain-match",
+        )  # fmt: skip
+        taken = {
+            e.take.number: e.request_id
+            for e in Journal(tmp_path / "data" / "journal.jsonl").entries()
+            if e.take is not None and "grain-" in (e.output or "")
+        }
+        assert sorted(taken) == [1, 2]
+        r = run(["--recover", taken[2], "-o", tmp_path / "again.png", "--local"], env, timeout=300)
+        assert r.returncode == 0, text(r)
+    inside = fine_detail(original[:, -64:])
+    for n in (1, 2):
+        grainy = np.asarray(Image.open(tmp_path / f"grain-{n}.png"))
+        plain = np.asarray(Image.open(tmp_path / f"plain-{n}.png"))
+        ratio = fine_detail(grainy[:, w : w + 64]) / inside
+        before = fine_detail(plain[:, w : w + 64]) / inside
+        print(f"take {n}: band fine detail / original's {ratio:.2f} (grain off {before:.2f})")
+        assert before < 0.5  # the smooth band of before
+        assert 0.8 <= ratio <= 1.25, (n, ratio)
+        assert np.array_equal(grainy[:, : w - 16], original[:, : w - 16])  # the original exact
+    again = np.asarray(Image.open(tmp_path / "again.png"))
+    assert np.array_equal(again, np.asarray(Image.open(tmp_path / "grain-2.png")))
+
+
 def test_grain_on_a_16_bit_grey_photo(tmp_path):
     w, h, grow = 2600, 1700, 900  # 5.95 MP canvas: enlarged 1.2 times
     grey = grainy_photo(w, h, 3.0)[..., 1].astype(np.uint16) * 257
@@ -177,15 +215,7 @@ def test_grain_on_a_16_bit_grey_photo(tmp_path):
 def away_from_the_object(out: np.ndarray, original: np.ndarray) -> dict[str, float]:
     """Seam metric per side; on the right, only the rows well clear of the moved object."""
     h, w = original.shape[:2]
-    cy, _, radius = objects.disc(out.shape[:2], (TOP, LEFT, h, w), (LEFT, RIGHT, TOP, 0))
-    figures = sides(out, original)
-    rows = np.r_[0 : int(cy - TOP - 2 * radius), int(cy - TOP + 2 * radius) : h]
-    new = out[TOP + rows, LEFT + w].astype(float)
-    old = original[rows, -1].astype(float)
-    n = len(rows) // SEGMENT * SEGMENT
-    step = (new[:n] - old[:n]).reshape(-1, SEGMENT, 3).mean(axis=1)
-    figures["right"] = float(np.abs(step).mean())
-    return figures
+    return seams_away_from_object(out, original, Rect(LEFT, TOP, w, h), (LEFT, RIGHT, TOP, 0))
 
 
 def test_a_moved_object_near_the_seam_does_not_drag_the_correction(tmp_path):
@@ -203,13 +233,10 @@ def test_a_moved_object_near_the_seam_does_not_drag_the_correction(tmp_path):
     # same drift without it
     h, w = original.shape[:2]
     cy, cx, radius = objects.disc(moved.shape[:2], (TOP, LEFT, h, w), (LEFT, RIGHT, TOP, 0))
-    ys, xs = np.mgrid[0 : moved.shape[0], 0 : moved.shape[1]]
-    band = np.ones(moved.shape[:2], bool)
-    band[TOP : TOP + h, LEFT : LEFT + w] = False
-    band &= np.hypot(ys - cy, xs - cx) > 3 * radius
     # the object is there (drifted and blended, still far brighter than the drift alone)
     at = (int(cy), int(cx + radius / 2))
     assert moved[at].astype(int).sum() > drift[at].astype(int).sum() + 100
-    cast = (moved.astype(float) - drift.astype(float))[band].mean(axis=0)
+    where = Rect(LEFT, TOP, w, h)
+    cast = band_change_away_from_object(moved, drift, where, (LEFT, RIGHT, TOP, 0))
     print(f"moved object: mean change of the band away from it {cast}")
     assert np.abs(cast).max() <= 1.0, cast

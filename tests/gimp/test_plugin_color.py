@@ -8,10 +8,11 @@ drift-varying scenario's cast ramps across the canvas: each seam (right, top, le
 down to at most 55 % of matching off and near the no-drift floor, with no step at a corner.
 Without drift, matching must leave the new pixels alone.  The texture scenario at a camera
 size (the result enlarged) must get grain whose fine detail matches the original's, and a
-small size none.  The moved-object scenario adds a bright disc across the right seam to the
-drift: away from it the seams must match as well as under drift alone, and the band must
-get no cast from it.  Recover places what the run placed.  GIMP writes the visible result as raw
-bytes; the measuring happens here, with numpy.
+small size none; so must every take of a variations run (``takes``, its own GIMP start).
+The moved-object scenario adds a bright disc across the right seam to the drift: away from
+it the seams must match as well as under drift alone, and the band must get no cast from it.
+Recover places what the run placed.  GIMP writes the visible result as raw bytes; the
+measuring happens here, with numpy.
 """
 
 from __future__ import annotations
@@ -21,7 +22,11 @@ import pytest
 from cli_support import photo
 from flux_outpaint.geometry import Expansion, Rect
 from flux_outpaint_fal_local import objects
-from flux_outpaint_fal_local.metrics import SEGMENT, seam_metric
+from flux_outpaint_fal_local.metrics import (
+    band_change_away_from_object,
+    seam_metric,
+    seams_away_from_object,
+)
 
 from .harness import local_server, run, server_env
 from .sandbox import GimpSession
@@ -32,6 +37,7 @@ BLEND = 16
 WHERE = Rect(GROW[0], GROW[2], *SIZE)
 GROWN = Expansion(*(1 if g else 0 for g in GROW))
 KINDS = (("rgb", "u8"), ("gray", "u8"), ("rgb", "u16"), ("rgb", "float"))
+STRIP = 64  # px of band (and of original) the fine detail is measured on
 
 
 def _cases(kinds, recover=False):
@@ -53,7 +59,14 @@ def _batch(session, scenarios, cases, photos=None):
         photos = {"photo.rgba": np.asarray(photo(*SIZE, seed=5).convert("RGBA"))}
     for file, pixels in photos.items():
         (session.host_dir / file).write_bytes(pixels.tobytes())
-    params = {"photo": "photo.rgba", "size": SIZE, "grow": GROW, "blend": BLEND, "cases": cases}
+    params = {
+        "photo": "photo.rgba",
+        "size": SIZE,
+        "grow": GROW,
+        "blend": BLEND,
+        "strip": STRIP,
+        "cases": cases,
+    }
     with local_server(scenarios=scenarios) as server:
         report = run(session, "color_cases", params, server_env(server))
         submits = len(server.submits)
@@ -70,12 +83,16 @@ def _batch(session, scenarios, cases, photos=None):
         )
         result.unlink()  # camera-size files are large
         original.unlink()
+        for n in range(1, info["takes"] + 1):  # each take's strip just past the right seam
+            take = session.host_dir / f"{name}-take{n}.rgba"
+            strip = np.frombuffer(take.read_bytes(), np.uint8).reshape(lh, STRIP, 4)[..., :3]
+            images[f"{name}-take{n}"] = (strip, images[name][1])
+            take.unlink()
     return report, submits, images
 
 
 # Grain: a grainy photo widened on the right (name → size, growth).
 GRAIN_SIZES = {"camera": ((4000, 3000), (0, 1000, 0, 0)), "small": ((1200, 800), (0, 240, 0, 0))}
-STRIP = 64
 
 
 def _grainy(w: int, h: int, sigma: float = 3.0, seed: int = 7) -> np.ndarray:
@@ -266,18 +283,59 @@ def test_no_grain_where_nothing_was_enlarged(outcome):
     assert on == off and np.array_equal(mean_on, mean_off)
 
 
+# Variations at the smallest size whose band is still enlarged (5.6 MP canvas: 1.155 times).
+TAKES_SIZE, TAKES_GROW, TAKES = (2000, 1800), (0, 1100, 0, 0), 2
+
+
+@pytest.fixture(scope="module", params=["trixie", "forky"], ids=["gimp3.0", "gimp3.2"])
+def takes(request, vendor_dir):
+    """A variations run against the texture scenario with grain match on (then recovered)
+    and off: each take's band fine detail against the original's."""
+    session = GimpSession(request.param, vendor=lambda: vendor_dir)
+    try:
+        session.install_plugin()
+        cases = [
+            {
+                "name": f"takes-{'on' if on else 'off'}",
+                "base": "rgb",
+                "precision": "u8",
+                "color_match": True,
+                "grain_match": on,
+                "photo": "takes.rgba",
+                "size": TAKES_SIZE,
+                "grow": TAKES_GROW,
+                "variations": TAKES,
+                "recover": on,
+            }
+            for on in (True, False)
+        ]
+        report, submits, images = _batch(
+            session, ["texture"], cases, {"takes.rgba": _grainy(*TAKES_SIZE)}
+        )
+        detail = {}
+        for name, (strip, original) in images.items():
+            if "-take" in name:
+                detail[name] = _fine_detail(strip) / _fine_detail(original[:, -STRIP:])
+        yield report, submits, detail
+    finally:
+        session.close()
+
+
+def test_each_take_of_a_variations_run_gets_grain_and_recover_places_it(takes):
+    report, submits, detail = takes
+    print(f"{report['gimp']} takes' band fine detail / original's: {detail}")
+    for n in range(1, TAKES + 1):
+        assert detail[f"takes-off-take{n}"] < 0.5  # the smooth enlarged band of before
+        assert 0.8 <= detail[f"takes-on-take{n}"] <= 1.25, detail
+    info = report["cases"]["takes-on"]
+    assert info["takes"] == TAKES == report["cases"]["takes-off"]["takes"]
+    assert info["recover_ok"] and info["recover_same"], info
+    assert submits == 2 * TAKES  # recover submits nothing
+
+
 def _away_from_the_object(image, original) -> dict[str, float]:
     """Seam metric per side; on the right, only the rows well clear of the moved object."""
-    h, w = original.shape[:2]
-    cy, _, radius = objects.disc(image.shape[:2], (WHERE.y, WHERE.x, h, w), GROW)
-    figures = _sides(image, original)
-    rows = np.r_[0 : int(cy - WHERE.y - 2 * radius), int(cy - WHERE.y + 2 * radius) : h]
-    new = image[WHERE.y + rows, WHERE.right].astype(float)
-    old = original[rows, -1].astype(float)
-    n = len(rows) // SEGMENT * SEGMENT
-    step = (new[:n] - old[:n]).reshape(-1, SEGMENT, 3).mean(axis=1)
-    figures["right"] = float(np.abs(step).mean())
-    return figures
+    return seams_away_from_object(image, original, WHERE, GROW)
 
 
 def test_a_moved_object_near_the_seam_does_not_drag_the_correction(outcome):
@@ -297,11 +355,7 @@ def test_a_moved_object_near_the_seam_does_not_drag_the_correction(outcome):
     cy, cx, radius = objects.disc(on_image.shape[:2], (WHERE.y, WHERE.x, h, w), GROW)
     at = (int(cy), int(cx + radius / 2))  # the object is there, far brighter than the drift
     assert on_image[at].astype(int).sum() > drift_image[at].astype(int).sum() + 100
-    ys, xs = np.mgrid[0 : on_image.shape[0], 0 : on_image.shape[1]]
-    band = np.ones(on_image.shape[:2], bool)
-    band[WHERE.y : WHERE.bottom, WHERE.x : WHERE.right] = False
-    band &= np.hypot(ys - cy, xs - cx) > 3 * radius
-    cast = (on_image.astype(float) - drift_image.astype(float))[band].mean(axis=0)
+    cast = band_change_away_from_object(on_image, drift_image, WHERE, GROW)
     print(f"{report['gimp']} moved object: mean change of the band away from it {cast}")
     assert np.abs(cast).max() <= 1.0, cast
     # the original is exact outside the blend band

@@ -41,6 +41,8 @@ def layer_name() -> str:
 # Enlarged pixels beyond what the mask shows, inside the ramp: room to widen the seam by
 # painting the mask without uncovering an empty layer.
 MARGIN = 64
+# One take of a group: (layer name, rgba, width, height, grain).
+TakePixels = tuple[str, bytes, int, int, Grain]
 # The item a placement adds: a layer, or a layer group of takes.
 _Item = TypeVar("_Item", bound="Gimp.Layer")
 
@@ -89,21 +91,22 @@ def apply(
 def apply_group(
     image: Gimp.Image,
     above: Gimp.Layer | None,
-    takes: list[tuple[str, bytes, int, int]],
+    takes: list[TakePixels],
     where: Placement,
     name: str | None = None,
     edit_mask_of: Gimp.Layer | None = None,
     flush_displays: bool = True,
 ) -> Gimp.GroupLayer:
     """Add a layer group directly above ``above`` holding one masked layer per take
-    (``(layer name, rgba, width, height)``, top to bottom), only the first visible; one undo
-    step with any canvas growth.  Returns the group.  Arguments as for ``apply``."""
+    (``(layer name, rgba, width, height, grain)``, top to bottom), only the first visible;
+    one undo step with any canvas growth.  Returns the group.  Arguments as for ``apply``;
+    each take's ``grain`` is added where it is enlarged, as ``apply`` adds a single one's."""
     rect = where.rect
 
     def fill(group: Gimp.GroupLayer) -> None:
         group.set_expanded(True)  # the takes in view in the Layers dock, to be compared
         kind = _layer_type(image)
-        for position, (label, rgba, width, height) in enumerate(takes):
+        for position, (label, rgba, width, height, grain) in enumerate(takes):
             layer = Gimp.Layer.new(
                 image, label, rect.width, rect.height, kind, 100.0, Gimp.LayerMode.NORMAL
             )
@@ -111,7 +114,7 @@ def apply_group(
             layer.set_offsets(rect.x, rect.y)
             # the first take shows; the others wait to be picked with their eye
             layer.set_visible(position == 0)
-            _fill_masked(layer, rgba, width, height, where)
+            _fill_masked(layer, rgba, width, height, where, grain)
 
     return _in_one_step(
         image,

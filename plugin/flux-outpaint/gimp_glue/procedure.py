@@ -25,7 +25,7 @@ from flux_outpaint.errors import (
     user_message,
 )
 from flux_outpaint.framing import Placement, check_size
-from flux_outpaint.grain import NONE
+from flux_outpaint.grain import NONE, Grain
 from flux_outpaint.i18n import _
 from flux_outpaint.journal_records import GimpLayer, State
 from flux_outpaint.planning import MAX_VARIATIONS
@@ -174,6 +174,24 @@ def outpaint(
     edit_mask_of = layer if was_mask else None
     flush = run_mode != Gimp.RunMode.NONINTERACTIVE  # a script flushes itself
     cost = planning.cost_line(plan.cost_usd, count)
+
+    def ready(result: JobResult) -> tuple[bytes, int, int, Grain]:
+        """The result, or each take, as it is placed: decoded, colour-matched, and the grain
+        its enlarged band needs (seeded from its own pixels and the placement), noted in the
+        journal so that recover draws the same grain."""
+        rgba, width, height = _decoded(result, plan, reference, match, where)
+        if not grain_match:
+            return rgba, width, height, NONE
+        rid = result.request_id
+        with about_request(rid):
+            grain = grainfill.decide(
+                layer, rect, auto.reference, where, plan, rgba, (width, height)
+            )
+        if not grain.is_none:
+            with contextlib.suppress(OSError):  # best effort: it is drawn all the same
+                session.journal().note_grain(rid, grain.to_json())
+        return rgba, width, height, grain
+
     if count > 1:
         takes = variations.network_work(job, count, session.journal(), pixels.encode, extra)
         done = _wait(run_mode, session.start(key, url, takes, transport(), count), count, cost)
@@ -183,7 +201,7 @@ def outpaint(
             layer,
             done,
             where,
-            lambda result: _decoded(result, plan, reference, match, where),
+            ready,
             tuple(secrets),
             edit_mask_of=edit_mask_of,
             flush_displays=flush,
@@ -204,16 +222,7 @@ def outpaint(
         )
 
     result = _wait(run_mode, session.start(key, url, work, transport()), 1, cost)
-    rgba, width, height = _decoded(result, plan, reference, match, where)
-    grain = NONE
-    if grain_match:
-        with about_request(result.request_id):
-            grain = grainfill.decide(
-                layer, rect, auto.reference, where, plan, rgba, (width, height)
-            )
-        if not grain.is_none:
-            with contextlib.suppress(OSError):  # best effort: it is drawn all the same
-                session.journal().note_grain(result.request_id, grain.to_json())
+    rgba, width, height, grain = ready(result)
     placed_layer = apply(
         image,
         layer,

@@ -28,7 +28,7 @@ from flux_outpaint.variations_text import layer_name as take_layer_name
 from gi.repository import Gimp
 
 from . import grainfill, pixels, session, source, worker
-from .placement import apply, apply_group
+from .placement import TakePixels, apply, apply_group
 
 
 def layer_name() -> str:
@@ -151,7 +151,7 @@ def _recover_run(
 ) -> Gimp.GroupLayer:
     """Every take of ``entry``'s run that came back, as a group; the ones that cannot come
     back are named in one message (all of them: the procedure fails with that line)."""
-    layers: list[tuple[str, bytes, int, int]] = []
+    layers: list[TakePixels] = []
     outcomes: list[variations.Take] = []
     placed: list[str] = []
     for member in members:
@@ -169,12 +169,13 @@ def _recover_run(
             outcomes.append(variations.Take(index, error=exc))
             continue
         outcomes.append(variations.Take(index))  # back (its pixels are in layers): counted only
-        layers.append((take_layer_name(index), rgba, width, height))
+        grain = Grain.from_json(member.grain)  # as the run drew it over this take
+        layers.append((take_layer_name(index), rgba, width, height, grain))
         placed.append(rid)
     line = variations.failure_line(outcomes, tuple(secrets), what="not recovered")
     if not layers:
         raise OutpaintError(line)
-    width, height = layers[0][2:]
+    width, height = layers[0][2:4]
     group = apply_group(image, above, layers, where_from(entry, width, height), name=layer_name())
     _placed(journal, placed)
     if line:

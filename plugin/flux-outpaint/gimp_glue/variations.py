@@ -2,7 +2,9 @@
 
 The network half is ``flux_outpaint.variations.run_variations`` in the worker thread: every take
 ends as a result or an error before the image is touched.  Then each result is decoded and
-checked (a take whose image cannot be used joins the failed ones, named by its request), and
+checked (a take whose image cannot be used joins the failed ones, named by its request) by
+the single result's own preparation (colour match, then the grain its enlarged band needs,
+seeded from that take's pixels and noted in the journal for recover), and
 ``placement.apply_group`` adds the group in one undo step.  Some failed: the others are placed
 and one message names each failed request.  All failed: the image stays as it was and the
 procedure fails with that line.
@@ -21,12 +23,13 @@ from flux_outpaint.errors import OutpaintError
 from flux_outpaint.variations_text import layer_name
 from gi.repository import Gimp
 
-from .placement import apply_group
+from .placement import TakePixels, apply_group
 
 if TYPE_CHECKING:  # the network half is imported when a job starts (see gimp_glue)
     import threading
 
     from flux_outpaint.framing import Placement
+    from flux_outpaint.grain import Grain
     from flux_outpaint.journal import Journal
     from flux_outpaint.payload import Encoder
     from flux_outpaint.pipeline import Job, JobResult
@@ -37,8 +40,9 @@ if TYPE_CHECKING:  # the network half is imported when a job starts (see gimp_gl
     from .worker import Report
 
 
-# (the take's JobResult) -> (rgba, width, height), checked, ready to place
-Decode = Callable[["JobResult"], tuple[bytes, int, int]]
+# (the take's JobResult) -> (rgba, width, height, grain), checked, ready to place: the
+# single-result path's own preparation (colour matched, grain decided and noted)
+Decode = Callable[["JobResult"], "tuple[bytes, int, int, Grain]"]
 Work = Callable[["FalQueueClient", "Report", "threading.Event"], "list[Take]"]
 
 
@@ -78,17 +82,17 @@ def place(
     from flux_outpaint.variations import Take, failure_line
 
     takes = list(takes)
-    layers: list[tuple[str, bytes, int, int]] = []
+    layers: list[TakePixels] = []
     ids: list[str] = []
     for take in takes:
         if take.result is None:
             continue
         try:
-            rgba, width, height = decode(take.result)
+            rgba, width, height, grain = decode(take.result)
         except OutpaintError as exc:  # paid for but unusable: named with the failed ones
             takes[take.index] = Take(take.index, error=exc)
             continue
-        layers.append((layer_name(take.index), rgba, width, height))
+        layers.append((layer_name(take.index), rgba, width, height, grain))
         ids.append(take.result.request_id)
     failed = failure_line(takes, secrets)
     if not layers:
