@@ -509,6 +509,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--seam-images", type=Path, help="with --seam: write color-match.png, grain-match.png here"
     )
+    p.add_argument(
+        "--seam-before",
+        type=Path,
+        help="with --seam: also the camera-size seam by this other checkout's CLI, before | now",
+    )
     p.add_argument("--load-jobs", type=int, default=200)
     p.add_argument("--load-concurrency", type=int, default=16)
     p.add_argument("--load-job-seconds", type=float, default=1.0)
@@ -549,6 +554,12 @@ def main(argv: list[str] | None = None) -> int:
             grain = seam_bench.grain(photo_of, SCRIPTS, tmp, args.seam_images)
             seam_bench.print_grain(grain)
             report["seam"] = {"colour": colour, "moved": moved, "grain": grain}
+            if args.seam_before:
+                both = seam_bench.camera(
+                    photo_of, SCRIPTS, tmp, args.seam_images, args.seam_before.resolve()
+                )
+                seam_bench.print_camera(both)
+                report["seam"]["camera"] = both
         elif not args.load_only:
             rows = [bench_scenario(args, s, tmp) for s in args.scenarios.split(",") if s]
             report["scenarios"] = rows

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -183,3 +184,66 @@ def test_a_cast_from_the_global_helper_still_has_no_field_when_uniform():
         rgba(result), (240, 160), rgba(ref), (160, 120), Rect(40, 20, 160, 120), ALL
     )
     assert correction.field is None
+
+
+def tilted_gain_case():
+    """A cast whose gain alone tilts across the canvas (no offset ramp): within one cell a
+    dark and a light pixel drift apart, which no offset can follow."""
+    ref = scene(REF_H, REF_W, 5)
+    x, y = AT
+    grown = np.pad(ref, ((y, CANVAS[1] - REF_H - y), (x, CANVAS[0] - REF_W - x), (0, 0)), "edge")
+    cast = ramp_cast(grown, offset_ramp=(0.0, 0.0, 0.0), gain_ramp=(0.08, -0.07, 0.06))
+    return ref, grown, cast
+
+
+@pytest.mark.parametrize("side", ["right", "top", "corner"])
+def test_a_gain_that_tilts_across_the_picture_is_followed(side):
+    ref, truth, cast = tilted_gain_case()
+    correction = estimate(
+        rgba(cast), CANVAS, rgba(ref), (REF_W, REF_H), Rect(*AT, REF_W, REF_H), ALL
+    )
+    field = correction.field
+    assert field is not None and field.tilted
+    # the gain rises to the right and downwards for R and B and falls for G
+    (ru, rv), (gu, gv), (bu, bv) = field.slopes
+    assert ru > 0.01 and rv > 0.01 and bu > 0.01 and bv > 0.01
+    assert gu < -0.01 and gv < -0.01
+    level = dataclasses.replace(field, slopes=((0.0, 0.0),) * 3)
+    untilted = dataclasses.replace(correction, field=level)
+    with_tilt = seam_error(corrected(correction, cast), truth, side)
+    without = seam_error(corrected(untilted, cast), truth, side)
+    assert with_tilt < 0.8 * without, (with_tilt, without)
+
+
+def test_a_flat_picture_gets_no_tilt():
+    ref = np.full((REF_H, REF_W, 3), 120, np.uint8)
+    ref = (ref + np.random.default_rng(2).normal(0, 1.5, ref.shape)).astype(np.uint8)
+    x, y = AT
+    grown = np.pad(ref, ((y, CANVAS[1] - REF_H - y), (x, CANVAS[0] - REF_W - x), (0, 0)), "edge")
+    cast = ramp_cast(grown)
+    correction = estimate(
+        rgba(cast), CANVAS, rgba(ref), (REF_W, REF_H), Rect(*AT, REF_W, REF_H), ALL
+    )
+    assert correction.field is not None
+    assert correction.field.slopes == ((0.0, 0.0),) * 3
+
+
+def test_a_tilt_survives_the_journal_clamped_and_an_old_record_has_none():
+    ref, _, cast = tilted_gain_case()
+    made = estimate(rgba(cast), CANVAS, rgba(ref), (REF_W, REF_H), Rect(*AT, REF_W, REF_H), ALL)
+    assert made.field is not None and made.field.tilted
+    recorded = json.loads(json.dumps(made.to_json()))
+    back = Correction.from_json(recorded)
+    assert back.field is not None and back.field.slopes == made.field.slopes
+    data = rgba(cast)
+    assert back.apply(data, *CANVAS) == made.apply(data, *CANVAS)
+    old = {**recorded, "field": {k: v for k, v in recorded["field"].items() if k != "slopes"}}
+    older = Correction.from_json(old)
+    assert older.field is not None and not older.field.tilted
+    for damage in ([[0.1, 0.1]], "x", [[0.1], [0.1], [0.1]], [[0.1, "a"]] * 3, [[0.1, None]] * 3):
+        broken = {**recorded, "field": {**recorded["field"], "slopes": damage}}
+        assert Correction.from_json(broken) is IDENTITY, damage
+    huge = {**recorded, "field": {**recorded["field"], "slopes": [[9.0, -9.0]] * 3}}
+    clamped = Correction.from_json(huge)
+    assert clamped.field is not None
+    assert clamped.field.slopes == ((colorfield.MAX_SLOPE, -colorfield.MAX_SLOPE),) * 3

@@ -275,6 +275,18 @@ def test_the_varying_drift_casts_one_corner_unlike_the_other():
     assert np.abs(out - global_fit).max() > 12  # no single cast explains it
 
 
+@pytest.mark.parametrize("varying", [False, True])
+def test_the_scenarios_own_inverse_takes_out_the_cast_but_not_the_blur(varying):
+    rng = np.random.default_rng(4)
+    mid = np.clip(128 + rng.normal(0, 20, (90, 130, 3)), 40, 215).astype(np.uint8)
+    cast = fal_fill.drifted_varying(mid) if varying else fal_fill.drifted(mid)
+    back = fal_fill.undrifted(cast, varying).astype(float)
+    softened = fal_fill._softened(mid)
+    assert np.abs(cast.astype(float) - softened).mean() > 4  # there was a cast
+    assert np.abs(back - softened).mean() < 0.6  # rounding only
+    assert np.abs(back - mid.astype(float)).mean() > 2  # the blur stays
+
+
 def test_the_texture_fill_keeps_the_references_detail_far_out():
     rng = np.random.default_rng(2)
     ref = np.clip(120 + rng.normal(0, 8, (120, 160, 3)), 0, 255).astype(np.uint8)

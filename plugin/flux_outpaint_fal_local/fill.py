@@ -283,19 +283,42 @@ def drifted(pixels: np.ndarray) -> np.ndarray:
     return out
 
 
+def _varying_cast(h: int, w: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Per channel, the drift-varying scenario's gain and offset over an h×w canvas: t runs
+    from -1 (top-left corner) to +1 (bottom-right), -t along the other diagonal for green."""
+    ys = np.linspace(-1.0, 1.0, h, dtype=np.float32)[:, None]
+    xs = np.linspace(-1.0, 1.0, w, dtype=np.float32)[None, :]
+    gains, offsets = [], []
+    for c in range(3):
+        t = (xs + ys) / 2.0 if c != 1 else (xs - ys) / 2.0
+        gains.append(VARYING_GAINS[c] + VARYING_GAIN_RAMP[c] * t)
+        offsets.append(VARYING_OFFSETS[c] + VARYING_OFFSET_RAMP[c] * t)
+    return gains, offsets
+
+
 def drifted_varying(pixels: np.ndarray) -> np.ndarray:
     """Like ``drifted``, but the cast changes across the canvas as a VAE's does: gain and
     offset ramp from one corner to the other (``VARYING_*``), so no single line fits it."""
     img = _softened(pixels)
-    h, w = img.shape[:2]
-    # t runs from -1 (top-left corner) to +1 (bottom-right), -s along the other diagonal
-    ys = np.linspace(-1.0, 1.0, h, dtype=np.float32)[:, None]
-    xs = np.linspace(-1.0, 1.0, w, dtype=np.float32)[None, :]
+    gains, offsets = _varying_cast(*img.shape[:2])
     for c in range(3):
-        t = (xs + ys) / 2.0 if c != 1 else (xs - ys) / 2.0
-        gain = VARYING_GAINS[c] + VARYING_GAIN_RAMP[c] * t
-        offset = VARYING_OFFSETS[c] + VARYING_OFFSET_RAMP[c] * t
-        img[..., c] = img[..., c] * gain + offset
+        img[..., c] = img[..., c] * gains[c] + offsets[c]
+    out: np.ndarray = (np.clip(img, 0.0, 255.0) + 0.5).astype(np.uint8)
+    return out
+
+
+def undrifted(pixels: np.ndarray, varying: bool) -> np.ndarray:
+    """The drift (or drift-varying) scenario's own cast taken out of a canvas it returned,
+    knowing it exactly: the best any colour correction could do.  The blur and what the
+    cast clipped at 0 and 255 stay, as they would for any correction."""
+    img = pixels[..., :3].astype(np.float32)
+    if varying:
+        gains, offsets = _varying_cast(*img.shape[:2])
+    else:
+        gains = [np.full((1, 1), g, np.float32) for g in DRIFT_GAINS]
+        offsets = [np.full((1, 1), o, np.float32) for o in DRIFT_OFFSETS]
+    for c in range(3):
+        img[..., c] = (img[..., c] - offsets[c]) / gains[c]
     out: np.ndarray = (np.clip(img, 0.0, 255.0) + 0.5).astype(np.uint8)
     return out
 

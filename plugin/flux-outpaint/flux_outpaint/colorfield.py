@@ -1,4 +1,5 @@
-"""The part of the model's colour drift that varies across the picture: a smooth offset field.
+"""The part of the model's colour drift that varies across the picture: a smooth offset field
+and a gain that tilts across it.
 
 A FLUX VAE does not drift by one gain and offset over the whole canvas: the cast changes from
 region to region.  ``colormatch`` fits the global line; what is left over (the residual of
@@ -12,6 +13,11 @@ texture's noise), and a clamp to ``MAX_FIELD``.  A field under ``DEAD_FIELD`` ev
 noise, not drift: none.  Cells without samples (transparent reference) take their nearest
 neighbours' values.
 
+The gain.  An offset cannot follow a gain that changes across the picture: within one cell
+a dark and a light pixel drift by different amounts.  ``colormatch`` fits the line's gain as
+a plane over the reference (``slopes``: per channel, the change of gain from the centre to
+the right edge and to the bottom edge); the field carries it like its offsets.
+
 Carrying it into the new pixels.  At a point inside the span of cell centres the field is
 the bilinear interpolation of the cells; between the outermost centres and the reference's
 edges it goes on linearly; beyond, the value at the nearest point of the reference (a
@@ -21,16 +27,17 @@ over ``FADE_FRACTION`` of the reference's short side.  Along the seam the correc
 local drift; far from it, the robust global one.
 
 Applying it.  The field is smooth, so it is constant over tiles of ``TILE`` pixels: each tile
-gets its own 256-entry table per channel.  A band of ``TILE`` rows of one channel is turned
-column-major with strided slice assignments, so a tile is one contiguous run and its table one
-``bytes.translate``: a few tens of thousands of C calls at 4 MP, no per-pixel Python.
+gets its own 256-entry table per channel (offset in half levels, gain in ``GAIN_STEP``s).
+A band of ``TILE`` rows of one channel is turned column-major with strided slice
+assignments, so a tile is one contiguous run and its table one ``bytes.translate``: a few
+tens of thousands of C calls at 4 MP, no per-pixel Python.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = [
     "FADE_FRACTION",
@@ -51,8 +58,15 @@ OUTLIER = 5.0
 MIN_FLAT = 3
 FADE_FRACTION = 0.5
 TILE = 16
+# A tile's gain is rounded to this step: at most a quarter level at white.
+GAIN_STEP = 1.0 / 1024
+# The gain's change from the reference's centre to an edge, at most (per axis).
+MAX_SLOPE = 0.06
 # A field this small everywhere (8-bit levels) is none: noise, not drift.
 DEAD_FIELD = 1.5
+# A tilt that moves a mid-grey level by less than DEAD_FIELD at the reference's corners, on
+# every channel, is none (noise, or a few samples the trimmed fit did not drop).
+DEAD_SLOPE = DEAD_FIELD / 128
 # How many cells the journal may carry (a damaged or hostile record is refused beyond it).
 MAX_CELLS = 4096
 
@@ -70,10 +84,45 @@ class Field:
     inner: tuple[float, float, float, float]
     fade: float
     values: tuple[tuple[float, ...], tuple[float, ...], tuple[float, ...]]
+    slopes: tuple[tuple[float, float], ...] = ((0.0, 0.0),) * 3
 
     @property
     def is_zero(self) -> bool:
+        return self.level and not self.tilted
+
+    @property
+    def level(self) -> bool:
+        """No offset anywhere beyond noise."""
         return all(abs(v) < DEAD_FIELD for channel in self.values for v in channel)
+
+    @property
+    def tilted(self) -> bool:
+        return any(abs(a) + abs(b) >= DEAD_SLOPE for a, b in self.slopes)
+
+    def gain_grid(
+        self, channel: int, xs: Sequence[float], ys: Sequence[float]
+    ) -> list[list[float]]:
+        """The gain's change from the centre's for every (x, y) of ``xs``×``ys``: the plane
+        at the nearest point of the reference, fading like the offsets beyond it."""
+        sx, sy = self.slopes[channel]
+        ix, iy, iw, ih = self.inner
+        if not (sx or sy):
+            return [[0.0] * len(xs) for _ in ys]
+        half_w, half_h = max(iw / 2, 1e-6), max(ih / 2, 1e-6)
+        across = [min(max((x - ix - half_w) / half_w, -1.0), 1.0) * sx for x in xs]
+        far_x = [max(ix - x, 0.0, x - (ix + iw)) for x in xs]
+        out = []
+        for y in ys:
+            down = min(max((y - iy - half_h) / half_h, -1.0), 1.0) * sy
+            dy = max(iy - y, 0.0, y - (iy + ih))
+            row = []
+            for a, dx in zip(across, far_x, strict=True):
+                value = a + down
+                if dx or dy:
+                    value *= math.exp(-math.hypot(dx, dy) / self.fade)
+                row.append(value)
+            out.append(row)
+        return out
 
     def at(self, channel: int, x: float, y: float) -> float:
         """The field at result position (x, y) (pixel centres at +0.5)."""
@@ -134,10 +183,11 @@ class Field:
             (ix * sx, iy * sy, iw * sx, ih * sy),
             self.fade * math.sqrt(sx * sy),
             self.values,
+            self.slopes,
         )
 
     def to_json(self) -> dict[str, object]:
-        return {
+        recorded: dict[str, object] = {
             "cols": self.cols,
             "rows": self.rows,
             "origin": list(self.origin),
@@ -146,6 +196,9 @@ class Field:
             "fade": self.fade,
             "values": [[round(v, 2) for v in channel] for channel in self.values],
         }
+        if self.tilted:  # older readers ignore the key (and place without the tilt)
+            recorded["slopes"] = [list(pair) for pair in self.slopes]
+        return recorded
 
     @classmethod
     def from_json(cls, data: object) -> Field | None:
@@ -175,6 +228,11 @@ class Field:
         ox, oy, sx, sy, ix, iy, iw, ih, fade = (float(n) for n in numbers)
         if min(sx, sy, fade) <= 0:
             return None
+        slopes = data.get("slopes", [[0.0, 0.0]] * 3)
+        if not (isinstance(slopes, list) and len(slopes) == 3):
+            return None
+        if not all(isinstance(p, list) and len(p) == 2 and all(map(_number, p)) for p in slopes):
+            return None
         return cls(
             cols,
             rows,
@@ -183,6 +241,7 @@ class Field:
             (ix, iy, iw, ih),
             fade,
             (channels[0], channels[1], channels[2]),
+            tuple((clamp_slope(a), clamp_slope(b)) for a, b in slopes),
         )
 
 
@@ -202,6 +261,10 @@ def _axis(
     return u, i, u - i
 
 
+def clamp_slope(v: float) -> float:
+    return min(max(float(v), -MAX_SLOPE), MAX_SLOPE)
+
+
 def _number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
 
@@ -218,8 +281,10 @@ def from_residuals(
     columns: Sequence[float],
     rows: Sequence[float],
     inner: tuple[float, float, float, float],
+    slopes: tuple[tuple[float, float], ...] = ((0.0, 0.0),) * 3,
 ) -> Field | None:
-    """The field from per-sample residuals: ``residuals[(i, j)]`` is the residual (R, G, B)
+    """The field from per-sample residuals (against the tilted line: ``slopes`` is carried
+    as it is): ``residuals[(i, j)]`` is the residual (R, G, B)
     of the sample at lattice column ``i`` and row ``j``, whose result positions are
     ``columns[i]`` and ``rows[j]``, and whether the sample is flat (no edge near it: a
     softened edge reads as a residual, so a cell with enough flat samples uses only those).
@@ -279,7 +344,13 @@ def from_residuals(
         inner,
         max(8.0, FADE_FRACTION * min(inner[2], inner[3])),
         (values[0], values[1], values[2]),
+        tuple((clamp_slope(a), clamp_slope(b)) for a, b in slopes),
     )
+    if not field.tilted:
+        field = replace(field, slopes=((0.0, 0.0),) * 3)
+    if field.level:  # the two parts are judged apart: noise in one must not ride on the other
+        zeros = (0.0,) * len(values[0])
+        field = replace(field, values=(zeros, zeros, zeros))
     return None if field.is_zero else field
 
 
@@ -357,48 +428,62 @@ def apply_tables(
     out: bytearray,
     width: int,
     height: int,
-    table: Callable[[int, float], bytes],
+    table: Callable[[int, float, float], bytes],
     field: Field,
     areas: Sequence[tuple[int, int, int, int]] | None = None,
 ) -> None:
-    """Each colour channel of the RGBA u8 ``out`` through ``table(channel, offset)``, the
-    offset being the field at each ``TILE``×``TILE`` tile's centre.
+    """Each colour channel of the RGBA u8 ``out`` through ``table(channel, offset, gain)``,
+    the offset and the gain's change being the field's at each ``TILE``×``TILE`` tile's
+    centre (rounded to half levels and ``GAIN_STEP``).
 
     ``areas`` (x, y, w, h): where the field is wanted (the pixels that will show); tiles
-    outside them get the global table alone (offset 0), which costs one call per band."""
+    outside them get the global table alone (no offset, no change of gain), which costs one
+    call per band."""
     xs = [x0 + min(TILE, width - x0) / 2.0 for x0 in range(0, width, TILE)]
     ys = [y0 + min(TILE, height - y0) / 2.0 for y0 in range(0, height, TILE)]
     spans = [_span(y0, min(TILE, height - y0), width, areas) for y0 in range(0, height, TILE)]
     for channel in range(3):
-        tables: dict[float, bytes] = {}
+        tables: dict[tuple[float, float], bytes] = {}
 
-        def lut(key: float, channel: int = channel, tables: dict[float, bytes] = tables) -> bytes:
+        def lut(
+            key: tuple[float, float],
+            channel: int = channel,
+            tables: dict[tuple[float, float], bytes] = tables,
+        ) -> bytes:
             got = tables.get(key)
             if got is None:
-                got = tables[key] = table(channel, key)
+                got = tables[key] = table(channel, key[0], key[1] * GAIN_STEP)
             return got
 
         offsets = field.grid(channel, xs, ys)
+        gains = field.gain_grid(channel, xs, ys)
         plane = bytearray(out[channel::4])
-        for y0, row, spans_here in zip(range(0, height, TILE), offsets, spans, strict=True):
+        for y0, row, tilt, spans_here in zip(
+            range(0, height, TILE), offsets, gains, spans, strict=True
+        ):
+            keys = [
+                (round(o * 2) / 2, float(round(g / GAIN_STEP)))
+                for o, g in zip(row, tilt, strict=True)
+            ]
             rows = min(TILE, height - y0)
             base = y0 * width
             whole = slice(base, base + rows * width)
             original = plane[whole]
-            plane[whole] = original.translate(lut(0.0))
+            plane[whole] = original.translate(lut((0.0, 0.0)))
             for first, last in spans_here:  # tile columns
                 xa, xb = first * TILE, min(last * TILE, width)
                 band = bytearray(rows * (xb - xa))
                 for r in range(rows):  # column-major: a tile's pixels are one run
                     band[r::rows] = original[r * width + xa : r * width + xb]
-                start, key = first, round(row[first] * 2) / 2  # half levels
+                start, key = first, keys[first]
                 for k in range(first + 1, last + 1):
-                    offset = round(row[k] * 2) / 2 if k < last else math.nan
-                    if offset == key:
+                    nxt = keys[k] if k < last else None
+                    if nxt == key:
                         continue
                     run = slice((start * TILE - xa) * rows, (min(k * TILE, width) - xa) * rows)
                     band[run] = band[run].translate(lut(key))
-                    start, key = k, offset
+                    if nxt is not None:
+                        start, key = k, nxt
                 for r in range(rows):
                     at = base + r * width
                     plane[at + xa : at + xb] = band[r::rows]

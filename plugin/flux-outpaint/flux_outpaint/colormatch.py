@@ -6,14 +6,17 @@ mask keeps the original exact, so the drift would show as a seam.  The drift is 
 where both are known — the result over the original against the reference that was sent, at
 the request's scale — and its inverse is applied to the whole result.
 
-Model and estimate.  Per channel, ``result ≈ gain · original + offset``.  Samples are 3×3 box
+Model and estimate.  Per channel, ``result ≈ gain · original + offset``, the gain tilting
+as a plane across the picture (a VAE's gain is not the same everywhere either).  Samples are 3×3 box
 means on a ``GRID``×``GRID`` lattice over the overlap (box means on both sides, so a slight
 blur of the result does not read as a loss of contrast), kept away from the expanded edges
 (the model is free to change the original's last pixels where it joins new content), from
 pixels that are not opaque and from levels near black or white on either side (clipped: they
-do not follow the drift).  A least-squares line is fitted, the ``TRIM`` share of samples
-with the largest residuals is dropped (content the model changed), and the line is fitted
-again.  A flat overlap (too little spread to tell a gain) gets an offset only.
+do not follow the drift).  A least-squares line is fitted whose gain and offset are planes
+over the reference (the slopes of the gain damped by ``RIDGE``, so that a picture with
+little spread on one side keeps its gain level), the ``TRIM`` share of samples with the
+largest residuals is dropped (content the model changed), and it is fitted again.  A flat
+overlap (too little spread to tell a gain) gets an offset only.
 
 The drift is not uniform across a real model's picture: what the line leaves over is
 gathered into a smooth offset field (``colorfield``) that follows the seam and fades to the
@@ -59,6 +62,7 @@ GRID = 48
 EDGE_MARGIN_FRACTION = 0.05
 EDGE_MARGIN_MIN = 4
 TRIM = 0.25
+TRIM_STEPS = 2
 MIN_SAMPLES = 16
 # Rounds of line and field fitted in turn.
 ROUNDS = 2
@@ -74,6 +78,8 @@ CLIP_HIGH = 9 * 251
 # on an edge; edges are left out while at least FLAT_SHARE of the samples are flat.
 FLAT_SPREAD = 24
 FLAT_SHARE = 0.3
+# How strongly the gain's slopes are pulled to zero, relative to the samples' spread.
+RIDGE = 0.05
 MAX_OFFSET = 40.0
 MAX_SHIFT = 48
 DEAD_GAIN = 0.01
@@ -101,13 +107,14 @@ class Correction:
             for g, o in zip(self.gains, self.offsets, strict=True)
         )
 
-    def table(self, channel: int, local: float = 0.0) -> bytes:
+    def table(self, channel: int, local: float = 0.0, tilt: float = 0.0) -> bytes:
         """The 256-entry lookup table that undoes the drift of one channel, ``local`` being
-        the field's residual offset where it applies."""
+        the field's residual offset and ``tilt`` its change of gain where they apply."""
         gain, offset = self.gains[channel], self.offsets[channel]
         if self._global_identity:
             gain, offset = 1.0, 0.0
-        return _table(gain, offset + local)
+        low, high = GAIN_RANGE
+        return _table(min(max(gain + tilt, low), high), offset + local)
 
     def apply(
         self,
@@ -174,13 +181,17 @@ class Correction:
         return "no colour drift" if self.is_identity else "colour drift " + " ".join(parts)
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=1024)
 def _table(gain: float, offset: float) -> bytes:
-    out = bytearray(256)
+    # a tilted field asks for a few hundred tables at 4 MP: no calls in the loop
+    out = []
     for v in range(256):
-        corrected = round((v - offset) / gain)
-        corrected = min(max(corrected, v - MAX_SHIFT), v + MAX_SHIFT)
-        out[v] = min(255, max(0, corrected))
+        c = round((v - offset) / gain)
+        if c < v - MAX_SHIFT:
+            c = v - MAX_SHIFT
+        elif c > v + MAX_SHIFT:
+            c = v + MAX_SHIFT
+        out.append(0 if c < 0 else 255 if c > 255 else c)
     return bytes(out)
 
 
@@ -229,13 +240,117 @@ def _fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
     return gain, my - gain * mx
 
 
-def _robust_fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
+def _solve(a: list[list[float]], b: list[float]) -> list[float] | None:
+    """``a · x = b`` by Gaussian elimination with partial pivoting; None if singular."""
+    n = len(b)
+    m = [row[:] + [b[i]] for i, row in enumerate(a)]
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
+        if abs(m[pivot][col]) < 1e-9:
+            return None
+        m[col], m[pivot] = m[pivot], m[col]
+        for r in range(col + 1, n):
+            f = m[r][col] / m[col][col]
+            if f:
+                for k in range(col, n + 1):
+                    m[r][k] -= f * m[col][k]
+    x = [0.0] * n
+    for r in range(n - 1, -1, -1):
+        x[r] = (m[r][n] - sum(m[r][k] * x[k] for k in range(r + 1, n))) / m[r][r]
+    return x
+
+
+Tilted = tuple[float, float, tuple[float, float]]
+
+
+def _moments(
+    xs: Sequence[float], ys: Sequence[float], us: Sequence[float], vs: Sequence[float], mx: float
+) -> list[float]:
+    """The sums the tilted line's normal equations need (columns x', x'u, x'v, 1, u, v with
+    x' = x − mx, against y): one pass, the distinct products of a symmetric 6×6 matrix."""
+    sums = [0.0] * 23
+    for x, u, v, y in zip(xs, us, vs, ys, strict=True):
+        d = x - mx
+        du, dv, uu, uv, vv = d * u, d * v, u * u, u * v, v * v
+        dd = d * d
+        row = (dd, dd * u, dd * v, d, du, dv, dd * uu, dd * uv, d * uu, d * uv, dd * vv)
+        for k in range(11):
+            sums[k] += row[k]
+        more = (d * vv, u, v, uu, uv, vv, d * y, du * y, dv * y, y, u * y, v * y)
+        for k in range(12):
+            sums[11 + k] += more[k]
+    return sums
+
+
+def _solve_tilted(sums: Sequence[float], n: int) -> list[float] | None:
+    """(g, su, sv, c, tu, tv) of ``y ≈ (g + su·u + sv·v)·x' + c + tu·u + tv·v`` from
+    ``_moments`` of ``n`` samples, the gain's slopes damped by ``RIDGE``; None when the
+    samples are too flat to tell a gain."""
+    xx, xxu, xxv, x1, xu, xv, xxuu, xxuv, xuu, xuv, xxvv, xvv, u1, v1, uu1, uv1, vv1 = sums[:17]
+    xy, xuy, xvy, y1, uy, vy = sums[17:23]
+    var = xx / n - (x1 / n) ** 2
+    if var < FLAT_VARIANCE:
+        return None
+    a = [
+        [xx, xxu, xxv, x1, xu, xv],
+        [xxu, xxuu + RIDGE * n * var, xxuv, xu, xuu, xuv],
+        [xxv, xxuv, xxvv + RIDGE * n * var, xv, xuv, xvv],
+        [x1, xu, xv, float(n), u1, v1],
+        [xu, xuu, xuv, u1, uu1, uv1],
+        [xv, xuv, xvv, v1, uv1, vv1],
+    ]
+    return _solve(a, [xy, xuy, xvy, y1, uy, vy])
+
+
+def _robust_line(xs: list[float], ys: list[float]) -> Tilted:
+    """The level line: fitted, the ``TRIM`` share with the largest residuals dropped, fitted
+    again."""
     gain, offset = _fit(xs, ys)
     residuals = sorted(range(len(xs)), key=lambda i: abs(ys[i] - (gain * xs[i] + offset)))
     kept = residuals[: max(MIN_SAMPLES, round(len(xs) * (1.0 - TRIM)))]
     gain, offset = _fit([xs[i] for i in kept], [ys[i] for i in kept])
     gain = min(max(gain, GAIN_RANGE[0]), GAIN_RANGE[1])
-    return gain, min(max(offset, -MAX_OFFSET), MAX_OFFSET)
+    return gain, min(max(offset, -MAX_OFFSET), MAX_OFFSET), (0.0, 0.0)
+
+
+def _robust_fit(xs: list[float], ys: list[float], us: list[float], vs: list[float]) -> Tilted:
+    """The tilted line (gain and offset at the reference's centre, the gain's slopes across
+    it): fitted, then ``TRIM_STEPS`` times the ``TRIM`` share of all samples with the largest
+    residuals against the last fit dropped and the rest fitted again (one step is not
+    enough: a few samples far off, say an object the model moved, tilt the first fit, and
+    the share it keeps inherits that tilt).  A flat set keeps gain 1 and no slopes."""
+    n = len(xs)
+    mx = sum(xs) / n
+    sums = _moments(xs, ys, us, vs, mx)
+    keep = max(MIN_SAMPLES, round(n * (1.0 - TRIM)))
+
+    def line(picked: Sequence[int]) -> list[float]:
+        gain, offset = _fit([xs[i] for i in picked], [ys[i] for i in picked])
+        return [gain, 0.0, 0.0, offset + gain * mx, 0.0, 0.0]
+
+    fit = _solve_tilted(sums, n) or line(range(n))
+    for _ in range(TRIM_STEPS):
+        g, su, sv, c, tu, tv = fit
+        residuals = [
+            abs(y - ((g + su * u + sv * v) * (x - mx) + c + tu * u + tv * v))
+            for x, u, v, y in zip(xs, us, vs, ys, strict=True)
+        ]
+        order = sorted(range(n), key=residuals.__getitem__)
+        kept, dropped = order[:keep], order[keep:]
+        # the kept samples' sums are all the sums less the dropped ones'
+        less = _moments(
+            [xs[i] for i in dropped],
+            [ys[i] for i in dropped],
+            [us[i] for i in dropped],
+            [vs[i] for i in dropped],
+            mx,
+        )
+        fit = _solve_tilted([t - d for t, d in zip(sums, less, strict=True)], keep) or line(kept)
+    g, su, sv, c, _, _ = fit
+    gain = min(max(g, GAIN_RANGE[0]), GAIN_RANGE[1])
+    offset = c - g * mx  # at the centre: y = g·x + (c − g·mx)
+    slopes = (colorfield.clamp_slope(su), colorfield.clamp_slope(sv))
+    return gain, min(max(offset, -MAX_OFFSET), MAX_OFFSET), slopes
 
 
 def estimate(
@@ -293,26 +408,41 @@ def estimate(
     # The global line and the field explain each other's leftovers: a cast that ramps
     # across the picture would otherwise pass for a gain.  Fit the line, gather the field
     # from what it leaves, fit the line again on the pixels less the field, and so on.
+    # where each sample sits across the reference, -1 to 1 (the gain's plane)
+    half_w, half_h = max(where.width / 2, 1e-6), max(where.height / 2, 1e-6)
+    across = [(columns[i] - where.x - half_w) / half_w for i, _ in at]
+    down = [(lines[j] - where.y - half_h) / half_h for _, j in at]
+    u_flat = [u for u, f in zip(across, flat, strict=True) if f]
+    v_flat = [v for v, f in zip(down, flat, strict=True) if f]
     local = [[0.0] * len(at) for _ in range(3)]
     field: Field | None = None
+    # A tilt too small to matter on every channel is none: the plain line then (a tilted
+    # fit carries two more offset terms that a level line would not drop)
+    tilted = True
     for _ in range(ROUNDS):
-        fits = [
-            _robust_fit(
-                [x for x, f in zip(original[c], flat, strict=True) if f],
-                [y - d for y, d, f in zip(returned[c], local[c], flat, strict=True) if f],
-            )
+        xs = [[x for x, f in zip(original[c], flat, strict=True) if f] for c in range(3)]
+        ys = [
+            [y - d for y, d, f in zip(returned[c], local[c], flat, strict=True) if f]
             for c in range(3)
         ]
+        fits = [
+            _robust_fit(xs[c], ys[c], u_flat, v_flat) if tilted else _robust_line(xs[c], ys[c])
+            for c in range(3)
+        ]
+        if tilted and not any(abs(su) + abs(sv) >= colorfield.DEAD_SLOPE for *_, (su, sv) in fits):
+            tilted = False
+            fits = [_robust_line(xs[c], ys[c]) for c in range(3)]
+
+        def residual(c: int, k: int, fits: list[Tilted] = fits) -> float:
+            gain, offset, (su, sv) = fits[c]
+            tilt = su * across[k] + sv * down[k]
+            return returned[c][k] - (gain + tilt) * original[c][k] - offset
+
         residuals = {
-            ij: (
-                returned[0][k] - fits[0][0] * original[0][k] - fits[0][1],
-                returned[1][k] - fits[1][0] * original[1][k] - fits[1][1],
-                returned[2][k] - fits[2][0] * original[2][k] - fits[2][1],
-                flat[k],
-            )
-            for k, ij in enumerate(at)
+            ij: (residual(0, k), residual(1, k), residual(2, k), flat[k]) for k, ij in enumerate(at)
         }
-        field = colorfield.from_residuals(residuals, columns, lines, inner)
+        slopes = tuple(fit[2] for fit in fits)
+        field = colorfield.from_residuals(residuals, columns, lines, inner, slopes)
         if field is None:
             break
         local = [[field.cell_of(c, i, j) for i, j in at] for c in range(3)]
