@@ -12,7 +12,8 @@ from prelude import composite, make_image, outpaint, read, use_plugin_modules, w
 from reporting import report
 
 gi.require_version("Gimp", "3.0")
-from gi.repository import Gimp  # noqa: E402
+gi.require_version("Gegl", "0.4")
+from gi.repository import Gegl, Gimp  # noqa: E402
 
 
 def main(params):
@@ -30,7 +31,7 @@ def main(params):
         left, right, top, bottom = case.get("grow", params.get("grow"))
         cw, ch = lw + left + right, lh + top + bottom
         img, layer = make_image(cw, ch, left, top, lw, lh, case["base"], case["precision"])
-        write(layer, photo, lw, lh)
+        _write_photo(layer, photo, lw, lh)
         original = read(layer)
         takes = {"variations": case["variations"]} if case.get("variations") else {}
         r = outpaint(
@@ -80,6 +81,22 @@ def main(params):
         out[name] = info
         img.delete()
     report(cases=out, gimp=Gimp.version())
+
+
+def _write_photo(layer, photo, w, h):
+    """The RGBA photo into the source layer; a grey layer gets it made grey by the plug-in's
+    own arithmetic: babl's conversion rounds by the chain it timed in this process, and the
+    grey cases' figures moved between GIMP starts with the source they were given."""
+    if not layer.is_gray():
+        write(layer, photo, w, h)
+        return
+    use_plugin_modules()
+    from flux_outpaint import greyscale
+
+    buf = layer.get_buffer()
+    buf.set(Gegl.Rectangle.new(0, 0, w, h), "Y'A u8", greyscale.to_grey_alpha(photo))
+    buf.flush()
+    layer.update(0, 0, w, h)
 
 
 def codec(params):
