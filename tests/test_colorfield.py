@@ -247,3 +247,21 @@ def test_a_tilt_survives_the_journal_clamped_and_an_old_record_has_none():
     clamped = Correction.from_json(huge)
     assert clamped.field is not None
     assert clamped.field.slopes == ((colorfield.MAX_SLOPE, -colorfield.MAX_SLOPE),) * 3
+
+
+def test_the_tiles_keys_are_the_fields_values_where_they_show():
+    ref, _, cast = tilted_gain_case()
+    made = estimate(rgba(cast), CANVAS, rgba(ref), (REF_W, REF_H), Rect(*AT, REF_W, REF_H), ALL)
+    field = made.field
+    assert field is not None and field.tilted and not field.level
+    xs = [x + 0.5 for x in range(-40, CANVAS[0] + 40, 7)]
+    across = field.columns(xs)
+    for y in (-30.5, 0.5, AT[1] + 0.5, AT[1] + REF_H / 2, CANVAS[1] + 25.0):
+        for channel in range(3):
+            keys = field.tile_keys(channel, y, across, [(0, 5), (9, len(xs))])
+            offsets = field.grid(channel, xs, [y])[0]
+            tilts = field.gain_grid(channel, xs, [y])[0]
+            assert sorted(keys) == [*range(5), *range(9, len(xs))]
+            for k, (offset, steps) in keys.items():
+                assert offset == round(offsets[k] * 2) / 2
+                assert steps == round(tilts[k] / colorfield.GAIN_STEP)

@@ -59,7 +59,7 @@ MIN_FLAT = 3
 FADE_FRACTION = 0.5
 TILE = 16
 # A tile's gain is rounded to this step: at most a quarter level at white.
-GAIN_STEP = 1.0 / 1024
+GAIN_STEP = 1.0 / 512
 # The gain's change from the reference's centre to an edge, at most (per axis).
 MAX_SLOPE = 0.06
 # A field this small everywhere (8-bit levels) is none: noise, not drift.
@@ -141,6 +141,54 @@ class Field:
         if dx or dy:
             value *= math.exp(-math.hypot(dx, dy) / self.fade)
         return value
+
+    def columns(self, xs: Sequence[float]) -> list[tuple[int, float, float, float]]:
+        """Per x: its cell, the next cell's weight, its distance beyond the reference and
+        where it sits across it (-1 to 1, for the tilt); for ``tile_keys``."""
+        ix, _, iw, _ = self.inner
+        half = max(iw / 2, 1e-6)
+        out = []
+        for x in xs:
+            _, i, fu = _axis(x, self.origin[0], self.step[0], self.cols, ix, ix + iw)
+            far = max(ix - x, 0.0, x - (ix + iw))
+            out.append((i, fu, far, min(max((x - ix - half) / half, -1.0), 1.0)))
+        return out
+
+    def tile_keys(
+        self,
+        channel: int,
+        y: float,
+        across: Sequence[tuple[int, float, float, float]],
+        spans: Sequence[tuple[int, int]],
+    ) -> dict[int, tuple[float, float]]:
+        """For the tiles of one row (centre height ``y``) in the runs ``spans`` of column
+        indices into ``across`` (``columns``): the offset in half levels and the gain's
+        change in ``GAIN_STEP``s, as ``grid`` and ``gain_grid`` would give them."""
+        _, iy, _, ih = self.inner
+        _, j, fv = _axis(y, self.origin[1], self.step[1], self.rows, iy, iy + ih)
+        cols, last = self.cols, self.cols - 1
+        values = self.values[channel]
+        top = values[j * cols : (j + 1) * cols]
+        j1 = min(j + 1, self.rows - 1)
+        bottom = values[j1 * cols : (j1 + 1) * cols]
+        mixed = [a * (1 - fv) + b * fv for a, b in zip(top, bottom, strict=True)]
+        dy = max(iy - y, 0.0, y - (iy + ih))
+        su, sv = self.slopes[channel]
+        half_h = max(ih / 2, 1e-6)
+        down = min(max((y - iy - half_h) / half_h, -1.0), 1.0) * sv
+        keys = {}
+        for first, end in spans:
+            for k in range(first, end):
+                i, fu, dx, u = across[k]
+                value = mixed[i] * (1 - fu) + mixed[min(i + 1, last)] * fu
+                value = min(max(value, -MAX_FIELD), MAX_FIELD)
+                tilt = u * su + down
+                if dx or dy:
+                    fade = math.exp(-math.hypot(dx, dy) / self.fade)
+                    value *= fade
+                    tilt *= fade
+                keys[k] = (round(value * 2) / 2, float(round(tilt / GAIN_STEP)))
+        return keys
 
     def cell_of(self, channel: int, i: int, j: int) -> float:
         """The value of the cell that holds lattice sample (i, j) (see ``from_residuals``)."""
@@ -442,6 +490,7 @@ def apply_tables(
     xs = [x0 + min(TILE, width - x0) / 2.0 for x0 in range(0, width, TILE)]
     ys = [y0 + min(TILE, height - y0) / 2.0 for y0 in range(0, height, TILE)]
     spans = [_span(y0, min(TILE, height - y0), width, areas) for y0 in range(0, height, TILE)]
+    across = field.columns(xs)
     for channel in range(3):
         tables: dict[tuple[float, float], bytes] = {}
 
@@ -455,16 +504,10 @@ def apply_tables(
                 got = tables[key] = table(channel, key[0], key[1] * GAIN_STEP)
             return got
 
-        offsets = field.grid(channel, xs, ys)
-        gains = field.gain_grid(channel, xs, ys)
         plane = bytearray(out[channel::4])
-        for y0, row, tilt, spans_here in zip(
-            range(0, height, TILE), offsets, gains, spans, strict=True
-        ):
-            keys = [
-                (round(o * 2) / 2, float(round(g / GAIN_STEP)))
-                for o, g in zip(row, tilt, strict=True)
-            ]
+        for y0, y, spans_here in zip(range(0, height, TILE), ys, spans, strict=True):
+            # the field only where it shows: beside a side band, a row needs a few tiles
+            keys = field.tile_keys(channel, y, across, spans_here)
             rows = min(TILE, height - y0)
             base = y0 * width
             whole = slice(base, base + rows * width)

@@ -267,19 +267,45 @@ def _moments(
     xs: Sequence[float], ys: Sequence[float], us: Sequence[float], vs: Sequence[float], mx: float
 ) -> list[float]:
     """The sums the tilted line's normal equations need (columns x', x'u, x'v, 1, u, v with
-    x' = x − mx, against y): one pass, the distinct products of a symmetric 6×6 matrix."""
-    sums = [0.0] * 23
+    x' = x − mx, against y): one pass, the distinct products of a symmetric 6×6 matrix
+    (plain locals: this loop is most of the estimate's time)."""
+    xx = xxu = xxv = x1 = xu = xv = xxuu = xxuv = xuu = xuv = xxvv = xvv = 0.0
+    u1 = v1 = uu1 = uv1 = vv1 = xy = xuy = xvy = y1 = uy = vy = 0.0
     for x, u, v, y in zip(xs, us, vs, ys, strict=True):
         d = x - mx
-        du, dv, uu, uv, vv = d * u, d * v, u * u, u * v, v * v
+        du = d * u
+        dv = d * v
+        uu = u * u
+        uv = u * v
+        vv = v * v
         dd = d * d
-        row = (dd, dd * u, dd * v, d, du, dv, dd * uu, dd * uv, d * uu, d * uv, dd * vv)
-        for k in range(11):
-            sums[k] += row[k]
-        more = (d * vv, u, v, uu, uv, vv, d * y, du * y, dv * y, y, u * y, v * y)
-        for k in range(12):
-            sums[11 + k] += more[k]
-    return sums
+        xx += dd
+        xxu += dd * u
+        xxv += dd * v
+        x1 += d
+        xu += du
+        xv += dv
+        xxuu += dd * uu
+        xxuv += dd * uv
+        xuu += d * uu
+        xuv += d * uv
+        xxvv += dd * vv
+        xvv += d * vv
+        u1 += u
+        v1 += v
+        uu1 += uu
+        uv1 += uv
+        vv1 += vv
+        xy += d * y
+        xuy += du * y
+        xvy += dv * y
+        y1 += y
+        uy += u * y
+        vy += v * y
+    return [
+        xx, xxu, xxv, x1, xu, xv, xxuu, xxuv, xuu, xuv, xxvv, xvv, u1, v1, uu1, uv1, vv1,
+        xy, xuy, xvy, y1, uy, vy,
+    ]  # fmt: skip
 
 
 def _solve_tilted(sums: Sequence[float], n: int) -> list[float] | None:
