@@ -99,30 +99,20 @@ class Field:
     def tilted(self) -> bool:
         return any(abs(a) + abs(b) >= DEAD_SLOPE for a, b in self.slopes)
 
-    def gain_grid(
-        self, channel: int, xs: Sequence[float], ys: Sequence[float]
-    ) -> list[list[float]]:
-        """The gain's change from the centre's for every (x, y) of ``xs``×``ys``: the plane
-        at the nearest point of the reference, fading like the offsets beyond it."""
-        sx, sy = self.slopes[channel]
+    def tilt_at(self, channel: int, x: float, y: float) -> float:
+        """The gain's change from the centre's at result position (x, y): the plane at the
+        nearest point of the reference, fading like the offsets beyond it."""
+        su, sv = self.slopes[channel]
         ix, iy, iw, ih = self.inner
-        if not (sx or sy):
-            return [[0.0] * len(xs) for _ in ys]
         half_w, half_h = max(iw / 2, 1e-6), max(ih / 2, 1e-6)
-        across = [min(max((x - ix - half_w) / half_w, -1.0), 1.0) * sx for x in xs]
-        far_x = [max(ix - x, 0.0, x - (ix + iw)) for x in xs]
-        out = []
-        for y in ys:
-            down = min(max((y - iy - half_h) / half_h, -1.0), 1.0) * sy
-            dy = max(iy - y, 0.0, y - (iy + ih))
-            row = []
-            for a, dx in zip(across, far_x, strict=True):
-                value = a + down
-                if dx or dy:
-                    value *= math.exp(-math.hypot(dx, dy) / self.fade)
-                row.append(value)
-            out.append(row)
-        return out
+        u = min(max((x - ix - half_w) / half_w, -1.0), 1.0)
+        v = min(max((y - iy - half_h) / half_h, -1.0), 1.0)
+        value = su * u + sv * v
+        dx = max(ix - x, 0.0, x - (ix + iw))
+        dy = max(iy - y, 0.0, y - (iy + ih))
+        if dx or dy:
+            value *= math.exp(-math.hypot(dx, dy) / self.fade)
+        return value
 
     def at(self, channel: int, x: float, y: float) -> float:
         """The field at result position (x, y) (pixel centres at +0.5)."""
@@ -163,7 +153,8 @@ class Field:
     ) -> dict[int, tuple[float, float]]:
         """For the tiles of one row (centre height ``y``) in the runs ``spans`` of column
         indices into ``across`` (``columns``): the offset in half levels and the gain's
-        change in ``GAIN_STEP``s, as ``grid`` and ``gain_grid`` would give them."""
+        change in ``GAIN_STEP``s, ``at`` and ``tilt_at`` rounded (worked out a row at a time,
+        only where the field shows: this is the correction's inner loop)."""
         _, iy, _, ih = self.inner
         _, j, fv = _axis(y, self.origin[1], self.step[1], self.rows, iy, iy + ih)
         cols, last = self.cols, self.cols - 1
@@ -194,31 +185,6 @@ class Field:
         """The value of the cell that holds lattice sample (i, j) (see ``from_residuals``)."""
         ci, cj = min(i // CELL, self.cols - 1), min(j // CELL, self.rows - 1)
         return self.values[channel][cj * self.cols + ci]
-
-    def grid(self, channel: int, xs: Sequence[float], ys: Sequence[float]) -> list[list[float]]:
-        """``at`` for every (x, y) of ``xs``×``ys``, row by row (the weights are worked out
-        once per column and per row)."""
-        ix, iy, iw, ih = self.inner
-        across = [_axis(x, self.origin[0], self.step[0], self.cols, ix, ix + iw) for x in xs]
-        down = [_axis(y, self.origin[1], self.step[1], self.rows, iy, iy + ih) for y in ys]
-        far_x = [max(ix - x, 0.0, x - (ix + iw)) for x in xs]
-        values, cols, last = self.values[channel], self.cols, self.cols - 1
-        out = []
-        for (_, j, fv), y in zip(down, ys, strict=True):
-            top = values[j * cols : (j + 1) * cols]
-            j1 = min(j + 1, self.rows - 1)
-            bottom = values[j1 * cols : (j1 + 1) * cols]
-            mixed = [a * (1 - fv) + b * fv for a, b in zip(top, bottom, strict=True)]
-            dy = max(iy - y, 0.0, y - (iy + ih))
-            row = []
-            for (_, i, fu), dx in zip(across, far_x, strict=True):
-                value = mixed[i] * (1 - fu) + mixed[min(i + 1, last)] * fu
-                value = min(max(value, -MAX_FIELD), MAX_FIELD)
-                if dx or dy:
-                    value *= math.exp(-math.hypot(dx, dy) / self.fade)
-                row.append(value)
-            out.append(row)
-        return out
 
     def scaled(self, sx: float, sy: float) -> Field:
         """The same field on a result scaled by (sx, sy)."""
