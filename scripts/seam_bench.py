@@ -69,6 +69,20 @@ def _cli(scripts: Path, src: Path, out: Path, base_url: str, tmp: Path, *extra) 
     subprocess.run(cmd, env=env, check=True, capture_output=True, timeout=900)
 
 
+def _grown_all_round(scripts: Path, src: Path, out: Path, base_url: str, tmp: Path, match: bool):
+    """``src`` grown by ``SEAM_EXPAND`` on every side, colour matching on or off; the
+    output's RGB pixels."""
+    import numpy as np
+    from PIL import Image
+
+    e = SEAM_EXPAND
+    extra = ["--left", e, "--right", e, "--top", e, "--bottom", e]
+    if not match:
+        extra.append("--no-color-match")
+    _cli(scripts, src, out, base_url, tmp, *extra)
+    return np.asarray(Image.open(out).convert("RGB"))
+
+
 def _has_grain_option(scripts: Path) -> bool:
     r = subprocess.run(
         [sys.executable, str(scripts / "outpaint.py"), "--help"], capture_output=True, text=True
@@ -95,11 +109,9 @@ def colour(photo_of, scripts: Path, tmp: Path, images: Path | None) -> list[dict
             with start_server(scenarios=[cast] if cast else []) as srv:
                 for match in (False, True):
                     out = tmp / f"seam-{name}-{cast}-{match}.png"
-                    extra = ["--left", e, "--right", e, "--top", e, "--bottom", e]
-                    if not match:
-                        extra.append("--no-color-match")
-                    _cli(scripts, src, out, srv.base_url, tmp, *extra)
-                    outs[cast, match] = np.asarray(Image.open(out).convert("RGB"))
+                    outs[cast, match] = _grown_all_round(
+                        scripts, src, out, srv.base_url, tmp, match
+                    )
 
         def metric(img, sides, original=original, where=where):
             return float(seam_metric(img, original, where, Expansion(**sides)).mean())
@@ -170,11 +182,7 @@ def moved(photo_of, scripts: Path, tmp: Path, photos: tuple[str, ...] = SEAM_PHO
         for cast, match in (("moved-object", True), ("moved-object", False), ("drift", True)):
             with start_server(scenarios=[cast]) as srv:
                 out = tmp / f"moved-{name}-{cast}-{match}.png"
-                extra = ["--left", e, "--right", e, "--top", e, "--bottom", e]
-                if not match:
-                    extra.append("--no-color-match")
-                _cli(scripts, src, out, srv.base_url, tmp, *extra)
-                outs[cast, match] = np.asarray(Image.open(out).convert("RGB"))
+                outs[cast, match] = _grown_all_round(scripts, src, out, srv.base_url, tmp, match)
         figures = {
             label: seams_away_from_object(outs[key], original, where, grown)
             for label, key in (
