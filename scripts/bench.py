@@ -524,6 +524,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--base-url", help=argparse.SUPPRESS)
     p.add_argument("--result", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.seam_before and not (args.seam_before / "scripts" / "outpaint.py").is_file():
+        p.error(f"--seam-before {args.seam_before}: no scripts/outpaint.py there (a checkout?)")
     if args.worker:
         expansion = [int(v) for v in args.expand.split(",")]
         info = (
