@@ -259,6 +259,8 @@ def test_a_subsampled_jpeg_is_what_the_colour_match_measures_against(outcome):
     2.42), the drift is measured against that JPEG as decoded; a 4:4:4 one needs no decode."""
     codec = outcome["codec"]
     assert not codec["made_subsampled"] and codec["made_as_sent_is_the_reference"], codec
+    # without a writable temporary folder GEGL's saver steps aside and a JPEG is still sent
+    assert codec["gegl_without_tmp"] and codec["sent_without_tmp"] == "image/jpeg", codec
     reference = np.asarray(photo(*SIZE, seed=5).convert("RGBA"))
     seen = np.frombuffer(codec["as_sent"], np.uint8).reshape(reference.shape)
     decoded = np.asarray(Image.open(io.BytesIO(codec["fallback"])).convert("RGBA"))

@@ -278,8 +278,11 @@ def _jpeg_gegl(rgba: bytes, width: int, height: int, quality: int) -> bytes | No
             return None
     except (GLib.Error, TypeError):
         return None
-    fd, path = tempfile.mkstemp(prefix="flux-outpaint-", suffix=".jpg")
-    os.close(fd)
+    try:  # no writable temporary folder: the fallback
+        fd, path = tempfile.mkstemp(prefix="flux-outpaint-", suffix=".jpg")
+        os.close(fd)
+    except OSError:
+        return None
     try:
         buf = Gegl.Buffer.new(RGBA, 0, 0, width, height)
         buf.set(Gegl.Rectangle.new(0, 0, width, height), RGBA, rgba)

@@ -120,7 +120,18 @@ def codec(params):
     for name, data in (("fallback.jpg", fallback), ("fallback-as-sent.rgba", seen)):
         with open(os.path.join(folder, name), "wb") as f:
             f.write(data)
+    # no writable temporary folder: GEGL's saver gives way (None), the run does not fail
+    import tempfile
+
+    kept, tempfile.tempdir = tempfile.tempdir, os.path.join(folder, "no-such-folder")
+    try:
+        without_tmp = pixels._jpeg_gegl(rgba, w, h, Encoding("jpeg").quality)
+        sent_anyway = pixels.encode(rgba, w, h, Encoding("jpeg"))
+    finally:
+        tempfile.tempdir = kept
     report(
+        gegl_without_tmp=without_tmp is None,
+        sent_without_tmp=imageinfo.read_header(sent_anyway).content_type,
         made_subsampled=imageinfo.read_header(made).chroma_subsampled,
         made_as_sent_is_the_reference=plain,
         fallback_subsampled=imageinfo.read_header(fallback).chroma_subsampled,
